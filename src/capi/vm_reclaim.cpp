@@ -1,0 +1,212 @@
+// The extern "C" API: argument checks and error values, then one call into
+// the ring protocol or the engine. Nothing else lives here.
+#include <mach/vm_reclaim.h>
+#include <mach/vm_reclaim_private.h>
+#include <vmreclaim/vmreclaim.h>
+
+#include "engine/registry.h"
+#include "ring/protocol.h"
+
+using vmreclaim::engine::Cause;
+using vmreclaim::engine::Engine;
+using vmreclaim::engine::Registry;
+
+namespace {
+
+inline bool valid_action(mach_vm_reclaim_action_t a) { return a == VM_RECLAIM_FREE || a == VM_RECLAIM_DEALLOCATE; }
+
+inline vmreclaim::engine::Stats* stats_of(mach_vm_reclaim_ring_t ring) {
+  Engine* e = Registry::get().lookup(ring);
+  return e != nullptr ? &e->stats() : nullptr;
+}
+
+}  // namespace
+
+// The public API is the library's only exported surface (-fvisibility=hidden).
+#pragma GCC visibility push(default)
+extern "C" {
+
+mach_vm_reclaim_count_t mach_vm_reclaim_round_capacity(mach_vm_reclaim_count_t capacity) {
+  return vmreclaim::ring::round_capacity(capacity);
+}
+
+mach_vm_reclaim_error_t mach_vm_reclaim_ring_allocate(mach_vm_reclaim_ring_t* ring,
+                                                      mach_vm_reclaim_count_t initial_capacity,
+                                                      mach_vm_reclaim_count_t max_capacity) {
+  return Registry::get().allocate(ring, initial_capacity, max_capacity);
+}
+
+mach_vm_reclaim_error_t mach_vm_reclaim_ring_resize(mach_vm_reclaim_ring_t ring, mach_vm_reclaim_count_t capacity) {
+  Engine* e = Registry::get().lookup(ring);
+  if (e == nullptr) return VM_RECLAIM_INVALID_RING;
+  if (capacity == 0) return VM_RECLAIM_INVALID_CAPACITY;
+  if (capacity > e->max_capacity()) return VM_RECLAIM_INVALID_CAPACITY;
+  // Rounding up to whole pages never passes the reserved maximum.
+  return e->resize(vmreclaim::ring::round_capacity(capacity));
+}
+
+mach_vm_reclaim_error_t mach_vm_reclaim_ring_capacity(mach_vm_reclaim_ring_t ring, mach_vm_reclaim_count_t* capacity) {
+  Engine* e = Registry::get().lookup(ring);
+  if (e == nullptr) return VM_RECLAIM_INVALID_RING;
+  if (capacity == nullptr) return VM_RECLAIM_INVALID_ARGUMENT;
+  *capacity = e->capacity();
+  return VM_RECLAIM_SUCCESS;
+}
+
+mach_vm_reclaim_error_t mach_vm_reclaim_ring_flush(mach_vm_reclaim_ring_t ring,
+                                                   mach_vm_reclaim_count_t num_entries_to_reclaim) {
+  Engine* e = Registry::get().lookup(ring);
+  if (e == nullptr) return VM_RECLAIM_INVALID_RING;
+  if (num_entries_to_reclaim == 0) return VM_RECLAIM_INVALID_ARGUMENT;
+  return e->flush(num_entries_to_reclaim);
+}
+
+mach_vm_reclaim_error_t mach_vm_reclaim_try_enter(mach_vm_reclaim_ring_t ring, mach_vm_address_t region_start,
+                                                  mach_vm_size_t region_size, mach_vm_reclaim_action_t action,
+                                                  mach_vm_reclaim_id_t* id, bool* should_update_kernel_accounting) {
+  if (!Registry::get().is_current(ring)) return VM_RECLAIM_INVALID_RING;
+  if (id == nullptr || should_update_kernel_accounting == nullptr || !valid_action(action)) {
+    return VM_RECLAIM_INVALID_ARGUMENT;
+  }
+  if (region_size > VM_RECLAIM_REGION_SIZE_MAX || region_size == 0) {
+    *id = VM_RECLAIM_ID_NULL;
+    return VM_RECLAIM_INVALID_REGION_SIZE;
+  }
+  vmreclaim::engine::Stats* st = stats_of(ring);
+  const auto size = static_cast<uint32_t>(region_size);
+  if (*id == VM_RECLAIM_ID_NULL) {
+    *id = vmreclaim::ring::enter(ring, region_start, size, action, should_update_kernel_accounting);
+    if (*id == VM_RECLAIM_ID_NULL) {
+      st->enter_full.bump_serial();
+      return VM_RECLAIM_SUCCESS;
+    }
+  } else {
+    mach_vm_reclaim_error_t err =
+        vmreclaim::ring::reenter(ring, id, region_start, size, action, should_update_kernel_accounting);
+    if (err != VM_RECLAIM_SUCCESS || *id == VM_RECLAIM_ID_NULL) return err;
+    st->reentered_entries.bump_serial();
+  }
+  st->entered_entries.bump_serial();
+  st->entered_bytes.bump_serial(size);
+  return VM_RECLAIM_SUCCESS;
+}
+
+mach_vm_reclaim_error_t mach_vm_reclaim_try_cancel(mach_vm_reclaim_ring_t ring, mach_vm_reclaim_id_t id,
+                                                   mach_vm_address_t region_start, mach_vm_size_t region_size,
+                                                   mach_vm_reclaim_action_t action, mach_vm_reclaim_state_t* state,
+                                                   bool* should_update_kernel_accounting) {
+  if (!Registry::get().is_current(ring)) return VM_RECLAIM_INVALID_RING;
+  if (state == nullptr || should_update_kernel_accounting == nullptr || !valid_action(action)) {
+    return VM_RECLAIM_INVALID_ARGUMENT;
+  }
+  if (id == VM_RECLAIM_ID_NULL) return VM_RECLAIM_INVALID_ID;
+  if (region_size > VM_RECLAIM_REGION_SIZE_MAX || region_size == 0) return VM_RECLAIM_INVALID_REGION_SIZE;
+  const auto size = static_cast<uint32_t>(region_size);
+  mach_vm_reclaim_error_t err =
+      vmreclaim::ring::cancel(ring, id, region_start, size, action, state, should_update_kernel_accounting);
+  if (err != VM_RECLAIM_SUCCESS) return err;
+  vmreclaim::engine::Stats* st = stats_of(ring);
+  switch (*state) {
+    case VM_RECLAIM_UNRECLAIMED:
+      st->cancelled_unreclaimed.bump_serial();
+      st->cancelled_bytes.bump_serial(size);
+      break;
+    case VM_RECLAIM_BUSY: st->cancelled_busy.bump_serial(); break;
+    case VM_RECLAIM_FREED: st->cancelled_freed.bump_serial(); break;
+    default: st->cancelled_deallocated.bump_serial(); break;
+  }
+  return VM_RECLAIM_SUCCESS;
+}
+
+mach_vm_reclaim_error_t mach_vm_reclaim_query_state(mach_vm_reclaim_ring_t ring, mach_vm_reclaim_id_t id,
+                                                    mach_vm_reclaim_action_t action, mach_vm_reclaim_state_t* state) {
+  if (!Registry::get().is_current(ring)) return VM_RECLAIM_INVALID_RING;
+  if (state == nullptr || !valid_action(action)) return VM_RECLAIM_INVALID_ARGUMENT;
+  if (id == VM_RECLAIM_ID_NULL) return VM_RECLAIM_INVALID_ID;
+  return vmreclaim::ring::query(ring, id, action, state);
+}
+
+bool mach_vm_reclaim_is_reusable(mach_vm_reclaim_state_t state) {
+  return state == VM_RECLAIM_FREED || state == VM_RECLAIM_UNRECLAIMED;
+}
+
+mach_vm_reclaim_error_t mach_vm_reclaim_update_kernel_accounting(mach_vm_reclaim_ring_t ring) {
+  Engine* e = Registry::get().lookup(ring);
+  if (e == nullptr) return VM_RECLAIM_INVALID_RING;
+  return e->update_accounting();
+}
+
+// ---- Linux extensions ----
+
+mach_vm_reclaim_error_t vmreclaim_ring_drain(mach_vm_reclaim_ring_t ring, uint64_t* bytes_reclaimed) {
+  Engine* e = Registry::get().lookup(ring);
+  if (e == nullptr) return VM_RECLAIM_INVALID_RING;
+  return e->drain(Cause::drain, bytes_reclaimed);
+}
+
+mach_vm_reclaim_error_t vmreclaim_ring_trim(mach_vm_reclaim_ring_t ring, uint64_t bytes, uint64_t* bytes_reclaimed) {
+  Engine* e = Registry::get().lookup(ring);
+  if (e == nullptr) return VM_RECLAIM_INVALID_RING;
+  if (bytes == 0) return VM_RECLAIM_INVALID_ARGUMENT;
+  return e->trim(bytes, Cause::trim, bytes_reclaimed);
+}
+
+mach_vm_reclaim_error_t vmreclaim_ring_get_stats(mach_vm_reclaim_ring_t ring, struct vmreclaim_ring_stats* out) {
+  Engine* e = Registry::get().lookup(ring);
+  if (e == nullptr) return VM_RECLAIM_INVALID_RING;
+  if (out == nullptr) return VM_RECLAIM_INVALID_ARGUMENT;
+  const vmreclaim::engine::Stats& s = e->stats();
+  *out = {};
+  out->capacity = e->capacity();
+  out->max_capacity = e->max_capacity();
+  uint64_t head = vmreclaim::ring::load(ring->head), tail = vmreclaim::ring::load(ring->tail);
+  out->entries = tail >= head ? tail - head : 0;
+  out->reclaimable_bytes = vmreclaim::ring::load(ring->reclaimable_bytes);
+  out->unreported_bytes = e->unreported_bytes();
+  out->entered_entries = s.entered_entries.get();
+  out->entered_bytes = s.entered_bytes.get();
+  out->reentered_entries = s.reentered_entries.get();
+  out->enter_full = s.enter_full.get();
+  out->cancelled_unreclaimed = s.cancelled_unreclaimed.get();
+  out->cancelled_busy = s.cancelled_busy.get();
+  out->cancelled_freed = s.cancelled_freed.get();
+  out->cancelled_deallocated = s.cancelled_deallocated.get();
+  out->cancelled_bytes = s.cancelled_bytes.get();
+  static_assert(VMRECLAIM_CAUSE_COUNT == vmreclaim::engine::kCauses);
+  static_assert(VMRECLAIM_GUARD_COUNT == vmreclaim::engine::kGuardFaultKinds);
+  for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
+    out->reclaimed_entries[i] = s.reclaimed_entries[i].get();
+    out->reclaimed_bytes[i] = s.reclaimed_bytes[i].get();
+  }
+  out->samples = s.samples.get();
+  out->trims = s.trims.get();
+  out->aborted_chunks = s.aborted_chunks.get();
+  out->free_failures = s.free_failures.get();
+  for (int i = 0; i < VMRECLAIM_GUARD_COUNT; i++) out->guard_faults[i] = s.guard_faults[i].get();
+  out->wma_bytes = s.wma_bytes.load(std::memory_order_relaxed);
+  out->last_min_bytes = s.last_min_bytes.load(std::memory_order_relaxed);
+  out->footprint_max = s.footprint_max.load(std::memory_order_relaxed);
+  out->syscalls = Registry::get().vm().syscalls();
+  return VM_RECLAIM_SUCCESS;
+}
+
+mach_vm_reclaim_error_t vmreclaim_ring_destroy(mach_vm_reclaim_ring_t ring) { return Registry::get().destroy(ring); }
+
+mach_vm_reclaim_ring_t vmreclaim_ring_current(void) { return Registry::get().current(); }
+
+const char* vmreclaim_strerror(mach_vm_reclaim_error_t err) {
+  switch (err) {
+    case VM_RECLAIM_SUCCESS: return "VM_RECLAIM_SUCCESS";
+    case VM_RECLAIM_INVALID_ARGUMENT: return "VM_RECLAIM_INVALID_ARGUMENT";
+    case VM_RECLAIM_NOT_SUPPORTED: return "VM_RECLAIM_NOT_SUPPORTED";
+    case VM_RECLAIM_INVALID_REGION_SIZE: return "VM_RECLAIM_INVALID_REGION_SIZE";
+    case VM_RECLAIM_INVALID_CAPACITY: return "VM_RECLAIM_INVALID_CAPACITY";
+    case VM_RECLAIM_INVALID_ID: return "VM_RECLAIM_INVALID_ID";
+    case VM_RECLAIM_RESOURCE_SHORTAGE: return "VM_RECLAIM_RESOURCE_SHORTAGE";
+    case VM_RECLAIM_INVALID_RING: return "VM_RECLAIM_INVALID_RING";
+    default: return "unknown vm_reclaim error";
+  }
+}
+
+}  // extern "C"
+#pragma GCC visibility pop

@@ -1,0 +1,98 @@
+// The reclaim engine: Darwin's kernel half, running inside the process.
+// It owns the authoritative metadata of one ring (its length, the working-set
+// state, bytes reclaimed but not yet reported), reads the shared ring
+// defensively (every access guarded, every index checked), and reclaims
+// through the platform layer. All entry points are thread-safe; reclaimers
+// are serialised by one mutex. Nothing here knows whether the caller came
+// through the C API, the C++ API, a background thread or a control endpoint.
+#pragma once
+
+#include <mutex>
+
+#include "engine/stats.h"
+#include "platform/linux/clock.h"
+#include "platform/linux/footprint.h"
+#include "platform/linux/vm_ops.h"
+#include "policy/sampler.h"
+#include "policy/tunables.h"
+#include "ring/layout.h"
+
+namespace vmreclaim::engine {
+
+// What the engine reads the world through; tests pass fakes.
+struct Platform {
+  platform::Clock* clock;
+  platform::VmOps* vm;
+  platform::FootprintSource* footprint;
+  policy::PressureSource* pressure;
+};
+
+class Engine {
+ public:
+  // `ring` points at `reserved_bytes` of reserved address space, of which
+  // the first ring_bytes(len) are accessible. The header is initialised here.
+  Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len, mach_vm_reclaim_count_t max_len,
+         const policy::Tunables& tunables, Platform platform) noexcept;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  ring::Ring* ring() const noexcept { return ring_; }
+  uint64_t reserved_bytes() const noexcept { return reserved_bytes_; }
+  const policy::Tunables& tunables() const noexcept { return tunables_; }
+  Stats& stats() noexcept { return stats_; }
+  mach_vm_reclaim_count_t capacity() const noexcept;
+  mach_vm_reclaim_count_t max_capacity() const noexcept { return max_len_; }
+
+  // Entry points. Each reports the bytes it (and any earlier unreported
+  // work) reclaimed back to the ring's accounting and republishes the
+  // deadline. VM_RECLAIM_INVALID_RING if the ring could not be accessed
+  // (only returned in VMRECLAIM_GUARD=log mode; otherwise the process is dead).
+  mach_vm_reclaim_error_t flush(mach_vm_reclaim_count_t entries) noexcept;
+  mach_vm_reclaim_error_t resize(mach_vm_reclaim_count_t new_len) noexcept;
+  mach_vm_reclaim_error_t drain(Cause cause, uint64_t* bytes_out = nullptr) noexcept;
+  mach_vm_reclaim_error_t trim(uint64_t bytes, Cause cause, uint64_t* bytes_out = nullptr) noexcept;
+  // The accounting trap: settle, and sample if this caller claims a due sample.
+  mach_vm_reclaim_error_t update_accounting() noexcept;
+  // Sample now, whatever the deadline (background thread, tests).
+  mach_vm_reclaim_error_t sample_now(Cause trim_cause = Cause::trim) noexcept;
+
+  uint64_t unreported_bytes() const noexcept { return unreported_.load(std::memory_order_relaxed); }
+  policy::SamplerState sampler_state() noexcept;
+
+  // fork(): hold the lock across it so the child never inherits it held.
+  void lock_for_fork() noexcept { mu_.lock(); }
+  void unlock_after_fork() noexcept { mu_.unlock(); }
+
+ private:
+  struct ChunkResult {
+    uint32_t consumed = 0;
+    uint64_t bytes = 0;
+    bool aborted = false;  // lost a race with a cancel; try again later
+    bool failed = false;   // guard fault (log mode): stop this operation
+  };
+
+  ChunkResult reclaim_chunk(uint64_t byte_target, uint32_t max_entries, Cause cause) noexcept;
+  // Reclaims chunks until `byte_target` bytes or `entry_target` entries are
+  // reclaimed or the ring is empty. False if the ring became inaccessible.
+  bool reclaim(uint64_t byte_target, uint64_t entry_target, Cause cause, uint64_t* bytes_out) noexcept;
+  bool sample_locked(Cause trim_cause) noexcept;
+  // Hands unreported bytes to the ring's accounting (atomics only, no lock
+  // needed). False if the ring could not be accessed.
+  bool settle() noexcept;
+  void guard(GuardFault fault, uint64_t addr, const char* what) noexcept;
+  uint64_t period_now() noexcept;
+
+  ring::Ring* const ring_;
+  const uint64_t reserved_bytes_;
+  mach_vm_reclaim_count_t len_;  // authoritative: the ring's copy is only informational
+  const mach_vm_reclaim_count_t max_len_;
+  const policy::Tunables tunables_;
+  Platform platform_;
+  mutable std::mutex mu_;
+  policy::SamplerState sampler_;
+  std::atomic<uint64_t> unreported_{0};
+  uint64_t footprint_max_ = 0;
+  Stats stats_;
+};
+
+}  // namespace vmreclaim::engine

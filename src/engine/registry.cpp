@@ -1,0 +1,98 @@
+#include "engine/registry.h"
+
+#include <pthread.h>
+
+#include <new>
+
+#include "support/log.h"
+#include "support/probes.h"
+
+namespace vmreclaim::engine {
+
+Registry& Registry::get() noexcept {
+  // Never destroyed: the ring outlives static destructors and exit handlers
+  // that may still free memory into it.
+  static Registry* r = new Registry();
+  return *r;
+}
+
+const policy::Tunables& Registry::tunables() noexcept {
+  static const policy::Tunables t = [] {
+    policy::Tunables v = policy::tunables_from_process_env();
+    support::set_log_level(v.log_level);
+    return v;
+  }();
+  return t;
+}
+
+void Registry::before_fork() noexcept {
+  Registry& r = get();
+  r.mu_.lock();
+  if (Engine* e = r.engine_.load()) e->lock_for_fork();
+}
+
+void Registry::after_fork_parent() noexcept {
+  Registry& r = get();
+  if (Engine* e = r.engine_.load()) e->unlock_after_fork();
+  r.mu_.unlock();
+}
+
+void Registry::after_fork_child() noexcept {
+  // The child owns a private copy of the ring and of the engine's state.
+  Registry& r = get();
+  r.vm_.after_fork_child();
+  if (Engine* e = r.engine_.load()) e->unlock_after_fork();
+  r.mu_.unlock();
+}
+
+mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_count_t initial,
+                                           mach_vm_reclaim_count_t max) noexcept {
+  const policy::Tunables& t = tunables();
+  if (!t.enabled) return VM_RECLAIM_NOT_SUPPORTED;
+  if (out == nullptr || initial == 0 || max == 0 || max < initial) return VM_RECLAIM_INVALID_ARGUMENT;
+  if (max > VM_RECLAIM_MAX_CAPACITY) return VM_RECLAIM_INVALID_CAPACITY;
+
+  std::lock_guard lk(mu_);
+  if (engine_.load() != nullptr) return VM_RECLAIM_RESOURCE_SHORTAGE;
+  static std::once_flag atfork_once;
+  std::call_once(atfork_once, [] { ::pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
+
+  const mach_vm_reclaim_count_t len = ring::round_capacity(initial);
+  const mach_vm_reclaim_count_t max_len = ring::round_capacity(max);
+  const uint64_t reserved = ring::ring_bytes(max_len);
+  void* base = vm_.reserve(reserved, "vm_reclaim_ring");
+  if (base == nullptr) return VM_RECLAIM_RESOURCE_SHORTAGE;
+  if (vm_.protect(base, ring::ring_bytes(len), true) != 0) {
+    vm_.release_reservation(base, reserved);
+    return VM_RECLAIM_RESOURCE_SHORTAGE;
+  }
+  auto* r = static_cast<ring::Ring*>(base);
+  auto* e = new (std::nothrow)
+      Engine(r, reserved, len, max_len, t, Platform{&clock_, &vm_, &footprint_, &pressure_});
+  if (e == nullptr) {
+    vm_.release_reservation(base, reserved);
+    return VM_RECLAIM_RESOURCE_SHORTAGE;
+  }
+  engine_.store(e, std::memory_order_release);
+  ring_.store(r, std::memory_order_release);
+  VMR_PROBE3(reclaim_ring_allocate, r, len, max_len);
+  support::log(support::LogLevel::info, "ring at %p: %u entries (max %u)", base, len, max_len);
+  *out = r;
+  return VM_RECLAIM_SUCCESS;
+}
+
+mach_vm_reclaim_error_t Registry::destroy(ring::Ring* ring) noexcept {
+  std::lock_guard lk(mu_);
+  Engine* e = lookup(ring);
+  if (e == nullptr) return VM_RECLAIM_INVALID_RING;
+  mach_vm_reclaim_error_t err = e->drain(Cause::drain);
+  if (err != VM_RECLAIM_SUCCESS) return err;
+  ring_.store(nullptr, std::memory_order_release);
+  engine_.store(nullptr, std::memory_order_release);
+  const uint64_t reserved = e->reserved_bytes();
+  delete e;
+  vm_.release_reservation(ring, reserved);
+  return VM_RECLAIM_SUCCESS;
+}
+
+}  // namespace vmreclaim::engine

@@ -1,0 +1,78 @@
+// Typed, atomic access to the shared ring (include/mach/vm_reclaim_private.h).
+// The header's fields are plain integers so the layout is valid C; here every
+// shared access goes through std::atomic_ref, so the user side, the engine
+// and ThreadSanitizer all see atomics. An entry is accessed as two 64-bit
+// words: the address, and size | behavior << 32 (little-endian layout).
+#pragma once
+
+#include <mach/vm_reclaim_private.h>
+
+#include <atomic>
+#include <bit>
+#include <cstdint>
+
+namespace vmreclaim::ring {
+
+using Ring = mach_vm_reclaim_ring_s;
+
+static_assert(std::endian::native == std::endian::little, "entry word packing assumes little-endian");
+static_assert(offsetof(mach_vm_reclaim_entry_s, size) == 8 && offsetof(mach_vm_reclaim_entry_s, behavior) == 12);
+
+inline constexpr uint64_t kHeaderBytes = sizeof(Ring);
+inline constexpr uint64_t kEntryBytes = sizeof(mach_vm_reclaim_entry_s);
+
+template <class T>
+inline T load(const T& field, std::memory_order order = std::memory_order_relaxed) noexcept {
+  return std::atomic_ref<T>(const_cast<T&>(field)).load(order);
+}
+template <class T>
+inline void store(T& field, T value, std::memory_order order = std::memory_order_relaxed) noexcept {
+  std::atomic_ref<T>(field).store(value, order);
+}
+template <class T>
+inline std::atomic_ref<T> ref(T& field) noexcept {
+  return std::atomic_ref<T>(field);
+}
+
+struct EntryWords {
+  uint64_t address;
+  uint64_t meta;  // size | behavior << 32
+
+  uint32_t size() const noexcept { return static_cast<uint32_t>(meta); }
+  uint8_t behavior() const noexcept { return static_cast<uint8_t>(meta >> 32); }
+  bool empty() const noexcept { return address == 0 && meta == 0; }
+};
+
+inline uint64_t pack_meta(uint32_t size, uint8_t behavior) noexcept {
+  return static_cast<uint64_t>(size) | static_cast<uint64_t>(behavior) << 32;
+}
+
+inline uint64_t* entry_words(Ring* r, uint64_t slot) noexcept {
+  return reinterpret_cast<uint64_t*>(&r->entries[slot]);
+}
+
+inline EntryWords load_entry(const Ring* r, uint64_t slot) noexcept {
+  uint64_t* w = entry_words(const_cast<Ring*>(r), slot);
+  return {std::atomic_ref<uint64_t>(w[0]).load(std::memory_order_relaxed),
+          std::atomic_ref<uint64_t>(w[1]).load(std::memory_order_relaxed)};
+}
+
+inline void store_entry(Ring* r, uint64_t slot, EntryWords e) noexcept {
+  uint64_t* w = entry_words(r, slot);
+  std::atomic_ref<uint64_t>(w[0]).store(e.address, std::memory_order_relaxed);
+  std::atomic_ref<uint64_t>(w[1]).store(e.meta, std::memory_order_relaxed);
+}
+
+uint64_t page_size() noexcept;
+
+// Page-rounded size of a ring of `len` entries.
+inline uint64_t ring_bytes(uint64_t len) noexcept {
+  uint64_t p = page_size();
+  return (kHeaderBytes + len * kEntryBytes + p - 1) / p * p;
+}
+
+// The largest count that fits the page-rounded size of a ring of `n`
+// entries, capped at VM_RECLAIM_MAX_CAPACITY.
+mach_vm_reclaim_count_t round_capacity(mach_vm_reclaim_count_t n) noexcept;
+
+}  // namespace vmreclaim::ring
