@@ -1,0 +1,33 @@
+// Registration of the vmreclaim subcommands. A subcommand adds itself to the
+// CLI11 app and returns the function that runs it once parsed; the function's
+// return value is the exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <utility>
+#include <vector>
+
+namespace vmreclaim::tools {
+
+class CommandSet {
+ public:
+  void add(CLI::App* sub, std::function<int()> run) { commands_.emplace_back(sub, std::move(run)); }
+  int run_selected() const {
+    for (const auto& [sub, run] : commands_) {
+      if (sub->parsed()) return run();
+    }
+    return 2;
+  }
+
+ private:
+  std::vector<std::pair<CLI::App*, std::function<int()>>> commands_;
+};
+
+// One per file: demo.cpp, ...
+void register_demo(CLI::App& app, CommandSet& set);
+
+inline void register_all(CLI::App& app, CommandSet& set) { register_demo(app, set); }
+
+}  // namespace vmreclaim::tools
