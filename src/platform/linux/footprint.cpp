@@ -1,69 +1,36 @@
 #include "platform/linux/footprint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-
+#include "platform/linux/proc_file.h"
 #include "support/log.h"
 
 namespace vmreclaim::platform {
 namespace {
 
-// Value in kB of a "Key:   1234 kB" line; nullopt if absent or malformed.
-std::optional<uint64_t> field_kb(std::string_view text, std::string_view key) noexcept {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
-    if (line.size() <= key.size() || line.substr(0, key.size()) != key || line[key.size()] != ':') continue;
-    size_t i = key.size() + 1;
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) i++;
-    if (i >= line.size() || line[i] < '0' || line[i] > '9') return std::nullopt;
-    uint64_t v = 0;
-    for (; i < line.size() && line[i] >= '0' && line[i] <= '9'; i++) {
-      if (v > (UINT64_MAX - 9) / 10) return std::nullopt;  // absurd value: reject
-      v = v * 10 + static_cast<uint64_t>(line[i] - '0');
-    }
-    if (line.substr(i) != " kB") return std::nullopt;
-    if (v > (UINT64_MAX >> 10)) return std::nullopt;
-    return v;
-  }
-  return std::nullopt;
-}
-
 support::LogOnce g_footprint_log;
+
+bool has_line(std::string_view text, std::string_view key) noexcept {
+  for (size_t pos = text.find(key); pos != std::string_view::npos; pos = text.find(key, pos + 1)) {
+    bool at_line_start = pos == 0 || text[pos - 1] == '\n';
+    if (at_line_start && pos + key.size() < text.size() && text[pos + key.size()] == ':') return true;
+  }
+  return false;
+}
 
 }  // namespace
 
 std::optional<uint64_t> parse_status_footprint(std::string_view status) noexcept {
-  auto anon = field_kb(status, "RssAnon");
+  auto anon = find_keyed_u64(status, "RssAnon", true);
   if (!anon) return std::nullopt;
-  uint64_t kb = *anon;
-  kb += field_kb(status, "RssShmem").value_or(0);
-  kb += field_kb(status, "VmSwap").value_or(0);
-  return kb << 10;
-}
-
-long read_small_file(const char* path, char* buf, unsigned long cap) noexcept {
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  unsigned long len = 0;
-  while (len < cap) {
-    ssize_t n = ::read(fd, buf + len, cap - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return -e;
-    }
-    if (n == 0) break;
-    len += static_cast<unsigned long>(n);
+  // Absent fields count as zero; present but malformed ones make the whole
+  // reading unusable rather than silently low.
+  uint64_t total = *anon;
+  for (std::string_view key : {std::string_view("RssShmem"), std::string_view("VmSwap")}) {
+    auto v = find_keyed_u64(status, key, true);
+    if (!v && !has_line(status, key)) continue;
+    if (!v || total + *v < total) return std::nullopt;
+    total += *v;
   }
-  ::close(fd);
-  return static_cast<long>(len);
+  return total;
 }
 
 std::optional<uint64_t> ProcFootprint::footprint_bytes() noexcept {

@@ -19,9 +19,6 @@ class FootprintSource {
 // well formed; RssShmem and VmSwap count when present.
 std::optional<uint64_t> parse_status_footprint(std::string_view status) noexcept;
 
-// Reads a whole small file (e.g. under /proc) into buf; the length, or -errno.
-long read_small_file(const char* path, char* buf, unsigned long cap) noexcept;
-
 class ProcFootprint final : public FootprintSource {
  public:
   std::optional<uint64_t> footprint_bytes() noexcept override;
