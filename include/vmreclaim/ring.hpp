@@ -43,6 +43,11 @@ struct Cancelled {
 
 using Stats = vmreclaim_ring_stats;
 
+// Keep the process footprint under `bytes` (0: no limit) by reclaiming ring
+// entries before the kernel would kill the process.
+inline void set_footprint_limit(uint64_t bytes) noexcept { vmreclaim_set_footprint_limit(bytes); }
+inline uint64_t footprint_limit() noexcept { return vmreclaim_get_footprint_limit(); }
+
 class Ring {
  public:
   // Allocates the process's ring (one per process).

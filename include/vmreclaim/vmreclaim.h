@@ -71,6 +71,15 @@ mach_vm_reclaim_error_t vmreclaim_ring_get_stats(mach_vm_reclaim_ring_t ring, st
  */
 mach_vm_reclaim_error_t vmreclaim_ring_destroy(mach_vm_reclaim_ring_t ring);
 
+/*
+ * Keep this process's footprint (anonymous + shmem resident + swapped) under
+ * `bytes` by reclaiming ring entries before the kernel would have to kill it.
+ * 0 removes the limit. Overrides VMRECLAIM_FOOTPRINT_LIMIT. Applies at once.
+ */
+void vmreclaim_set_footprint_limit(uint64_t bytes);
+/* The footprint limit in force, or 0. */
+uint64_t vmreclaim_get_footprint_limit(void);
+
 /* This process's ring, or NULL if it has none. */
 mach_vm_reclaim_ring_t vmreclaim_ring_current(void);
 

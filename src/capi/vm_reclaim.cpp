@@ -194,6 +194,10 @@ mach_vm_reclaim_error_t vmreclaim_ring_destroy(mach_vm_reclaim_ring_t ring) { re
 
 mach_vm_reclaim_ring_t vmreclaim_ring_current(void) { return Registry::get().current(); }
 
+void vmreclaim_set_footprint_limit(uint64_t bytes) { Registry::get().set_footprint_limit(bytes); }
+
+uint64_t vmreclaim_get_footprint_limit(void) { return Registry::get().footprint_limit(); }
+
 const char* vmreclaim_strerror(mach_vm_reclaim_error_t err) {
   switch (err) {
     case VM_RECLAIM_SUCCESS: return "VM_RECLAIM_SUCCESS";

@@ -73,10 +73,22 @@ policy::SamplerState Engine::sampler_state() noexcept {
   return sampler_;
 }
 
-uint64_t Engine::period_now() noexcept {
-  policy::PressureLevel level =
-      tunables_.forced_pressure ? *tunables_.forced_pressure : platform_.pressure->level();
-  return tunables_.period_ns(level);
+policy::PressureLevel Engine::pressure_level() noexcept {
+  return tunables_.forced_pressure ? *tunables_.forced_pressure : platform_.pressure->level();
+}
+
+uint64_t Engine::period_now() noexcept { return tunables_.period_ns(pressure_level()); }
+
+uint64_t Engine::last_sample_ns() noexcept {
+  std::lock_guard lk(mu_);
+  return sampler_.last_sample_ns;
+}
+
+uint64_t Engine::ring_bytes() noexcept {
+  uint64_t held = 0;
+  if (!platform::copyio([&] { held = ring::load(ring_->reclaimable_bytes); })) return 0;
+  uint64_t unreported = unreported_.load(relaxed);
+  return held > unreported ? held - unreported : 0;
 }
 
 void Engine::guard(GuardFault fault, uint64_t addr, const char* what) noexcept {
@@ -224,8 +236,7 @@ bool Engine::settle() noexcept {
 bool Engine::sample_locked(Cause trim_cause) noexcept {
   ring::Ring* const r = ring_;
   const uint64_t now = platform_.clock->now_ns();
-  policy::PressureLevel level =
-      tunables_.forced_pressure ? *tunables_.forced_pressure : platform_.pressure->level();
+  const policy::PressureLevel level = pressure_level();
   const uint64_t period = tunables_.period_ns(level);
   uint64_t min = 0, cur = 0;
   if (!platform::copyio([&] {
@@ -347,19 +358,44 @@ mach_vm_reclaim_error_t Engine::resize(mach_vm_reclaim_count_t new_len) noexcept
 }
 
 mach_vm_reclaim_error_t Engine::update_accounting() noexcept {
-  // Settling and claiming are atomics only: callers that find no sample due
+  // Settling and claiming are atomics only: callers that find nothing due
   // (or lose the claim) never wait for the engine's lock.
   if (!settle()) return VM_RECLAIM_INVALID_RING;
-  bool claimed = false;
+  unsigned claimed = ring::kClaimNone;
   const uint64_t now = platform_.clock->now_ns();
-  if (!platform::copyio([&] { claimed = ring::claim_sample(ring_, now); })) {
+  if (!platform::copyio([&] { claimed = ring::claim_due_work(ring_, now); })) {
     guard(GuardFault::copyio_failure, ring_addr(ring_), "update accounting");
     return VM_RECLAIM_INVALID_RING;
   }
-  if (!claimed) return VM_RECLAIM_SUCCESS;
+  if (claimed == ring::kClaimNone) return VM_RECLAIM_SUCCESS;
   std::lock_guard lk(mu_);
-  if (!sample_locked(Cause::trim) || !settle()) return VM_RECLAIM_INVALID_RING;
-  return VM_RECLAIM_SUCCESS;
+  if ((claimed & ring::kClaimLimit) != 0 && !enforce_limits_locked()) return VM_RECLAIM_INVALID_RING;
+  if ((claimed & ring::kClaimSample) != 0 && !sample_locked(Cause::trim)) return VM_RECLAIM_INVALID_RING;
+  return settle() ? VM_RECLAIM_SUCCESS : VM_RECLAIM_INVALID_RING;
+}
+
+mach_vm_reclaim_error_t Engine::enforce_limits() noexcept {
+  std::lock_guard lk(mu_);
+  return enforce_limits_locked() && settle() ? VM_RECLAIM_SUCCESS : VM_RECLAIM_INVALID_RING;
+}
+
+bool Engine::enforce_limits_locked() noexcept {
+  uint64_t ceiling = UINT64_MAX;
+  if (platform_.limits != nullptr) {
+    policy::LimitDecision d = platform_.limits->decide(ring_bytes());
+    if (d.reclaim_bytes > 0 && !reclaim(d.reclaim_bytes, UINT64_MAX, Cause::limit, nullptr)) return false;
+    if (d.unreachable && !limit_unreachable_) {
+      support::log_always("memory use is above its limit even with the ring empty; the ring is drained "
+                          "and the next check waits for further growth");
+    }
+    limit_unreachable_ = d.unreachable;
+    ceiling = d.ceiling;
+    // The ceiling is compared with the user side's count, which still holds
+    // what this call reclaimed until it is settled: add that back.
+    uint64_t unreported = unreported_.load(relaxed);
+    ceiling = ceiling > UINT64_MAX - unreported - 1 ? UINT64_MAX - 1 : ceiling + unreported;
+  }
+  return platform::copyio([&] { ring::store(ring_->reclaimable_bytes_ceiling, ceiling, release); });
 }
 
 mach_vm_reclaim_error_t Engine::sample_now(Cause trim_cause) noexcept {

@@ -13,6 +13,7 @@
 #include "platform/linux/clock.h"
 #include "platform/linux/footprint.h"
 #include "platform/linux/vm_ops.h"
+#include "policy/limits.h"
 #include "policy/sampler.h"
 #include "policy/tunables.h"
 #include "ring/layout.h"
@@ -25,6 +26,7 @@ struct Platform {
   platform::VmOps* vm;
   platform::FootprintSource* footprint;
   policy::PressureSource* pressure;
+  policy::LimitSource* limits = nullptr;  // none: no limit checks, no ceiling
 };
 
 class Engine {
@@ -55,6 +57,14 @@ class Engine {
   mach_vm_reclaim_error_t update_accounting() noexcept;
   // Sample now, whatever the deadline (background thread, tests).
   mach_vm_reclaim_error_t sample_now(Cause trim_cause = Cause::trim) noexcept;
+  // Checks the limits now: reclaims what they require and republishes the
+  // ring's byte ceiling.
+  mach_vm_reclaim_error_t enforce_limits() noexcept;
+
+  // What the ring holds that the engine has not reclaimed.
+  uint64_t ring_bytes() noexcept;
+  uint64_t last_sample_ns() noexcept;
+  policy::PressureLevel pressure_level() noexcept;
 
   uint64_t unreported_bytes() const noexcept { return unreported_.load(std::memory_order_relaxed); }
   policy::SamplerState sampler_state() noexcept;
@@ -76,6 +86,7 @@ class Engine {
   // reclaimed or the ring is empty. False if the ring became inaccessible.
   bool reclaim(uint64_t byte_target, uint64_t entry_target, Cause cause, uint64_t* bytes_out) noexcept;
   bool sample_locked(Cause trim_cause) noexcept;
+  bool enforce_limits_locked() noexcept;
   // Hands unreported bytes to the ring's accounting (atomics only, no lock
   // needed). False if the ring could not be accessed.
   bool settle() noexcept;
@@ -92,6 +103,7 @@ class Engine {
   policy::SamplerState sampler_;
   std::atomic<uint64_t> unreported_{0};
   uint64_t footprint_max_ = 0;
+  bool limit_unreachable_ = false;  // logged once per episode
   Stats stats_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <new>
 
+#include "platform/linux/suspend_signal.h"
 #include "support/log.h"
 #include "support/probes.h"
 
@@ -38,11 +39,38 @@ void Registry::after_fork_parent() noexcept {
 }
 
 void Registry::after_fork_child() noexcept {
-  // The child owns a private copy of the ring and of the engine's state.
+  // The child owns a private copy of the ring and of the engine's state,
+  // but not the parent's engine thread: start its own.
   Registry& r = get();
   r.vm_.after_fork_child();
   if (Engine* e = r.engine_.load()) e->unlock_after_fork();
+  if (r.thread_) r.thread_->after_fork_child();
   r.mu_.unlock();
+}
+
+void Registry::on_suspend() noexcept {
+  // Signal context: only async-signal-safe work (an eventfd write).
+  Registry& r = get();
+  if (policy::EngineThread* t = r.thread_.get(); t != nullptr && t->running()) {
+    t->request(policy::EngineThread::kSuspend);
+  } else if (platform::suspend_stops_process()) {
+    platform::stop_process();  // nothing to drain with: stop as the default would
+  }
+}
+
+void Registry::init_policy_locked() noexcept {
+  if (limits_) return;
+  const policy::Tunables& t = tunables();
+  readers_ = std::make_unique<policy::LinuxPressureReaders>();
+  if (!t.forced_pressure) {
+    monitor_ = std::make_unique<policy::PressureMonitor>(*readers_);
+    monitor_->refresh();
+  } else {
+    fixed_pressure_.set(*t.forced_pressure);
+  }
+  std::optional<uint64_t> limit = t.footprint_limit;
+  if (uint64_t p = pending_footprint_limit_.load(); p != 0) limit = p;
+  limits_ = std::make_unique<policy::ProcessLimits>(footprint_, readers_->memory_cgroup(), limit);
 }
 
 mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_count_t initial,
@@ -56,6 +84,7 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
   if (engine_.load() != nullptr) return VM_RECLAIM_RESOURCE_SHORTAGE;
   static std::once_flag atfork_once;
   std::call_once(atfork_once, [] { ::pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
+  init_policy_locked();
 
   const mach_vm_reclaim_count_t len = ring::round_capacity(initial);
   const mach_vm_reclaim_count_t max_len = ring::round_capacity(max);
@@ -67,14 +96,21 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
     return VM_RECLAIM_RESOURCE_SHORTAGE;
   }
   auto* r = static_cast<ring::Ring*>(base);
+  policy::PressureSource* pressure = monitor_ ? static_cast<policy::PressureSource*>(monitor_.get()) : &fixed_pressure_;
   auto* e = new (std::nothrow)
-      Engine(r, reserved, len, max_len, t, Platform{&clock_, &vm_, &footprint_, &pressure_});
+      Engine(r, reserved, len, max_len, t, Platform{&clock_, &vm_, &footprint_, pressure, limits_.get()});
   if (e == nullptr) {
     vm_.release_reservation(base, reserved);
     return VM_RECLAIM_RESOURCE_SHORTAGE;
   }
+  e->enforce_limits();  // publishes the first byte ceiling
   engine_.store(e, std::memory_order_release);
   ring_.store(r, std::memory_order_release);
+  if (t.engine_thread) {
+    thread_ = std::make_unique<policy::EngineThread>(*e, monitor_.get(), readers_->memory_cgroup(), t, clock_);
+    thread_->start();
+  }
+  if (t.suspend_drain) platform::install_suspend_handler(&Registry::on_suspend);
   VMR_PROBE3(reclaim_ring_allocate, r, len, max_len);
   support::log(support::LogLevel::info, "ring at %p: %u entries (max %u)", base, len, max_len);
   *out = r;
@@ -85,14 +121,33 @@ mach_vm_reclaim_error_t Registry::destroy(ring::Ring* ring) noexcept {
   std::lock_guard lk(mu_);
   Engine* e = lookup(ring);
   if (e == nullptr) return VM_RECLAIM_INVALID_RING;
+  if (thread_) thread_->stop();
   mach_vm_reclaim_error_t err = e->drain(Cause::drain);
-  if (err != VM_RECLAIM_SUCCESS) return err;
+  if (err != VM_RECLAIM_SUCCESS) {
+    if (thread_) thread_->start();
+    return err;
+  }
+  thread_.reset();
   ring_.store(nullptr, std::memory_order_release);
   engine_.store(nullptr, std::memory_order_release);
   const uint64_t reserved = e->reserved_bytes();
   delete e;
   vm_.release_reservation(ring, reserved);
   return VM_RECLAIM_SUCCESS;
+}
+
+void Registry::set_footprint_limit(uint64_t bytes) noexcept {
+  std::lock_guard lk(mu_);
+  pending_footprint_limit_.store(bytes);
+  if (limits_) limits_->set_footprint_limit(bytes);
+  if (Engine* e = engine_.load()) e->enforce_limits();
+}
+
+uint64_t Registry::footprint_limit() noexcept {
+  std::lock_guard lk(mu_);
+  if (limits_) return limits_->footprint_limit();
+  uint64_t p = pending_footprint_limit_.load();
+  return p != 0 ? p : tunables().footprint_limit.value_or(0);
 }
 
 }  // namespace vmreclaim::engine

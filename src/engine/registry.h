@@ -1,13 +1,18 @@
-// The process's one ring and its engine, with the real Linux platform. Owns
-// the ring's address space, the fork handlers, and the settings read from the
-// environment at first use.
+// The process's one ring and its engine, wired to the real Linux platform
+// and policy: pressure monitor, limits, the engine thread and the SIGTSTP
+// handler. Owns the ring's address space, the fork handlers, and the
+// settings read from the environment at first use.
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 
 #include "engine/engine.h"
 #include "platform/linux/vm_ops.h"
+#include "policy/engine_thread.h"
+#include "policy/limits.h"
+#include "policy/pressure_monitor.h"
 
 namespace vmreclaim::engine {
 
@@ -32,12 +37,20 @@ class Registry {
 
   const policy::Tunables& tunables() noexcept;
   platform::LinuxVmOps& vm() noexcept { return vm_; }
+  // The engine thread, or nullptr (no ring, or VMRECLAIM_ENGINE_THREAD=0).
+  policy::EngineThread* engine_thread() noexcept { return thread_.get(); }
+
+  // 0 removes the limit. Applies at once to an existing ring.
+  void set_footprint_limit(uint64_t bytes) noexcept;
+  uint64_t footprint_limit() noexcept;
 
  private:
   Registry() = default;
+  void init_policy_locked() noexcept;
   static void before_fork() noexcept;
   static void after_fork_parent() noexcept;
   static void after_fork_child() noexcept;
+  static void on_suspend() noexcept;
 
   std::mutex mu_;  // allocate/destroy/fork
   std::atomic<Engine*> engine_{nullptr};
@@ -45,7 +58,14 @@ class Registry {
   platform::LinuxVmOps vm_;
   platform::MonotonicClock clock_;
   platform::ProcFootprint footprint_;
-  policy::FixedPressure pressure_;
+  policy::FixedPressure fixed_pressure_;
+  // Created with the first ring, kept for the life of the process.
+  std::unique_ptr<policy::LinuxPressureReaders> readers_;
+  std::unique_ptr<policy::PressureMonitor> monitor_;
+  std::unique_ptr<policy::ProcessLimits> limits_;
+  std::atomic<uint64_t> pending_footprint_limit_{0};
+  // One per ring.
+  std::unique_ptr<policy::EngineThread> thread_;
 };
 
 }  // namespace vmreclaim::engine

@@ -32,6 +32,13 @@ struct Tunables {
   uint32_t wma_denom = 4;
   uint32_t abandonment_periods = 512;
   uint32_t chunk_size = 16;
+  // How often the engine thread reads the pressure sources and limits while
+  // the ring holds anything (the fallback when PSI triggers are refused).
+  uint64_t pressure_poll_ns = 1'000'000'000ull;
+  // Drain the ring on SIGTSTP before the process stops.
+  bool suspend_drain = true;
+  // Run the background engine thread.
+  bool engine_thread = true;
   std::optional<PressureLevel> forced_pressure;
   std::optional<uint64_t> footprint_limit;
   GuardMode guard = GuardMode::fatal;

@@ -160,14 +160,20 @@ void account_reclaimed(Ring* r, uint64_t bytes) noexcept {
   lower_min(r, now);
 }
 
-bool claim_sample(Ring* r, uint64_t now_ns) noexcept {
+unsigned claim_due_work(Ring* r, uint64_t now_ns) noexcept {
+  unsigned claimed = kClaimNone;
+  auto ceiling = ref(r->reclaimable_bytes_ceiling);
+  uint64_t c = ceiling.load(relaxed);
+  if (c != UINT64_MAX && load(r->reclaimable_bytes) > c &&
+      ceiling.compare_exchange_strong(c, UINT64_MAX, relaxed, relaxed)) {
+    claimed |= kClaimLimit;
+  }
   auto deadline = ref(r->next_sample_deadline_abs);
   uint64_t d = deadline.load(relaxed);
-  bool over_ceiling = load(r->reclaimable_bytes) > load(r->reclaimable_bytes_ceiling);
-  if (d == UINT64_MAX || (now_ns < d && !over_ceiling)) return false;
-  // The winner takes the sample; "never" keeps the herd out until the engine
-  // publishes the next deadline.
-  return deadline.compare_exchange_strong(d, UINT64_MAX, relaxed, relaxed);
+  if (d != UINT64_MAX && now_ns >= d && deadline.compare_exchange_strong(d, UINT64_MAX, relaxed, relaxed)) {
+    claimed |= kClaimSample;
+  }
+  return claimed;
 }
 
 }  // namespace vmreclaim::ring

@@ -34,9 +34,10 @@ inline mach_vm_reclaim_state_t reclaimed_state(uint8_t action) noexcept {
 // minimum to match. Thread-safe.
 void account_reclaimed(Ring* r, uint64_t bytes) noexcept;
 
-// True for the one caller that finds a sample due (deadline passed or byte
-// ceiling crossed) and claims it; everyone else sees the deadline pushed to
-// "never" until the engine publishes the next one.
-bool claim_sample(Ring* r, uint64_t now_ns) noexcept;
+// What a caller of update_kernel_accounting found due and claimed. Claiming
+// swaps the deadline (or ceiling) to "never", so of a herd of callers only
+// the first enters the engine for it; the engine publishes the next value.
+enum Claim : unsigned { kClaimNone = 0, kClaimSample = 1, kClaimLimit = 2 };
+unsigned claim_due_work(Ring* r, uint64_t now_ns) noexcept;
 
 }  // namespace vmreclaim::ring

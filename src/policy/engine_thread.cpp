@@ -1,0 +1,195 @@
+#include "policy/engine_thread.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "platform/linux/suspend_signal.h"
+#include "support/log.h"
+
+namespace vmreclaim::policy {
+namespace {
+
+// A background interval shorter than this would make the thread a CPU hog;
+// the precise sampling a tiny period asks for still happens on the
+// accounting path.
+constexpr uint64_t kMinIntervalNs = 10'000'000;
+
+}  // namespace
+
+EngineThread::EngineThread(engine::Engine& engine, PressureMonitor* monitor, platform::MemoryCgroup* cgroup,
+                           const Tunables& tunables, platform::Clock& clock) noexcept
+    : engine_(engine), monitor_(monitor), cgroup_(cgroup), tunables_(tunables), clock_(clock) {}
+
+EngineThread::~EngineThread() {
+  stop();
+  if (threshold_fd_ >= 0) ::close(threshold_fd_);
+}
+
+bool EngineThread::start() noexcept {
+  if (running()) return true;
+  if (!waker_.open()) {
+    support::log_always("cannot create the engine thread's eventfd; no background reclaim");
+    return false;
+  }
+  arm_cgroup_threshold();
+  stop_.store(false);
+  running_.store(true, std::memory_order_release);
+  if (int err = platform::start_thread(&thread_, "vm_reclaim", &EngineThread::main, this); err != 0) {
+    running_.store(false);
+    support::log_always("cannot start the engine thread (error %d); no background reclaim", err);
+    return false;
+  }
+  return true;
+}
+
+void EngineThread::stop() noexcept {
+  if (!running()) return;
+  stop_.store(true);
+  waker_.wake();
+  pthread_join(thread_, nullptr);
+  running_.store(false, std::memory_order_release);
+  waker_.close();
+}
+
+void EngineThread::request(unsigned what) noexcept {
+  requests_.fetch_or(what, std::memory_order_relaxed);
+  waker_.wake();
+}
+
+bool EngineThread::watch(int fd, FdCallback cb, void* arg) noexcept {
+  std::lock_guard lk(watched_mu_);
+  for (Watched& w : watched_) {
+    if (w.fd < 0) {
+      w = {fd, cb, arg};
+      waker_.wake();  // rebuild the poll set
+      return true;
+    }
+  }
+  return false;
+}
+
+void EngineThread::unwatch(int fd) noexcept {
+  std::lock_guard lk(watched_mu_);
+  for (Watched& w : watched_) {
+    if (w.fd == fd) w = {};
+  }
+  waker_.wake();
+}
+
+void EngineThread::after_fork_child() noexcept {
+  // The parent's thread does not exist here; its descriptors are shared
+  // with the parent and must not be used to wake or watch on our behalf.
+  running_.store(false);
+  requests_.store(0);
+  if (threshold_fd_ >= 0) ::close(threshold_fd_);
+  threshold_fd_ = -1;
+  {
+    std::lock_guard lk(watched_mu_);
+    for (Watched& w : watched_) w = {};
+  }
+  start();
+}
+
+void EngineThread::arm_cgroup_threshold() noexcept {
+  // cgroup v1 can wake us the moment usage crosses the high watermark,
+  // which matters when a limit is close: polling would be too late.
+  if (cgroup_ == nullptr || threshold_fd_ >= 0) return;
+  auto m = cgroup_->read();
+  if (!m || !m->limited()) return;
+  threshold_fd_ = cgroup_->open_usage_threshold(high_watermark(m->limit));
+}
+
+uint64_t EngineThread::sample_interval_ns() noexcept {
+  uint64_t p = tunables_.period_ns(engine_.pressure_level());
+  // Period 0 (critical) means "reclaim everything at every sample": do it
+  // each pressure poll.
+  if (p == 0) p = tunables_.pressure_poll_ns;
+  return std::max(p, kMinIntervalNs);
+}
+
+void* EngineThread::main(void* self) noexcept {
+  static_cast<EngineThread*>(self)->run();
+  return nullptr;
+}
+
+void EngineThread::run() noexcept {
+  const bool live_pressure = monitor_ != nullptr && !tunables_.forced_pressure;
+  const bool limits = tunables_.footprint_limit.has_value() || threshold_fd_ >= 0 || cgroup_ != nullptr;
+  uint64_t next_poll = 0;
+  PressureLevel level = engine_.pressure_level();
+  while (!stop_.load()) {
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
+    unsigned req = requests_.exchange(0, std::memory_order_relaxed);
+    if ((req & kSuspend) != 0) {
+      // Give the memory back before the process stops (SIGTSTP).
+      engine_.drain(engine::Cause::suspend);
+      if (platform::suspend_stops_process()) platform::stop_process();
+    }
+    if ((req & kDrain) != 0) engine_.drain(engine::Cause::drain);
+    if ((req & kRefresh) != 0) next_poll = 0;
+
+    uint64_t now = clock_.now_ns();
+    const bool holding = engine_.ring_bytes() > 0;
+    if (holding && now >= next_poll) {
+      next_poll = now + tunables_.pressure_poll_ns;
+      if (live_pressure) {
+        PressureLevel prev = level;
+        level = monitor_->refresh();
+        if (level == PressureLevel::critical) {
+          engine_.drain(engine::Cause::drain);
+        } else if (level > prev) {
+          engine_.sample_now(engine::Cause::trim);  // shorter period, lower threshold: trim now
+        }
+      }
+      if (limits && engine_.enforce_limits() != VM_RECLAIM_SUCCESS) break;  // ring gone (log mode)
+    }
+    const uint64_t interval = sample_interval_ns();
+    uint64_t due = engine_.last_sample_ns() + interval;
+    if (holding && now >= due) {
+      if (engine_.sample_now(engine::Cause::background) != VM_RECLAIM_SUCCESS) break;
+      due = now + interval;
+    }
+
+    uint64_t wake_at = due;
+    if (holding) wake_at = std::min(wake_at, next_poll);
+    now = clock_.now_ns();
+    uint64_t wait_ns = wake_at > now ? wake_at - now : 0;
+    int timeout_ms = static_cast<int>(std::clamp<uint64_t>((wait_ns + 999'999) / 1'000'000, 1, 60'000));
+
+    pollfd fds[3 + kMaxWatched];
+    Watched watched[kMaxWatched];
+    int n = 0;
+    fds[n++] = {waker_.fd(), POLLIN, 0};
+    int trigger = monitor_ != nullptr ? monitor_->readers().trigger_fd() : -1;
+    const int trigger_at = trigger >= 0 ? n : -1;
+    if (trigger >= 0) fds[n++] = {trigger, POLLPRI, 0};
+    const int threshold_at = threshold_fd_ >= 0 ? n : -1;
+    if (threshold_fd_ >= 0) fds[n++] = {threshold_fd_, POLLIN, 0};
+    const int watched_at = n;
+    {
+      std::lock_guard lk(watched_mu_);
+      for (int i = 0; i < kMaxWatched; i++) {
+        watched[i] = watched_[i];
+        fds[n++] = {watched[i].fd, POLLIN, 0};  // fd -1 is ignored by poll
+      }
+    }
+    int r = ::poll(fds, static_cast<nfds_t>(n), timeout_ms);
+    if (r <= 0) continue;  // timeout, or EINTR
+    if ((fds[0].revents & POLLIN) != 0) waker_.drain();
+    if (trigger_at >= 0 && (fds[trigger_at].revents & (POLLPRI | POLLERR)) != 0) next_poll = 0;
+    if (threshold_at >= 0 && (fds[threshold_at].revents & POLLIN) != 0) {
+      uint64_t v;
+      [[maybe_unused]] ssize_t rd = ::read(threshold_fd_, &v, sizeof v);
+      engine_.enforce_limits();
+    }
+    for (int i = 0; i < kMaxWatched; i++) {
+      if (watched[i].fd >= 0 && (fds[watched_at + i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        watched[i].cb(watched[i].arg);
+      }
+    }
+  }
+}
+
+}  // namespace vmreclaim::policy

@@ -1,0 +1,84 @@
+// The engine thread (SYSTEM.md §6 triggers): one per process that has a
+// ring, named "vm_reclaim". It sleeps in poll() on an eventfd (wake-ups from
+// the SIGTSTP handler, drain requests, control endpoints) and on pressure /
+// cgroup notification fds where the kernel offers them, with a timeout at the
+// next thing due. It
+//   - samples the ring at least once per sampling period even when the
+//     program makes no calls, so an idle process gives back what it does not use;
+//   - polls the pressure level while the ring holds anything, samples at once
+//     when pressure rises, and drains on critical;
+//   - checks the limits while the ring holds anything;
+//   - drains on suspend, then stops the process.
+// An empty ring costs one wake-up per sampling period.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "engine/engine.h"
+#include "platform/linux/cgroup.h"
+#include "platform/linux/thread.h"
+#include "policy/pressure_monitor.h"
+
+namespace vmreclaim::policy {
+
+class EngineThread {
+ public:
+  enum Request : unsigned { kSuspend = 1, kDrain = 2, kRefresh = 4 };
+  using FdCallback = void (*)(void* arg);
+
+  // `monitor` may be null (pressure forced or unknown); `cgroup` may be null.
+  EngineThread(engine::Engine& engine, PressureMonitor* monitor, platform::MemoryCgroup* cgroup,
+               const Tunables& tunables, platform::Clock& clock) noexcept;
+  ~EngineThread();
+  EngineThread(const EngineThread&) = delete;
+  EngineThread& operator=(const EngineThread&) = delete;
+
+  bool start() noexcept;
+  void stop() noexcept;  // joins; never from the engine thread itself
+  bool running() const noexcept { return running_.load(std::memory_order_acquire); }
+  // Async-signal-safe.
+  void request(unsigned what) noexcept;
+  // Another fd to wait on (a control endpoint); `cb` runs on the engine
+  // thread when it is readable. At most kMaxWatched; false if full.
+  bool watch(int fd, FdCallback cb, void* arg) noexcept;
+  void unwatch(int fd) noexcept;
+  // In a forked child: fresh descriptors (the inherited ones are shared with
+  // the parent) and a new thread.
+  void after_fork_child() noexcept;
+
+  // Wake-ups so far (for the idle-cost benchmark and tests).
+  uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr int kMaxWatched = 4;
+  struct Watched {
+    int fd = -1;
+    FdCallback cb = nullptr;
+    void* arg = nullptr;
+  };
+
+  static void* main(void* self) noexcept;
+  void run() noexcept;
+  void arm_cgroup_threshold() noexcept;
+  uint64_t sample_interval_ns() noexcept;
+
+  engine::Engine& engine_;
+  PressureMonitor* monitor_;
+  platform::MemoryCgroup* cgroup_;
+  const Tunables& tunables_;
+  platform::Clock& clock_;
+  platform::Waker waker_;
+  pthread_t thread_{};
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<unsigned> requests_{0};
+  std::atomic<uint64_t> wakeups_{0};
+  int threshold_fd_ = -1;
+  std::mutex watched_mu_;
+  Watched watched_[kMaxWatched];
+};
+
+}  // namespace vmreclaim::policy

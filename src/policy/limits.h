@@ -1,0 +1,73 @@
+// Keeping the footprint under a limit before the kernel OOM-kills
+// (SYSTEM.md §6, "footprint nears a limit"). Two limits are watched: the
+// memory cgroup's, against its working set, and a footprint limit the
+// process sets (VMRECLAIM_FOOTPRINT_LIMIT or vmreclaim_set_footprint_limit).
+// Above the high watermark (limit − limit/16) the engine reclaims ring
+// entries until usage is back at the low watermark (limit − limit/8): the
+// gap is hysteresis, so a process hovering near its limit is not reclaimed
+// on every call. The decision also yields a byte ceiling for the ring: the
+// user side asks for an accounting update once reclaimable_bytes passes it,
+// which catches a fast-growing ring without a syscall per enter.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include <atomic>
+
+#include "platform/linux/cgroup.h"
+#include "platform/linux/footprint.h"
+
+namespace vmreclaim::policy {
+
+struct LimitInputs {
+  std::optional<uint64_t> footprint;        // this process
+  std::optional<uint64_t> footprint_limit;  // set by the process
+  std::optional<platform::CgroupMemory> cgroup;
+  uint64_t ring_bytes = 0;  // what the ring holds now (reclaimable)
+};
+
+struct LimitDecision {
+  uint64_t reclaim_bytes = 0;     // reclaim at least this much now
+  uint64_t ceiling = UINT64_MAX;  // ring bytes at which to check again
+  bool limited = false;           // some limit applies
+  bool unreachable = false;       // even an empty ring leaves usage above the limit
+};
+
+inline uint64_t high_watermark(uint64_t limit) noexcept { return limit - limit / 16; }
+inline uint64_t low_watermark(uint64_t limit) noexcept { return limit - limit / 8; }
+
+LimitDecision decide_limits(const LimitInputs& in) noexcept;
+
+// Supplies inputs to the engine's limit checks; the engine passes what the
+// ring holds, the source adds what it reads.
+class LimitSource {
+ public:
+  virtual ~LimitSource() = default;
+  virtual LimitDecision decide(uint64_t ring_bytes) = 0;
+};
+
+}  // namespace vmreclaim::policy
+
+namespace vmreclaim::policy {
+
+// The process's own limits: its footprint against the footprint limit, and
+// its memory cgroup.
+class ProcessLimits final : public LimitSource {
+ public:
+  ProcessLimits(platform::FootprintSource& footprint, platform::MemoryCgroup* cgroup,
+                std::optional<uint64_t> footprint_limit) noexcept
+      : footprint_(footprint), cgroup_(cgroup), footprint_limit_(footprint_limit.value_or(0)) {}
+
+  // 0 removes the limit.
+  void set_footprint_limit(uint64_t bytes) noexcept { footprint_limit_.store(bytes, std::memory_order_relaxed); }
+  uint64_t footprint_limit() const noexcept { return footprint_limit_.load(std::memory_order_relaxed); }
+  LimitDecision decide(uint64_t ring_bytes) override;
+
+ private:
+  platform::FootprintSource& footprint_;
+  platform::MemoryCgroup* cgroup_;
+  std::atomic<uint64_t> footprint_limit_;
+};
+
+}  // namespace vmreclaim::policy
