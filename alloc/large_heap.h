@@ -1,0 +1,95 @@
+// The large-block heap: every block is its own page-aligned mapping, known
+// by an out-of-line record; a freed block goes into the cache (and the
+// reclaim ring) rather than back to the kernel; an allocation reuses a cached
+// block when one fits and maps new memory only when none does.
+// Thread-safe: one lock guards the records and the cache; system calls that
+// need no bookkeeping (mmap, munmap, mremap) run outside it.
+#pragma once
+
+#include <pthread.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "block_cache.h"
+#include "block_table.h"
+#include "os_pages.h"
+#include "reclaim_ring.h"
+
+namespace vmreclaim::alloc {
+
+struct HeapCounters {
+  uint64_t allocs = 0;
+  uint64_t fresh_maps = 0;
+  uint64_t map_failures = 0;
+  uint64_t frees = 0;
+  uint64_t direct_unmaps = 0;  // freed blocks the cache could not take
+  uint64_t realloc_in_place = 0;
+  uint64_t realloc_remapped = 0;
+  uint64_t realloc_copied = 0;
+  uint64_t live_bytes = 0;
+  uint64_t peak_live_bytes = 0;
+};
+
+struct HeapSnapshot {
+  HeapCounters heap;
+  CacheCounters cache;
+  size_t cached_bytes = 0;
+  size_t cached_blocks = 0;
+  size_t blocks = 0;
+};
+
+class LargeHeap {
+ public:
+  LargeHeap(OsPages& os, ReclaimRing& ring, size_t cache_max_bytes) noexcept
+      : os_(os), ring_(ring), table_(os), cache_(ring, table_, cache_max_bytes) {}
+  LargeHeap(const LargeHeap&) = delete;
+  LargeHeap& operator=(const LargeHeap&) = delete;
+
+  // A block of at least `bytes`, at a multiple of `align` (a power of two,
+  // at least a page); zeroed if `zero`. nullptr with errno ENOMEM.
+  void* allocate(size_t bytes, size_t align, bool zero) noexcept;
+
+  // Frees one of the heap's blocks. False if `p` is not one (the caller
+  // hands it to the system allocator). A second free of a block is reported
+  // on stderr and aborts the process.
+  bool free(void* p) noexcept;
+
+  // The usable size of one of the heap's live blocks, 0 if `p` is not one.
+  size_t usable_size(const void* p) noexcept;
+
+  // Resizes one of the heap's blocks to `bytes` (at least the threshold):
+  // in place when its capacity allows, else by moving the mapping (mremap),
+  // else by copying. *ours = false (and nullptr) if `p` is not the heap's.
+  void* reallocate(void* p, size_t bytes, bool* ours) noexcept;
+
+  HeapSnapshot snapshot() noexcept;
+
+  // fork(): the lock is held across it, so the child never inherits it held.
+  void lock_for_fork() noexcept { pthread_mutex_lock(&mu_); }
+  void unlock_after_fork_parent() noexcept { pthread_mutex_unlock(&mu_); }
+  void reset_after_fork_child() noexcept;
+
+ private:
+  struct Span {
+    void* addr;
+    size_t bytes;
+  };
+  static constexpr size_t kMaxEvictions = 8;
+
+  Block* live_block_locked(const void* p, const char* op) noexcept;
+  [[noreturn]] void bad_pointer(const char* what, const void* p, size_t capacity) noexcept;
+  void note_live(int64_t delta) noexcept;
+
+  pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
+  OsPages& os_;
+  ReclaimRing& ring_;
+  BlockTable table_;
+  BlockCache cache_;
+  HeapCounters counters_;
+  // Set while one thread grows/flushes the ring without the lock: nobody
+  // else may enter or cancel meanwhile, so they bypass the cache.
+  bool ring_exclusive_ = false;
+};
+
+}  // namespace vmreclaim::alloc

@@ -1,0 +1,51 @@
+#include "os_pages.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+
+namespace vmreclaim::alloc {
+namespace {
+constexpr auto relaxed = std::memory_order_relaxed;
+}
+
+void* OsPages::map(size_t bytes) noexcept {
+  counters_.maps.fetch_add(1, relaxed);
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void* OsPages::map_aligned(size_t bytes, size_t align) noexcept {
+  if (bytes > SIZE_MAX - align) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  const size_t span = bytes + align;
+  auto* base = static_cast<char*>(map(span));
+  if (base == nullptr) return nullptr;
+  const auto b = reinterpret_cast<uintptr_t>(base);
+  char* aligned = base + ((align - b % align) % align);
+  // Failing to trim only wastes address space; the block itself is fine.
+  if (aligned > base) unmap(base, static_cast<size_t>(aligned - base));
+  char* end = aligned + bytes;
+  if (end < base + span) unmap(end, static_cast<size_t>(base + span - end));
+  return aligned;
+}
+
+int OsPages::unmap(void* addr, size_t bytes) noexcept {
+  counters_.unmaps.fetch_add(1, relaxed);
+  return ::munmap(addr, bytes) == 0 ? 0 : errno;
+}
+
+void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
+  counters_.remaps.fetch_add(1, relaxed);
+  void* p = ::mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void* OsPages::map_metadata(size_t bytes) noexcept {
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+}  // namespace vmreclaim::alloc

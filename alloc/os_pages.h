@@ -1,0 +1,37 @@
+// The heap's only contact with the kernel's address space: map, unmap,
+// and remap anonymous memory. Every call is counted, so the exit
+// report can say how many system calls the layer itself made.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace vmreclaim::alloc {
+
+struct OsCounters {
+  std::atomic<uint64_t> maps{0}, unmaps{0}, remaps{0};
+};
+
+class OsPages {
+ public:
+  // Fresh zeroed read-write memory, or nullptr (errno set).
+  void* map(size_t bytes) noexcept;
+  // Fresh memory at an address that is a multiple of `align` (a power of two
+  // larger than a page); the surplus around it is unmapped.
+  void* map_aligned(size_t bytes, size_t align) noexcept;
+  // 0 or errno. Failure is reported once on stderr by the caller's policy.
+  int unmap(void* addr, size_t bytes) noexcept;
+  // Grow or shrink a mapping; may move it (the kernel moves page tables,
+  // never copies). nullptr if the kernel refused (the old mapping stays).
+  void* remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept;
+  // Memory for the heap's own bookkeeping (never from malloc).
+  void* map_metadata(size_t bytes) noexcept;
+
+  const OsCounters& counters() const noexcept { return counters_; }
+
+ private:
+  OsCounters counters_;
+};
+
+}  // namespace vmreclaim::alloc

@@ -1,0 +1,28 @@
+// The layer's settings, read once from the environment without allocating:
+//   VMRECLAIM_MALLOC_THRESHOLD  requests at least this large are served by
+//                               the layer (bytes, K/M/G suffixes; default 128K)
+//   VMRECLAIM_MALLOC_CACHE_MAX  most bytes the cache of freed blocks may hold
+//                               (default: 1G, or 1/8 of RAM if smaller)
+//   VMRECLAIM_MALLOC_REPORT     append a one-line summary to this file at exit
+// A bad value is reported on stderr (naming the variable) and the default kept.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+
+namespace vmreclaim::alloc {
+
+struct Settings {
+  size_t threshold = 128 * 1024;
+  size_t cache_max = 1ull << 30;
+  const char* report_path = nullptr;  // points into the environment
+};
+
+// Parsed on first call; later calls return the same object.
+const Settings& settings() noexcept;
+
+// "131072", "128K", "1M", "2G" -> bytes; nullopt if malformed or overflowing.
+std::optional<size_t> parse_size(std::string_view text) noexcept;
+
+}  // namespace vmreclaim::alloc
