@@ -389,11 +389,9 @@ bool Engine::enforce_limits_locked() noexcept {
                           "and the next check waits for further growth");
     }
     limit_unreachable_ = d.unreachable;
-    ceiling = d.ceiling;
-    // The ceiling is compared with the user side's count, which still holds
-    // what this call reclaimed until it is settled: add that back.
-    uint64_t unreported = unreported_.load(relaxed);
-    ceiling = ceiling > UINT64_MAX - unreported - 1 ? UINT64_MAX - 1 : ceiling + unreported;
+    // In the user side's terms once this call settles (every entry point
+    // settles before returning); UINT64_MAX stays reserved for "none".
+    ceiling = std::min(d.ceiling, UINT64_MAX - 1);
   }
   return platform::copyio([&] { ring::store(ring_->reclaimable_bytes_ceiling, ceiling, release); });
 }

@@ -1,0 +1,189 @@
+// A child program for the policy process tests. Each mode sets up a ring in
+// a specific way, then answers "ping" lines on stdin with "pong <RssAnon kB>"
+// so the test can observe it from outside (stopped, trimmed, alive).
+// Environment variables (sampling period, limits) are the test's to set:
+// tunables are read once per process, hence a separate program.
+#include <mach/vm_reclaim_private.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <vmreclaim/vmreclaim.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dirent.h>
+#include <sys/wait.h>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr size_t kBlock = 4u << 20;
+
+long rss_anon_kb() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long v = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "RssAnon:", 8) == 0) v = std::atol(line + 8);
+  }
+  std::fclose(f);
+  return v;
+}
+
+void* map_block(size_t len) {
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    std::perror("mmap");
+    std::exit(3);
+  }
+  std::memset(p, 0x5a, len);
+  return p;
+}
+
+mach_vm_reclaim_ring_t make_ring() {
+  mach_vm_reclaim_ring_t r = nullptr;
+  mach_vm_reclaim_error_t e = mach_vm_reclaim_ring_allocate(&r, 1024, 8192);
+  if (e != VM_RECLAIM_SUCCESS) {
+    std::fprintf(stderr, "allocate: %s\n", vmreclaim_strerror(e));
+    std::exit(3);
+  }
+  return r;
+}
+
+// Enters a region, re-using the slot of `reuse` (an ID this program
+// cancelled) when it is still available, as allocators do to keep the ring compact.
+mach_vm_reclaim_id_t enter(mach_vm_reclaim_ring_t r, void* p, size_t len, mach_vm_reclaim_action_t a, bool call,
+                           mach_vm_reclaim_id_t reuse = VM_RECLAIM_ID_NULL) {
+  mach_vm_reclaim_id_t id = reuse;
+  bool update = false;
+  if (reuse != VM_RECLAIM_ID_NULL) {
+    if (mach_vm_reclaim_try_enter(r, reinterpret_cast<mach_vm_address_t>(p), len, a, &id, &update) !=
+        VM_RECLAIM_SUCCESS) {
+      std::fprintf(stderr, "re-enter failed\n");
+      std::exit(3);
+    }
+    if (id != VM_RECLAIM_ID_NULL) {
+      if (update && call) mach_vm_reclaim_update_kernel_accounting(r);
+      return id;
+    }
+  }
+  if (mach_vm_reclaim_try_enter(r, reinterpret_cast<mach_vm_address_t>(p), len, a, &id, &update) !=
+          VM_RECLAIM_SUCCESS ||
+      id == VM_RECLAIM_ID_NULL) {
+    std::fprintf(stderr, "enter failed\n");
+    std::exit(3);
+  }
+  if (update && call) mach_vm_reclaim_update_kernel_accounting(r);
+  return id;
+}
+
+// Answers pings until stdin closes.
+int serve() {
+  std::printf("ready %ld\n", rss_anon_kb());
+  std::fflush(stdout);
+  char line[64];
+  while (std::fgets(line, sizeof line, stdin) != nullptr) {
+    std::printf("pong %ld\n", rss_anon_kb());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+std::string thread_names() {
+  std::string out;
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::string path = std::string("/proc/self/task/") + e->d_name + "/comm";
+    if (FILE* f = std::fopen(path.c_str(), "r")) {
+      char name[32] = {};
+      if (std::fgets(name, sizeof name, f) != nullptr) {
+        name[std::strcspn(name, "\n")] = 0;
+        out += std::string(name) + ",";
+      }
+      std::fclose(f);
+    }
+  }
+  closedir(d);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 2;
+  std::string mode = argv[1];
+  long mib = argc > 2 ? std::atol(argv[2]) : 64;
+  if (mode == "hold") {  // MiB entered as FREE entries, then serve
+    mach_vm_reclaim_ring_t r = make_ring();
+    for (long i = 0; i < mib / 4; i++) enter(r, map_block(kBlock), kBlock, VM_RECLAIM_FREE, true);
+    return serve();
+  }
+  if (mode == "gap") {  // a DEALLOCATE entry whose range the program already unmapped
+    mach_vm_reclaim_ring_t r = make_ring();
+    void* p = map_block(kBlock);
+    enter(r, p, kBlock, VM_RECLAIM_DEALLOCATE, false);
+    munmap(p, kBlock);
+    return serve();
+  }
+  if (mode == "cycle") {  // enter and cancel everything, over and over, for `mib` ms
+    mach_vm_reclaim_ring_t r = make_ring();
+    std::vector<void*> blocks;
+    for (int i = 0; i < 16; i++) blocks.push_back(map_block(kBlock));
+    std::vector<mach_vm_reclaim_id_t> ids(blocks.size(), VM_RECLAIM_ID_NULL);
+    long rounds = 0, lost = 0;
+    for (long t = 0; t < mib; t++) {
+      for (size_t i = 0; i < blocks.size(); i++) ids[i] = enter(r, blocks[i], kBlock, VM_RECLAIM_FREE, true, ids[i]);
+      usleep(1000);
+      for (size_t i = 0; i < blocks.size(); i++) {
+        mach_vm_reclaim_state_t st = 0;
+        bool update = false;
+        mach_vm_reclaim_try_cancel(r, ids[i], reinterpret_cast<mach_vm_address_t>(blocks[i]), kBlock,
+                                   VM_RECLAIM_FREE, &st, &update);
+        if (st != VM_RECLAIM_UNRECLAIMED || static_cast<unsigned char*>(blocks[i])[kBlock - 1] != 0x5a) lost++;
+        if (update) mach_vm_reclaim_update_kernel_accounting(r);
+      }
+      rounds++;
+    }
+    struct vmreclaim_ring_stats s {};
+    vmreclaim_ring_get_stats(r, &s);
+    std::printf("rounds %ld lost %ld samples %llu\n", rounds, lost, static_cast<unsigned long long>(s.samples));
+    return lost == 0 ? 0 : 1;
+  }
+  if (mode == "churn" || mode == "churn-noupdate") {  // `mib` MiB through the ring, never reused
+    const bool call = mode == "churn";
+    mach_vm_reclaim_ring_t r = make_ring();
+    long peak = 0;
+    for (long i = 0; i < mib / 4; i++) {
+      enter(r, map_block(kBlock), kBlock, VM_RECLAIM_DEALLOCATE, call);
+      long now = rss_anon_kb();
+      if (now > peak) peak = now;
+    }
+    struct vmreclaim_ring_stats s {};
+    vmreclaim_ring_get_stats(r, &s);
+    std::printf("peak %ld limit-reclaimed %llu\n", peak,
+                static_cast<unsigned long long>(s.reclaimed_bytes[VMRECLAIM_CAUSE_LIMIT]));
+    return 0;
+  }
+  if (mode == "threads") {  // the engine thread's name, in this process and in a forked child
+    mach_vm_reclaim_ring_t r = make_ring();
+    enter(r, map_block(kBlock), kBlock, VM_RECLAIM_FREE, true);
+    usleep(20000);
+    std::printf("parent %s\n", thread_names().c_str());
+    std::fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+      usleep(20000);
+      std::printf("child %s\n", thread_names().c_str());
+      std::fflush(stdout);
+      _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return 0;  // returning from main with the engine thread running must exit
+  }
+  return 2;
+}

@@ -1,0 +1,174 @@
+// Policy decisions with injected readings: the pressure level from each
+// source, the monitor keeping last good values, the limit decisions and
+// their byte ceiling, and an engine driven through them.
+#include <sys/mman.h>
+
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "platform/linux/clock.h"
+#include "policy/limits.h"
+#include "policy/pressure_monitor.h"
+#include "ring/protocol.h"
+
+namespace vmreclaim::policy {
+namespace {
+
+constexpr uint64_t MiB = 1ull << 20;
+
+TEST(PressureLevels, EachSourceMapsThroughItsThresholds) {
+  PressureThresholds t;
+  EXPECT_EQ(level_from_psi({0.5, 0, 0, 0}, t), PressureLevel::normal);
+  EXPECT_EQ(level_from_psi({12, 0, 0, 0}, t), PressureLevel::warning);
+  EXPECT_EQ(level_from_psi({35, 0, 0, 0}, t), PressureLevel::urgent);
+  EXPECT_EQ(level_from_psi({12, 0, 6, 0}, t), PressureLevel::urgent);
+  EXPECT_EQ(level_from_psi({50, 0, 25, 0}, t), PressureLevel::critical);
+  EXPECT_EQ(level_from_meminfo({1000, 500}, t), PressureLevel::normal);
+  EXPECT_EQ(level_from_meminfo({1000, 120}, t), PressureLevel::warning);
+  EXPECT_EQ(level_from_meminfo({1000, 60}, t), PressureLevel::urgent);
+  EXPECT_EQ(level_from_meminfo({1000, 30}, t), PressureLevel::critical);
+  platform::CgroupMemory cg;
+  cg.limit = 1000;
+  cg.usage = 990;
+  cg.inactive_file = 200;  // page cache does not count as pressure
+  EXPECT_EQ(level_from_cgroup(cg, t), PressureLevel::normal);
+  cg.inactive_file = 0;
+  EXPECT_EQ(level_from_cgroup(cg, t), PressureLevel::critical);
+  cg.limit = UINT64_MAX;
+  EXPECT_EQ(level_from_cgroup(cg, t), PressureLevel::normal);
+}
+
+TEST(PressureLevels, WorstSourceWins) {
+  PressureInputs in;
+  in.system_psi = platform::PsiReading{12, 0, 0, 0};  // warning
+  in.meminfo = platform::MemInfo{1000, 30};           // critical
+  EXPECT_EQ(level_from(in, {}), PressureLevel::critical);
+}
+
+class ScriptedReaders : public PressureReaders {
+ public:
+  std::optional<platform::PsiReading> psi;
+  std::optional<platform::MemInfo> mem;
+  std::optional<platform::PsiReading> system_psi() override { return psi; }
+  std::optional<platform::PsiReading> cgroup_psi() override { return std::nullopt; }
+  std::optional<platform::MemInfo> meminfo() override { return mem; }
+  std::optional<platform::CgroupMemory> cgroup() override { return std::nullopt; }
+  bool has_cgroup_psi() override { return false; }
+  bool has_cgroup() override { return false; }
+};
+
+TEST(PressureMonitor, KeepsTheLastGoodReadingWhenASourceFails) {
+  ScriptedReaders r;
+  PressureMonitor m(r);
+  r.psi = platform::PsiReading{35, 0, 0, 0};
+  r.mem = platform::MemInfo{1000, 900};
+  EXPECT_EQ(m.refresh(), PressureLevel::urgent);
+  r.psi.reset();  // the file became unreadable
+  EXPECT_EQ(m.refresh(), PressureLevel::urgent);
+  r.psi = platform::PsiReading{0, 0, 0, 0};
+  EXPECT_EQ(m.refresh(), PressureLevel::normal);
+  EXPECT_EQ(m.level(), PressureLevel::normal);
+}
+
+TEST(Limits, NoLimitMeansNoCeiling) {
+  LimitDecision d = decide_limits({std::nullopt, std::nullopt, std::nullopt, 100 * MiB});
+  EXPECT_FALSE(d.limited);
+  EXPECT_EQ(d.ceiling, UINT64_MAX);
+  EXPECT_EQ(d.reclaim_bytes, 0u);
+}
+
+TEST(Limits, BelowTheHighWatermarkTheCeilingIsTheHeadroom) {
+  LimitDecision d = decide_limits({40 * MiB, 64 * MiB, std::nullopt, 10 * MiB});
+  EXPECT_TRUE(d.limited);
+  EXPECT_EQ(d.reclaim_bytes, 0u);
+  EXPECT_EQ(d.ceiling, 10 * MiB + (high_watermark(64 * MiB) - 40 * MiB));
+}
+
+TEST(Limits, AboveTheHighWatermarkReclaimDownToTheLowOne) {
+  LimitDecision d = decide_limits({62 * MiB, 64 * MiB, std::nullopt, 30 * MiB});
+  EXPECT_EQ(d.reclaim_bytes, 62 * MiB - low_watermark(64 * MiB));
+  EXPECT_FALSE(d.unreachable);
+  EXPECT_EQ(d.ceiling, 30 * MiB - d.reclaim_bytes + (high_watermark(64 * MiB) - low_watermark(64 * MiB)));
+}
+
+TEST(Limits, LiveMemoryAboveTheLimitDrainsAndBacksOff) {
+  LimitDecision d = decide_limits({100 * MiB, 64 * MiB, std::nullopt, 8 * MiB});
+  EXPECT_EQ(d.reclaim_bytes, 8 * MiB);
+  EXPECT_TRUE(d.unreachable);
+  EXPECT_EQ(d.ceiling, 64 * MiB / 16);  // waits for real growth: no spinning
+}
+
+TEST(Limits, TheTighterOfCgroupAndFootprintLimitsWins) {
+  platform::CgroupMemory cg;
+  cg.limit = 128 * MiB;
+  cg.usage = 127 * MiB;
+  LimitDecision d = decide_limits({10 * MiB, 1024 * MiB, cg, 50 * MiB});
+  EXPECT_EQ(d.reclaim_bytes, 127 * MiB - low_watermark(128 * MiB));
+}
+
+// An engine on a ring of our own with scripted limits.
+class FakeClock : public platform::Clock {
+ public:
+  uint64_t now = 1'000'000'000;
+  uint64_t now_ns() noexcept override { return now; }
+};
+class NoFootprint : public platform::FootprintSource {
+ public:
+  std::optional<uint64_t> footprint_bytes() noexcept override { return 0; }
+};
+class ScriptedLimits : public LimitSource {
+ public:
+  uint64_t footprint = 0, limit = 64 * MiB;
+  int calls = 0;
+  LimitDecision decide(uint64_t ring_bytes) override {
+    calls++;
+    return decide_limits({footprint, limit, std::nullopt, ring_bytes});
+  }
+};
+
+TEST(EngineLimits, CrossingTheCeilingOnEnterAsksForAnUpdateThatReclaims) {
+  const uint64_t len = ring::round_capacity(64);
+  const uint64_t bytes = ring::ring_bytes(len);
+  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mem, MAP_FAILED);
+  void* data = mmap(nullptr, 64 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(data, MAP_FAILED);
+  auto* r = static_cast<ring::Ring*>(mem);
+  FakeClock clock;
+  // The user side checks the deadline against the real coarse clock.
+  clock.now = platform::coarse_now_ns();
+  platform::LinuxVmOps vm;
+  NoFootprint fp;
+  FixedPressure pressure;
+  ScriptedLimits limits;
+  Tunables t;
+  engine::Engine e(r, bytes, static_cast<uint32_t>(len), static_cast<uint32_t>(len), t,
+                   {&clock, &vm, &fp, &pressure, &limits});
+  limits.footprint = 40 * MiB;
+  ASSERT_EQ(e.enforce_limits(), VM_RECLAIM_SUCCESS);
+  const uint64_t ceiling = ring::load(r->reclaimable_bytes_ceiling);
+  EXPECT_EQ(ceiling, high_watermark(64 * MiB) - 40 * MiB);
+
+  // Enter 1 MiB entries until the user side says an update is due.
+  bool update = false;
+  int entered = 0;
+  while (!update && entered < 60) {
+    auto addr = reinterpret_cast<uint64_t>(data) + static_cast<uint64_t>(entered) * MiB;
+    ASSERT_NE(ring::enter(r, addr, MiB, VM_RECLAIM_FREE, &update), VM_RECLAIM_ID_NULL);
+    entered++;
+  }
+  ASSERT_TRUE(update);
+  EXPECT_GT(static_cast<uint64_t>(entered) * MiB, ceiling);
+  // By now the program's footprint crossed the high watermark.
+  limits.footprint = 62 * MiB;
+  ASSERT_EQ(e.update_accounting(), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(e.stats().reclaimed_bytes[static_cast<int>(engine::Cause::limit)].get(),
+            62 * MiB - low_watermark(64 * MiB));
+  EXPECT_EQ(ring::load(r->reclaimable_bytes), static_cast<uint64_t>(entered) * MiB - (62 * MiB - low_watermark(64 * MiB)));
+  EXPECT_NE(ring::load(r->reclaimable_bytes_ceiling), UINT64_MAX) << "a new ceiling is published";
+  munmap(data, 64 * MiB);
+  munmap(mem, bytes);
+}
+
+}  // namespace
+}  // namespace vmreclaim::policy
