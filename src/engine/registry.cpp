@@ -70,7 +70,9 @@ void Registry::init_policy_locked() noexcept {
   }
   std::optional<uint64_t> limit = t.footprint_limit;
   if (uint64_t p = pending_footprint_limit_.load(); p != 0) limit = p;
-  limits_ = std::make_unique<policy::ProcessLimits>(footprint_, readers_->memory_cgroup(), limit);
+  std::optional<platform::MemoryCgroup> cgroup;
+  if (platform::MemoryCgroup* cg = readers_->memory_cgroup()) cgroup = *cg;
+  limits_ = std::make_unique<policy::ProcessLimits>(footprint_, std::move(cgroup), limit);
 }
 
 mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_count_t initial,

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <new>
 
 #include "platform/linux/suspend_signal.h"
 #include "support/log.h"
@@ -85,10 +86,10 @@ void EngineThread::after_fork_child() noexcept {
   requests_.store(0);
   if (threshold_fd_ >= 0) ::close(threshold_fd_);
   threshold_fd_ = -1;
-  {
-    std::lock_guard lk(watched_mu_);
-    for (Watched& w : watched_) w = {};
-  }
+  // The parent's thread may have held this lock at fork time; the child's
+  // copy would stay locked forever.
+  new (&watched_mu_) std::mutex();
+  for (Watched& w : watched_) w = {};
   start();
 }
 

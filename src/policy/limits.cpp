@@ -48,7 +48,7 @@ LimitDecision ProcessLimits::decide(uint64_t ring_bytes) {
     in.footprint_limit = l;
     in.footprint = footprint_.footprint_bytes();
   }
-  if (cgroup_ != nullptr) in.cgroup = cgroup_->read();
+  if (cgroup_) in.cgroup = cgroup_->read();
   return decide_limits(in);
 }
 

@@ -55,9 +55,11 @@ namespace vmreclaim::policy {
 // its memory cgroup.
 class ProcessLimits final : public LimitSource {
  public:
-  ProcessLimits(platform::FootprintSource& footprint, platform::MemoryCgroup* cgroup,
+  // Takes its own copy of the cgroup reader: the engine reads limits under
+  // its lock, while the pressure monitor reads the same files on its thread.
+  ProcessLimits(platform::FootprintSource& footprint, std::optional<platform::MemoryCgroup> cgroup,
                 std::optional<uint64_t> footprint_limit) noexcept
-      : footprint_(footprint), cgroup_(cgroup), footprint_limit_(footprint_limit.value_or(0)) {}
+      : footprint_(footprint), cgroup_(std::move(cgroup)), footprint_limit_(footprint_limit.value_or(0)) {}
 
   // 0 removes the limit.
   void set_footprint_limit(uint64_t bytes) noexcept { footprint_limit_.store(bytes, std::memory_order_relaxed); }
@@ -66,7 +68,7 @@ class ProcessLimits final : public LimitSource {
 
  private:
   platform::FootprintSource& footprint_;
-  platform::MemoryCgroup* cgroup_;
+  std::optional<platform::MemoryCgroup> cgroup_;
   std::atomic<uint64_t> footprint_limit_;
 };
 
