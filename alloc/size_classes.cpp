@@ -7,7 +7,7 @@ namespace vmreclaim::alloc {
 uint32_t class_floor(size_t bytes) noexcept {
   const size_t pages = bytes / kPageSize;
   if (pages == 0) return 0;
-  if (pages <= kExactClasses) return static_cast<uint32_t>(pages - 1);
+  if (pages <= kExactClasses) return static_cast<uint32_t>(pages - 1);  // exact
   const uint32_t e = static_cast<uint32_t>(std::bit_width(pages) - 1);  // floor(log2), >= 4
   const uint32_t idx = kExactClasses + (e - 4) * kSubClasses + static_cast<uint32_t>((pages >> (e - 3)) & 7);
   return idx < kClassCount ? idx : kClassCount;

@@ -1,6 +1,6 @@
 // Size classes of the large-block heap. A block's capacity is rounded up to
 // its class so that a freed block fits many later requests; classes are
-// exact up to 16 pages, then eight per doubling (at most 12.5% rounding,
+// exact below 16 pages, then eight per doubling (at most 12.5% rounding,
 // which costs only address space: pages never touched are never resident).
 #pragma once
 
@@ -10,10 +10,10 @@
 namespace vmreclaim::alloc {
 
 inline constexpr size_t kPageSize = 4096;
-inline constexpr uint32_t kExactClasses = 16;
+inline constexpr uint32_t kExactClasses = 15;  // 1..15 pages
 inline constexpr uint32_t kSubClasses = 8;
 // Ring entries hold 32-bit sizes: blocks past the last class are never cached.
-inline constexpr uint32_t kClassCount = kExactClasses + (20 - 4) * kSubClasses;  // up to 2^20 pages
+inline constexpr uint32_t kClassCount = kExactClasses + (20 - 4) * kSubClasses;  // 16 pages .. 2^20 pages
 
 inline constexpr size_t pages_of(size_t bytes) noexcept { return (bytes + kPageSize - 1) / kPageSize; }
 inline constexpr size_t round_to_pages(size_t bytes) noexcept { return pages_of(bytes) * kPageSize; }

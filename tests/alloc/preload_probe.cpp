@@ -1,0 +1,240 @@
+// A program the preload tests run with LD_PRELOAD=libvmreclaim-malloc.so.
+// Each scenario exercises the C allocation API through the interposed
+// symbols (built with -fno-builtin so no call is folded away) and prints
+// "ok" or what went wrong; a failed check exits 1.
+#include <malloc.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+int g_failures = 0;
+
+#define CHECK(cond)                                                       \
+  do {                                                                    \
+    if (!(cond)) {                                                        \
+      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      g_failures++;                                                       \
+    }                                                                     \
+  } while (0)
+
+constexpr size_t kLarge = 1u << 20;  // above the default 128 KiB threshold
+// Opaque to the compiler, so it does not reject the overflowing calls at build time.
+volatile size_t g_huge = SIZE_MAX / 2;
+
+bool is_zero(const void* p, size_t n) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; i++) {
+    if (b[i] != 0) return false;
+  }
+  return true;
+}
+
+// Patterns are written and checked at every `stride`-th byte: enough to see a
+// block handed to two owners, or contents lost in a move.
+bool has_pattern(const void* p, size_t n, unsigned seed, size_t stride = 1) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; i += stride) {
+    if (b[i] != static_cast<unsigned char>(i * 31 + seed)) return false;
+  }
+  return true;
+}
+
+void fill(void* p, size_t n, unsigned seed, size_t stride = 1) {
+  auto* b = static_cast<unsigned char*>(p);
+  for (size_t i = 0; i < n; i += stride) b[i] = static_cast<unsigned char>(i * 31 + seed);
+}
+
+bool aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
+
+void entry_points() {
+  // malloc / free / reuse, and calloc on a block that comes back dirty.
+  void* a = malloc(kLarge);
+  CHECK(a != nullptr && aligned(a, 4096));
+  std::memset(a, 0xab, kLarge);
+  CHECK(malloc_usable_size(a) >= kLarge);
+  free(a);
+  void* z = calloc(kLarge / 8, 8);
+  CHECK(z == a);  // the cached block, reused
+  CHECK(is_zero(z, kLarge));
+  free(z);
+  CHECK(calloc(g_huge, 4) == nullptr && errno == ENOMEM);
+
+  // Small requests stay with the system allocator and work as usual.
+  char* s = static_cast<char*>(malloc(100));
+  std::strcpy(s, "small");
+  CHECK(std::strcmp(s, "small") == 0);
+  void* sz = calloc(10, 10);
+  CHECK(is_zero(sz, 100));
+  free(sz);
+
+  // realloc across the threshold, both directions, contents kept.
+  fill(s, 100, 1);
+  char* big = static_cast<char*>(realloc(s, 3 * kLarge));
+  CHECK(big != nullptr && aligned(big, 4096));
+  CHECK(has_pattern(big, 100, 1));
+  fill(big, 3 * kLarge, 2);
+  char* bigger = static_cast<char*>(realloc(big, 9 * kLarge));  // mremap growth
+  CHECK(bigger != nullptr && has_pattern(bigger, 3 * kLarge, 2));
+  char* same = static_cast<char*>(realloc(bigger, 9 * kLarge - 4096));  // in place
+  CHECK(same == bigger);
+  char* small_again = static_cast<char*>(realloc(same, 1000));
+  CHECK(small_again != nullptr && has_pattern(small_again, 1000, 2));
+  free(small_again);
+  void* arr = reallocarray(nullptr, 1000, 1000);
+  CHECK(arr != nullptr);
+  void* volatile kept = arr;  // still valid after the failed reallocarray
+  CHECK(reallocarray(arr, g_huge, 4) == nullptr && errno == ENOMEM);
+  free(kept);
+  CHECK(realloc(malloc(kLarge), 0) == nullptr);  // glibc: frees, returns NULL
+
+  // Every aligned API, small and large, ordinary and huge alignments.
+  for (size_t size : {size_t{100}, size_t{5000}, kLarge, 5 * kLarge}) {
+    for (size_t align : {size_t{16}, size_t{64}, size_t{4096}, size_t{65536}, size_t{1} << 21}) {
+      void* p = nullptr;
+      CHECK(posix_memalign(&p, align, size) == 0 && aligned(p, align));
+      std::memset(p, 1, size);
+      free(p);
+      p = aligned_alloc(align, size);
+      CHECK(p != nullptr && aligned(p, align));
+      std::memset(p, 1, size);
+      free(p);
+      p = memalign(align, size);
+      CHECK(p != nullptr && aligned(p, align));
+      std::memset(p, 1, size);
+      free(p);
+    }
+    void* v = valloc(size);
+    CHECK(v != nullptr && aligned(v, 4096));
+    free(v);
+    void* pv = pvalloc(size);
+    CHECK(pv != nullptr && aligned(pv, 4096) && malloc_usable_size(pv) >= (size + 4095) / 4096 * 4096);
+    free(pv);
+  }
+  void* bad = nullptr;
+  CHECK(posix_memalign(&bad, 24, kLarge) == EINVAL);
+  CHECK(aligned_alloc(24, kLarge) == nullptr && errno == EINVAL);
+  free(nullptr);
+}
+
+void mt_churn() {
+  constexpr int kThreads = 4, kSlots = 8, kOps = 600;
+  constexpr size_t kStride = 61;  // odd: every page, many offsets
+  std::vector<std::thread> ts;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < kThreads; t++) {
+    ts.emplace_back([t, &bad] {
+      void* blocks[kSlots] = {};
+      size_t sizes[kSlots] = {};
+      unsigned seeds[kSlots] = {};
+      unsigned r = 777u * static_cast<unsigned>(t + 1);
+      for (int i = 0; i < kOps; i++) {
+        r = r * 1664525u + 1013904223u;
+        int s = static_cast<int>((r >> 8) % kSlots);
+        if (blocks[s] != nullptr) {
+          if (!has_pattern(blocks[s], sizes[s], seeds[s], kStride)) bad++;
+          free(blocks[s]);
+        }
+        sizes[s] = (r >> 12) % 2 == 0 ? 64 + r % 4000 : 128 * 1024 + r % (3u << 20);
+        seeds[s] = r;
+        if (i % 5 == 0) {
+          blocks[s] = calloc(1, sizes[s]);
+          if (blocks[s] == nullptr || !is_zero(blocks[s], sizes[s])) bad++;
+        } else if (i % 7 == 0 && blocks[s] != nullptr) {
+          blocks[s] = realloc(malloc(sizes[s] / 2 + 1), sizes[s]);
+        } else {
+          blocks[s] = malloc(sizes[s]);
+        }
+        if (blocks[s] == nullptr) {
+          bad++;
+          continue;
+        }
+        fill(blocks[s], sizes[s], seeds[s], kStride);
+      }
+      for (void* b : blocks) free(b);
+    });
+  }
+  for (auto& th : ts) th.join();
+  CHECK(bad.load() == 0);
+}
+
+void fork_during_allocation() {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 2; t++) {
+    ts.emplace_back([&stop, t] {
+      unsigned i = 0;
+      while (!stop.load()) {
+        size_t n = 200 * 1024 + (i++ % 10) * 100 * 1024;
+        void* p = malloc(n);
+        fill(p, 4096, static_cast<unsigned>(t));
+        free(p);
+      }
+    });
+  }
+  void* inherited = malloc(kLarge);
+  fill(inherited, kLarge, 9);
+  void* cached = malloc(2 * kLarge);
+  free(cached);  // sits in the cache (and the ring) across the fork
+  for (int k = 0; k < 20; k++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      // The child: the heap works, inherited blocks are intact, the cached
+      // block can be reused.
+      int ok = has_pattern(inherited, kLarge, 9);
+      void* p = malloc(2 * kLarge);
+      std::memset(p, 3, 2 * kLarge);
+      free(p);
+      void* q = calloc(1, 3 * kLarge);
+      ok = ok && q != nullptr && is_zero(q, 3 * kLarge);
+      free(q);
+      free(inherited);
+      _exit(ok ? 0 : 3);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  stop = true;
+  for (auto& th : ts) th.join();
+  CHECK(has_pattern(inherited, kLarge, 9));
+  free(inherited);
+}
+
+void double_free() {
+  void* p = malloc(kLarge);
+  free(p);
+  free(p);  // must abort with one line on stderr
+  std::puts("survived");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string s = argc > 1 ? argv[1] : "";
+  if (s == "entry_points") {
+    entry_points();
+  } else if (s == "mt_churn") {
+    mt_churn();
+  } else if (s == "fork") {
+    fork_during_allocation();
+  } else if (s == "double_free") {
+    double_free();
+  } else {
+    std::fprintf(stderr, "unknown scenario '%s'\n", s.c_str());
+    return 2;
+  }
+  std::puts(g_failures == 0 ? "ok" : "FAILED");
+  return g_failures == 0 ? 0 : 1;
+}
