@@ -27,7 +27,11 @@ class CommandSet {
 
 // One per file: demo.cpp, ...
 void register_demo(CLI::App& app, CommandSet& set);
+void register_run(CLI::App& app, CommandSet& set);
 
-inline void register_all(CLI::App& app, CommandSet& set) { register_demo(app, set); }
+inline void register_all(CLI::App& app, CommandSet& set) {
+  register_demo(app, set);
+  register_run(app, set);
+}
 
 }  // namespace vmreclaim::tools
