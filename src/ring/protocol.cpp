@@ -11,7 +11,6 @@ namespace {
 constexpr auto relaxed = std::memory_order_relaxed;
 constexpr auto acquire = std::memory_order_acquire;
 constexpr auto release = std::memory_order_release;
-constexpr auto seq_cst = std::memory_order_seq_cst;
 
 // Lowers reclaimable_bytes_min to `bytes` if it is above. Only the cancel
 // path and settlement lower it; the engine resets it at each sample.
@@ -57,7 +56,7 @@ mach_vm_reclaim_id_t enter(Ring* r, uint64_t addr, uint32_t size, uint8_t action
   store_entry(r, tail % len, {addr, pack_meta(size, action)});
   // Orders the entry's words before the new tail: an engine that sees the
   // tail sees the entry.
-  std::atomic_thread_fence(seq_cst);
+  full_fence();
   store(r->tail, tail + 1, release);
   *update = update_due(r, bytes);
   return tail;
@@ -69,18 +68,21 @@ mach_vm_reclaim_error_t reenter(Ring* r, mach_vm_reclaim_id_t* id, uint64_t addr
   const uint64_t len = load(r->len);
   const uint64_t tail = load(r->tail);
   *update = false;
-  if (want >= tail || len == 0 || tail - want > len) return VM_RECLAIM_INVALID_ID;
+  if (want >= tail || len == 0) return VM_RECLAIM_INVALID_ID;
+  // Checked before the window below: an ID reclaimed long ago (more than a
+  // ring's length behind the tail) is just as reclaimed as a recent one.
   if (want < load(r->head, acquire)) {
     *id = VM_RECLAIM_ID_NULL;  // already reclaimed: the slot is gone
     return VM_RECLAIM_SUCCESS;
   }
+  if (tail - want > len) return VM_RECLAIM_INVALID_ID;  // only with corrupted indices
   // Tail as a lock: with tail pulled back to `want`, the engine cannot take
   // `want` into a chunk (it reclaims only below the tail it reads).
   store(r->tail, want, relaxed);
   // Orders our tail store before the busy load, pairing with the engine's
   // fence between its busy store and tail load: at least one of us sees the
   // other's write.
-  std::atomic_thread_fence(seq_cst);
+  full_fence();
   const uint64_t busy = load(r->busy, acquire);
   if (want < busy) {
     store(r->tail, tail, release);
@@ -95,7 +97,7 @@ mach_vm_reclaim_error_t reenter(Ring* r, mach_vm_reclaim_id_t* id, uint64_t addr
   uint64_t bytes = ref(r->reclaimable_bytes).fetch_add(size, relaxed) + size;
   store_entry(r, slot, {addr, pack_meta(size, action)});
   // Orders the entry before the tail is restored (the engine may then take it).
-  std::atomic_thread_fence(seq_cst);
+  full_fence();
   store(r->tail, tail, release);
   *update = update_due(r, bytes);
   return VM_RECLAIM_SUCCESS;
@@ -114,7 +116,7 @@ mach_vm_reclaim_error_t cancel(Ring* r, mach_vm_reclaim_id_t id, uint64_t addr, 
   if (id >= tail || len == 0 || tail - id > len) return VM_RECLAIM_INVALID_ID;
   store(r->tail, id, relaxed);
   // Same pairing as in reenter(): tail store before busy load.
-  std::atomic_thread_fence(seq_cst);
+  full_fence();
   const uint64_t busy = load(r->busy, acquire);
   if (id < busy) {
     store(r->tail, tail, release);
@@ -129,7 +131,7 @@ mach_vm_reclaim_error_t cancel(Ring* r, mach_vm_reclaim_id_t id, uint64_t addr, 
   }
   store_entry(r, slot, {0, 0});  // a zeroed slot is skipped by the engine
   // Orders the cleared entry before the tail is restored.
-  std::atomic_thread_fence(seq_cst);
+  full_fence();
   store(r->tail, tail, release);
   uint64_t bytes = ref(r->reclaimable_bytes).fetch_sub(size, relaxed) - size;
   lower_min(r, bytes);
