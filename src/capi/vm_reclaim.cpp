@@ -5,6 +5,7 @@
 #include <vmreclaim/vmreclaim.h>
 
 #include "engine/registry.h"
+#include "platform/linux/copyio.h"
 #include "ring/protocol.h"
 
 using vmreclaim::engine::Cause;
@@ -159,9 +160,18 @@ mach_vm_reclaim_error_t vmreclaim_ring_get_stats(mach_vm_reclaim_ring_t ring, st
   *out = {};
   out->capacity = e->capacity();
   out->max_capacity = e->max_capacity();
-  uint64_t head = vmreclaim::ring::load(ring->head), tail = vmreclaim::ring::load(ring->tail);
-  out->entries = tail >= head ? tail - head : 0;
-  out->reclaimable_bytes = vmreclaim::ring::load(ring->reclaimable_bytes);
+  // The ring is the program's memory and may be gone (stats are most wanted
+  // right after a guard fault in VMRECLAIM_GUARD=log mode): read it guarded,
+  // and report what lives in it as 0 if it cannot be read.
+  uint64_t head = 0, tail = 0, reclaimable = 0;
+  if (vmreclaim::platform::copyio([&] {
+        head = vmreclaim::ring::load(ring->head);
+        tail = vmreclaim::ring::load(ring->tail);
+        reclaimable = vmreclaim::ring::load(ring->reclaimable_bytes);
+      })) {
+    out->entries = tail >= head ? tail - head : 0;
+    out->reclaimable_bytes = reclaimable;
+  }
   out->unreported_bytes = e->unreported_bytes();
   out->entered_entries = s.entered_entries.get();
   out->entered_bytes = s.entered_bytes.get();
