@@ -1,0 +1,130 @@
+// Process lifecycle (SYSTEM.md §8): a forked child inherits a private copy
+// of the ring, its entries and the engine state; neither side's reclaims
+// reach the other's memory; an exec'd image starts without a ring.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "process/subprocess.h"
+#include "support/ring_fixture.h"
+
+namespace {
+
+using vmreclaim::test::fill;
+using vmreclaim::test::fork_child;
+using vmreclaim::test::holds;
+using vmreclaim::test::is_mapped;
+using vmreclaim::test::is_unmapped;
+using vmreclaim::test::Mapping;
+using vmreclaim::test::page_size;
+using vmreclaim::test::wait_child;
+
+class ForkTest : public vmreclaim::test::RingTest {
+ protected:
+  void SetUp() override {
+    RingTest::SetUp();
+    if (HasFatalFailure()) return;
+    fill(a_.data(), a_.size(), 1);
+    fill(b_.data(), b_.size(), 2);
+    ia_ = enter(a_, VM_RECLAIM_FREE);
+    ib_ = enter(b_, VM_RECLAIM_DEALLOCATE);
+    ASSERT_EQ(ia_, 0u);
+    ASSERT_EQ(ib_, 1u);
+  }
+  void TearDown() override {
+    RingTest::TearDown();
+    b_.release();  // reclaimed (unmapped) by the flush or destroy above
+  }
+
+  Mapping a_ = Mapping::pages(2), b_ = Mapping::pages(1);
+  mach_vm_reclaim_id_t ia_ = 0, ib_ = 0;
+};
+
+TEST_F(ForkTest, ChildInheritsTheRingAndItsEntries) {
+  const pid_t pid = fork_child([&] {
+    EXPECT_EQ(vmreclaim_ring_current(), ring_);
+    mach_vm_reclaim_ring_t second = nullptr;
+    EXPECT_EQ(mach_vm_reclaim_ring_allocate(&second, 1, 1), VM_RECLAIM_RESOURCE_SHORTAGE);
+    EXPECT_EQ(stats().entered_entries, 2u) << "the engine's state came along";
+    EXPECT_EQ(bytes(), a_.size() + b_.size());
+
+    // The inherited entry cancels with its contents intact.
+    EXPECT_EQ(cancel(ia_, a_, VM_RECLAIM_FREE), VM_RECLAIM_UNRECLAIMED);
+    EXPECT_TRUE(holds(a_.data(), a_.size(), 1));
+    // A new entry takes the next ID.
+    Mapping c = Mapping::pages(1);
+    fill(c.data(), c.size(), 3);
+    EXPECT_EQ(enter(c, VM_RECLAIM_FREE), 2u);
+    // Flush works in the child.
+    EXPECT_EQ(mach_vm_reclaim_ring_flush(ring_, 3), VM_RECLAIM_SUCCESS);
+    EXPECT_EQ(query(ib_, VM_RECLAIM_DEALLOCATE), VM_RECLAIM_DEALLOCATED);
+    EXPECT_TRUE(is_unmapped(b_.data(), b_.size()));
+    EXPECT_TRUE(vmreclaim::test::all_zero(c.data(), c.size()));
+    EXPECT_EQ(bytes(), 0u);
+    fill(a_.data(), a_.size(), 9);  // the child's own copy
+  });
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(vmreclaim::test::describe_status(wait_child(pid)), "exited 0");
+
+  // None of it happened to the parent.
+  EXPECT_EQ(tail(), 2u) << "the child's entry is not in the parent's ring";
+  EXPECT_EQ(bytes(), a_.size() + b_.size());
+  EXPECT_TRUE(holds(a_.data(), a_.size(), 1));
+  EXPECT_TRUE(is_mapped(b_.data(), b_.size()));
+  EXPECT_TRUE(holds(b_.data(), b_.size(), 2));
+  EXPECT_EQ(query(ib_, VM_RECLAIM_DEALLOCATE), VM_RECLAIM_UNRECLAIMED);
+  EXPECT_EQ(cancel(ia_, a_, VM_RECLAIM_FREE), VM_RECLAIM_UNRECLAIMED);
+  EXPECT_EQ(mach_vm_reclaim_ring_flush(ring_, 2), VM_RECLAIM_SUCCESS);
+  EXPECT_TRUE(is_unmapped(b_.data(), b_.size()));
+}
+
+TEST_F(ForkTest, ParentReclaimsNeverReachTheChild) {
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  const pid_t pid = fork_child([&] {
+    ::close(go[1]);
+    char c = 0;
+    EXPECT_EQ(::read(go[0], &c, 1), 1);  // the parent has flushed its ring
+    EXPECT_TRUE(holds(a_.data(), a_.size(), 1));
+    EXPECT_TRUE(is_mapped(b_.data(), b_.size()));
+    EXPECT_TRUE(holds(b_.data(), b_.size(), 2));
+    EXPECT_EQ(head(), 0u);
+    EXPECT_EQ(cancel(ia_, a_, VM_RECLAIM_FREE), VM_RECLAIM_UNRECLAIMED);
+    EXPECT_EQ(cancel(ib_, b_, VM_RECLAIM_DEALLOCATE), VM_RECLAIM_UNRECLAIMED);
+    EXPECT_EQ(bytes(), 0u);
+  });
+  ASSERT_GT(pid, 0);
+  ::close(go[0]);
+  EXPECT_EQ(mach_vm_reclaim_ring_flush(ring_, 2), VM_RECLAIM_SUCCESS);
+  EXPECT_TRUE(vmreclaim::test::all_zero(a_.data(), a_.size()));
+  EXPECT_TRUE(is_unmapped(b_.data(), b_.size()));
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
+  ::close(go[1]);
+  EXPECT_EQ(vmreclaim::test::describe_status(wait_child(pid)), "exited 0");
+}
+
+TEST_F(ForkTest, ChildCanReplaceItsRing) {
+  const pid_t pid = fork_child([&] {
+    // Destroying the inherited ring reclaims the child's copies only.
+    EXPECT_EQ(vmreclaim_ring_destroy(ring_), VM_RECLAIM_SUCCESS);
+    EXPECT_TRUE(is_unmapped(b_.data(), b_.size()));
+    mach_vm_reclaim_ring_t fresh = nullptr;
+    EXPECT_EQ(mach_vm_reclaim_ring_allocate(&fresh, 1, 1), VM_RECLAIM_SUCCESS);
+    ring_ = fresh;
+    EXPECT_EQ(enter(a_, VM_RECLAIM_FREE), 0u);
+  });
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(vmreclaim::test::describe_status(wait_child(pid)), "exited 0");
+  EXPECT_TRUE(holds(b_.data(), b_.size(), 2));
+  EXPECT_EQ(tail(), 2u);
+}
+
+TEST_F(ForkTest, ExecdImageStartsWithoutARing) {
+  // This process holds a ring; a child that execs can still allocate its own.
+  const auto r = vmreclaim::test::run_helper({"allocate"});
+  EXPECT_TRUE(r.exited_with(0)) << r.describe();
+  EXPECT_EQ(r.out, "allocate=VM_RECLAIM_SUCCESS\nring=ok\n") << r.describe();
+  EXPECT_EQ(vmreclaim_ring_current(), ring_);
+  EXPECT_EQ(tail(), 2u);
+}
+
+}  // namespace

@@ -1,0 +1,88 @@
+// vmreclaim_test_helper: a fresh process for the cases that depend on the
+// environment (tunables are read once per process) or on exec().
+//   allocate          allocate a ring, use it; prints "allocate=<error name>"
+//   guard SCENARIO    run a guard-fault scenario (process/scenarios.h); prints
+//                     "ok ..." if the process survived and the fault was handled
+//   sample            enter 17 pages, updating the accounting when asked to;
+//                     prints "update=<asked on the last enter> reclaimable_pages=<n>
+//                     sampled=<0|1>"
+// Exit status 0 when the mode ran to completion and its checks held.
+#include <mach/vm_reclaim.h>
+#include <unistd.h>
+#include <vmreclaim/vmreclaim.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "process/scenarios.h"
+#include "support/memory.h"
+
+namespace {
+
+using vmreclaim::test::Mapping;
+
+int allocate() {
+  mach_vm_reclaim_ring_t ring = nullptr;
+  const mach_vm_reclaim_error_t err = mach_vm_reclaim_ring_allocate(&ring, 1, 1);
+  std::printf("allocate=%s\n", vmreclaim_strerror(err));
+  if (err != VM_RECLAIM_SUCCESS) return 0;
+  // The new image's ring works and starts from ID 0.
+  Mapping m = Mapping::pages(1);
+  vmreclaim::test::fill(m.data(), m.size(), 5);
+  mach_vm_reclaim_id_t id = VM_RECLAIM_ID_NULL;
+  bool update = false;
+  mach_vm_reclaim_state_t st = 0;
+  if (mach_vm_reclaim_try_enter(ring, m.address(), m.size(), VM_RECLAIM_FREE, &id, &update) != VM_RECLAIM_SUCCESS ||
+      id != 0 ||
+      mach_vm_reclaim_try_cancel(ring, id, m.address(), m.size(), VM_RECLAIM_FREE, &st, &update) !=
+          VM_RECLAIM_SUCCESS ||
+      st != VM_RECLAIM_UNRECLAIMED || !vmreclaim::test::holds(m.data(), m.size(), 5)) {
+    std::printf("ring=broken\n");
+    return 1;
+  }
+  std::printf("ring=ok\n");
+  return 0;
+}
+
+int guard(const std::string& scenario) {
+  vmreclaim::test::ScenarioOutcome out = vmreclaim::test::run_guard_scenario(scenario);
+  std::printf("%s %s\n", out.ok ? "ok" : "FAILED", out.detail.c_str());
+  return out.ok ? 0 : 1;
+}
+
+int sample() {
+  mach_vm_reclaim_ring_t ring = nullptr;
+  if (mach_vm_reclaim_ring_allocate(&ring, 1, 1) != VM_RECLAIM_SUCCESS) return 1;
+  Mapping m = Mapping::pages(17);
+  auto enter_page = [&](int i, bool* update) {
+    mach_vm_reclaim_id_t id = VM_RECLAIM_ID_NULL;
+    return mach_vm_reclaim_try_enter(ring, reinterpret_cast<mach_vm_address_t>(m.page(i)), vmreclaim::test::page_size(),
+                                     VM_RECLAIM_FREE, &id, update) == VM_RECLAIM_SUCCESS &&
+           (!*update || mach_vm_reclaim_update_kernel_accounting(ring) == VM_RECLAIM_SUCCESS);
+  };
+  bool update = false;
+  for (int i = 0; i < 16; i++) {
+    if (!enter_page(i, &update)) return 1;
+  }
+  // The user side checks the deadline against the coarse clock, which may
+  // lag the engine's by a tick: let more than a tick pass before the last one.
+  ::usleep(50'000);
+  if (!enter_page(16, &update)) return 1;
+  vmreclaim_ring_stats s{};
+  if (vmreclaim_ring_get_stats(ring, &s) != VM_RECLAIM_SUCCESS) return 1;
+  std::printf("update=%d reclaimable_pages=%llu sampled=%d\n", update ? 1 : 0,
+              static_cast<unsigned long long>(s.reclaimable_bytes / vmreclaim::test::page_size()),
+              s.samples > 0 ? 1 : 0);
+  return vmreclaim_ring_destroy(ring) == VM_RECLAIM_SUCCESS ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "allocate") == 0) return allocate();
+  if (argc >= 3 && std::strcmp(argv[1], "guard") == 0) return guard(argv[2]);
+  if (argc >= 2 && std::strcmp(argv[1], "sample") == 0) return sample();
+  std::fprintf(stderr, "usage: %s allocate | guard SCENARIO | sample\n", argv[0]);
+  return 2;
+}

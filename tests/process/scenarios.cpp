@@ -1,0 +1,242 @@
+#include "process/scenarios.h"
+
+#include <dirent.h>
+#include <mach/vm_reclaim.h>
+#include <mach/vm_reclaim_private.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <vmreclaim/vmreclaim.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+
+#include "ring/layout.h"
+#include "support/memory.h"
+
+namespace vmreclaim::test {
+namespace {
+
+namespace ring = vmreclaim::ring;
+
+struct Probe {
+  mach_vm_reclaim_error_t err = VM_RECLAIM_SUCCESS;
+  vmreclaim_ring_stats stats{};
+  std::string detail;
+};
+
+std::string describe(const Probe& p, int fault) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "result=%s faults[%d]=%llu reclaimable=%llu %s", vmreclaim_strerror(p.err), fault,
+                static_cast<unsigned long long>(p.stats.guard_faults[fault]),
+                static_cast<unsigned long long>(p.stats.reclaimable_bytes), p.detail.c_str());
+  return buf;
+}
+
+mach_vm_reclaim_ring_t allocate_ring() {
+  mach_vm_reclaim_ring_t r = nullptr;
+  if (mach_vm_reclaim_ring_allocate(&r, 1, 1000) != VM_RECLAIM_SUCCESS) return nullptr;
+  return r;
+}
+
+mach_vm_reclaim_id_t enter(mach_vm_reclaim_ring_t r, const void* addr, size_t size, mach_vm_reclaim_action_t a) {
+  mach_vm_reclaim_id_t id = VM_RECLAIM_ID_NULL;
+  bool update = false;
+  mach_vm_reclaim_try_enter(r, reinterpret_cast<mach_vm_address_t>(addr), size, a, &id, &update);
+  return id;
+}
+
+Probe with_stats(mach_vm_reclaim_ring_t r, mach_vm_reclaim_error_t err) {
+  Probe p;
+  p.err = err;
+  vmreclaim_ring_get_stats(r, &p.stats);
+  return p;
+}
+
+// Whether the thread `tid` of this process is blocked in poll().
+bool blocked_in_poll(const std::string& tid) {
+  std::ifstream f("/proc/self/task/" + tid + "/syscall");
+  long nr = -1;
+  if (!(f >> nr)) return false;
+#ifdef SYS_poll
+  if (nr == SYS_poll) return true;
+#endif
+  return nr == SYS_ppoll;
+}
+
+// The engine thread reads the ring once as it starts. Waits until it sleeps
+// in poll(), so that the call a scenario makes is the only one to meet the
+// damage (the engine thread meeting it is a test of its own).
+void wait_for_engine_thread_idle() {
+  for (int tries = 0; tries < 500; tries++) {
+    bool found = false, idle = false;
+    if (DIR* d = ::opendir("/proc/self/task")) {
+      while (dirent* de = ::readdir(d)) {
+        std::ifstream comm(std::string("/proc/self/task/") + de->d_name + "/comm");
+        std::string name;
+        if (std::getline(comm, name) && name == "vm_reclaim") {
+          found = true;
+          idle = blocked_in_poll(de->d_name);
+        }
+      }
+      ::closedir(d);
+    }
+    if (!found || idle) return;
+    ::usleep(2000);
+  }
+}
+
+// The program unmaps its own ring, then calls into the engine.
+ScenarioOutcome copyio(const std::function<mach_vm_reclaim_error_t(mach_vm_reclaim_ring_t)>& call, bool unmap) {
+  mach_vm_reclaim_ring_t r = allocate_ring();
+  if (r == nullptr) return {false, "allocate failed"};
+  Mapping m = Mapping::pages(1);
+  enter(r, m.data(), m.size(), VM_RECLAIM_FREE);
+  const size_t reserved = ring::ring_bytes(ring::load(r->max_len));
+  wait_for_engine_thread_idle();
+  if (unmap ? ::munmap(r, reserved) != 0 : ::mprotect(r, reserved, PROT_NONE) != 0) return {false, "munmap failed"};
+  Probe p = with_stats(r, call(r));
+  const bool ok = p.err == VM_RECLAIM_INVALID_RING && p.stats.guard_faults[VMRECLAIM_GUARD_COPYIO_FAILURE] >= 1;
+  return {ok, describe(p, VMRECLAIM_GUARD_COPYIO_FAILURE)};
+}
+
+// A double free: the program unmapped (part of) a region it had entered
+// with DEALLOCATE. The entry is skipped; later entries are still reclaimed.
+ScenarioOutcome dealloc_gap(bool partial) {
+  mach_vm_reclaim_ring_t r = allocate_ring();
+  if (r == nullptr) return {false, "allocate failed"};
+  Mapping a = Mapping::pages(3), b = Mapping::pages(2);
+  enter(r, a.data(), a.size(), VM_RECLAIM_DEALLOCATE);
+  enter(r, b.data(), b.size(), VM_RECLAIM_DEALLOCATE);
+  if (partial) {
+    ::munmap(a.page(1), page_size());
+  } else {
+    ::munmap(a.data(), a.size());
+  }
+  Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 2));
+  const bool a_left_alone = !partial || (is_mapped(a.page(0), page_size()) && is_mapped(a.page(2), page_size()));
+  const bool b_reclaimed = is_unmapped(b.data(), b.size());
+  a.release();
+  b.release();
+  p.detail = std::string("a_left_alone=") + (a_left_alone ? "1" : "0") + " b_reclaimed=" + (b_reclaimed ? "1" : "0");
+  const bool ok = p.err == VM_RECLAIM_SUCCESS && p.stats.guard_faults[VMRECLAIM_GUARD_DEALLOC_GAP] == 1 &&
+                  a_left_alone && b_reclaimed && p.stats.reclaimable_bytes == 0;
+  return {ok, describe(p, VMRECLAIM_GUARD_DEALLOC_GAP)};
+}
+
+// The program scribbles an action that does not exist into an entry.
+ScenarioOutcome unknown_action() {
+  mach_vm_reclaim_ring_t r = allocate_ring();
+  if (r == nullptr) return {false, "allocate failed"};
+  Mapping a = Mapping::pages(1);
+  fill(a.data(), a.size(), 77);
+  const mach_vm_reclaim_id_t id = enter(r, a.data(), a.size(), VM_RECLAIM_FREE);
+  r->entries[id % r->len].behavior = 7;
+  Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 1));
+  const bool intact = holds(a.data(), a.size(), 77);
+  p.detail = std::string("contents_intact=") + (intact ? "1" : "0");
+  const bool ok = p.err == VM_RECLAIM_SUCCESS && p.stats.guard_faults[VMRECLAIM_GUARD_DEALLOCATE_FAILURE] == 1 &&
+                  intact && p.stats.reclaimable_bytes == 0;
+  return {ok, describe(p, VMRECLAIM_GUARD_DEALLOCATE_FAILURE)};
+}
+
+enum class IndexDamage { busy_ahead, busy_behind, tail_beyond };
+
+// The program overwrites indices only the engine may write (or a tail that
+// claims more entries than the ring has).
+ScenarioOutcome index_failure(IndexDamage damage) {
+  mach_vm_reclaim_ring_t r = allocate_ring();
+  if (r == nullptr) return {false, "allocate failed"};
+  Mapping a = Mapping::pages(2);
+  enter(r, a.page(0), page_size(), VM_RECLAIM_FREE);
+  if (mach_vm_reclaim_ring_flush(r, 1) != VM_RECLAIM_SUCCESS) return {false, "first flush failed"};
+  enter(r, a.page(1), page_size(), VM_RECLAIM_FREE);
+  const uint64_t head = ring::load(r->head);
+  switch (damage) {
+    case IndexDamage::busy_ahead:
+      ring::store(r->busy, head + 17);
+      break;  // more than a chunk
+    case IndexDamage::busy_behind:
+      ring::store(r->busy, head - 1);
+      break;
+    case IndexDamage::tail_beyond:
+      ring::store(r->tail, head + ring::load(r->len) + 5);
+      break;
+  }
+  Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 1));
+  const bool ok = p.err == VM_RECLAIM_INVALID_RING && p.stats.guard_faults[VMRECLAIM_GUARD_INDEX_FAILURE] == 1;
+  return {ok, describe(p, VMRECLAIM_GUARD_INDEX_FAILURE)};
+}
+
+// The program lost count: the ring claims fewer bytes than its entries hold.
+ScenarioOutcome accounting_failure() {
+  mach_vm_reclaim_ring_t r = allocate_ring();
+  if (r == nullptr) return {false, "allocate failed"};
+  Mapping a = Mapping::pages(2);
+  enter(r, a.page(0), page_size(), VM_RECLAIM_FREE);
+  enter(r, a.page(1), page_size(), VM_RECLAIM_FREE);
+  ring::store(r->reclaimable_bytes, uint64_t{page_size()});
+  Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 2));
+  const bool ok = p.err == VM_RECLAIM_SUCCESS && p.stats.guard_faults[VMRECLAIM_GUARD_ACCOUNTING_FAILURE] == 1 &&
+                  p.stats.reclaimable_bytes == 0;
+  return {ok, describe(p, VMRECLAIM_GUARD_ACCOUNTING_FAILURE)};
+}
+
+const std::map<std::string, std::function<ScenarioOutcome()>>& runners() {
+  static const auto* m = new std::map<std::string, std::function<ScenarioOutcome()>>{
+      {"copyio-flush", [] { return copyio([](auto r) { return mach_vm_reclaim_ring_flush(r, 1); }, true); }},
+      {"copyio-drain", [] { return copyio([](auto r) { return vmreclaim_ring_drain(r, nullptr); }, true); }},
+      {"copyio-update",
+       [] { return copyio([](auto r) { return mach_vm_reclaim_update_kernel_accounting(r); }, true); }},
+      {"copyio-resize", [] { return copyio([](auto r) { return mach_vm_reclaim_ring_resize(r, 600); }, true); }},
+      {"copyio-protected", [] { return copyio([](auto r) { return mach_vm_reclaim_ring_flush(r, 1); }, false); }},
+      {"dealloc-gap", [] { return dealloc_gap(false); }},
+      {"dealloc-partial-gap", [] { return dealloc_gap(true); }},
+      {"unknown-action", [] { return unknown_action(); }},
+      {"index-busy-ahead", [] { return index_failure(IndexDamage::busy_ahead); }},
+      {"index-busy-behind", [] { return index_failure(IndexDamage::busy_behind); }},
+      {"index-tail-beyond", [] { return index_failure(IndexDamage::tail_beyond); }},
+      {"accounting", [] { return accounting_failure(); }},
+  };
+  return *m;
+}
+
+}  // namespace
+
+ScenarioOutcome run_suspend_on_unmapped_ring() {
+  mach_vm_reclaim_ring_t r = allocate_ring();
+  if (r == nullptr) return {false, "allocate failed"};
+  Mapping m = Mapping::pages(1);
+  enter(r, m.data(), m.size(), VM_RECLAIM_FREE);
+  const size_t reserved = ring::ring_bytes(ring::load(r->max_len));
+  wait_for_engine_thread_idle();
+  if (::munmap(r, reserved) != 0) return {false, "munmap failed"};
+  // A terminal stop: the engine thread drains before the process stops.
+  ::kill(::getpid(), SIGTSTP);
+  for (int i = 0; i < 500; i++) ::usleep(10'000);
+  return {false, "survived the suspend drain of an unmapped ring"};
+}
+
+const std::vector<GuardScenario>& guard_scenarios() {
+  static const std::vector<GuardScenario> v = {
+      {"copyio-flush", "RECLAIM_COPYIO_FAILURE"},     {"copyio-drain", "RECLAIM_COPYIO_FAILURE"},
+      {"copyio-update", "RECLAIM_COPYIO_FAILURE"},    {"copyio-resize", "RECLAIM_COPYIO_FAILURE"},
+      {"copyio-protected", "RECLAIM_COPYIO_FAILURE"}, {"dealloc-gap", "DEALLOC_GAP"},
+      {"dealloc-partial-gap", "DEALLOC_GAP"},         {"unknown-action", "RECLAIM_DEALLOCATE_FAILURE"},
+      {"index-busy-ahead", "RECLAIM_INDEX_FAILURE"},  {"index-busy-behind", "RECLAIM_INDEX_FAILURE"},
+      {"index-tail-beyond", "RECLAIM_INDEX_FAILURE"}, {"accounting", "RECLAIM_ACCOUNTING_FAILURE"},
+  };
+  return v;
+}
+
+ScenarioOutcome run_guard_scenario(const std::string& name) {
+  auto it = runners().find(name);
+  if (it == runners().end()) return {false, "no scenario " + name};
+  return it->second();
+}
+
+}  // namespace vmreclaim::test

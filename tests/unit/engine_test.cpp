@@ -1,0 +1,470 @@
+// The engine on a ring this test maps itself, with a fake clock, footprint,
+// pressure and VM operations: the policy driven through time (sample_now,
+// update_accounting), the chunked reclaim and what it asks the VM to do.
+// Several engines live in one process; no registry is involved.
+#include "engine/engine.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <barrier>
+#include <cerrno>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "ring/protocol.h"
+#include "support/memory.h"
+
+namespace {
+
+using vmreclaim::engine::Cause;
+using vmreclaim::engine::Engine;
+using vmreclaim::engine::GuardFault;
+using vmreclaim::platform::FreeAdvice;
+using vmreclaim::platform::Span;
+using vmreclaim::policy::FixedPressure;
+using vmreclaim::policy::PressureLevel;
+using vmreclaim::policy::Tunables;
+namespace ring = vmreclaim::ring;
+
+constexpr uint64_t kPeriod = 10'000'000'000ull;
+
+class FakeClock final : public vmreclaim::platform::Clock {
+ public:
+  uint64_t now_ns() noexcept override { return now.load(std::memory_order_relaxed); }
+  void advance(uint64_t ns) { now.fetch_add(ns, std::memory_order_relaxed); }
+  std::atomic<uint64_t> now{5'000'000'000'000ull};
+};
+
+class FakeFootprint final : public vmreclaim::platform::FootprintSource {
+ public:
+  std::optional<uint64_t> footprint_bytes() noexcept override { return bytes; }
+  std::optional<uint64_t> bytes;
+};
+
+// Records what the engine asks of the VM; touches no memory.
+class FakeVm final : public vmreclaim::platform::VmOps {
+ public:
+  void release(const Span* spans, size_t n, FreeAdvice advice, int* errs) noexcept override {
+    std::lock_guard lk(mu);
+    release_calls.push_back(n);
+    for (size_t i = 0; i < n; i++) {
+      released.push_back(spans[i]);
+      errs[i] = 0;
+    }
+    last_advice = advice;
+  }
+  int unmap(uint64_t addr, uint64_t len) noexcept override {
+    std::lock_guard lk(mu);
+    unmapped.push_back({addr, len});
+    return 0;
+  }
+  int probe_mapped(uint64_t addr, uint64_t len) noexcept override {
+    std::lock_guard lk(mu);
+    probed.push_back({addr, len});
+    return probe_result;
+  }
+  void* reserve(size_t, const char*) noexcept override { return nullptr; }
+  int release_reservation(void*, size_t) noexcept override { return 0; }
+  int protect(void* addr, size_t len, bool accessible) noexcept override {
+    std::lock_guard lk(mu);
+    protects.push_back({reinterpret_cast<uint64_t>(addr), len});
+    protect_accessible.push_back(accessible);
+    return 0;
+  }
+  int discard(void*, size_t) noexcept override { return 0; }
+
+  uint64_t released_bytes() {
+    std::lock_guard lk(mu);
+    uint64_t sum = 0;
+    for (const Span& s : released) sum += s.len;
+    return sum;
+  }
+
+  std::mutex mu;
+  std::vector<size_t> release_calls;
+  std::vector<Span> released, unmapped, probed, protects;
+  std::vector<bool> protect_accessible;
+  FreeAdvice last_advice = FreeAdvice::dontneed;
+  int probe_result = 0;
+};
+
+// A ring mapped by the test, with its engine on the fake platform.
+class EngineTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kPage = 4096;
+  static constexpr uint64_t kBase = 0x7f0000000000ull;  // fake region addresses
+
+  void SetUp() override { ASSERT_TRUE(make()); }
+  void TearDown() override {
+    engine_.reset();
+    if (ring_ != nullptr) ::munmap(ring_, reserved_);
+  }
+
+  bool make(uint32_t len = 1, uint32_t max = 1000) {
+    len_ = ring::round_capacity(len);
+    max_ = ring::round_capacity(max);
+    reserved_ = ring::ring_bytes(max_);
+    void* p = ::mmap(nullptr, reserved_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+    ring_ = static_cast<ring::Ring*>(p);
+    engine_ = std::make_unique<Engine>(ring_, reserved_, len_, max_, tunables_,
+                                       vmreclaim::engine::Platform{&clock_, &vm_, &footprint_, &pressure_});
+    return true;
+  }
+  void remake() {
+    TearDown();
+    ring_ = nullptr;
+    ASSERT_TRUE(make());
+  }
+
+  // The user side, straight through the protocol (as the C API does).
+  mach_vm_reclaim_id_t enter(uint64_t addr, uint32_t size, uint8_t action = VM_RECLAIM_FREE) {
+    bool update = false;
+    return ring::enter(ring_, addr, size, action, &update);
+  }
+  mach_vm_reclaim_state_t cancel(mach_vm_reclaim_id_t id, uint64_t addr, uint32_t size,
+                                 uint8_t action = VM_RECLAIM_FREE) {
+    mach_vm_reclaim_state_t st = 0;
+    bool update = false;
+    EXPECT_EQ(ring::cancel(ring_, id, addr, size, action, &st, &update), VM_RECLAIM_SUCCESS);
+    return st;
+  }
+  mach_vm_reclaim_state_t query(mach_vm_reclaim_id_t id, uint8_t action = VM_RECLAIM_FREE) {
+    mach_vm_reclaim_state_t st = 0;
+    EXPECT_EQ(ring::query(ring_, id, action, &st), VM_RECLAIM_SUCCESS);
+    return st;
+  }
+  // n one-page FREE entries at kBase, kBase + page, ...
+  void enter_pages(uint32_t n, uint64_t first = 0) {
+    for (uint32_t i = 0; i < n; i++) ASSERT_NE(enter(kBase + (first + i) * kPage, kPage), VM_RECLAIM_ID_NULL);
+  }
+  uint64_t bytes() const { return ring::load(ring_->reclaimable_bytes); }
+  uint64_t min_bytes() const { return ring::load(ring_->reclaimable_bytes_min); }
+  uint64_t head() const { return ring::load(ring_->head); }
+
+  // One sampling period passes and the client hands its accounting over.
+  void next_period(uint64_t periods = 1) {
+    clock_.advance(periods * kPeriod);
+    ASSERT_EQ(engine_->update_accounting(), VM_RECLAIM_SUCCESS);
+  }
+
+  Tunables tunables_;
+  FakeClock clock_;
+  FakeFootprint footprint_;
+  FixedPressure pressure_;
+  FakeVm vm_;
+  ring::Ring* ring_ = nullptr;
+  uint64_t reserved_ = 0;
+  uint32_t len_ = 0, max_ = 0;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, InitialisesTheHeader) {
+  EXPECT_EQ(ring_->len, len_);
+  EXPECT_EQ(ring_->max_len, max_);
+  EXPECT_EQ(ring_->head, 0u);
+  EXPECT_EQ(ring_->busy, 0u);
+  EXPECT_EQ(ring_->tail, 0u);
+  EXPECT_EQ(ring_->reclaimable_bytes, 0u);
+  EXPECT_EQ(ring_->last_sample_abs, clock_.now_ns());
+  EXPECT_EQ(ring_->next_sample_deadline_abs, clock_.now_ns() + kPeriod);
+  EXPECT_EQ(engine_->capacity(), len_);
+  EXPECT_EQ(engine_->max_capacity(), max_);
+}
+
+TEST_F(EngineTest, NothingHappensBeforeTheDeadline) {
+  enter_pages(64);
+  clock_.advance(kPeriod - 1);
+  ASSERT_EQ(engine_->update_accounting(), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(engine_->stats().samples.get(), 0u);
+  EXPECT_EQ(vm_.released_bytes(), 0u);
+}
+
+TEST_F(EngineTest, IdleRingIsTrimmedAfterEnoughPeriods) {
+  // No footprint known: the autotrim threshold is 0, only the page minimum counts.
+  enter_pages(64);
+  std::vector<uint64_t> pages_left;
+  for (int i = 0; i < 5; i++) {
+    ASSERT_NO_FATAL_FAILURE(next_period());
+    pages_left.push_back(bytes() / kPage);
+  }
+  // Period 1: the ring was empty when the period began (min 0): nothing.
+  // Then wma = 16, 24, 24 pages: 64 -> 48 -> 24 -> 0.
+  EXPECT_THAT(pages_left, ::testing::ElementsAre(64, 48, 24, 0, 0));
+  EXPECT_EQ(engine_->stats().samples.get(), 5u);
+  EXPECT_EQ(engine_->stats().trims.get(), 3u);
+  EXPECT_EQ(engine_->stats().reclaimed_bytes[static_cast<int>(Cause::trim)].get(), 64 * kPage);
+  EXPECT_EQ(vm_.released_bytes(), 64 * kPage);
+  // Oldest first.
+  std::lock_guard lk(vm_.mu);
+  for (size_t i = 0; i < vm_.released.size(); i++) EXPECT_EQ(vm_.released[i].addr, kBase + i * kPage);
+}
+
+TEST_F(EngineTest, RingCycledToEmptyEveryPeriodKeepsItsEntries) {
+  // An allocator that takes everything back each period (min reaches 0) is
+  // using the ring: nothing in it is idle.
+  enter_pages(32);
+  for (int period = 0; period < 20; period++) {
+    for (uint32_t i = 0; i < 32; i++) {
+      const mach_vm_reclaim_id_t id = i;  // the first 32 IDs, reused in place
+      ASSERT_EQ(cancel(id, kBase + i * kPage, kPage), VM_RECLAIM_UNRECLAIMED);
+    }
+    EXPECT_EQ(min_bytes(), 0u);
+    for (uint32_t i = 0; i < 32; i++) {
+      mach_vm_reclaim_id_t id = i;
+      bool update = false;
+      ASSERT_EQ(ring::reenter(ring_, &id, kBase + i * kPage, kPage, VM_RECLAIM_FREE, &update), VM_RECLAIM_SUCCESS);
+      ASSERT_EQ(id, i);
+    }
+    ASSERT_NO_FATAL_FAILURE(next_period());
+  }
+  EXPECT_EQ(engine_->stats().samples.get(), 20u);
+  EXPECT_EQ(vm_.released_bytes(), 0u);
+  EXPECT_EQ(bytes(), 32 * kPage);
+  EXPECT_EQ(engine_->sampler_state().wma, 0u);
+  for (uint32_t i = 0; i < 32; i++) EXPECT_EQ(query(i), VM_RECLAIM_UNRECLAIMED);
+}
+
+TEST_F(EngineTest, FootprintThresholdHoldsBackSmallTrims) {
+  footprint_.bytes = 10 << 20;  // 10 MiB: the normal threshold is 1 MiB
+  enter_pages(64);              // 256 KiB idle
+  for (int i = 0; i < 30; i++) ASSERT_NO_FATAL_FAILURE(next_period());
+  EXPECT_EQ(vm_.released_bytes(), 0u);
+  EXPECT_EQ(engine_->stats().footprint_max.load(), uint64_t{10 << 20});
+  // The footprint maximum is a lifetime maximum: a smaller footprint later
+  // does not lower the threshold.
+  footprint_.bytes = 1 << 20;
+  for (int i = 0; i < 3; i++) ASSERT_NO_FATAL_FAILURE(next_period());
+  EXPECT_EQ(vm_.released_bytes(), 0u);
+}
+
+TEST_F(EngineTest, PressureShortensThePeriodAndLowersTheThreshold) {
+  footprint_.bytes = 10 << 20;
+  enter_pages(192);  // 768 KiB: under 10 % (1 MiB), over 5 % (512 KiB)
+  for (int i = 0; i < 10; i++) ASSERT_NO_FATAL_FAILURE(next_period());
+  ASSERT_EQ(vm_.released_bytes(), 0u);
+
+  pressure_.set(PressureLevel::warning);
+  ASSERT_EQ(engine_->sample_now(), VM_RECLAIM_SUCCESS);  // publishes the 1 s period
+  EXPECT_EQ(ring_->next_sample_deadline_abs, clock_.now_ns() + 1'000'000'000u);
+  for (int i = 0; i < 10 && bytes() > 0; i++) {
+    clock_.advance(1'000'000'000u);
+    ASSERT_EQ(engine_->update_accounting(), VM_RECLAIM_SUCCESS);
+  }
+  EXPECT_GT(vm_.released_bytes(), 0u);
+  EXPECT_LT(bytes(), 192 * kPage);
+}
+
+TEST_F(EngineTest, CriticalPressureTrimsEverythingAtEachSample) {
+  footprint_.bytes = 1ull << 40;  // thresholds are irrelevant at period 0
+  enter_pages(40);
+  pressure_.set(PressureLevel::critical);
+  ASSERT_EQ(engine_->sample_now(), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(bytes(), 0u);
+  EXPECT_EQ(vm_.released_bytes(), 40 * kPage);
+  // The deadline is "now": the very next call samples again.
+  enter_pages(3, 40);
+  ASSERT_EQ(engine_->update_accounting(), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(bytes(), 0u);
+}
+
+TEST_F(EngineTest, AbandonedRingIsTrimmedInOneSample) {
+  enter_pages(64);
+  ASSERT_NO_FATAL_FAILURE(next_period());  // min 0: nothing; the period starts at 64 pages
+  ASSERT_EQ(bytes(), 64 * kPage);
+  ASSERT_NO_FATAL_FAILURE(next_period(600));
+  EXPECT_EQ(bytes(), 0u);
+  EXPECT_EQ(engine_->stats().wma_bytes.load(), 64 * kPage);
+}
+
+TEST_F(EngineTest, SampleResetsTheMinimumAndReportsIt) {
+  enter_pages(3);
+  ASSERT_EQ(engine_->sample_now(), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(min_bytes(), 3 * kPage);
+  EXPECT_EQ(engine_->stats().last_min_bytes.load(), 0u);
+  ASSERT_EQ(cancel(1, kBase + kPage, kPage), VM_RECLAIM_UNRECLAIMED);
+  EXPECT_EQ(min_bytes(), 2 * kPage);
+  ASSERT_EQ(engine_->sample_now(), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(engine_->stats().last_min_bytes.load(), 2 * kPage);
+  EXPECT_EQ(min_bytes(), 2 * kPage);
+}
+
+TEST_F(EngineTest, OnlyOneCallerSamplesPerDeadline) {
+  enter_pages(8);
+  clock_.advance(kPeriod);
+  constexpr int kThreads = 4;
+  std::barrier start(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; i++) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      for (int k = 0; k < 100; k++) EXPECT_EQ(engine_->update_accounting(), VM_RECLAIM_SUCCESS);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(engine_->stats().samples.get(), 1u);
+  EXPECT_EQ(ring_->next_sample_deadline_abs, clock_.now_ns() + kPeriod);
+}
+
+// ---- reclaiming through the VM operations ----
+
+TEST_F(EngineTest, FreeEntriesGoOutInBatchesOfAChunk) {
+  enter_pages(40);
+  ASSERT_EQ(engine_->flush(40), VM_RECLAIM_SUCCESS);
+  EXPECT_THAT(vm_.release_calls, ::testing::ElementsAre(16, 16, 8));
+  EXPECT_EQ(vm_.released_bytes(), 40 * kPage);
+  EXPECT_EQ(bytes(), 0u);
+  EXPECT_EQ(head(), 40u);
+}
+
+TEST_F(EngineTest, ChunkSizeIsATunable) {
+  tunables_.chunk_size = 5;
+  remake();
+  enter_pages(12);
+  ASSERT_EQ(engine_->flush(12), VM_RECLAIM_SUCCESS);
+  EXPECT_THAT(vm_.release_calls, ::testing::ElementsAre(5, 5, 2));
+}
+
+TEST_F(EngineTest, RangesAreTruncatedAndRoundedToPages) {
+  // A FREE entry from mid-page: start truncated, end rounded up.
+  enter(kBase + 100, 5000);
+  // A DEALLOCATE entry: probed for gaps, then unmapped, same rounding.
+  enter(kBase + 10 * kPage + 16, 5000, VM_RECLAIM_DEALLOCATE);
+  ASSERT_EQ(engine_->flush(2), VM_RECLAIM_SUCCESS);
+  ASSERT_EQ(vm_.released.size(), 1u);
+  EXPECT_EQ(vm_.released[0].addr, kBase);
+  EXPECT_EQ(vm_.released[0].len, 2 * kPage);
+  ASSERT_EQ(vm_.probed.size(), 1u);
+  ASSERT_EQ(vm_.unmapped.size(), 1u);
+  EXPECT_EQ(vm_.unmapped[0].addr, kBase + 10 * kPage);
+  EXPECT_EQ(vm_.unmapped[0].len, 2 * kPage);
+  EXPECT_EQ(vm_.probed[0].addr, vm_.unmapped[0].addr);
+  EXPECT_EQ(vm_.probed[0].len, vm_.unmapped[0].len);
+  EXPECT_EQ(bytes(), 0u) << "accounting uses the entered sizes";
+}
+
+TEST_F(EngineTest, CancelledSlotsAreSkipped) {
+  enter_pages(4);
+  ASSERT_EQ(cancel(1, kBase + kPage, kPage), VM_RECLAIM_UNRECLAIMED);
+  ASSERT_EQ(cancel(2, kBase + 2 * kPage, kPage), VM_RECLAIM_UNRECLAIMED);
+  ASSERT_EQ(engine_->flush(4), VM_RECLAIM_SUCCESS);
+  ASSERT_EQ(vm_.released.size(), 2u);
+  EXPECT_EQ(vm_.released[0].addr, kBase);
+  EXPECT_EQ(vm_.released[1].addr, kBase + 3 * kPage);
+  EXPECT_EQ(head(), 4u);
+}
+
+TEST_F(EngineTest, FreeAdviceIsATunable) {
+  tunables_.free_advice = FreeAdvice::free;
+  remake();
+  enter_pages(2);
+  ASSERT_EQ(engine_->flush(2), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(vm_.last_advice, FreeAdvice::free);
+}
+
+TEST_F(EngineTest, ResizeGrowsTheAccessibleRing) {
+  enter_pages(10);
+  const uint32_t bigger = ring::round_capacity(600);
+  ASSERT_EQ(engine_->resize(bigger), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(engine_->capacity(), bigger);
+  EXPECT_EQ(ring_->len, bigger);
+  EXPECT_EQ(vm_.released_bytes(), 10 * kPage);
+  EXPECT_EQ(engine_->stats().reclaimed_entries[static_cast<int>(Cause::resize)].get(), 10u);
+  ASSERT_EQ(vm_.protects.size(), 1u);
+  EXPECT_TRUE(vm_.protect_accessible[0]);
+  EXPECT_EQ(vm_.protects[0].addr, reinterpret_cast<uint64_t>(ring_) + ring::ring_bytes(len_));
+  EXPECT_EQ(vm_.protects[0].len, ring::ring_bytes(bigger) - ring::ring_bytes(len_));
+  EXPECT_EQ(enter(kBase, kPage), 10u) << "IDs continue after a resize";
+}
+
+TEST_F(EngineTest, TwoEnginesAreIndependent) {
+  FakeVm other_vm;
+  const uint64_t bytes2 = ring::ring_bytes(ring::round_capacity(1));
+  void* p = ::mmap(nullptr, bytes2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  auto* r2 = static_cast<ring::Ring*>(p);
+  {
+    Engine e2(r2, bytes2, ring::round_capacity(1), ring::round_capacity(1), tunables_,
+              vmreclaim::engine::Platform{&clock_, &other_vm, &footprint_, &pressure_});
+    bool update = false;
+    ASSERT_EQ(ring::enter(r2, kBase + 100 * kPage, kPage, VM_RECLAIM_FREE, &update), 0u);
+    enter_pages(2);
+    ASSERT_EQ(e2.flush(1), VM_RECLAIM_SUCCESS);
+    EXPECT_EQ(other_vm.released_bytes(), kPage);
+    EXPECT_EQ(vm_.released_bytes(), 0u);
+    EXPECT_EQ(bytes(), 2 * kPage);
+    EXPECT_EQ(ring::load(r2->reclaimable_bytes), 0u);
+  }
+  ::munmap(p, bytes2);
+}
+
+// ---- guard faults in log mode: counted, skipped, the process goes on ----
+
+class EngineGuardLogTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    tunables_.guard = vmreclaim::policy::GuardMode::log;
+    EngineTest::SetUp();
+  }
+  uint64_t faults(GuardFault f) { return engine_->stats().guard_faults[static_cast<int>(f)].get(); }
+};
+
+TEST_F(EngineGuardLogTest, GapIsCountedAndTheEntrySkipped) {
+  vm_.probe_result = ENOMEM;
+  enter(kBase, kPage, VM_RECLAIM_DEALLOCATE);
+  enter(kBase + kPage, kPage, VM_RECLAIM_FREE);
+  ASSERT_EQ(engine_->flush(2), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(faults(GuardFault::dealloc_gap), 1u);
+  EXPECT_TRUE(vm_.unmapped.empty());
+  EXPECT_EQ(vm_.released_bytes(), kPage) << "the rest of the chunk is still reclaimed";
+  EXPECT_EQ(bytes(), 0u);
+}
+
+TEST_F(EngineGuardLogTest, UnknownActionIsCountedAndSkipped) {
+  enter(kBase, kPage, 7);
+  ASSERT_EQ(engine_->flush(1), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(faults(GuardFault::deallocate_failure), 1u);
+  EXPECT_TRUE(vm_.released.empty());
+  EXPECT_TRUE(vm_.unmapped.empty());
+  EXPECT_EQ(head(), 1u);
+}
+
+TEST_F(EngineGuardLogTest, CorruptIndicesStopTheOperation) {
+  enter_pages(2);
+  ring::store(ring_->busy, head() + 100);
+  EXPECT_EQ(engine_->flush(2), VM_RECLAIM_INVALID_RING);
+  EXPECT_EQ(faults(GuardFault::index_failure), 1u);
+  EXPECT_TRUE(vm_.released.empty());
+  ring::store(ring_->busy, head());
+  ring::store(ring_->tail, head() + len_ + 1);  // more entries than the ring holds
+  EXPECT_EQ(engine_->flush(2), VM_RECLAIM_INVALID_RING);
+  EXPECT_EQ(faults(GuardFault::index_failure), 2u);
+  EXPECT_TRUE(vm_.released.empty());
+}
+
+TEST_F(EngineGuardLogTest, MoreReclaimedThanAccountedIsAnAccountingFault) {
+  enter_pages(2);
+  ring::store(ring_->reclaimable_bytes, uint64_t{kPage});  // the client lost count
+  ASSERT_EQ(engine_->flush(2), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(faults(GuardFault::accounting_failure), 1u);
+  EXPECT_EQ(bytes(), 0u) << "settles at zero, never wraps";
+}
+
+TEST_F(EngineGuardLogTest, UnmappedRingIsACopyioFault) {
+  enter_pages(2);
+  ASSERT_EQ(::mprotect(ring_, reserved_, PROT_NONE), 0);
+  EXPECT_EQ(engine_->flush(1), VM_RECLAIM_INVALID_RING);
+  EXPECT_EQ(engine_->update_accounting(), VM_RECLAIM_INVALID_RING);
+  EXPECT_EQ(engine_->drain(Cause::drain), VM_RECLAIM_INVALID_RING);
+  EXPECT_GE(faults(GuardFault::copyio_failure), 3u);
+  ASSERT_EQ(::mprotect(ring_, reserved_, PROT_READ | PROT_WRITE), 0);
+  EXPECT_EQ(engine_->flush(2), VM_RECLAIM_SUCCESS) << "usable again once the ring is back";
+  EXPECT_EQ(bytes(), 0u);
+}
+
+}  // namespace

@@ -1,0 +1,200 @@
+// Tunables from the environment (SYSTEM.md §9): good values are taken, bad
+// ones produce one message naming the variable and the default is kept.
+// The lookup is injected, so no process environment is touched here.
+#include "policy/tunables.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+using ::testing::HasSubstr;
+using vmreclaim::policy::GuardMode;
+using vmreclaim::policy::parse_bytes;
+using vmreclaim::policy::parse_u64;
+using vmreclaim::policy::PressureLevel;
+using vmreclaim::policy::Tunables;
+
+struct Parsed {
+  Tunables t;
+  std::vector<std::string> complaints;
+};
+
+Parsed parse(const std::map<std::string, std::string>& env) {
+  Parsed p;
+  p.t = vmreclaim::policy::tunables_from_env(
+      [&](const char* name) -> const char* {
+        auto it = env.find(name);
+        return it == env.end() ? nullptr : it->second.c_str();
+      },
+      [&](const char* msg) { p.complaints.emplace_back(msg); });
+  return p;
+}
+
+void expect_defaults(const Tunables& t) {
+  const Tunables d;
+  EXPECT_TRUE(t.enabled);
+  EXPECT_EQ(t.period_normal_ns, 10'000'000'000u);
+  EXPECT_EQ(t.period_pressure_ns, 1'000'000'000u);
+  EXPECT_EQ(t.period_critical_ns, 0u);
+  EXPECT_EQ(t.autotrim_pct_normal, 10u);
+  EXPECT_EQ(t.autotrim_pct_pressure, 5u);
+  EXPECT_EQ(t.autotrim_pct_critical, 1u);
+  EXPECT_EQ(t.wma_weight_base, 3u);
+  EXPECT_EQ(t.wma_weight_cur, 1u);
+  EXPECT_EQ(t.wma_denom, 4u);
+  EXPECT_EQ(t.abandonment_periods, 512u);
+  EXPECT_EQ(t.chunk_size, 16u);
+  EXPECT_FALSE(t.forced_pressure.has_value());
+  EXPECT_FALSE(t.footprint_limit.has_value());
+  EXPECT_EQ(t.guard, GuardMode::fatal);
+  EXPECT_EQ(t.log_level, d.log_level);
+  EXPECT_EQ(t.free_advice, d.free_advice);
+}
+
+TEST(Tunables, EmptyEnvironmentGivesTheDefaults) {
+  Parsed p = parse({});
+  expect_defaults(p.t);
+  EXPECT_TRUE(p.complaints.empty());
+}
+
+TEST(Tunables, GoodValuesAreTaken) {
+  Parsed p = parse({
+      {"VMRECLAIM_ENABLED", "0"},
+      {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS", "2000000000"},
+      {"VMRECLAIM_SAMPLING_PERIOD_PRESSURE_NS", "500"},
+      {"VMRECLAIM_SAMPLING_PERIOD_CRITICAL_NS", "7"},
+      {"VMRECLAIM_AUTOTRIM_PCT_NORMAL", "20"},
+      {"VMRECLAIM_AUTOTRIM_PCT_PRESSURE", "0"},
+      {"VMRECLAIM_AUTOTRIM_PCT_CRITICAL", "100"},
+      {"VMRECLAIM_WMA_WEIGHT_BASE", "7"},
+      {"VMRECLAIM_WMA_WEIGHT_CUR", "1"},
+      {"VMRECLAIM_WMA_DENOM", "8"},
+      {"VMRECLAIM_ABANDONMENT_THRESHOLD", "64"},
+      {"VMRECLAIM_CHUNK_SIZE", "256"},
+      {"VMRECLAIM_PRESSURE", "urgent"},
+      {"VMRECLAIM_FOOTPRINT_LIMIT", "512M"},
+      {"VMRECLAIM_GUARD", "log"},
+      {"VMRECLAIM_LOG", "debug"},
+  });
+  EXPECT_TRUE(p.complaints.empty()) << (p.complaints.empty() ? "" : p.complaints.front());
+  EXPECT_FALSE(p.t.enabled);
+  EXPECT_EQ(p.t.period_normal_ns, 2'000'000'000u);
+  EXPECT_EQ(p.t.period_pressure_ns, 500u);
+  EXPECT_EQ(p.t.period_critical_ns, 7u);
+  EXPECT_EQ(p.t.autotrim_pct_normal, 20u);
+  EXPECT_EQ(p.t.autotrim_pct_pressure, 0u);
+  EXPECT_EQ(p.t.autotrim_pct_critical, 100u);
+  EXPECT_EQ(p.t.wma_weight_base, 7u);
+  EXPECT_EQ(p.t.wma_weight_cur, 1u);
+  EXPECT_EQ(p.t.wma_denom, 8u);
+  EXPECT_EQ(p.t.abandonment_periods, 64u);
+  EXPECT_EQ(p.t.chunk_size, 256u);
+  EXPECT_EQ(p.t.forced_pressure, PressureLevel::urgent);
+  EXPECT_EQ(p.t.footprint_limit, uint64_t{512} << 20);
+  EXPECT_EQ(p.t.guard, GuardMode::log);
+  EXPECT_EQ(p.t.log_level, vmreclaim::support::LogLevel::debug);
+  EXPECT_EQ(p.t.period_ns(PressureLevel::warning), 500u);
+  EXPECT_EQ(p.t.autotrim_pct(PressureLevel::critical), 100u);
+}
+
+TEST(Tunables, EachBadValueIsNamedAndTheDefaultKept) {
+  struct Case {
+    const char* name;
+    const char* value;
+  };
+  const Case cases[] = {
+      {"VMRECLAIM_ENABLED", "yes"},
+      {"VMRECLAIM_ENABLED", ""},
+      {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS", "ten"},
+      {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS", "-1"},
+      {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS", "99999999999999999999999"},
+      {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS", "36000000000000"},  // 10 h: out of range
+      {"VMRECLAIM_SAMPLING_PERIOD_PRESSURE_NS", "1e9"},
+      {"VMRECLAIM_SAMPLING_PERIOD_CRITICAL_NS", " 5"},
+      {"VMRECLAIM_AUTOTRIM_PCT_NORMAL", "101"},
+      {"VMRECLAIM_AUTOTRIM_PCT_PRESSURE", "5%"},
+      {"VMRECLAIM_AUTOTRIM_PCT_CRITICAL", "0x10"},
+      {"VMRECLAIM_ABANDONMENT_THRESHOLD", "0"},
+      {"VMRECLAIM_CHUNK_SIZE", "0"},
+      {"VMRECLAIM_CHUNK_SIZE", "257"},
+      {"VMRECLAIM_PRESSURE", "high"},
+      {"VMRECLAIM_PRESSURE", "NORMAL"},
+      {"VMRECLAIM_FOOTPRINT_LIMIT", "0"},
+      {"VMRECLAIM_FOOTPRINT_LIMIT", "12T"},
+      {"VMRECLAIM_FOOTPRINT_LIMIT", "M"},
+      {"VMRECLAIM_GUARD", "loud"},
+      {"VMRECLAIM_LOG", "verbose"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.name) + "=\"" + c.value + "\"");
+    Parsed p = parse({{c.name, c.value}});
+    ASSERT_EQ(p.complaints.size(), 1u);
+    EXPECT_THAT(p.complaints[0], HasSubstr(c.name));
+    EXPECT_THAT(p.complaints[0], HasSubstr("using"));
+    expect_defaults(p.t);
+  }
+}
+
+TEST(Tunables, MessageNamesTheDefault) {
+  Parsed p = parse({{"VMRECLAIM_AUTOTRIM_PCT_NORMAL", "200"}, {"VMRECLAIM_GUARD", "maybe"}});
+  ASSERT_EQ(p.complaints.size(), 2u);
+  EXPECT_THAT(p.complaints[0], HasSubstr("VMRECLAIM_AUTOTRIM_PCT_NORMAL"));
+  EXPECT_THAT(p.complaints[0], HasSubstr("200"));
+  EXPECT_THAT(p.complaints[0], HasSubstr("using 10"));
+  EXPECT_THAT(p.complaints[1], HasSubstr("VMRECLAIM_GUARD"));
+  EXPECT_THAT(p.complaints[1], HasSubstr("using fatal"));
+}
+
+TEST(Tunables, BadValuesDoNotSpoilGoodOnes) {
+  Parsed p = parse({{"VMRECLAIM_CHUNK_SIZE", "abc"}, {"VMRECLAIM_AUTOTRIM_PCT_NORMAL", "3"}});
+  EXPECT_EQ(p.complaints.size(), 1u);
+  EXPECT_EQ(p.t.chunk_size, 16u);
+  EXPECT_EQ(p.t.autotrim_pct_normal, 3u);
+}
+
+TEST(Tunables, WmaWeightsMustSumToTheDenominator) {
+  Parsed p = parse({{"VMRECLAIM_WMA_WEIGHT_BASE", "5"}});  // 5 + 1 != 4
+  ASSERT_EQ(p.complaints.size(), 1u);
+  EXPECT_THAT(p.complaints[0], HasSubstr("VMRECLAIM_WMA"));
+  EXPECT_EQ(p.t.wma_weight_base, 3u);
+  EXPECT_EQ(p.t.wma_weight_cur, 1u);
+  EXPECT_EQ(p.t.wma_denom, 4u);
+  EXPECT_TRUE(parse({{"VMRECLAIM_WMA_WEIGHT_BASE", "5"}, {"VMRECLAIM_WMA_DENOM", "6"}}).complaints.empty());
+}
+
+TEST(Tunables, ByteSuffixes) {
+  EXPECT_EQ(parse_bytes("0"), 0u);
+  EXPECT_EQ(parse_bytes("4096"), 4096u);
+  EXPECT_EQ(parse_bytes("4K"), 4096u);
+  EXPECT_EQ(parse_bytes("4k"), 4096u);
+  EXPECT_EQ(parse_bytes("3M"), 3u << 20);
+  EXPECT_EQ(parse_bytes("3m"), 3u << 20);
+  EXPECT_EQ(parse_bytes("2G"), 2ull << 30);
+  EXPECT_EQ(parse_bytes("2g"), 2ull << 30);
+  EXPECT_EQ(parse_bytes("17179869183G"), 17179869183ull << 30);  // the largest that fits
+  EXPECT_EQ(parse_bytes("17179869184G"), std::nullopt);          // 2^64: overflow
+  EXPECT_EQ(parse_bytes("18446744073709551615"), UINT64_MAX);
+  for (const char* bad : {"", "K", "1T", "1KB", "1.5M", "-1K", " 1K", "1 K", "K1"}) {
+    EXPECT_EQ(parse_bytes(bad), std::nullopt) << '"' << bad << '"';
+  }
+  Parsed p = parse({{"VMRECLAIM_FOOTPRINT_LIMIT", "64k"}});
+  EXPECT_EQ(p.t.footprint_limit, 65536u);
+  p = parse({{"VMRECLAIM_FOOTPRINT_LIMIT", "1G"}});
+  EXPECT_EQ(p.t.footprint_limit, 1ull << 30);
+}
+
+TEST(Tunables, PlainNumbers) {
+  EXPECT_EQ(parse_u64("0"), 0u);
+  EXPECT_EQ(parse_u64("007"), 7u);
+  EXPECT_EQ(parse_u64("18446744073709551615"), UINT64_MAX);
+  for (const char* bad : {"", "18446744073709551616", "99999999999999999999", "+1", "-0", "1 ", " 1", "1_000", "0x1"}) {
+    EXPECT_EQ(parse_u64(bad), std::nullopt) << '"' << bad << '"';
+  }
+}
+
+}  // namespace
