@@ -16,7 +16,6 @@ namespace {
 constexpr auto relaxed = std::memory_order_relaxed;
 constexpr auto acquire = std::memory_order_acquire;
 constexpr auto release = std::memory_order_release;
-constexpr auto seq_cst = std::memory_order_seq_cst;
 
 // A cancel holds the tail below head for a few instructions; after this many
 // yields a tail that stays there is a broken client, not a race.
@@ -134,7 +133,7 @@ Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_ent
       ring::store(r->busy, busy, relaxed);
       // Orders the busy store before the tail load; pairs with the user
       // side's fence between its tail store and busy load (cancel, reenter).
-      std::atomic_thread_fence(seq_cst);
+      ring::full_fence();
       tail = ring::load(r->tail, acquire);
     });
     if (!ok || tail >= busy) break;
