@@ -53,17 +53,9 @@
  *     without its check that head == tail afterwards)
  *   7 the engine publishes head before it reclaims the entries
  *   8 cancel ignores busy
- *
- * REENTER_HEAD_FIRST=1 checks head before the distance to the tail in
- * re-enter, as Darwin does; 0 mirrors src/ring/protocol.cpp as it is today,
- * which breaks P5 (docs/protocol-proof.md, "Findings"): with
- * -DTOLERATE_REENTER_INVALID that one answer is accepted so that the other
- * properties can be checked.
+ *   9 re-enter checks the distance to the tail before head: the order of
+ *     ring::reenter before commit 33d8b8a (finding F1 in the docs)
  */
-
-#ifndef REENTER_HEAD_FIRST
-#define REENTER_HEAD_FIRST 0
-#endif
 
 #ifndef LEN0
 #define LEN0 2 /* initial ring length */
@@ -438,23 +430,20 @@ inline reenter(id) {
   assert(rstate[r] == R_USER);
   l = rlen;
   t = tail;
-#if REENTER_HEAD_FIRST
-  h = head;
-  if
-  :: id >= t || l == 0 -> assert(false) /* P5: INVALID_ID for a held ID */
-  :: id < t && l > 0 && (id < h || t - id > l) ->
-#else
-  /* The order of ring::reenter today: the distance to the tail first. An ID
-     the engine passed long ago (the ring wrapped since) comes back as
-     INVALID_ID, where the API promises VM_RECLAIM_ID_NULL. */
+#if MUTANT == 9
+  /* The order before commit 33d8b8a: the distance to the tail first. */
   if
   :: id >= t || l == 0 || t - id > l ->
-#ifdef TOLERATE_REENTER_INVALID
-     ubelief[id] = B_GONE /* known bug: the user gives the ID up */
-#else
      printf("U: reenter id %d -> INVALID_ID (tail %d, len %d, head %d)\n", id, t, l, head);
      assert(false) /* P5: INVALID_ID for a held ID */
-#endif
+  :: else -> skip
+  fi;
+  h = head;
+  if
+  :: id < h ->
+#else
+  if
+  :: id >= t || l == 0 -> assert(false) /* P5: INVALID_ID for a held ID */
   :: else -> skip
   fi;
   h = head;
@@ -463,7 +452,9 @@ inline reenter(id) {
 #endif
      ubelief[id] = B_GONE; /* VM_RECLAIM_ID_NULL: the slot is gone, the region stays ours */
      printf("U: reenter id %d -> NULL (reclaimed)\n", id)
-  :: else ->
+  :: id >= h && t - id > l ->
+     assert(false) /* P5: INVALID_ID ("only with corrupted indices") for a held ID */
+  :: id >= h && t - id <= l ->
      tail = id;
      /* seq_cst fence */
      b = busy;
