@@ -16,12 +16,12 @@ enum class BlockState : uint8_t { live, cached };
 
 struct Block {
   uintptr_t addr = 0;
-  size_t capacity = 0;  // bytes mapped (whole pages)
-  size_t size = 0;      // bytes asked for by the last allocation
-  uint64_t ring_id = 0; // while cached: its ring entry
+  size_t capacity = 0;   // bytes mapped (whole pages)
+  size_t size = 0;       // bytes asked for by the last allocation
+  uint64_t ring_id = 0;  // while cached: its ring entry
   BlockState state = BlockState::live;
-  bool dirty = false;   // while cached: may hold non-zero bytes
-  uint32_t cls = 0;     // while cached: its cache list
+  bool dirty = false;  // while cached: may hold non-zero bytes
+  uint32_t cls = 0;    // while cached: its cache list
   Block* hash_next = nullptr;
   Block* class_prev = nullptr;  // cache lists (one per class, and the age list)
   Block* class_next = nullptr;

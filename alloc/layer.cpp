@@ -17,7 +17,8 @@ std::atomic<bool> g_building{false};
 Layer* layer_if_built() noexcept { return g_layer.load(std::memory_order_acquire); }
 
 Layer& layer() noexcept {
-  if (Layer* l = g_layer.load(std::memory_order_acquire)) [[likely]] return *l;
+  if (Layer* l = g_layer.load(std::memory_order_acquire)) [[likely]]
+    return *l;
   bool expected = false;
   if (g_building.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
     Layer* l = new (g_storage) Layer(settings());

@@ -70,13 +70,15 @@ extern "C" {
 __attribute__((visibility("default"))) void* malloc(size_t bytes) noexcept {
   if (is_large(bytes)) return large_alloc(bytes, kPageSize, false);
   const auto* s = system_malloc();
-  if (s == nullptr) [[unlikely]] return bootstrap_alloc(bytes, 16);
+  if (s == nullptr) [[unlikely]]
+    return bootstrap_alloc(bytes, 16);
   return s->malloc(bytes);
 }
 
 __attribute__((visibility("default"))) void free(void* p) noexcept {
   if (p == nullptr) return;
-  if (in_bootstrap_arena(p)) [[unlikely]] return;  // never reused
+  if (in_bootstrap_arena(p)) [[unlikely]]
+    return;  // never reused
   if (maybe_ours(p)) {
     if (layer().heap.free(p)) return;
   }
@@ -91,7 +93,8 @@ __attribute__((visibility("default"))) void* calloc(size_t n, size_t size) noexc
   }
   if (is_large(bytes)) return large_alloc(bytes, kPageSize, true);
   const auto* s = system_malloc();
-  if (s == nullptr) [[unlikely]] return bootstrap_alloc(bytes, 16);  // static memory: already zero
+  if (s == nullptr) [[unlikely]]
+    return bootstrap_alloc(bytes, 16);  // static memory: already zero
   return s->calloc(n, size);
 }
 

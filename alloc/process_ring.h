@@ -15,9 +15,9 @@
 namespace vmreclaim::alloc {
 
 struct RingCounters {
-  uint64_t entered_new = 0;    // at the tail
-  uint64_t entered_reused = 0; // re-entered by a pooled ID
-  uint64_t full = 0;           // enters that found the ring full
+  uint64_t entered_new = 0;     // at the tail
+  uint64_t entered_reused = 0;  // re-entered by a pooled ID
+  uint64_t full = 0;            // enters that found the ring full
   uint64_t resizes = 0;
   uint64_t flushes = 0;
 };

@@ -90,7 +90,7 @@ void write_report() noexcept {
   mach_vm_reclaim_ring_t ring = l != nullptr ? l->ring.ring() : nullptr;
   if (ring != nullptr && vmreclaim_ring_get_stats(ring, &st) == VM_RECLAIM_SUCCESS) {
     static const char* const kCause[VMRECLAIM_CAUSE_COUNT] = {
-        "reclaimed_flush", "reclaimed_trim", "reclaimed_drain", "reclaimed_resize",
+        "reclaimed_flush", "reclaimed_trim",    "reclaimed_drain",     "reclaimed_resize",
         "reclaimed_limit", "reclaimed_suspend", "reclaimed_background"};
     for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) w.add(kCause[i], st.reclaimed_bytes[i]);
     w.add("ring_capacity", st.capacity);

@@ -17,8 +17,8 @@ std::atomic<int> g_state{0};  // 0 unread, 1 reading, 2 ready
 
 void complain(const char* var, const char* value, const char* why) noexcept {
   char line[256];
-  int n = std::snprintf(line, sizeof line, "vmreclaim-malloc: ignoring %s=%s (%s); using the default\n", var, value,
-                        why);
+  int n =
+      std::snprintf(line, sizeof line, "vmreclaim-malloc: ignoring %s=%s (%s); using the default\n", var, value, why);
   if (n > 0) {
     ssize_t ignored = ::write(STDERR_FILENO, line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1);
     (void)ignored;
@@ -53,9 +53,12 @@ std::optional<size_t> parse_size(std::string_view text) noexcept {
   unsigned shift = 0;
   if (i < text.size()) {
     switch (text[i]) {
-      case 'k': case 'K': shift = 10; break;
-      case 'm': case 'M': shift = 20; break;
-      case 'g': case 'G': shift = 30; break;
+      case 'k':
+      case 'K': shift = 10; break;
+      case 'm':
+      case 'M': shift = 20; break;
+      case 'g':
+      case 'G': shift = 30; break;
       default: return std::nullopt;
     }
     if (++i != text.size()) return std::nullopt;

@@ -35,7 +35,8 @@ void resolve(F*& slot, const char* name) noexcept {
 }  // namespace
 
 const SystemMalloc* system_malloc() noexcept {
-  if (g_state.load(std::memory_order_acquire) == 2) [[likely]] return &g_next;
+  if (g_state.load(std::memory_order_acquire) == 2) [[likely]]
+    return &g_next;
   if (t_resolving) return nullptr;
   int expected = 0;
   if (g_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {

@@ -159,8 +159,8 @@ const char* request_giveback() {
     collect(true);
     return "mi_collect";
   }
-  if (auto mallctl = reinterpret_cast<int (*)(const char*, void*, size_t*, void*, size_t)>(
-          dlsym(RTLD_DEFAULT, "mallctl"))) {
+  if (auto mallctl =
+          reinterpret_cast<int (*)(const char*, void*, size_t*, void*, size_t)>(dlsym(RTLD_DEFAULT, "mallctl"))) {
     mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);  // 4096 = MALLCTL_ARENAS_ALL
     return "mallctl(arena.all.purge)";
   }
@@ -187,15 +187,24 @@ bool parse(int argc, char** argv, Options& o) {
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     const char* v = argv[i + 1];
-    if (k == "--threads") o.threads = std::atoi(v);
-    else if (k == "--slots") o.slots = std::atoi(v);
-    else if (k == "--ops") o.ops = std::atol(v);
-    else if (k == "--busy") o.busy_s = std::atof(v);
-    else if (k == "--idle") o.idle_s = std::atof(v);
-    else if (k == "--min") o.min = std::strtoull(v, nullptr, 0);
-    else if (k == "--max") o.max = std::strtoull(v, nullptr, 0);
-    else if (k == "--seed") o.seed = static_cast<unsigned>(std::atoi(v));
-    else return false;
+    if (k == "--threads")
+      o.threads = std::atoi(v);
+    else if (k == "--slots")
+      o.slots = std::atoi(v);
+    else if (k == "--ops")
+      o.ops = std::atol(v);
+    else if (k == "--busy")
+      o.busy_s = std::atof(v);
+    else if (k == "--idle")
+      o.idle_s = std::atof(v);
+    else if (k == "--min")
+      o.min = std::strtoull(v, nullptr, 0);
+    else if (k == "--max")
+      o.max = std::strtoull(v, nullptr, 0);
+    else if (k == "--seed")
+      o.seed = static_cast<unsigned>(std::atoi(v));
+    else
+      return false;
   }
   return o.threads > 0 && o.slots > 0 && o.min > 0 && o.max >= o.min;
 }
@@ -222,8 +231,8 @@ int main(int argc, char** argv) {
     const double wall = now_s() - t0;
     const long faults = minor_faults() - f0;
     free_all(ws);
-    std::printf("wall_s=%.4f\nops=%ld\nops_per_s=%.1f\nminor_faults=%ld\nrss_after_free_kb=%ld\n", wall,
-                total_ops(ws), static_cast<double>(total_ops(ws)) / wall, faults, rss_anon_kb());
+    std::printf("wall_s=%.4f\nops=%ld\nops_per_s=%.1f\nminor_faults=%ld\nrss_after_free_kb=%ld\n", wall, total_ops(ws),
+                static_cast<double>(total_ops(ws)) / wall, faults, rss_anon_kb());
   } else if (o.mode == "phased") {
     std::printf("phase=busy1 t=%.3f\n", now_s());
     std::fflush(stdout);

@@ -21,12 +21,12 @@ namespace {
 
 int g_failures = 0;
 
-#define CHECK(cond)                                                       \
-  do {                                                                    \
-    if (!(cond)) {                                                        \
+#define CHECK(cond)                                                                 \
+  do {                                                                              \
+    if (!(cond)) {                                                                  \
       std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      g_failures++;                                                       \
-    }                                                                     \
+      g_failures++;                                                                 \
+    }                                                                               \
   } while (0)
 
 constexpr size_t kLarge = 1u << 20;  // above the default 128 KiB threshold

@@ -146,7 +146,8 @@ int run_command(const RunOptions& o) {
   if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') preload += std::string(":") + old;
 
   // Like system(): the command gets the terminal's signals, we wait for it.
-  struct sigaction ignore {}, old_int {}, old_quit {};
+  struct sigaction ignore {
+  }, old_int{}, old_quit{};
   ignore.sa_handler = SIG_IGN;
   sigaction(SIGINT, &ignore, &old_int);
   sigaction(SIGQUIT, &ignore, &old_quit);
@@ -203,8 +204,8 @@ int run_command(const RunOptions& o) {
 
 void register_run(CLI::App& app, CommandSet& set) {
   auto opts = std::make_shared<RunOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "run", "Run a command with the large-allocation layer preloaded and summarise what it did");
+  CLI::App* sub =
+      app.add_subcommand("run", "Run a command with the large-allocation layer preloaded and summarise what it did");
   sub->add_option("--threshold", opts->threshold, "Requests at least this large go to the layer (e.g. 64K, 1M)");
   sub->add_option("--interval-ms", opts->interval_ms, "RssAnon sampling interval")->check(CLI::Range(1, 10000));
   sub->add_option("command", opts->command, "The command and its arguments (after --)")->required();
