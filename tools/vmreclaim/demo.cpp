@@ -68,8 +68,7 @@ int run_demo(const DemoOptions& o) {
 void register_demo(CLI::App& app, CommandSet& set) {
   auto options = std::make_shared<DemoOptions>();
   CLI::App* sub = app.add_subcommand(
-      "demo",
-      "Run a large-allocation churn three ways (munmap, madvise, the reclamation ring) and compare them");
+      "demo", "Run a large-allocation churn three ways (munmap, madvise, the reclamation ring) and compare them");
   sub->add_option("--ops", options->ops, "Operations (allocations and frees) in the churn")
       ->check(CLI::Number)
       ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}))

@@ -11,9 +11,7 @@
 namespace vmreclaim::tools::demo {
 namespace {
 
-[[noreturn]] void fail(const std::string& what, int err) {
-  throw std::runtime_error(what + ": " + std::strerror(err));
-}
+[[noreturn]] void fail(const std::string& what, int err) { throw std::runtime_error(what + ": " + std::strerror(err)); }
 
 void* map_block(size_t size, uint64_t& syscalls) {
   syscalls++;
@@ -103,9 +101,7 @@ BlockAllocator::Block RingAllocator::allocate(uint32_t cls, size_t size) {
         counters_.reused_freed++;
         return Block{c.addr, size, cls};
       case State::busy:
-      case State::deallocated:
-        counters_.dropped++;
-        break;
+      case State::deallocated: counters_.dropped++; break;
     }
   }
   counters_.fresh_mappings++;

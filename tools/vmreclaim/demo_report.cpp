@@ -32,17 +32,18 @@ double ratio(double a, double b) { return b > 0 ? a / b : 0; }
 
 void print_ring_notes(std::FILE* out, const ModeResult& r) {
   const RingAllocatorCounters& c = r.counters;
-  std::fprintf(out,
-               "\nring: %s allocations reused a cancelled entry with no fault (UNRECLAIMED), %s after the engine had\n"
-               "      released the pages (FREED, they fault again), %s dropped (BUSY/DEALLOCATED), %s mapped afresh;\n"
-               "      frees entered %s FREE (kept in the cache) and %s DEALLOCATE (cache full), %s of them re-entered by ID;\n"
-               "      ring full %s times (%s resizes, %s flushes); %s accounting updates; the engine sampled %s times\n"
-               "      and trimmed %s times\n",
-               grouped(c.reused_unreclaimed).c_str(), grouped(c.reused_freed).c_str(), grouped(c.dropped).c_str(),
-               grouped(c.fresh_mappings).c_str(), grouped(c.entered_free).c_str(),
-               grouped(c.entered_deallocate).c_str(), grouped(c.reentered_by_id).c_str(), grouped(c.ring_full).c_str(),
-               grouped(c.resizes).c_str(), grouped(c.flushes).c_str(), grouped(c.accounting_updates).c_str(),
-               grouped(r.samples).c_str(), grouped(r.trims).c_str());
+  std::fprintf(
+      out,
+      "\nring: %s allocations reused a cancelled entry with no fault (UNRECLAIMED), %s after the engine had\n"
+      "      released the pages (FREED, they fault again), %s dropped (BUSY/DEALLOCATED), %s mapped afresh;\n"
+      "      frees entered %s FREE (kept in the cache) and %s DEALLOCATE (cache full), %s of them re-entered by ID;\n"
+      "      ring full %s times (%s resizes, %s flushes); %s accounting updates; the engine sampled %s times\n"
+      "      and trimmed %s times\n",
+      grouped(c.reused_unreclaimed).c_str(), grouped(c.reused_freed).c_str(), grouped(c.dropped).c_str(),
+      grouped(c.fresh_mappings).c_str(), grouped(c.entered_free).c_str(), grouped(c.entered_deallocate).c_str(),
+      grouped(c.reentered_by_id).c_str(), grouped(c.ring_full).c_str(), grouped(c.resizes).c_str(),
+      grouped(c.flushes).c_str(), grouped(c.accounting_updates).c_str(), grouped(r.samples).c_str(),
+      grouped(r.trims).c_str());
   std::string causes;
   for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
     if (r.reclaimed_entries[i] == 0) continue;
@@ -101,10 +102,15 @@ void print_table(std::FILE* out, const RunConfig& config, const std::vector<Mode
   for (Mode base : {Mode::munmap, Mode::madvise}) {
     const ModeResult* b = find(results, base);
     if (ring == nullptr || b == nullptr) continue;
-    std::fprintf(out, "ring vs %-7s: %.0fx the operations/s, %.3fx the minor faults, %.3fx the syscalls\n",
+    // Per operation: a run cut short by --seconds did fewer of them.
+    const auto per_op = [](uint64_t n, const ModeResult& r) {
+      return r.ops > 0 ? static_cast<double>(n) / static_cast<double>(r.ops) : 0;
+    };
+    std::fprintf(out,
+                 "ring vs %-7s: %.0fx the operations/s; per operation %.3fx the minor faults, %.3fx the syscalls\n",
                  mode_name(base), ratio(ring->ops_per_second(), b->ops_per_second()),
-                 ratio(static_cast<double>(ring->minor_faults), static_cast<double>(b->minor_faults)),
-                 ratio(static_cast<double>(ring->syscalls()), static_cast<double>(b->syscalls())));
+                 ratio(per_op(ring->minor_faults, *ring), per_op(b->minor_faults, *b)),
+                 ratio(per_op(ring->syscalls(), *ring), per_op(b->syscalls(), *b)));
   }
   if (!results.empty() && results.front().ok) {
     std::fprintf(out, "(each mode ran in its own process, starting at RssAnon %s)\n",

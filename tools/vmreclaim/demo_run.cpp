@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,11 +23,8 @@ namespace {
 
 static_assert(std::is_trivially_copyable_v<ModeResult>, "ModeResult crosses a pipe as bytes");
 
-[[gnu::format(printf, 2, 3)]] void set_error(ModeResult& r, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  std::vsnprintf(r.error, sizeof r.error, fmt, ap);
-  va_end(ap);
+void set_error(ModeResult& r, const std::string& message) {
+  std::snprintf(r.error, sizeof r.error, "%s", message.c_str());
 }
 
 std::unique_ptr<BlockAllocator> make_allocator(Mode mode, size_t classes) {
@@ -122,7 +118,7 @@ ModeResult run_mode(Mode mode, const RunConfig& config) {
     if (ring_allocator != nullptr) finish_ring_run(*ring_allocator, config, engine_syscalls_before, r);
     r.ok = true;
   } catch (const std::exception& e) {
-    set_error(r, "%s", e.what());
+    set_error(r, e.what());
   }
   return r;
 }
@@ -170,7 +166,7 @@ std::optional<Mode> mode_from_name(const std::string& name) noexcept {
 }
 
 const char* cause_label(int cause) noexcept {
-  static constexpr const char* kLabels[VMRECLAIM_CAUSE_COUNT] = {"flush",  "trim",    "drain",     "resize",
+  static constexpr const char* kLabels[VMRECLAIM_CAUSE_COUNT] = {"flush", "trim",    "drain",     "resize",
                                                                  "limit", "suspend", "background"};
   return cause >= 0 && cause < VMRECLAIM_CAUSE_COUNT ? kLabels[cause] : "?";
 }
@@ -180,7 +176,7 @@ ModeResult run_mode_in_child(Mode mode, const RunConfig& config) {
   r.mode = mode;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
-    set_error(r, "pipe2: %s", std::strerror(errno));
+    set_error(r, std::string("pipe2: ") + std::strerror(errno));
     return r;
   }
   // Buffered output would otherwise be written twice, once by each process.
@@ -188,7 +184,7 @@ ModeResult run_mode_in_child(Mode mode, const RunConfig& config) {
   std::fflush(stderr);
   const pid_t pid = ::fork();
   if (pid < 0) {
-    set_error(r, "fork: %s", std::strerror(errno));
+    set_error(r, std::string("fork: ") + std::strerror(errno));
     ::close(fds[0]);
     ::close(fds[1]);
     return r;
@@ -205,7 +201,7 @@ ModeResult run_mode_in_child(Mode mode, const RunConfig& config) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
-      set_error(r, "waitpid: %s", std::strerror(errno));
+      set_error(r, std::string("waitpid: ") + std::strerror(errno));
       r.ok = false;
       return r;
     }
@@ -214,9 +210,10 @@ ModeResult run_mode_in_child(Mode mode, const RunConfig& config) {
     r = ModeResult{};
     r.mode = mode;
     if (WIFSIGNALED(status)) {
-      set_error(r, "the run was killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+      set_error(r, "the run was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                       strsignal(WTERMSIG(status)) + ")");
     } else {
-      set_error(r, "the run exited with status %d without a result", WEXITSTATUS(status));
+      set_error(r, "the run exited with status " + std::to_string(WEXITSTATUS(status)) + " without a result");
     }
   }
   return r;
