@@ -361,9 +361,9 @@ void idle_scenario(const Settings& s) {
   std::printf("\n(\"p\" = sampling periods.) Trial 0, RssAnon in MiB once per period from the end of the fill:%s\n",
               series_line.c_str());
   std::printf(
-      "Entering the regions took %.2f ms after the ring's allocation; the engine's first sample is one\n"
+      "Entering the regions took %.0f us after the ring's allocation; the engine's first sample is one\n"
       "period after the allocation.\n",
-      static_cast<double>(enter_ns) / kMs);
+      static_cast<double>(enter_ns) / 1000);
 }
 
 void cost_scenario(const Settings& s) {
