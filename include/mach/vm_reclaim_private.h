@@ -55,6 +55,76 @@ _Static_assert(sizeof(struct mach_vm_reclaim_entry_s) == 16, "entry is 16 bytes"
 _Static_assert(sizeof(struct mach_vm_reclaim_ring_s) % 16 == 0, "header is whole entries");
 #endif
 
+/*
+ * Introspection: find, copy and read another process's ring. On Linux a task
+ * is a pid (task_read_t), and reading a ring needs the permission to read the
+ * process's memory: the same user, or CAP_SYS_PTRACE.
+ *
+ *   count = 0;  mach_vm_reclaim_get_rings_for_task(pid, NULL, &count);
+ *   mach_vm_reclaim_get_rings_for_task(pid, &ref, &count);
+ *   mach_vm_reclaim_ring_copy(pid, &ref, &copy);
+ *   mach_vm_reclaim_copied_ring_query(&copy, NULL, &n);     (how many)
+ *   mach_vm_reclaim_copied_ring_query(&copy, regions, &n);  (what)
+ *   mach_vm_reclaim_copied_ring_free(&copy);
+ *
+ * Errors besides the VM_RECLAIM_* values: a process that does not exist gives
+ * VM_RECLAIM_INVALID_ARGUMENT with errno ESRCH; one the caller may not read
+ * gives KERN_PROTECTION_FAILURE with errno EACCES or EPERM.
+ */
+#ifndef KERN_PROTECTION_FAILURE
+#define KERN_PROTECTION_FAILURE 2
+#endif
+
+/* A reclaimable region as it sits in a copied ring. */
+typedef struct mach_vm_reclaim_region_s {
+  mach_vm_address_t vmrr_addr;
+  mach_vm_size_t vmrr_size;
+  mach_vm_reclaim_action_t vmrr_behavior;
+  uint8_t _vmrr_unused[7];
+} *mach_vm_reclaim_region_t;
+
+/* Where a process's ring lives in that process: its reserved address range. */
+typedef struct mach_vm_reclaim_ring_ref_s {
+  mach_vm_address_t addr;
+  mach_vm_size_t size;
+} *mach_vm_reclaim_ring_ref_t;
+
+/* A private snapshot of another process's ring (opaque). */
+typedef struct mach_vm_reclaim_ring_copy_s *mach_vm_reclaim_ring_copy_t;
+
+/*
+ * The rings of process `task`: with refs_out == NULL, *count_inout becomes
+ * their number (0 or 1 on Linux); otherwise up to *count_inout refs are
+ * written and *count_inout becomes the number of rings.
+ */
+mach_vm_reclaim_error_t mach_vm_reclaim_get_rings_for_task(task_read_t task, mach_vm_reclaim_ring_ref_t refs_out,
+                                                           mach_vm_reclaim_count_t *count_inout);
+
+/* Copies the header and live entries of the ring `ref` of process `task`. */
+mach_vm_reclaim_error_t mach_vm_reclaim_ring_copy(task_read_t task, mach_vm_reclaim_ring_ref_t ref,
+                                                  mach_vm_reclaim_ring_copy_t *ring_out);
+
+/*
+ * The regions in [head, tail) of a copy, oldest first (cancelled slots read as
+ * zeroed regions). regions_out == NULL: *count_inout becomes their number.
+ * Otherwise at most *count_inout are written and *count_inout becomes the
+ * number written. A malformed copy (length 0, larger than its maximum or than
+ * what was mapped) gives VM_RECLAIM_INVALID_CAPACITY after writing what could
+ * be read, and *count_inout says how many.
+ */
+mach_vm_reclaim_error_t mach_vm_reclaim_copied_ring_query(mach_vm_reclaim_ring_copy_t *ring_copy,
+                                                          mach_vm_reclaim_region_t regions_out,
+                                                          mach_vm_reclaim_count_t *count_inout);
+
+/* Frees a copy and sets *ring_copy to NULL. */
+mach_vm_reclaim_error_t mach_vm_reclaim_copied_ring_free(mach_vm_reclaim_ring_copy_t *ring_copy);
+
+#if defined(__cplusplus)
+static_assert(sizeof(struct mach_vm_reclaim_region_s) == 24, "region is 24 bytes");
+#else
+_Static_assert(sizeof(struct mach_vm_reclaim_region_s) == 24, "region is 24 bytes");
+#endif
+
 __END_DECLS
 
 #endif /* __LP64__ */
