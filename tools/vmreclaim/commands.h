@@ -27,10 +27,20 @@ class CommandSet {
 
 // One per file: demo.cpp, ...
 void register_demo(CLI::App& app, CommandSet& set);
+void register_list(CLI::App& app, CommandSet& set);
+void register_show(CLI::App& app, CommandSet& set);
+void register_drain(CLI::App& app, CommandSet& set);
+void register_trim(CLI::App& app, CommandSet& set);
+void register_watch(CLI::App& app, CommandSet& set);
 void register_run(CLI::App& app, CommandSet& set);
 
 inline void register_all(CLI::App& app, CommandSet& set) {
   register_demo(app, set);
+  register_list(app, set);
+  register_show(app, set);
+  register_drain(app, set);
+  register_trim(app, set);
+  register_watch(app, set);
   register_run(app, set);
 }
 
