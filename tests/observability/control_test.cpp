@@ -1,0 +1,234 @@
+// The control endpoint with a real ring: stats, trim and drain through the
+// client, the errors a client can meet, and the protocol's framing rules.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vmreclaim/ring.hpp>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "control/client.h"
+#include "control/protocol.h"
+#include "control/stats_json.h"
+#include "served_endpoint.h"
+
+namespace vmreclaim::control {
+namespace {
+
+using testing::ServedEndpoint;
+
+// A ring holding `n` one-page FREE entries of resident memory.
+class RingWithEntries : public ::testing::Test {
+ protected:
+  static constexpr int kEntries = 12;
+  void SetUp() override {
+    page_ = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    auto r = Ring::allocate(64, 64);
+    ASSERT_TRUE(r) << r.error().message();
+    ring_ = std::move(*r);
+    mem_ = static_cast<char*>(
+        ::mmap(nullptr, kEntries * page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(mem_, MAP_FAILED);
+    std::memset(mem_, 1, kEntries * page_);
+    for (int i = 0; i < kEntries; i++) {
+      auto e = ring_.try_enter(mem_ + i * page_, page_, Action::free);
+      ASSERT_TRUE(e && e->entered());
+    }
+  }
+  void TearDown() override {
+    ring_.reset();
+    if (mem_ != nullptr && mem_ != MAP_FAILED) ::munmap(mem_, kEntries * page_);
+  }
+
+  size_t page_ = 0;
+  Ring ring_;
+  char* mem_ = nullptr;
+};
+
+TEST_F(RingWithEntries, StatsTrimAndDrainThroughTheClient) {
+  ServedEndpoint endpoint;
+  ASSERT_TRUE(endpoint.ok());
+  auto client = Client::connect_name(endpoint.name());
+  ASSERT_TRUE(client) << client.error().message();
+
+  auto stats = client->stats();
+  ASSERT_TRUE(stats) << stats.error().message() << " " << client->error_message();
+  EXPECT_EQ(stats->pid, ::getpid());
+  EXPECT_EQ(stats->ring_address, reinterpret_cast<uint64_t>(ring_.native_handle()));
+  EXPECT_EQ(stats->stats.entries, static_cast<uint64_t>(kEntries));
+  EXPECT_EQ(stats->stats.entered_entries, static_cast<uint64_t>(kEntries));
+  EXPECT_EQ(stats->stats.reclaimable_bytes, kEntries * page_);
+  EXPECT_EQ(stats->stats.capacity, *ring_.capacity());
+
+  // Same connection, several requests.
+  auto trimmed = client->trim(2 * page_);
+  ASSERT_TRUE(trimmed) << trimmed.error().message() << " " << client->error_message();
+  EXPECT_GE(trimmed->bytes_reclaimed, 2 * page_);
+  auto drained = client->drain();
+  ASSERT_TRUE(drained) << drained.error().message();
+  EXPECT_EQ(trimmed->bytes_reclaimed + drained->bytes_reclaimed, kEntries * page_);
+
+  auto after = client->stats();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->stats.entries, 0u);
+  EXPECT_EQ(after->stats.reclaimable_bytes, 0u);
+  EXPECT_EQ(after->stats.reclaimed_bytes[VMRECLAIM_CAUSE_TRIM], trimmed->bytes_reclaimed);
+  EXPECT_EQ(after->stats.reclaimed_bytes[VMRECLAIM_CAUSE_DRAIN], drained->bytes_reclaimed);
+  // The in-process view agrees with the remote one.
+  auto local = ring_.stats();
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->reclaimed_entries[VMRECLAIM_CAUSE_DRAIN], after->stats.reclaimed_entries[VMRECLAIM_CAUSE_DRAIN]);
+}
+
+TEST_F(RingWithEntries, TrimNeedsAPositiveByteCount) {
+  ServedEndpoint endpoint;
+  ASSERT_TRUE(endpoint.ok());
+  auto client = Client::connect_name(endpoint.name());
+  ASSERT_TRUE(client);
+  for (const char* body : {"{}", "{\"bytes\":0}", "{\"bytes\":-5}", "{\"bytes\":1.5}", "{\"bytes\":\"1M\"}", "[1]"}) {
+    auto reply = client->exchange(encode(static_cast<uint16_t>(MessageType::trim), body));
+    ASSERT_TRUE(reply) << body;
+    DecodeError e{};
+    auto m = decode(*reply, reply->size(), kMaxReplyBody, &e);
+    ASSERT_TRUE(m) << body;
+    EXPECT_EQ(m->header.type, static_cast<uint16_t>(MessageType::error)) << body;
+    auto j = nlohmann::json::parse(m->body);
+    EXPECT_EQ(j["error"], error_code::bad_request) << body;
+  }
+  auto stats = client->stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->stats.entries, static_cast<uint64_t>(kEntries)) << "nothing was reclaimed";
+}
+
+TEST(ControlEndpoint, AProcessWithoutARingSaysSo) {
+  ASSERT_EQ(vmreclaim_ring_current(), nullptr);
+  ServedEndpoint endpoint;
+  ASSERT_TRUE(endpoint.ok());
+  auto client = Client::connect_name(endpoint.name());
+  ASSERT_TRUE(client);
+  auto stats = client->stats();
+  ASSERT_FALSE(stats);
+  EXPECT_EQ(stats.error(), client_errc::no_ring);
+  auto drained = client->drain();
+  EXPECT_EQ(drained.error(), client_errc::no_ring);
+}
+
+TEST(ControlEndpoint, NothingListeningIsNoEndpoint) {
+  auto client = Client::connect_name(std::string(1, '\0') + "vmreclaim-test/nobody-listens-here");
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error(), client_errc::no_endpoint);
+  auto missing = Client::connect(0);
+  EXPECT_FALSE(missing);
+}
+
+TEST(ControlEndpoint, RefusesAnEndpointHeldByAnotherProcess) {
+  // Anyone may bind an abstract name; a client must notice that the process
+  // listening is not the one it asked for.
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  {
+    auto squatter = Server::open(endpoint_name(child));
+    ASSERT_TRUE(squatter) << squatter.error().message();
+    auto client = Client::connect(child);
+    ASSERT_FALSE(client);
+    EXPECT_EQ(client.error(), client_errc::impostor);
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+}
+
+TEST(ControlEndpoint, AnEndpointNobodyServesTimesOut) {
+  auto server = Server::open(std::string(1, '\0') + "vmreclaim-test/unserved/" + std::to_string(::getpid()));
+  ASSERT_TRUE(server);
+  auto client = Client::connect_name(std::string(1, '\0') + "vmreclaim-test/unserved/" + std::to_string(::getpid()),
+                                     std::chrono::milliseconds(50));
+  ASSERT_TRUE(client) << "the kernel completes the connection in the backlog";
+  auto stats = client->stats();
+  ASSERT_FALSE(stats);
+  EXPECT_EQ(stats.error(), client_errc::timed_out);
+}
+
+TEST(ControlEndpoint, ConnectionsAreBoundedOldestGoesFirst) {
+  ServedEndpoint endpoint;
+  ASSERT_TRUE(endpoint.ok());
+  std::vector<Client> idle;
+  for (size_t i = 0; i < 3 * Server::kMaxConnections; i++) {
+    auto c = Client::connect_name(endpoint.name());
+    ASSERT_TRUE(c);
+    idle.push_back(std::move(*c));
+  }
+  // Idle clients do not lock a new one out.
+  auto client = Client::connect_name(endpoint.name());
+  ASSERT_TRUE(client);
+  auto reply = client->stats();
+  EXPECT_EQ(reply.error(), client_errc::no_ring) << "answered (this process has no ring)";
+  // The oldest were closed to make room: they read end-of-file.
+  auto first = idle.front().stats();
+  EXPECT_FALSE(first);
+}
+
+TEST(StatsJson, RoundTripsEveryField) {
+  vmreclaim_ring_stats s{};
+  auto* words = reinterpret_cast<unsigned char*>(&s);
+  for (size_t i = 0; i < sizeof s; i++) words[i] = static_cast<unsigned char>(i * 7 + 1);
+  s.capacity = 251;
+  s.max_capacity = 1019;
+  auto back = stats_from_json(stats_to_json(s));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(std::memcmp(&*back, &s, sizeof s), 0);
+  auto j = stats_to_json(s);
+  j["reclaimed_bytes"].erase("drain");
+  EXPECT_FALSE(stats_from_json(j));
+  j = stats_to_json(s);
+  j["capacity"] = -1;
+  EXPECT_FALSE(stats_from_json(j));
+  j = stats_to_json(s);
+  j["max_capacity"] = uint64_t{1} << 40;  // does not fit in 32 bits
+  EXPECT_FALSE(stats_from_json(j));
+  EXPECT_STREQ(guard_fault_name(VMRECLAIM_GUARD_COPYIO_FAILURE), "RECLAIM_COPYIO_FAILURE");
+}
+
+TEST(Protocol, DecodeChecksTheFraming) {
+  const std::string ok = encode(static_cast<uint16_t>(MessageType::stats), "{}");
+  DecodeError e{};
+  auto m = decode(ok, ok.size(), kMaxRequestBody, &e);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->body, "{}");
+
+  EXPECT_FALSE(decode(ok.substr(0, 10), 10, kMaxRequestBody, &e));
+  EXPECT_STREQ(e.code, error_code::malformed);
+  EXPECT_FALSE(decode(ok.substr(0, ok.size() - 1), ok.size() - 1, kMaxRequestBody, &e));
+  EXPECT_STREQ(e.code, error_code::malformed);
+  EXPECT_FALSE(decode(ok, ok.size() + 100, kMaxRequestBody, &e)) << "the receiver truncated the packet";
+
+  std::string bad = ok;
+  bad[0] ^= 1;
+  EXPECT_FALSE(decode(bad, bad.size(), kMaxRequestBody, &e));
+  EXPECT_STREQ(e.code, error_code::malformed);
+
+  bad = ok;
+  MessageHeader h{};
+  std::memcpy(&h, bad.data(), sizeof h);
+  h.version = 2;
+  std::memcpy(bad.data(), &h, sizeof h);
+  EXPECT_FALSE(decode(bad, bad.size(), kMaxRequestBody, &e));
+  EXPECT_STREQ(e.code, error_code::unsupported_version);
+
+  std::string big = encode(static_cast<uint16_t>(MessageType::stats), std::string(kMaxRequestBody + 1, ' '));
+  EXPECT_FALSE(decode(big, big.size(), kMaxRequestBody, &e));
+  EXPECT_STREQ(e.code, error_code::oversized);
+
+  EXPECT_EQ(endpoint_name(42), std::string("\0vmreclaim/42", 13));
+}
+
+}  // namespace
+}  // namespace vmreclaim::control
