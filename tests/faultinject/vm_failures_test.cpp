@@ -1,0 +1,221 @@
+// Each system call the engine makes on a user's memory, failing, and the
+// engine doing what SYSTEM.md §5 and §7 say: a FREE that fails is logged and
+// counted and the rest go on; a munmap that fails is the guard fault
+// RECLAIM_DEALLOCATE_FAILURE; a DEALLOCATE over unmapped pages (mincore
+// ENOMEM) is DEALLOC_GAP; in fatal mode a guard fault is one stderr line and
+// SIGKILL. Failures come from the real kernel where a test can arrange them
+// (a page unmapped under an entry) and from FailingVmOps otherwise.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "engine_on_memory.h"
+#include "failing_vm_ops.h"
+#include "support/memory.h"
+
+namespace vmreclaim::faultinject {
+namespace {
+
+using engine::GuardFault;
+using policy::GuardMode;
+using test::all_zero;
+using test::fill;
+using test::holds;
+using test::is_mapped;
+using test::is_unmapped;
+using test::Mapping;
+using test::page_size;
+
+class FaultInjectionDeathTest : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+// ---- FREE: madvise/process_madvise failing ----
+
+// Three FREE entries, the middle one over a range with a page unmapped in
+// it. Returns whether the engine counted exactly one failure, released the
+// other two and took all three off the ring.
+bool free_with_a_hole_in_the_middle(EngineOnMemory& e) {
+  Mapping a = Mapping::pages(2), b = Mapping::pages(3), c = Mapping::pages(2);
+  fill(a.data(), a.size(), 1);
+  fill(b.data(), b.size(), 2);
+  fill(c.data(), c.size(), 3);
+  if (::munmap(b.page(1), page_size()) != 0) return false;
+  e.enter(a, VM_RECLAIM_FREE);
+  e.enter(b, VM_RECLAIM_FREE);
+  e.enter(c, VM_RECLAIM_FREE);
+  return e.engine().flush(3) == VM_RECLAIM_SUCCESS && e.stats().free_failures.get() == 1 && e.head() == 3 &&
+         all_zero(a.data(), a.size()) && all_zero(c.data(), c.size()) && e.bytes() == 0;
+}
+
+TEST(FreeFailure, IsCountedAndTheOtherEntriesAreStillReleased) {
+  platform::LinuxVmOps vm;
+  EngineOnMemory e(vm, tunables_with(GuardMode::fatal));  // not a guard fault: fatal mode must not matter
+  EXPECT_TRUE(free_with_a_hole_in_the_middle(e));
+  for (int f = 0; f < engine::kGuardFaultKinds; f++) EXPECT_EQ(e.stats().guard_faults[f].get(), 0u) << f;
+}
+
+TEST_F(FaultInjectionDeathTest, FreeFailureIsLogged) {
+  // The message is logged once per process, so it is looked for in a fresh one.
+  EXPECT_EXIT(
+      {
+        platform::LinuxVmOps vm;
+        EngineOnMemory e(vm, tunables_with(GuardMode::fatal));
+        _exit(free_with_a_hole_in_the_middle(e) ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "madvise\\(0x[0-9a-f]+, [0-9]+\\) failed: errno 12");
+}
+
+TEST(FreeFailure, InjectedErrorsAreCountedPerEntry) {
+  FailingVmOps vm;
+  vm.fail(VmCall::release, EIO, 2, 1);  // the 2nd and 3rd of four
+  EngineOnMemory e(vm, tunables_with(GuardMode::fatal));
+  Mapping m[4];
+  for (int i = 0; i < 4; i++) {
+    m[i] = Mapping::pages(1);
+    fill(m[i].data(), m[i].size(), 10 + i);
+    e.enter(m[i], VM_RECLAIM_FREE);
+  }
+  ASSERT_EQ(e.engine().flush(4), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(vm.failed(VmCall::release), 2);
+  EXPECT_EQ(e.stats().free_failures.get(), 2u);
+  EXPECT_EQ(e.head(), 4u);
+  EXPECT_TRUE(all_zero(m[0].data(), m[0].size()));
+  EXPECT_TRUE(holds(m[1].data(), m[1].size(), 11));  // the failed ones were left alone
+  EXPECT_TRUE(holds(m[2].data(), m[2].size(), 12));
+  EXPECT_TRUE(all_zero(m[3].data(), m[3].size()));
+  // The engine goes on: a later entry is reclaimed as usual.
+  Mapping n = Mapping::pages(1);
+  fill(n.data(), n.size(), 20);
+  e.enter(n, VM_RECLAIM_FREE);
+  ASSERT_EQ(e.engine().flush(1), VM_RECLAIM_SUCCESS);
+  EXPECT_TRUE(all_zero(n.data(), n.size()));
+  EXPECT_EQ(e.stats().free_failures.get(), 2u);
+}
+
+// ---- DEALLOCATE: munmap failing ----
+
+TEST(MunmapFailure, InLogModeIsCountedAndTheEngineGoesOn) {
+  FailingVmOps vm;
+  vm.fail(VmCall::unmap, EINVAL);
+  EngineOnMemory e(vm, tunables_with(GuardMode::log));
+  Mapping a = Mapping::pages(2), b = Mapping::pages(2);
+  fill(a.data(), a.size(), 1);
+  e.enter(a, VM_RECLAIM_DEALLOCATE);
+  e.enter(b, VM_RECLAIM_DEALLOCATE);
+  ASSERT_EQ(e.engine().flush(2), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(e.guard_faults(GuardFault::deallocate_failure), 1u);
+  EXPECT_EQ(e.head(), 2u);
+  EXPECT_TRUE(is_mapped(a.data(), a.size()));  // its munmap "failed"
+  EXPECT_TRUE(holds(a.data(), a.size(), 1));
+  EXPECT_TRUE(is_unmapped(b.data(), b.size()));  // the next entry was still reclaimed
+  b.release();
+}
+
+TEST_F(FaultInjectionDeathTest, MunmapFailureInFatalModeIsSigkillWithTheFaultName) {
+  EXPECT_EXIT(
+      {
+        FailingVmOps vm;
+        vm.fail(VmCall::unmap, EINVAL);
+        EngineOnMemory e(vm, tunables_with(GuardMode::fatal));
+        Mapping a = Mapping::pages(1);
+        e.enter(a, VM_RECLAIM_DEALLOCATE);
+        e.engine().flush(1);
+        _exit(0);  // not reached
+      },
+      ::testing::KilledBySignal(SIGKILL), "guard fault RECLAIM_DEALLOCATE_FAILURE at 0x[0-9a-f]+");
+}
+
+// ---- DEALLOCATE: mincore saying ENOMEM (a gap) ----
+
+TEST(DeallocGap, AHoleUnderTheEntryIsTheGuardFaultAndNothingIsUnmapped) {
+  platform::LinuxVmOps vm;
+  EngineOnMemory e(vm, tunables_with(GuardMode::log));
+  Mapping m = Mapping::pages(3);
+  fill(m.data(), m.size(), 7);
+  ASSERT_EQ(::munmap(m.page(1), page_size()), 0);  // e.g. a double free
+  e.enter(m, VM_RECLAIM_DEALLOCATE);
+  ASSERT_EQ(e.engine().flush(1), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(e.guard_faults(GuardFault::dealloc_gap), 1u);
+  EXPECT_EQ(e.head(), 1u);
+  EXPECT_TRUE(holds(m.page(0), page_size(), 7));
+  EXPECT_TRUE(is_mapped(m.page(2), page_size()));
+}
+
+TEST(DeallocGap, InjectedEnomemFromTheProbeIsTheGuardFault) {
+  FailingVmOps vm;
+  vm.fail(VmCall::probe, ENOMEM);
+  EngineOnMemory e(vm, tunables_with(GuardMode::log));
+  Mapping m = Mapping::pages(2);
+  fill(m.data(), m.size(), 8);
+  e.enter(m, VM_RECLAIM_DEALLOCATE);
+  ASSERT_EQ(e.engine().flush(1), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(e.guard_faults(GuardFault::dealloc_gap), 1u);
+  EXPECT_TRUE(holds(m.data(), m.size(), 8));
+}
+
+TEST(DeallocGap, AProbeFailingForAnotherReasonDoesNotStopTheUnmap) {
+  FailingVmOps vm;
+  vm.fail(VmCall::probe, EAGAIN);  // mincore could not tell: no evidence of a gap
+  EngineOnMemory e(vm, tunables_with(GuardMode::fatal));
+  Mapping m = Mapping::pages(2);
+  e.enter(m, VM_RECLAIM_DEALLOCATE);
+  ASSERT_EQ(e.engine().flush(1), VM_RECLAIM_SUCCESS);
+  EXPECT_TRUE(is_unmapped(m.data(), m.size()));
+  m.release();
+  EXPECT_EQ(e.guard_faults(GuardFault::dealloc_gap), 0u);
+}
+
+TEST_F(FaultInjectionDeathTest, GapInFatalModeIsSigkillWithTheFaultName) {
+  EXPECT_EXIT(
+      {
+        platform::LinuxVmOps vm;
+        EngineOnMemory e(vm, tunables_with(GuardMode::fatal));
+        Mapping m = Mapping::pages(3);
+        if (::munmap(m.page(1), page_size()) != 0) _exit(2);
+        e.enter(m, VM_RECLAIM_DEALLOCATE);
+        e.engine().flush(1);
+        _exit(0);  // not reached
+      },
+      ::testing::KilledBySignal(SIGKILL), "guard fault DEALLOC_GAP at 0x[0-9a-f]+");
+}
+
+// ---- ring storage: mprotect and madvise on the ring itself ----
+
+TEST(RingStorageFailure, ResizeThatCannotMapTheNewEntriesKeepsTheCapacity) {
+  FailingVmOps vm;
+  vm.fail(VmCall::protect, ENOMEM);
+  EngineOnMemory e(vm, tunables_with(GuardMode::fatal), 16, 600);
+  Mapping m = Mapping::pages(1);
+  e.enter(m, VM_RECLAIM_FREE);
+  ASSERT_GT(ring::ring_bytes(400), ring::ring_bytes(16));
+  EXPECT_EQ(e.engine().resize(400), VM_RECLAIM_RESOURCE_SHORTAGE);
+  EXPECT_EQ(vm.failed(VmCall::protect), 1);
+  EXPECT_EQ(e.engine().capacity(), 16u);
+  EXPECT_EQ(ring::load(e.ring()->len), 16u);
+  EXPECT_EQ(e.head(), 1u);  // the ring was emptied first, as a resize does
+  EXPECT_EQ(e.bytes(), 0u);
+  // Still a working ring of the old size.
+  Mapping n = Mapping::pages(1);
+  fill(n.data(), n.size(), 4);
+  EXPECT_EQ(e.enter(n, VM_RECLAIM_FREE), 1u);
+  ASSERT_EQ(e.engine().flush(1), VM_RECLAIM_SUCCESS);
+  EXPECT_TRUE(all_zero(n.data(), n.size()));
+}
+
+TEST(RingStorageFailure, ShrinkThatCannotDiscardOnlyCostsMemory) {
+  FailingVmOps vm;
+  vm.fail(VmCall::discard, EINVAL);
+  EngineOnMemory e(vm, tunables_with(GuardMode::fatal), 400, 600);
+  ASSERT_LT(ring::ring_bytes(16), ring::ring_bytes(400));
+  EXPECT_EQ(e.engine().resize(16), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(vm.failed(VmCall::discard), 1);
+  EXPECT_EQ(e.engine().capacity(), 16u);
+}
+
+}  // namespace
+}  // namespace vmreclaim::faultinject
