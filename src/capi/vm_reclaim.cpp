@@ -16,10 +16,6 @@ namespace {
 
 inline bool valid_action(mach_vm_reclaim_action_t a) { return a == VM_RECLAIM_FREE || a == VM_RECLAIM_DEALLOCATE; }
 
-inline vmreclaim::engine::Stats* stats_of(mach_vm_reclaim_ring_t ring) {
-  Engine* e = Registry::get().lookup(ring);
-  return e != nullptr ? &e->stats() : nullptr;
-}
 
 }  // namespace
 
@@ -65,7 +61,8 @@ mach_vm_reclaim_error_t mach_vm_reclaim_ring_flush(mach_vm_reclaim_ring_t ring,
 mach_vm_reclaim_error_t mach_vm_reclaim_try_enter(mach_vm_reclaim_ring_t ring, mach_vm_address_t region_start,
                                                   mach_vm_size_t region_size, mach_vm_reclaim_action_t action,
                                                   mach_vm_reclaim_id_t* id, bool* should_update_kernel_accounting) {
-  if (!Registry::get().is_current(ring)) return VM_RECLAIM_INVALID_RING;
+  vmreclaim::engine::Stats* st = vmreclaim::engine::current_ring_stats(ring);
+  if (st == nullptr) return VM_RECLAIM_INVALID_RING;
   if (id == nullptr || should_update_kernel_accounting == nullptr || !valid_action(action)) {
     return VM_RECLAIM_INVALID_ARGUMENT;
   }
@@ -73,7 +70,6 @@ mach_vm_reclaim_error_t mach_vm_reclaim_try_enter(mach_vm_reclaim_ring_t ring, m
     *id = VM_RECLAIM_ID_NULL;
     return VM_RECLAIM_INVALID_REGION_SIZE;
   }
-  vmreclaim::engine::Stats* st = stats_of(ring);
   const auto size = static_cast<uint32_t>(region_size);
   if (*id == VM_RECLAIM_ID_NULL) {
     *id = vmreclaim::ring::enter(ring, region_start, size, action, should_update_kernel_accounting);
@@ -96,7 +92,8 @@ mach_vm_reclaim_error_t mach_vm_reclaim_try_cancel(mach_vm_reclaim_ring_t ring, 
                                                    mach_vm_address_t region_start, mach_vm_size_t region_size,
                                                    mach_vm_reclaim_action_t action, mach_vm_reclaim_state_t* state,
                                                    bool* should_update_kernel_accounting) {
-  if (!Registry::get().is_current(ring)) return VM_RECLAIM_INVALID_RING;
+  vmreclaim::engine::Stats* st = vmreclaim::engine::current_ring_stats(ring);
+  if (st == nullptr) return VM_RECLAIM_INVALID_RING;
   if (state == nullptr || should_update_kernel_accounting == nullptr || !valid_action(action)) {
     return VM_RECLAIM_INVALID_ARGUMENT;
   }
@@ -106,7 +103,6 @@ mach_vm_reclaim_error_t mach_vm_reclaim_try_cancel(mach_vm_reclaim_ring_t ring, 
   mach_vm_reclaim_error_t err =
       vmreclaim::ring::cancel(ring, id, region_start, size, action, state, should_update_kernel_accounting);
   if (err != VM_RECLAIM_SUCCESS) return err;
-  vmreclaim::engine::Stats* st = stats_of(ring);
   switch (*state) {
     case VM_RECLAIM_UNRECLAIMED:
       st->cancelled_unreclaimed.bump_serial();
@@ -121,7 +117,7 @@ mach_vm_reclaim_error_t mach_vm_reclaim_try_cancel(mach_vm_reclaim_ring_t ring, 
 
 mach_vm_reclaim_error_t mach_vm_reclaim_query_state(mach_vm_reclaim_ring_t ring, mach_vm_reclaim_id_t id,
                                                     mach_vm_reclaim_action_t action, mach_vm_reclaim_state_t* state) {
-  if (!Registry::get().is_current(ring)) return VM_RECLAIM_INVALID_RING;
+  if (vmreclaim::engine::current_ring_stats(ring) == nullptr) return VM_RECLAIM_INVALID_RING;
   if (state == nullptr || !valid_action(action)) return VM_RECLAIM_INVALID_ARGUMENT;
   if (id == VM_RECLAIM_ID_NULL) return VM_RECLAIM_INVALID_ID;
   return vmreclaim::ring::query(ring, id, action, state);

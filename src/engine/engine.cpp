@@ -278,9 +278,10 @@ bool Engine::sample_locked(Cause trim_cause) noexcept {
     VMR_PROBE3(reclaim_trim, static_cast<int>(::getpid()), res.trim_bytes, got);
   }
   if (!accessible) return false;
+  const uint64_t deadline = background_sampling_.load(relaxed) ? ring::kNoDeadline : now + period;
   return platform::copyio([&] {
     ring::store(r->last_sample_abs, now);
-    ring::store(r->next_sample_deadline_abs, now + period, release);
+    ring::store(r->next_sample_deadline_abs, deadline, release);
   });
 }
 
@@ -360,6 +361,12 @@ mach_vm_reclaim_error_t Engine::update_accounting() noexcept {
   // Settling and claiming are atomics only: callers that find nothing due
   // (or lose the claim) never wait for the engine's lock.
   if (!settle()) return VM_RECLAIM_INVALID_RING;
+  bool maybe = false;
+  if (!platform::copyio([&] { maybe = ring::work_maybe_due(ring_); })) {
+    guard(GuardFault::copyio_failure, ring_addr(ring_), "update accounting");
+    return VM_RECLAIM_INVALID_RING;
+  }
+  if (!maybe) return VM_RECLAIM_SUCCESS;
   unsigned claimed = ring::kClaimNone;
   const uint64_t now = platform_.clock->now_ns();
   if (!platform::copyio([&] { claimed = ring::claim_due_work(ring_, now); })) {
@@ -371,6 +378,15 @@ mach_vm_reclaim_error_t Engine::update_accounting() noexcept {
   if ((claimed & ring::kClaimLimit) != 0 && !enforce_limits_locked()) return VM_RECLAIM_INVALID_RING;
   if ((claimed & ring::kClaimSample) != 0 && !sample_locked(Cause::trim)) return VM_RECLAIM_INVALID_RING;
   return settle() ? VM_RECLAIM_SUCCESS : VM_RECLAIM_INVALID_RING;
+}
+
+void Engine::set_background_sampling(bool on) noexcept {
+  std::lock_guard lk(mu_);
+  background_sampling_.store(on, relaxed);
+  const uint64_t deadline = on ? ring::kNoDeadline : platform_.clock->now_ns() + period_now();
+  if (!platform::copyio([&] { ring::store(ring_->next_sample_deadline_abs, deadline, release); })) {
+    guard(GuardFault::copyio_failure, ring_addr(ring_), "publishing the deadline");
+  }
 }
 
 mach_vm_reclaim_error_t Engine::enforce_limits() noexcept {

@@ -61,6 +61,10 @@ class Engine {
   // ring's byte ceiling.
   mach_vm_reclaim_error_t enforce_limits() noexcept;
 
+  // While a background thread samples at least once per period, the ring
+  // carries no deadline and the user side reads no clock.
+  void set_background_sampling(bool on) noexcept;
+
   // What the ring holds that the engine has not reclaimed.
   uint64_t ring_bytes() noexcept;
   uint64_t last_sample_ns() noexcept;
@@ -104,6 +108,7 @@ class Engine {
   std::atomic<uint64_t> unreported_{0};
   uint64_t footprint_max_ = 0;
   bool limit_unreachable_ = false;  // logged once per episode
+  std::atomic<bool> background_sampling_{false};
   Stats stats_;
 };
 

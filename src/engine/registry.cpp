@@ -10,6 +10,8 @@
 
 namespace vmreclaim::engine {
 
+constinit CurrentRing g_current_ring;
+
 Registry& Registry::get() noexcept {
   // Never destroyed: the ring outlives static destructors and exit handlers
   // that may still free memory into it.
@@ -108,6 +110,8 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
   e->enforce_limits();  // publishes the first byte ceiling
   engine_.store(e, std::memory_order_release);
   ring_.store(r, std::memory_order_release);
+  g_current_ring.stats.store(&e->stats(), std::memory_order_release);
+  g_current_ring.ring.store(r, std::memory_order_release);
   if (t.engine_thread) {
     thread_ = std::make_unique<policy::EngineThread>(*e, monitor_.get(), readers_->memory_cgroup(), t, clock_);
     thread_->start();
@@ -130,6 +134,8 @@ mach_vm_reclaim_error_t Registry::destroy(ring::Ring* ring) noexcept {
     return err;
   }
   thread_.reset();
+  g_current_ring.ring.store(nullptr, std::memory_order_release);
+  g_current_ring.stats.store(nullptr, std::memory_order_release);
   ring_.store(nullptr, std::memory_order_release);
   engine_.store(nullptr, std::memory_order_release);
   const uint64_t reserved = e->reserved_bytes();

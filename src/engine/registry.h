@@ -16,6 +16,21 @@
 
 namespace vmreclaim::engine {
 
+// The process's ring and its user-side counters, for the enter/cancel path:
+// two relaxed loads and no call. Set by Registry::allocate (counters first),
+// cleared by destroy.
+struct CurrentRing {
+  std::atomic<ring::Ring*> ring{nullptr};
+  std::atomic<Stats*> stats{nullptr};
+};
+extern constinit CurrentRing g_current_ring;
+
+// The user-side counters of `ring` if it is this process's ring, else nullptr.
+inline Stats* current_ring_stats(const void* ring) noexcept {
+  if (ring == nullptr || g_current_ring.ring.load(std::memory_order_relaxed) != ring) return nullptr;
+  return g_current_ring.stats.load(std::memory_order_relaxed);
+}
+
 class Registry {
  public:
   static Registry& get() noexcept;
@@ -28,10 +43,6 @@ class Registry {
   Engine* lookup(const void* ring) noexcept {
     Engine* e = engine_.load(std::memory_order_acquire);
     return e != nullptr && e->ring() == ring ? e : nullptr;
-  }
-  // Cheap check for the enter/cancel path.
-  bool is_current(const void* ring) noexcept {
-    return ring != nullptr && ring_.load(std::memory_order_relaxed) == ring;
   }
   ring::Ring* current() noexcept { return ring_.load(std::memory_order_acquire); }
 

@@ -42,6 +42,7 @@ bool EngineThread::start() noexcept {
     support::log_always("cannot start the engine thread (error %d); no background reclaim", err);
     return false;
   }
+  engine_.set_background_sampling(true);
   return true;
 }
 
@@ -52,6 +53,7 @@ void EngineThread::stop() noexcept {
   pthread_join(thread_, nullptr);
   running_.store(false, std::memory_order_release);
   waker_.close();
+  engine_.set_background_sampling(false);  // callers sample on the deadline again
 }
 
 void EngineThread::request(unsigned what) noexcept {
@@ -86,6 +88,7 @@ void EngineThread::after_fork_child() noexcept {
   requests_.store(0);
   if (threshold_fd_ >= 0) ::close(threshold_fd_);
   threshold_fd_ = -1;
+  armed_limit_ = UINT64_MAX;
   // The parent's thread may have held this lock at fork time; the child's
   // copy would stay locked forever.
   new (&watched_mu_) std::mutex();
@@ -96,10 +99,14 @@ void EngineThread::after_fork_child() noexcept {
 void EngineThread::arm_cgroup_threshold() noexcept {
   // cgroup v1 can wake us the moment usage crosses the high watermark,
   // which matters when a limit is close: polling would be too late.
-  if (cgroup_ == nullptr || threshold_fd_ >= 0) return;
+  if (cgroup_ == nullptr) return;
   auto m = cgroup_->read();
-  if (!m || !m->limited()) return;
-  threshold_fd_ = cgroup_->open_usage_threshold(high_watermark(m->limit));
+  const uint64_t limit = m ? m->limit : UINT64_MAX;
+  if (limit == armed_limit_) return;
+  if (threshold_fd_ >= 0) ::close(threshold_fd_);
+  threshold_fd_ = -1;
+  armed_limit_ = limit;
+  if (limit != UINT64_MAX) threshold_fd_ = cgroup_->open_usage_threshold(high_watermark(limit));
 }
 
 uint64_t EngineThread::sample_interval_ns() noexcept {
@@ -145,11 +152,13 @@ void EngineThread::run() noexcept {
         }
       }
       if (limits && engine_.enforce_limits() != VM_RECLAIM_SUCCESS) break;  // ring gone (log mode)
+      arm_cgroup_threshold();  // follows a limit changed from outside
     }
     const uint64_t interval = sample_interval_ns();
     uint64_t due = engine_.last_sample_ns() + interval;
-    if (holding && now >= due) {
-      if (engine_.sample_now(engine::Cause::background) != VM_RECLAIM_SUCCESS) break;
+    if (now >= due) {
+      // An empty ring has nothing to sample: just look again a period later.
+      if (holding && engine_.sample_now(engine::Cause::background) != VM_RECLAIM_SUCCESS) break;
       due = now + interval;
     }
 

@@ -77,6 +77,7 @@ class EngineThread {
   std::atomic<unsigned> requests_{0};
   std::atomic<uint64_t> wakeups_{0};
   int threshold_fd_ = -1;
+  uint64_t armed_limit_ = UINT64_MAX;  // cgroup limit the threshold was set for
   std::mutex watched_mu_;
   Watched watched_[kMaxWatched];
 };
