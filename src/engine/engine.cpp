@@ -59,7 +59,7 @@ Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_
   ring::store(ring_->reclaimable_bytes_min, uint64_t{0});
   ring::store(ring_->reclaimable_bytes_ceiling, UINT64_MAX);
   ring::store(ring_->last_sample_abs, now);
-  ring::store(ring_->next_sample_deadline_abs, now + period_now());
+  ring::store(ring_->next_sample_deadline_abs, next_deadline(now, period_now()));
 }
 
 mach_vm_reclaim_count_t Engine::capacity() const noexcept {
@@ -278,7 +278,7 @@ bool Engine::sample_locked(Cause trim_cause) noexcept {
     VMR_PROBE3(reclaim_trim, static_cast<int>(::getpid()), res.trim_bytes, got);
   }
   if (!accessible) return false;
-  const uint64_t deadline = background_sampling_.load(relaxed) ? ring::kNoDeadline : now + period;
+  const uint64_t deadline = next_deadline(now, period);
   return platform::copyio([&] {
     ring::store(r->last_sample_abs, now);
     ring::store(r->next_sample_deadline_abs, deadline, release);
@@ -380,10 +380,18 @@ mach_vm_reclaim_error_t Engine::update_accounting() noexcept {
   return settle() ? VM_RECLAIM_SUCCESS : VM_RECLAIM_INVALID_RING;
 }
 
+uint64_t Engine::next_deadline(uint64_t now, uint64_t period) const noexcept {
+  // Period 0 samples at every call, as on Darwin: 0 is always due and needs
+  // no clock on the user side. Otherwise, while the engine thread samples on
+  // its own schedule, the user side has no deadline to watch.
+  if (period == 0) return 0;
+  return background_sampling_.load(relaxed) ? ring::kNoDeadline : now + period;
+}
+
 void Engine::set_background_sampling(bool on) noexcept {
   std::lock_guard lk(mu_);
   background_sampling_.store(on, relaxed);
-  const uint64_t deadline = on ? ring::kNoDeadline : platform_.clock->now_ns() + period_now();
+  const uint64_t deadline = next_deadline(platform_.clock->now_ns(), period_now());
   if (!platform::copyio([&] { ring::store(ring_->next_sample_deadline_abs, deadline, release); })) {
     guard(GuardFault::copyio_failure, ring_addr(ring_), "publishing the deadline");
   }

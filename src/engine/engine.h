@@ -96,6 +96,7 @@ class Engine {
   bool settle() noexcept;
   void guard(GuardFault fault, uint64_t addr, const char* what) noexcept;
   uint64_t period_now() noexcept;
+  uint64_t next_deadline(uint64_t now, uint64_t period) const noexcept;
 
   ring::Ring* const ring_;
   const uint64_t reserved_bytes_;

@@ -42,7 +42,9 @@ inline bool update_due(const Ring* r, uint64_t bytes) noexcept {
   // While the engine thread samples on its own schedule there is no deadline
   // to check, and no clock to read on this path.
   const uint64_t deadline = load(r->next_sample_deadline_abs);
-  return deadline < kNoDeadline && platform::coarse_now_ns() >= deadline;
+  if (deadline >= kNoDeadline) return false;
+  // 0: sampling period 0 (critical pressure), every call is due.
+  return deadline == 0 || platform::coarse_now_ns() >= deadline;
 }
 
 // Enter at the tail. Returns the new ID, or VM_RECLAIM_ID_NULL if the ring is
