@@ -31,24 +31,43 @@ TEST(Environment, BadValueIsReportedAndTheDefaultKept) {
   EXPECT_NE(r.err.find("VMRECLAIM_CHUNK_SIZE=\"lots\""), std::string::npos) << r.describe();
 }
 
+// The default period is 10 s: a new ring asks for nothing and loses nothing
+// in the first moments (whoever samples: the engine thread by default).
 TEST(Environment, DefaultPeriodAsksForNoUpdateYet) {
   const auto r = run_helper({"sample"});
   EXPECT_TRUE(r.exited_with(0)) << r.describe();
   EXPECT_EQ(r.out, "update=0 reclaimable_pages=17 sampled=0\n") << r.describe();
 }
 
-TEST(Environment, ForcedCriticalPressureTrimsAtEveryUpdate) {
+// Without the engine thread the callers sample, on the deadline the engine
+// publishes in the ring.
+TEST(Environment, CallersSampleAtCriticalPressureWithoutTheEngineThread) {
   // Critical pressure: period 0. Once the deadline (the last sample) has
   // passed, an enter asks for an update, and the sample reclaims everything.
-  const auto r = run_helper({"sample"}, {"VMRECLAIM_PRESSURE=critical"});
+  const auto r = run_helper({"sample"}, {"VMRECLAIM_ENGINE_THREAD=0", "VMRECLAIM_PRESSURE=critical"});
   EXPECT_TRUE(r.exited_with(0)) << r.describe();
   EXPECT_EQ(r.out, "update=1 reclaimable_pages=0 sampled=1\n") << r.describe();
 }
 
 TEST(Environment, SamplingPeriodIsTunable) {
-  const auto r = run_helper({"sample"}, {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=0"});
+  const auto r = run_helper({"sample"}, {"VMRECLAIM_ENGINE_THREAD=0", "VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=0"});
   EXPECT_TRUE(r.exited_with(0)) << r.describe();
   EXPECT_EQ(r.out, "update=1 reclaimable_pages=0 sampled=1\n") << r.describe();
+}
+
+// With the engine thread (the default) an idle process gives back what it
+// does not use, without making a single call.
+TEST(Environment, EngineThreadTrimsAnIdleRing) {
+  const auto r =
+      run_helper({"idle"}, {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=20000000", "VMRECLAIM_AUTOTRIM_PCT_NORMAL=0"});
+  EXPECT_TRUE(r.exited_with(0)) << r.describe();
+  EXPECT_EQ(r.out, "reclaimable_pages=0 background_pages=16\n") << r.describe();
+}
+
+TEST(Environment, EngineThreadEmptiesTheRingAtCriticalPressure) {
+  const auto r = run_helper({"idle"}, {"VMRECLAIM_PRESSURE=critical", "VMRECLAIM_PRESSURE_POLL_NS=20000000"});
+  EXPECT_TRUE(r.exited_with(0)) << r.describe();
+  EXPECT_EQ(r.out, "reclaimable_pages=0 background_pages=16\n") << r.describe();
 }
 
 }  // namespace

@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <string>
+
 #include "process/scenarios.h"
 #include "process/subprocess.h"
+#include "support/sanitizers.h"
 
 namespace {
 
@@ -31,6 +34,10 @@ TEST_P(GuardFault, FatalByDefault) {
 
 TEST_P(GuardFault, NonFatalWithGuardLog) {
   const GuardScenario& s = GetParam();
+  // The helper reads the statistics after the fault: a second guarded access.
+  if (vmreclaim::test::kThreadSanitizer && std::string(s.name).rfind("copyio", 0) == 0) {
+    GTEST_SKIP() << vmreclaim::test::kTsanCopyioBug;
+  }
   const auto r = run_helper({"guard", s.name}, {"VMRECLAIM_GUARD=log"});
   EXPECT_TRUE(r.exited_with(0)) << r.describe();
   EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << r.describe();

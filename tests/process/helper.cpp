@@ -6,6 +6,9 @@
 //   sample            enter 17 pages, updating the accounting when asked to;
 //                     prints "update=<asked on the last enter> reclaimable_pages=<n>
 //                     sampled=<0|1>"
+//   idle              enter 16 pages and make no further call for up to 5 s
+//                     (until the ring is empty); prints "reclaimable_pages=<n>
+//                     background_pages=<pages the engine thread reclaimed>"
 // Exit status 0 when the mode ran to completion and its checks held.
 #include <mach/vm_reclaim.h>
 #include <unistd.h>
@@ -77,12 +80,38 @@ int sample() {
   return vmreclaim_ring_destroy(ring) == VM_RECLAIM_SUCCESS ? 0 : 1;
 }
 
+int idle() {
+  mach_vm_reclaim_ring_t ring = nullptr;
+  if (mach_vm_reclaim_ring_allocate(&ring, 1, 1) != VM_RECLAIM_SUCCESS) return 1;
+  const uint64_t page = vmreclaim::test::page_size();
+  Mapping m = Mapping::pages(16);
+  for (int i = 0; i < 16; i++) {
+    mach_vm_reclaim_id_t id = VM_RECLAIM_ID_NULL;
+    bool update = false;
+    if (mach_vm_reclaim_try_enter(ring, reinterpret_cast<mach_vm_address_t>(m.page(i)), page, VM_RECLAIM_FREE, &id,
+                                  &update) != VM_RECLAIM_SUCCESS) {
+      return 1;
+    }
+  }
+  vmreclaim_ring_stats s{};
+  for (int waited_ms = 0; waited_ms < 5000; waited_ms += 5) {
+    if (vmreclaim_ring_get_stats(ring, &s) != VM_RECLAIM_SUCCESS) return 1;
+    if (s.reclaimable_bytes == 0) break;
+    ::usleep(5000);
+  }
+  std::printf("reclaimable_pages=%llu background_pages=%llu\n",
+              static_cast<unsigned long long>(s.reclaimable_bytes / page),
+              static_cast<unsigned long long>(s.reclaimed_bytes[VMRECLAIM_CAUSE_BACKGROUND] / page));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "allocate") == 0) return allocate();
   if (argc >= 3 && std::strcmp(argv[1], "guard") == 0) return guard(argv[2]);
   if (argc >= 2 && std::strcmp(argv[1], "sample") == 0) return sample();
-  std::fprintf(stderr, "usage: %s allocate | guard SCENARIO | sample\n", argv[0]);
+  if (argc >= 2 && std::strcmp(argv[1], "idle") == 0) return idle();
+  std::fprintf(stderr, "usage: %s allocate | guard SCENARIO | sample | idle\n", argv[0]);
   return 2;
 }

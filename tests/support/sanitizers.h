@@ -1,0 +1,27 @@
+// Which sanitizer this test binary was built with, and the known library bugs
+// that only show under one (each skip names the bug; remove it with the fix).
+#pragma once
+
+namespace vmreclaim::test {
+
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kThreadSanitizer = true;
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kAddressSanitizer = true;
+#else
+inline constexpr bool kAddressSanitizer = false;
+#endif
+
+// ThreadSanitizer runs a SIGSEGV handler with every signal blocked; copyio()
+// leaves the handler by siglongjmp with savemask 0 (src/platform/linux/copyio.h),
+// so the mask stays full and the thread's next guarded fault kills the process.
+inline constexpr const char* kTsanCopyioBug =
+    "known bug under ThreadSanitizer: copyio() uses sigsetjmp(env, 0), so after one guarded fault the "
+    "thread keeps TSan's all-blocked signal mask and a second guarded fault kills the process "
+    "(src/platform/linux/copyio.h)";
+
+}  // namespace vmreclaim::test
