@@ -16,13 +16,16 @@
 namespace vmreclaim::bench {
 
 // The library reads its environment once, at its first call, so this must
-// run first thing in main(). No engine thread: its wake-ups (pressure polls,
-// background samples) would land inside timed loops. Pressure forced to
-// normal: the figures must not depend on what else runs on the machine.
+// run first thing in main(). The engine thread stays on, as in every
+// program that does not opt out: with pressure forced to normal it wakes
+// once per 10 s sampling period, and while it samples on its own the user
+// side reads no clock — that is the configuration users get. Pressure forced
+// to normal: the figures must not depend on what else runs on the machine.
+// VMRECLAIM_ENGINE_THREAD=0 measures the path where every enter/cancel
+// checks the deadline against the coarse clock.
 // A value already set in the environment wins (for experiments); both are
 // printed in the benchmark context either way.
 inline void quiet_library_environment() {
-  ::setenv("VMRECLAIM_ENGINE_THREAD", "0", 0);
   ::setenv("VMRECLAIM_PRESSURE", "normal", 0);
   for (const char* name : {"VMRECLAIM_ENGINE_THREAD", "VMRECLAIM_PRESSURE", "VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS",
                            "VMRECLAIM_FREE_ADVICE"}) {
