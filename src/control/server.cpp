@@ -129,8 +129,13 @@ void Server::accept_pending() noexcept {
     // the answer.
     const bool allowed = peer_allowed(conn);
     // Full: the oldest connection makes room (a client that connects and
-    // never asks must not lock others out).
-    if (connections_.size() >= kMaxConnections) close_connection(connections_.front().fd);
+    // never asks must not lock others out), a refused one first, so that
+    // another user's flood cannot push out this user's clients.
+    if (connections_.size() >= kMaxConnections) {
+      auto refused =
+          std::find_if(connections_.begin(), connections_.end(), [](const Connection& c) { return !c.allowed; });
+      close_connection(refused != connections_.end() ? refused->fd : connections_.front().fd);
+    }
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = conn;

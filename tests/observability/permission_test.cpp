@@ -12,8 +12,10 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "control/client.h"
+#include "control/server.h"
 #include "subprocess.h"
 
 namespace {
@@ -149,6 +151,50 @@ TEST_F(OtherUser, TheCommandSaysPermissionDenied) {
   EXPECT_EQ(entries_now(), static_cast<mach_vm_reclaim_count_t>(kRegions));
 }
 #endif
+
+TEST_F(OtherUser, ItsConnectionsCannotPushOutTheOwnersClients) {
+  auto mine = Client::connect(pid());
+  ASSERT_TRUE(mine) << mine.error().message();
+  ASSERT_TRUE(mine->stats()) << "accepted and answered";
+
+  // The intruder fills the endpoint with more connections than it keeps,
+  // and waits for the last one to be refused (accepts are in order, so all
+  // of them have been seen by then).
+  int ready[2], done[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(done), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(ready[0]);
+    ::close(done[1]);
+    if (!vmreclaim::testing::become_user(kIntruderUid, kIntruderUid)) ::_exit(2);
+    std::vector<Client> held;
+    for (size_t i = 0; i < 3 * vmreclaim::control::Server::kMaxConnections; i++) {
+      auto c = Client::connect(pid());
+      if (!c) ::_exit(3);
+      held.push_back(std::move(*c));
+    }
+    auto last = held.back().stats();
+    char ok = last.error() == client_errc::permission_denied ? 1 : 0;
+    if (::write(ready[1], &ok, 1) != 1) ::_exit(4);
+    char c;
+    (void)!::read(done[0], &c, 1);  // hold the connections until the parent is done
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(done[0]);
+  char ok = 0;
+  ASSERT_EQ(::read(ready[0], &ok, 1), 1);
+  EXPECT_EQ(ok, 1) << "the intruder was refused";
+  auto again = mine->stats();
+  EXPECT_TRUE(again) << "the owner's connection survived: " << again.error().message();
+  ::close(done[1]);
+  ::close(ready[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
 
 TEST_F(OtherUser, RootMayDrain) {
   auto client = Client::connect(pid());

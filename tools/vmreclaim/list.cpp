@@ -22,7 +22,8 @@ void register_list(CLI::App& app, CommandSet& set) {
     } else {
       print_ring_table(stdout, rings);
       if (unreadable > 0) {
-        std::fprintf(stderr, "vmreclaim: %zu process(es) could not be read (permission denied)\n", unreadable);
+        std::fprintf(stderr, "vmreclaim: %zu other process(es) could not be inspected (permission denied)\n",
+                     unreadable);
       }
     }
     return kExitOk;
