@@ -47,6 +47,11 @@ void Registry::after_fork_child() noexcept {
   r.vm_.after_fork_child();
   if (Engine* e = r.engine_.load()) e->unlock_after_fork();
   if (r.thread_) r.thread_->after_fork_child();
+  // The inherited endpoint answers to the parent's name; open our own.
+  if (r.control_) {
+    r.close_control_locked();
+    r.open_control_locked();
+  }
   r.mu_.unlock();
 }
 
@@ -58,6 +63,26 @@ void Registry::on_suspend() noexcept {
   } else if (platform::suspend_stops_process()) {
     platform::stop_process();  // nothing to drain with: stop as the default would
   }
+}
+
+void Registry::open_control_locked() noexcept {
+  if (!tunables().control || !thread_ || !thread_->running()) return;
+  auto server = control::Server::open();
+  if (!server) {
+    support::log(support::LogLevel::info, "no control endpoint: %s", server.error().message().c_str());
+    return;
+  }
+  control_ = std::move(*server);
+  if (!thread_->watch(
+          control_->fd(), [](void* s) { static_cast<control::Server*>(s)->on_readable(); }, control_.get())) {
+    control_.reset();
+  }
+}
+
+void Registry::close_control_locked() noexcept {
+  if (!control_) return;
+  if (thread_) thread_->unwatch(control_->fd());
+  control_.reset();
 }
 
 void Registry::init_policy_locked() noexcept {
@@ -115,6 +140,7 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
   if (t.engine_thread) {
     thread_ = std::make_unique<policy::EngineThread>(*e, monitor_.get(), readers_->memory_cgroup(), t, clock_);
     thread_->start();
+    open_control_locked();
   }
   if (t.suspend_drain) platform::install_suspend_handler(&Registry::on_suspend);
   VMR_PROBE3(reclaim_ring_allocate, r, len, max_len);
@@ -133,6 +159,7 @@ mach_vm_reclaim_error_t Registry::destroy(ring::Ring* ring) noexcept {
     if (thread_) thread_->start();
     return err;
   }
+  close_control_locked();  // the thread is stopped: nobody is inside on_readable()
   thread_.reset();
   g_current_ring.ring.store(nullptr, std::memory_order_release);
   g_current_ring.stats.store(nullptr, std::memory_order_release);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 
+#include "control/server.h"
 #include "engine/engine.h"
 #include "platform/linux/vm_ops.h"
 #include "policy/engine_thread.h"
@@ -62,6 +63,9 @@ class Registry {
   static void after_fork_parent() noexcept;
   static void after_fork_child() noexcept;
   static void on_suspend() noexcept;
+  // The per-process control endpoint, served by the engine thread.
+  void open_control_locked() noexcept;
+  void close_control_locked() noexcept;
 
   std::mutex mu_;  // allocate/destroy/fork
   std::atomic<Engine*> engine_{nullptr};
@@ -77,6 +81,7 @@ class Registry {
   std::atomic<uint64_t> pending_footprint_limit_{0};
   // One per ring.
   std::unique_ptr<policy::EngineThread> thread_;
+  std::unique_ptr<control::Server> control_;
 };
 
 }  // namespace vmreclaim::engine
