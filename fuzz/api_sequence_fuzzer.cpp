@@ -54,7 +54,7 @@ class Harness {
     engine_.emplace(mem_.ring(), mem_.bytes(), len_, kMaxLen, tunables_,
                     engine::Platform{&clock_, &vm_, &footprint_, &pressure_});
     last_sample_ = clock_.now;
-    deadline_ = clock_.now + period();
+    deadline_ = next_deadline();
     FUZZ_TRACE("ring: len %u, pressure %d, chunk %u", len_, static_cast<int>(level_), tunables_.chunk_size);
     check_ring();
   }
@@ -89,6 +89,9 @@ class Harness {
   ring::Ring* ring() const { return mem_.ring(); }
   uint64_t tail() const { return ids_.size(); }
   uint64_t period() const { return tunables_.period_ns(level_); }
+  // The deadline the engine publishes after a sample: a period from now, or
+  // 0 (always due, no clock needed) when the period is 0.
+  uint64_t next_deadline() const { return period() == 0 ? 0 : clock_.now + period(); }
 
   // ---- user side ----
 
@@ -331,12 +334,13 @@ class Harness {
     if (sampled) {
       const uint64_t trim = sample_trim_bytes();
       if (trim > 0) consume_to(stop_for_bytes(trim), want);
-      deadline_ = clock_.now + period();
+      deadline_ = next_deadline();
       samples_++;
     }
     expect_calls(want, op);
     FUZZ_CHECK(engine_->stats().samples.get() == samples_, engine_->stats().samples.get(), samples_);
-    FUZZ_CHECK(ring::load(ring()->next_sample_deadline_abs) == deadline_);
+    FUZZ_CHECK(ring::load(ring()->next_sample_deadline_abs) == deadline_, ring::load(ring()->next_sample_deadline_abs),
+               deadline_);
     if (sampled) FUZZ_CHECK(ring::load(ring()->last_sample_abs) == clock_.now);
     check_engine_clean();
   }
@@ -347,7 +351,7 @@ class Harness {
     // which compares the deadline with the real coarse clock, not with the
     // engine's own (here fake) clock: then a sample due by the fake clock is
     // skipped while the real clock is behind (docs/protocol-proof.md, F4).
-    const bool due_by_real_clock = platform::coarse_now_ns() >= deadline_;
+    const bool due_by_real_clock = deadline_ == 0 || platform::coarse_now_ns() >= deadline_;
     const uint64_t before = engine_->stats().samples.get();
     FUZZ_CHECK(engine_->update_accounting() == VM_RECLAIM_SUCCESS);
     const bool sampled = engine_->stats().samples.get() != before;
