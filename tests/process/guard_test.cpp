@@ -35,9 +35,6 @@ TEST_P(GuardFault, FatalByDefault) {
 TEST_P(GuardFault, NonFatalWithGuardLog) {
   const GuardScenario& s = GetParam();
   // The helper reads the statistics after the fault: a second guarded access.
-  if (vmreclaim::test::kThreadSanitizer && std::string(s.name).rfind("copyio", 0) == 0) {
-    GTEST_SKIP() << vmreclaim::test::kTsanCopyioBug;
-  }
   const auto r = run_helper({"guard", s.name}, {"VMRECLAIM_GUARD=log"});
   EXPECT_TRUE(r.exited_with(0)) << r.describe();
   EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << r.describe();
@@ -46,9 +43,6 @@ TEST_P(GuardFault, NonFatalWithGuardLog) {
 }
 
 TEST(AsyncGuardFault, SuspendDrainOfAnUnmappedRingKillsWithTheGuard) {
-  GTEST_SKIP() << "known bug: the engine thread starts with every signal blocked "
-                  "(src/platform/linux/thread.cpp start_thread), so a copyio fault on it is "
-                  "a forced SIGSEGV that kills the process instead of RECLAIM_COPYIO_FAILURE";
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(vmreclaim::test::run_suspend_on_unmapped_ring(), ::testing::KilledBySignal(SIGKILL),
               "guard fault RECLAIM_COPYIO_FAILURE.*killing the process");

@@ -19,9 +19,5 @@ inline constexpr bool kAddressSanitizer = false;
 // ThreadSanitizer runs a SIGSEGV handler with every signal blocked; copyio()
 // leaves the handler by siglongjmp with savemask 0 (src/platform/linux/copyio.h),
 // so the mask stays full and the thread's next guarded fault kills the process.
-inline constexpr const char* kTsanCopyioBug =
-    "known bug under ThreadSanitizer: copyio() uses sigsetjmp(env, 0), so after one guarded fault the "
-    "thread keeps TSan's all-blocked signal mask and a second guarded fault kills the process "
-    "(src/platform/linux/copyio.h)";
 
 }  // namespace vmreclaim::test

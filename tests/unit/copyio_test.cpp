@@ -50,7 +50,6 @@ TEST_F(Copyio, ReadsAccessibleMemory) {
 }
 
 TEST_F(Copyio, FaultsAreReportedEveryTimeAndLeaveNoSignalBlocked) {
-  if (vmreclaim::test::kThreadSanitizer) GTEST_SKIP() << vmreclaim::test::kTsanCopyioBug;
   ASSERT_EQ(::mprotect(page_, vmreclaim::test::page_size(), PROT_NONE), 0);
   for (int i = 0; i < 5; i++) {
     uint64_t v = 0;

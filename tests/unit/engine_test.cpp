@@ -457,7 +457,6 @@ TEST_F(EngineGuardLogTest, MoreReclaimedThanAccountedIsAnAccountingFault) {
 }
 
 TEST_F(EngineGuardLogTest, UnmappedRingIsACopyioFault) {
-  if (vmreclaim::test::kThreadSanitizer) GTEST_SKIP() << vmreclaim::test::kTsanCopyioBug;
   enter_pages(2);
   ASSERT_EQ(::mprotect(ring_, reserved_, PROT_NONE), 0);
   EXPECT_EQ(engine_->flush(1), VM_RECLAIM_INVALID_RING);

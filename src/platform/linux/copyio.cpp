@@ -1,5 +1,6 @@
 #include "platform/linux/copyio.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include <mutex>
@@ -39,6 +40,14 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
 }  // namespace
 
 CopyioFrame*& copyio_frame() noexcept { return t_frame; }
+
+void copyio_after_fault() noexcept {
+  sigset_t faults;
+  sigemptyset(&faults);
+  sigaddset(&faults, SIGSEGV);
+  sigaddset(&faults, SIGBUS);
+  pthread_sigmask(SIG_UNBLOCK, &faults, nullptr);
+}
 
 bool copyio_install() noexcept {
   static bool ok = false;

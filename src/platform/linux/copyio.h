@@ -20,6 +20,11 @@ struct CopyioFrame {
 // The innermost active frame of this thread, read by the fault handler.
 CopyioFrame*& copyio_frame() noexcept;
 
+// After a guarded fault: make sure SIGSEGV/SIGBUS are not left blocked on
+// this thread (a sanitizer runtime may run handlers with every signal
+// blocked, and savemask=0 does not restore the mask). Only on the fault path.
+void copyio_after_fault() noexcept;
+
 // Installs the SIGSEGV/SIGBUS handler once per process. False if it could not.
 bool copyio_install() noexcept;
 
@@ -33,6 +38,7 @@ template <class Fn>
   // leaving it by longjmp leaves no signal blocked.
   if (sigsetjmp(frame.env, 0) != 0) {
     copyio_frame() = prev;
+    copyio_after_fault();
     return false;
   }
   copyio_frame() = &frame;

@@ -37,6 +37,11 @@ void Waker::drain() const noexcept {
 int start_thread(pthread_t* t, const char* name, void* (*fn)(void*), void* arg) noexcept {
   sigset_t all, old;
   sigfillset(&all);
+  // Except the synchronous fault signals: a guarded ring access on this
+  // thread must be able to fault into the copyio handler (a blocked SIGSEGV
+  // raised by the CPU kills the process outright).
+  sigdelset(&all, SIGSEGV);
+  sigdelset(&all, SIGBUS);
   // The new thread inherits this mask; restore ours right after.
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int err = pthread_create(t, nullptr, fn, arg);

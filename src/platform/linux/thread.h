@@ -26,7 +26,8 @@ class Waker {
   int fd_ = -1;
 };
 
-// Starts `fn(arg)` on a new thread named `name` with all signals blocked.
+// Starts `fn(arg)` on a new thread named `name` with all signals blocked but
+// the synchronous fault signals.
 // 0, or the error of pthread_create.
 int start_thread(pthread_t* t, const char* name, void* (*fn)(void*), void* arg) noexcept;
 

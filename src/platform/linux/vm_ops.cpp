@@ -103,8 +103,9 @@ size_t LinuxVmOps::release_batch(const Span* spans, size_t n, int advice) noexce
     // before it was advised.
     uint64_t advised = static_cast<uint64_t>(r);
     if (advised < total) {
-      for (size_t i = 0; i < cnt && advised >= spans[done + i].len; i++) {
-        advised -= spans[done + i].len;
+      const size_t first = done;
+      for (size_t i = first; i < first + cnt && advised >= spans[i].len; i++) {
+        advised -= spans[i].len;
         done++;
       }
       return done;
