@@ -36,6 +36,8 @@
  *       INVALID_ID for an ID the user holds;
  *   P6  once everyone stops, a drain empties the ring: every region left in
  *       the ring is reclaimed, exactly once, and the byte count returns to 0;
+ *   P8  (with -DWEAK_VISIBILITY) every entry word the engine copies is one
+ *       it is guaranteed to see under the C++ memory model, not a stale one;
  *   P7  the engine terminates (Spin's end-state check: every loop is bounded,
  *       the shrink loop strictly shrinks), and with the abort retry
  *       unbounded (-DUNBOUNDED_RETRY) no cycle avoids progress under weak
@@ -55,7 +57,26 @@
  *   8 cancel ignores busy
  *   9 re-enter checks the distance to the tail before head: the order of
  *     ring::reenter before commit 33d8b8a (finding F1 in the docs)
+ *
+ * -DWEAK_VISIBILITY adds what sequential consistency hides (P8): which of
+ * the user's entry writes the engine is guaranteed to see under the C++
+ * memory model. Each slot write gets a version; a release store of the tail
+ * publishes every version written so far, a relaxed store only those
+ * written before the user's last seq_cst fence, an engine fence those before
+ * any user fence that precedes it; the engine asserts, for every word it
+ * copies, that it is guaranteed the slot's latest version. The code's
+ * orderings are selected by -DLOCK_RELEASE (the lock store `tail = id` in
+ * cancel and re-enter is a release store; 0 = relaxed, as in the code) and
+ * -DOLD_FENCES (the seq_cst fences enter, cancel and re-enter had before
+ * commit 4240d9e; 0 = as in the code now). Finding F6.
  */
+
+#ifndef LOCK_RELEASE
+#define LOCK_RELEASE 0
+#endif
+#ifndef OLD_FENCES
+#define OLD_FENCES 0
+#endif
 
 #ifndef LEN0
 #define LEN0 2 /* initial ring length */
@@ -115,6 +136,37 @@ byte rstate[NREG + 1];
 byte reclaimed_times[NREG + 1];
 byte done; /* processes that have finished */
 
+#ifdef WEAK_VISIBILITY
+/* Ghosts for P8: versions of each slot's contents. */
+byte wver[MAXLEN]; /* written by the user so far */
+byte fver[MAXLEN]; /* written before the user's last seq_cst fence */
+byte tver[MAXLEN]; /* published by the store that wrote the current tail */
+byte ever[MAXLEN]; /* guaranteed visible to the engine */
+#define COPY3(d, s) d[0] = s[0]; d[1] = s[1]; d[2] = s[2]
+#define RAISE(d, s, k) if :: d[k] < s[k] -> d[k] = s[k] :: else -> skip fi
+#define MAX3(d, s) RAISE(d, s, 0); RAISE(d, s, 1); RAISE(d, s, 2)
+#define WROTE(slot) wver[slot]++
+#define USER_FENCE COPY3(fver, wver)
+#define PUBLISH_REL COPY3(tver, wver)
+#define PUBLISH_RELAXED COPY3(tver, fver)
+#define ACQUIRE_TAIL MAX3(ever, tver)
+#define ENGINE_FENCE MAX3(ever, fver)
+#define SEES(slot) assert(ever[slot] >= wver[slot]) /* P8 */
+#else
+#define WROTE(slot) skip
+#define USER_FENCE skip
+#define PUBLISH_REL skip
+#define PUBLISH_RELAXED skip
+#define ACQUIRE_TAIL skip
+#define ENGINE_FENCE skip
+#define SEES(slot) skip
+#endif
+#if LOCK_RELEASE
+#define PUBLISH_LOCK PUBLISH_REL
+#else
+#define PUBLISH_LOCK PUBLISH_RELAXED
+#endif
+
 inline lock() { atomic { mutex == 0 -> mutex = 1 } }
 inline unlock() { mutex = 0 }
 
@@ -154,12 +206,12 @@ inline reclaim_chunk(maxent, trim) {
     assert(eb >= eh && eb - eh <= CHUNK)
   }
 #if MUTANT != 5
-  et = tail;
+  atomic { et = tail; ACQUIRE_TAIL }
   if
   :: et < eh -> aborted = 1; printf("E%d: tail %d < head %d: gives up this round\n", _pid, et, eh) /* a cancel in flight */
   :: else ->
 #else
-  et = tail;
+  atomic { et = tail; ACQUIRE_TAIL }
   if
   :: false -> skip
   :: else ->
@@ -180,12 +232,11 @@ inline reclaim_chunk(maxent, trim) {
         do
         ::
 #if MUTANT == 3
-           et = tail; /* no fence: the load floats above the store */
+           atomic { et = tail; ACQUIRE_TAIL } /* no fence: the load floats above the store */
            atomic { busy = eh + k; assert(INDICES_OK) }
 #else
-           atomic { busy = eh + k; assert(INDICES_OK) }
-           /* seq_cst fence */
-           et = tail;
+           atomic { busy = eh + k; assert(INDICES_OK); ENGINE_FENCE } /* then the seq_cst fence */
+           atomic { et = tail; ACQUIRE_TAIL }
 #endif
 #if MUTANT == 1
            break;
@@ -208,8 +259,8 @@ inline reclaim_chunk(maxent, trim) {
            i = 0;
            do
            :: i < k ->
-              c0[i] = w0[(eh + i) % elen];
-              atomic { c1[i] = w1[(eh + i) % elen]; i++ }
+              atomic { c0[i] = w0[(eh + i) % elen]; SEES((eh + i) % elen) }
+              atomic { c1[i] = w1[(eh + i) % elen]; SEES((eh + i) % elen); i++ }
            :: else -> break
            od;
            /* Oldest first until the byte target is met: a flush or drain
@@ -352,13 +403,16 @@ inline enter(rg) {
   :: else ->
      bytes++; /* counted before the entry is visible */
 #if MUTANT == 4
-     tail = t + 1;
+     atomic { tail = t + 1; PUBLISH_REL }
 #endif
-     atomic { rstate[rg] = R_INRING; w0[t % l] = rg }
+     atomic { rstate[rg] = R_INRING; w0[t % l] = rg; WROTE(t % l) }
      w1[t % l] = rg;
-     /* seq_cst fence */
 #if MUTANT != 4
-     tail = t + 1;
+#if OLD_FENCES
+     atomic { USER_FENCE; tail = t + 1; PUBLISH_REL } /* fence, then the release store */
+#else
+     atomic { tail = t + 1; PUBLISH_REL } /* release store, no fence (4240d9e) */
+#endif
 #endif
      atomic {
        ureg[t] = rg;
@@ -383,18 +437,17 @@ inline cancel(id) {
      assert(id < t && l > 0 && t - id <= l); /* P5: no INVALID_ID for a held ID */
 #if MUTANT == 2
      b = busy; /* no fence: the load floats above the store */
-     tail = id;
+     atomic { tail = id; PUBLISH_LOCK }
 #elif MUTANT == 8
-     tail = id;
+     atomic { tail = id; PUBLISH_LOCK }
      b = 0;
 #else
-     tail = id;
-     /* seq_cst fence */
-     b = busy;
+     atomic { tail = id; PUBLISH_LOCK }
+     atomic { USER_FENCE; b = busy } /* seq_cst fence, then the load */
 #endif
      if
      :: id < b ->
-        tail = t;
+        atomic { tail = t; PUBLISH_REL }
         atomic {
           if
           :: id < head -> assert(rstate[r] == R_RECLAIMED) /* P5: FREED is true */
@@ -411,11 +464,15 @@ inline cancel(id) {
         atomic {
           assert(rstate[r] == R_INRING); /* P1, P5: UNRECLAIMED is true now */
           rstate[r] = R_USER;            /* ...and must stay true: the engine may not reclaim it */
-          w0[id % l] = 0
+          w0[id % l] = 0;
+          WROTE(id % l)
         }
         w1[id % l] = 0;
-        /* seq_cst fence */
-        tail = t;
+#if OLD_FENCES
+        atomic { USER_FENCE; tail = t; PUBLISH_REL }
+#else
+        atomic { tail = t; PUBLISH_REL } /* release store of the restored tail */
+#endif
         bytes--;
         ubelief[id] = B_TAKEN;
         printf("U: cancel id %d -> UNRECLAIMED\n", id)
@@ -455,12 +512,11 @@ inline reenter(id) {
   :: id >= h && t - id > l ->
      assert(false) /* P5: INVALID_ID ("only with corrupted indices") for a held ID */
   :: id >= h && t - id <= l ->
-     tail = id;
-     /* seq_cst fence */
-     b = busy;
+     atomic { tail = id; PUBLISH_LOCK }
+     atomic { USER_FENCE; b = busy } /* seq_cst fence, then the load */
      if
      :: id < b ->
-        tail = t;
+        atomic { tail = t; PUBLISH_REL }
         ubelief[id] = B_GONE; /* VM_RECLAIM_ID_NULL: the engine owns the slot */
         printf("U: reenter id %d -> NULL (busy %d)\n", id, b)
      :: else ->
@@ -468,18 +524,22 @@ inline reenter(id) {
         e1 = w1[id % l];
         if
         :: e0 != 0 || e1 != 0 ->
-           tail = t;
+           atomic { tail = t; PUBLISH_REL }
            assert(false) /* P4: a live entry in the slot of a cancelled ID */
         :: else ->
            bytes++;
            atomic {
              assert(w0[id % l] == 0 && w1[id % l] == 0); /* P4: nothing live is overwritten */
              rstate[r] = R_INRING;
-             w0[id % l] = r
+             w0[id % l] = r;
+             WROTE(id % l)
            }
            w1[id % l] = r;
-           /* seq_cst fence */
-           tail = t;
+#if OLD_FENCES
+           atomic { USER_FENCE; tail = t; PUBLISH_REL }
+#else
+           atomic { tail = t; PUBLISH_REL } /* release store of the restored tail */
+#endif
            ubelief[id] = B_ENTERED;
            printf("U: reenter id %d -> region %d back in the ring\n", id, r)
         fi
