@@ -79,8 +79,8 @@ void RingAllocator::update_accounting_if(bool asked) {
 BlockAllocator::Block RingAllocator::allocate(uint32_t cls, size_t size) {
   std::vector<Cached>& kept = cache_[cls];
   // Newest first: the engine reclaims oldest first, so these are the likeliest
-  // to still be intact.
-  while (!kept.empty()) {
+  // to still be intact. Each cached block is tried at most once per call.
+  for (size_t tries = kept.size(); tries > 0; tries--) {
     const Cached c = kept.back();
     kept.pop_back();
     Result<Cancelled> r = ring_.try_cancel(c.id, c.addr, size, Action::free);
@@ -101,7 +101,13 @@ BlockAllocator::Block RingAllocator::allocate(uint32_t cls, size_t size) {
         counters_.reused_freed++;
         return Block{c.addr, size, cls};
       case State::busy:
-      case State::deallocated: counters_.dropped++; break;
+        // The engine is releasing its pages right now. A FREE entry keeps its
+        // mapping, so the block stays ours: keep it, oldest, for a later try
+        // (it will come back FREED, or UNRECLAIMED if the engine let go).
+        counters_.found_busy++;
+        kept.insert(kept.begin(), c);
+        break;
+      case State::deallocated: counters_.dropped++; break;  // unmapped: nothing left to reuse
     }
   }
   counters_.fresh_mappings++;
@@ -123,12 +129,6 @@ void RingAllocator::release(const Block& block) {
 }
 
 Id RingAllocator::enter(void* addr, size_t size, Action action, Id reuse) {
-  if (reuse != null_id) {
-    // Ask first (no syscall, two loads): an ID the engine already reclaimed
-    // has no slot left to go back into.
-    Result<State> st = ring_.query(reuse, action);
-    if (!st || *st != State::unreclaimed) reuse = null_id;
-  }
   for (int attempt = 0;; attempt++) {
     Result<Entered> r = ring_.try_enter(addr, size, action, reuse);
     if (!r) throw std::runtime_error("mach_vm_reclaim_try_enter: " + error_text(r.error()));

@@ -44,7 +44,8 @@ struct RingAllocatorCounters {
   uint64_t fresh_mappings = 0;
   uint64_t reused_unreclaimed = 0;  // cancelled in time: no fault, contents intact
   uint64_t reused_freed = 0;        // the engine had released the pages: they fault again
-  uint64_t dropped = 0;             // BUSY or DEALLOCATED: the mapping is not ours any more
+  uint64_t found_busy = 0;          // being reclaimed: kept in the cache for a later try
+  uint64_t dropped = 0;             // DEALLOCATED: the mapping is gone
   uint64_t entered_free = 0;
   uint64_t entered_deallocate = 0;
   uint64_t reentered_by_id = 0;

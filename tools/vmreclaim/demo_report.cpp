@@ -35,15 +35,15 @@ void print_ring_notes(std::FILE* out, const ModeResult& r) {
   std::fprintf(
       out,
       "\nring: %s allocations reused a cancelled entry with no fault (UNRECLAIMED), %s after the engine had\n"
-      "      released the pages (FREED, they fault again), %s dropped (BUSY/DEALLOCATED), %s mapped afresh;\n"
+      "      released the pages (FREED, they fault again), %s mapped afresh; %s found BUSY, %s DEALLOCATED;\n"
       "      frees entered %s FREE (kept in the cache) and %s DEALLOCATE (cache full), %s of them re-entered by ID;\n"
       "      ring full %s times (%s resizes, %s flushes); %s accounting updates; the engine sampled %s times\n"
       "      and trimmed %s times\n",
-      grouped(c.reused_unreclaimed).c_str(), grouped(c.reused_freed).c_str(), grouped(c.dropped).c_str(),
-      grouped(c.fresh_mappings).c_str(), grouped(c.entered_free).c_str(), grouped(c.entered_deallocate).c_str(),
-      grouped(c.reentered_by_id).c_str(), grouped(c.ring_full).c_str(), grouped(c.resizes).c_str(),
-      grouped(c.flushes).c_str(), grouped(c.accounting_updates).c_str(), grouped(r.samples).c_str(),
-      grouped(r.trims).c_str());
+      grouped(c.reused_unreclaimed).c_str(), grouped(c.reused_freed).c_str(), grouped(c.fresh_mappings).c_str(),
+      grouped(c.found_busy).c_str(), grouped(c.dropped).c_str(), grouped(c.entered_free).c_str(),
+      grouped(c.entered_deallocate).c_str(), grouped(c.reentered_by_id).c_str(), grouped(c.ring_full).c_str(),
+      grouped(c.resizes).c_str(), grouped(c.flushes).c_str(), grouped(c.accounting_updates).c_str(),
+      grouped(r.samples).c_str(), grouped(r.trims).c_str());
   std::string causes;
   for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
     if (r.reclaimed_entries[i] == 0) continue;
@@ -164,7 +164,8 @@ nlohmann::json to_json(const RunConfig& config, const std::vector<ModeResult>& r
                      {"engine_trims", r.trims},
                      {"reused_unreclaimed", c.reused_unreclaimed},
                      {"reused_freed", c.reused_freed},
-                     {"dropped", c.dropped},
+                     {"found_busy", c.found_busy},
+                     {"dropped_deallocated", c.dropped},
                      {"fresh_mappings", c.fresh_mappings},
                      {"entered_free", c.entered_free},
                      {"entered_deallocate", c.entered_deallocate},
