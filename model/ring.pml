@@ -2,7 +2,7 @@
  * A model of the ring protocol (SYSTEM.md section 4), checked with Spin.
  *
  * It mirrors, step by step, the code it is about:
- *   user side  src/ring/protocol.cpp   enter, cancel, reenter (try_enter with an ID), query
+ *   user side  src/ring/protocol.h     enter, cancel, reenter (try_enter with an ID), query
  *   engine     src/engine/engine.cpp   Engine::reclaim_chunk, Engine::reclaim, Engine::settle,
  *                                      Engine::resize
  * Every access to shared memory in the real code is one step here (an entry
@@ -36,12 +36,12 @@
  *       INVALID_ID for an ID the user holds;
  *   P6  once everyone stops, a drain empties the ring: every region left in
  *       the ring is reclaimed, exactly once, and the byte count returns to 0;
- *   P8  (with -DWEAK_VISIBILITY) every entry word the engine copies is one
- *       it is guaranteed to see under the C++ memory model, not a stale one;
  *   P7  the engine terminates (Spin's end-state check: every loop is bounded,
  *       the shrink loop strictly shrinks), and with the abort retry
  *       unbounded (-DUNBOUNDED_RETRY) no cycle avoids progress under weak
- *       fairness (pan -l -f): the engine does not livelock.
+ *       fairness (pan -l -f): the engine does not livelock;
+ *   P8  (with -DWEAK_VISIBILITY) every entry word the engine copies is one
+ *       it is guaranteed to see under the C++ memory model, not a stale one.
  *
  * Mutants (-DMUTANT=n) each remove one piece of the protocol; Spin must find
  * an error in every one (model/CMakeLists.txt checks that it does):
@@ -390,7 +390,7 @@ proctype Reclaimer(byte nops) {
   done++
 }
 
-/* ---- the user side (src/ring/protocol.cpp) ---- */
+/* ---- the user side (src/ring/protocol.h) ---- */
 
 /* mach_vm_reclaim_try_enter with *id == VM_RECLAIM_ID_NULL: ring::enter. */
 inline enter(rg) {
