@@ -68,27 +68,22 @@ std::optional<uint64_t> parse_u64_field(std::string_view text) noexcept {
 }
 
 std::optional<uint64_t> find_keyed_u64(std::string_view text, std::string_view key, bool kb) noexcept {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
-    if (line.size() <= key.size() || line.substr(0, key.size()) != key) continue;
+  std::optional<uint64_t> found;
+  for_each_line(text, [&](std::string_view line) {
+    if (line.size() <= key.size() || line.substr(0, key.size()) != key) return true;
     line.remove_prefix(key.size());
     if (line[0] == ':') line.remove_prefix(1);
-    if (line.empty() || (line[0] != ' ' && line[0] != '\t')) continue;  // a longer key
+    if (line.empty() || (line[0] != ' ' && line[0] != '\t')) return true;  // a longer key
     while (!line.empty() && (line[0] == ' ' || line[0] == '\t')) line.remove_prefix(1);
     auto v = parse_digits(line);
-    if (!v) return std::nullopt;
-    if (kb) {
-      if (line != " kB" || *v > (UINT64_MAX >> 10)) return std::nullopt;
-      return *v << 10;
+    if (v && kb) {
+      found = line == " kB" && *v <= (UINT64_MAX >> 10) ? std::optional<uint64_t>(*v << 10) : std::nullopt;
+    } else if (v && only_space(line)) {
+      found = v;
     }
-    if (!only_space(line)) return std::nullopt;
-    return v;
-  }
-  return std::nullopt;
+    return false;  // the first line with the key decides
+  });
+  return found;
 }
 
 }  // namespace vmreclaim::platform

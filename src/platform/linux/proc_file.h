@@ -10,6 +10,19 @@
 
 namespace vmreclaim::platform {
 
+// Calls fn(line) for each line of `text`, without its '\n'; stops early
+// when fn returns false.
+template <class Fn>
+void for_each_line(std::string_view text, Fn&& fn) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    if (!fn(text.substr(pos, eol - pos))) return;
+    pos = eol + 1;
+  }
+}
+
 // Reads up to cap bytes of a file into buf; the length read, or -errno.
 long read_small_file(const char* path, char* buf, unsigned long cap) noexcept;
 

@@ -64,23 +64,19 @@ bool parse_line(std::string_view line, double& avg10, double& avg60) noexcept {
 
 std::optional<PsiReading> parse_psi(std::string_view text) noexcept {
   PsiReading r;
-  bool some = false;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
+  bool some = false, ok = true;
+  for_each_line(text, [&](std::string_view line) {
     if (line.substr(0, 5) == "some ") {
-      if (!parse_line(line, r.some_avg10, r.some_avg60)) return std::nullopt;
+      ok = parse_line(line, r.some_avg10, r.some_avg60);
       some = true;
     } else if (line.substr(0, 5) == "full ") {
-      if (!parse_line(line, r.full_avg10, r.full_avg60)) return std::nullopt;
-    } else if (!line.empty()) {
-      return std::nullopt;
+      ok = parse_line(line, r.full_avg10, r.full_avg60);
+    } else {
+      ok = line.empty();
     }
-  }
-  if (!some) return std::nullopt;
+    return ok;
+  });
+  if (!ok || !some) return std::nullopt;
   return r;
 }
 
