@@ -28,9 +28,9 @@ using test::page_size;
 // Spans of `pages` pages each, laid out in one mapping with a page between
 // neighbours, so that a hole punched into one span is surrounded by mapped
 // pages and no later mmap() (of this test, gtest or malloc) can land in it.
-// The array is followed by as many spans that no count can cover: finding
-// F5 (release_batch reading past the spans it was given) then reads those,
-// deterministically, instead of whatever lies after the array.
+// The array is followed by as many spans that no count can cover, so that a
+// release_batch that reads past the spans it was given (finding F5, fixed in
+// 3c6f456) reads those, deterministically, instead of whatever lies beyond.
 class Spans {
  public:
   explicit Spans(std::vector<size_t> pages) {
