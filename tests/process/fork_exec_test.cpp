@@ -7,6 +7,7 @@
 
 #include "process/subprocess.h"
 #include "support/ring_fixture.h"
+#include "support/sanitizers.h"
 
 namespace {
 
@@ -110,6 +111,12 @@ TEST_F(ForkTest, ParentReclaimsNeverReachTheChild) {
 }
 
 TEST_F(ForkTest, ChildCanReplaceItsRing) {
+  if (vmreclaim::test::kThreadSanitizer) {
+    // Not a library bug: the child's second new thread reuses the stack and id
+    // of the parent's engine thread, which TSan still counts as alive in the
+    // child ("dup thread with used id").
+    GTEST_SKIP() << "ThreadSanitizer cannot follow a thread restarted twice in a fork child";
+  }
   const pid_t pid = fork_child([&] {
     // Destroying the inherited ring reclaims the child's copies only.
     EXPECT_EQ(vmreclaim_ring_destroy(ring_), VM_RECLAIM_SUCCESS);
