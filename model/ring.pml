@@ -72,7 +72,7 @@
  */
 
 #ifndef LOCK_RELEASE
-#define LOCK_RELEASE 0
+#define LOCK_RELEASE 1
 #endif
 #ifndef OLD_FENCES
 #define OLD_FENCES 0

@@ -142,7 +142,9 @@ Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_ent
     if (tail <= head) {
       ok = platform::copyio([&] { ring::store(r->busy, head, release); });
       if (ok) {
-        out.aborted = tail < head;
+        // The tail came down to head or below: a cancel of the oldest ID is
+        // in flight, not an empty ring (F2). Try again after it.
+        out.aborted = true;
         return out;
       }
       break;
@@ -361,8 +363,13 @@ mach_vm_reclaim_error_t Engine::update_accounting() noexcept {
   // Settling and claiming are atomics only: callers that find nothing due
   // (or lose the claim) never wait for the engine's lock.
   if (!settle()) return VM_RECLAIM_INVALID_RING;
+  // Without reading any clock: is the ceiling passed, or is there a
+  // deadline at all (none while the engine thread samples on its own)?
   bool maybe = false;
-  if (!platform::copyio([&] { maybe = ring::work_maybe_due(ring_); })) {
+  if (!platform::copyio([&] {
+        maybe = ring::load(ring_->reclaimable_bytes) > ring::load(ring_->reclaimable_bytes_ceiling) ||
+                ring::load(ring_->next_sample_deadline_abs) < ring::kNoDeadline;
+      })) {
     guard(GuardFault::copyio_failure, ring_addr(ring_), "update accounting");
     return VM_RECLAIM_INVALID_RING;
   }

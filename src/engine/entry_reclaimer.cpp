@@ -22,6 +22,9 @@ EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, ui
     const ring::EntryWords& e = entries[i];
     res.consumed++;
     if (e.empty()) continue;  // cancelled
+    // A zero-size entry frees nothing, wherever it points (the user side
+    // never enters one; only a scribbled ring has them).
+    if (e.size() == 0) continue;
     res.bytes += e.size();
     // Truncate the start, round the end up (SYSTEM.md §5).
     const uint64_t start = e.address & ~mask;
@@ -33,11 +36,9 @@ EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, ui
     }
     switch (e.behavior()) {
       case VM_RECLAIM_FREE:
-        if (e.size() == 0) break;
         spans[nspans++] = {start, end - start};
         break;
       case VM_RECLAIM_DEALLOCATE: {
-        if (e.size() == 0) break;
         int probe = vm.probe_mapped(start, end - start);
         if (probe == ENOMEM) {
           fault(GuardFault::dealloc_gap, e.address, "reclaim of a DEALLOCATE entry (part of it is not mapped)");

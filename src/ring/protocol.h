@@ -91,7 +91,10 @@ inline mach_vm_reclaim_error_t reenter(Ring* r, mach_vm_reclaim_id_t* id, uint64
   if (tail - want > len) return VM_RECLAIM_INVALID_ID;  // only with corrupted indices
   // Tail as a lock: with tail pulled back to `want`, the engine cannot take
   // `want` into a chunk (it reclaims only below the tail it reads).
-  store(r->tail, want, std::memory_order_relaxed);
+  // Release (F6, docs/protocol-proof.md): an engine that reads this lock
+  // value copies slots below it, and must see what this thread wrote there
+  // (a cleared slot, an entry) before; a relaxed store would not carry that.
+  store(r->tail, want, std::memory_order_release);
   // Orders our tail store before the busy load, pairing with the engine's
   // fence between its busy store and tail load: at least one of us sees the
   // other's write.
@@ -127,7 +130,7 @@ inline mach_vm_reclaim_error_t cancel(Ring* r, mach_vm_reclaim_id_t id, uint64_t
   const uint64_t len = load(r->len);
   const uint64_t tail = load(r->tail);
   if (id >= tail || len == 0 || tail - id > len) return VM_RECLAIM_INVALID_ID;
-  store(r->tail, id, std::memory_order_relaxed);
+  store(r->tail, id, std::memory_order_release);  // release: as in reenter() (F6)
   // Same pairing as in reenter(): tail store before busy load.
   full_fence();
   const uint64_t busy = load(r->busy, std::memory_order_acquire);
@@ -166,8 +169,5 @@ void account_reclaimed(Ring* r, uint64_t bytes) noexcept;
 enum Claim : unsigned { kClaimNone = 0, kClaimSample = 1, kClaimLimit = 2 };
 unsigned claim_due_work(Ring* r, uint64_t now_ns) noexcept;
 
-// The cheap test before claiming: false when neither the ceiling nor a
-// deadline can be due (no precise clock read, no compare-and-swap).
-inline bool work_maybe_due(const Ring* r) noexcept { return update_due(r, load(r->reclaimable_bytes)); }
 
 }  // namespace vmreclaim::ring
