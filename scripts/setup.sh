@@ -15,7 +15,8 @@ required=(
 # checker: installed when the distribution has them, skipped otherwise.
 optional=(
   libjemalloc2 libjemalloc-dev libgoogle-perftools-dev libmimalloc2.0 libmimalloc-dev
-  clang llvm clang-format clang-tidy spin
+  clang llvm libclang-rt-14-dev clang-format clang-tidy spin
+  python3-matplotlib linux-perf xz-utils
 )
 
 say() { echo "setup: $*" >&2; }
