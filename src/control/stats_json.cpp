@@ -12,12 +12,14 @@ static_assert(std::size(kCauseNames) == VMRECLAIM_CAUSE_COUNT);
 static_assert(std::size(kGuardNames) == VMRECLAIM_GUARD_COUNT);
 
 // Each scalar field once, so both directions stay in step.
-#define VMR_STATS_SCALARS(X)                                                                                          \
-  X(entries)                                                                                                          \
-  X(reclaimable_bytes)                                                                                                \
-  X(unreported_bytes) X(entered_entries) X(entered_bytes) X(reentered_entries) X(enter_full) X(cancelled_unreclaimed) \
-      X(cancelled_busy) X(cancelled_freed) X(cancelled_deallocated) X(cancelled_bytes) X(samples) X(trims)            \
-          X(aborted_chunks) X(free_failures) X(wma_bytes) X(last_min_bytes) X(footprint_max) X(syscalls)
+// clang-format off
+#define VMR_STATS_SCALARS(X)                                                                  \
+  X(entries) X(reclaimable_bytes) X(unreported_bytes)                                         \
+  X(entered_entries) X(entered_bytes) X(reentered_entries) X(enter_full)                      \
+  X(cancelled_unreclaimed) X(cancelled_busy) X(cancelled_freed) X(cancelled_deallocated)      \
+  X(cancelled_bytes) X(samples) X(trims) X(aborted_chunks) X(free_failures)                   \
+  X(wma_bytes) X(last_min_bytes) X(footprint_max) X(syscalls)
+// clang-format on
 
 template <class T>
 bool read_field(const nlohmann::json& j, const char* key, T* out) {
