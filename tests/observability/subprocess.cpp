@@ -117,7 +117,7 @@ RunResult run(const std::vector<std::string>& argv, std::optional<uid_t> as_uid,
   return r;
 }
 
-std::optional<Process> Process::start(const std::vector<std::string>& argv) {
+std::optional<Process> Process::start(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   int in[2], out[2];
   if (::pipe2(in, O_CLOEXEC) != 0) return std::nullopt;
   if (::pipe2(out, O_CLOEXEC) != 0) {
@@ -129,6 +129,7 @@ std::optional<Process> Process::start(const std::vector<std::string>& argv) {
   if (pid == 0) {
     ::dup2(in[0], STDIN_FILENO);
     ::dup2(out[1], STDOUT_FILENO);
+    for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
     exec_child(argv);
   }
   ::close(in[0]);

@@ -34,7 +34,8 @@ RunResult run(const std::vector<std::string>& argv, std::optional<uid_t> as_uid 
 // target to exit) and one from its stdout.
 class Process {
  public:
-  static std::optional<Process> start(const std::vector<std::string>& argv);
+  // `env`: "NAME=value" settings added to this process's environment.
+  static std::optional<Process> start(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
   Process(Process&& o) noexcept;
   Process& operator=(Process&&) = delete;
   Process(const Process&) = delete;
