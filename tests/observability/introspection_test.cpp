@@ -14,6 +14,8 @@
 #include <random>
 #include <vector>
 
+#include "control/client.h"
+
 namespace {
 
 // A child that sleeps until killed; reaped on destruction.
@@ -114,6 +116,31 @@ TEST(Introspection, CopyAndQueryAnotherProcesssRing) {
   EXPECT_EQ(copy, nullptr);
   ring->reset();
   ::munmap(arena, kRegions * kSlot);
+}
+
+TEST(Introspection, AForkedChildAnswersOnItsOwnEndpoint) {
+  auto ring = vmreclaim::Ring::allocate(16, 16);
+  ASSERT_TRUE(ring) << ring.error().message();
+  auto own = vmreclaim::control::Client::connect(::getpid());
+  if (!own) GTEST_SKIP() << "the engine thread serves no endpoint in this build: " << own.error().message();
+  SleepingChild child;
+  ASSERT_GT(child.pid(), 0);
+  // The child's engine thread opens its own endpoint; give it a moment to.
+  auto client = vmreclaim::control::Client::connect(child.pid());
+  for (int i = 0; i < 200 && !client; i++) {
+    ::usleep(10000);
+    client = vmreclaim::control::Client::connect(child.pid());
+  }
+  ASSERT_TRUE(client) << client.error().message();
+  auto stats = client->stats();
+  ASSERT_TRUE(stats) << stats.error().message();
+  EXPECT_EQ(stats->pid, child.pid());
+  EXPECT_EQ(stats->ring_address, reinterpret_cast<uint64_t>(ring->native_handle()));
+  auto parent = own->stats();
+  ASSERT_TRUE(parent);
+  EXPECT_EQ(parent->pid, ::getpid()) << "the parent still answers for itself";
+  child.reap();
+  ring->reset();
 }
 
 TEST(Introspection, ARinglessProcessHasNoRings) {
