@@ -10,6 +10,8 @@
 #include <vmreclaim/vmreclaim.h>
 
 #include <cstdio>
+#include <ostream>
+#include <string>
 
 #include "support/memory.h"
 
@@ -102,6 +104,21 @@ TEST_F(ProcessFault, ProgramsOwnSegvHandlerStillRuns) {
 // try_cancel with arguments that do not match the entry.
 enum class Mismatch { address, size, action, twice };
 
+const char* name_of(Mismatch m) {
+  switch (m) {
+    case Mismatch::address:
+      return "Address";
+    case Mismatch::size:
+      return "Size";
+    case Mismatch::action:
+      return "Action";
+    case Mismatch::twice:
+      return "CancelledTwice";
+  }
+  return "Unknown";
+}
+void PrintTo(Mismatch m, std::ostream* os) { *os << name_of(m); }
+
 void cancel_mismatched(Mismatch what) {
   mach_vm_reclaim_ring_t ring = allocate_or_exit();
   Mapping m = Mapping::pages(2);
@@ -139,18 +156,6 @@ TEST_P(CancelMismatch, Traps) {
 
 INSTANTIATE_TEST_SUITE_P(Kinds, CancelMismatch,
                          ::testing::Values(Mismatch::address, Mismatch::size, Mismatch::action, Mismatch::twice),
-                         [](const auto& p) {
-                           switch (p.param) {
-                             case Mismatch::address:
-                               return "Address";
-                             case Mismatch::size:
-                               return "Size";
-                             case Mismatch::action:
-                               return "Action";
-                             case Mismatch::twice:
-                               return "CancelledTwice";
-                           }
-                           return "Unknown";
-                         });
+                         [](const auto& p) { return std::string(name_of(p.param)); });
 
 }  // namespace

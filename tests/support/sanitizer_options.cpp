@@ -1,9 +1,12 @@
-// Sanitizer defaults for the process tests, compiled in only under that
-// sanitizer.
-// ThreadSanitizer refuses to start threads in the child of a multi-threaded
-// fork(). The library restarts its engine thread in a forked child (SYSTEM.md
-// §8) and the fork tests exercise exactly that, so allow it here; the child
-// only runs the library and gtest assertions before _exit().
+// ThreadSanitizer defaults for the test programs, compiled in only under it.
+//   die_after_fork=0  TSan refuses to start threads in the child of a
+//                     multi-threaded fork(). The library restarts its engine
+//                     thread in a forked child (SYSTEM.md §8) and the fork
+//                     tests exercise exactly that.
+//   atexit_sleep_ms=0 TSan sleeps a second at exit by default; the helper
+//                     program is run dozens of times.
 #if defined(__SANITIZE_THREAD__)
-extern "C" __attribute__((visibility("default"))) const char* __tsan_default_options() { return "die_after_fork=0"; }
+extern "C" __attribute__((visibility("default"))) const char* __tsan_default_options() {
+  return "die_after_fork=0:atexit_sleep_ms=0";
+}
 #endif

@@ -70,7 +70,9 @@ TEST_F(Copyio, FaultsAreReportedEveryTimeAndLeaveNoSignalBlocked) {
 }
 
 TEST_F(Copyio, EachThreadHasItsOwnGuard) {
-  ASSERT_EQ(::munmap(page_, vmreclaim::test::page_size()), 0);
+  // Inaccessible rather than unmapped: a new thread's stack could land on a
+  // freed page.
+  ASSERT_EQ(::mprotect(page_, vmreclaim::test::page_size(), PROT_NONE), 0);
   std::atomic<int> faulted{0};
   std::thread t([&] {
     uint64_t v = 0;
@@ -80,7 +82,6 @@ TEST_F(Copyio, EachThreadHasItsOwnGuard) {
   uint64_t v = 0;
   if (!read_word(&v)) faulted++;
   EXPECT_EQ(faulted.load(), 2);
-  page_ = ::mmap(nullptr, vmreclaim::test::page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);  // for TearDown
 }
 
 }  // namespace
