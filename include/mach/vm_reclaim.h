@@ -32,7 +32,7 @@ __enum_decl(mach_vm_reclaim_state_t, uint32_t, {
   VM_RECLAIM_BUSY = 4,        /* being reclaimed right now */
 });
 
-#define err_vm_reclaim(e) (err_vm | err_sub(1) | e)
+#define err_vm_reclaim(e) (err_vm | err_sub(1) | (e))
 
 __enum_decl(mach_vm_reclaim_error_t, mach_error_t, {
   VM_RECLAIM_SUCCESS = ERR_SUCCESS,

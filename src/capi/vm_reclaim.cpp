@@ -214,6 +214,7 @@ const char* vmreclaim_strerror(mach_vm_reclaim_error_t err) {
     case VM_RECLAIM_INVALID_ID: return "VM_RECLAIM_INVALID_ID";
     case VM_RECLAIM_RESOURCE_SHORTAGE: return "VM_RECLAIM_RESOURCE_SHORTAGE";
     case VM_RECLAIM_INVALID_RING: return "VM_RECLAIM_INVALID_RING";
+    case KERN_PROTECTION_FAILURE: return "KERN_PROTECTION_FAILURE (permission denied)";
     default: return "unknown vm_reclaim error";
   }
 }
