@@ -22,10 +22,14 @@ EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, ui
     const ring::EntryWords& e = entries[i];
     res.consumed++;
     if (e.empty()) continue;  // cancelled
+    res.bytes += e.size();
+    if (e.behavior() != VM_RECLAIM_FREE && e.behavior() != VM_RECLAIM_DEALLOCATE) {
+      fault(GuardFault::deallocate_failure, e.address, "reclaim (unknown action)");
+      continue;
+    }
     // A zero-size entry frees nothing, wherever it points (the user side
     // never enters one; only a scribbled ring has them).
     if (e.size() == 0) continue;
-    res.bytes += e.size();
     // Truncate the start, round the end up (SYSTEM.md §5).
     const uint64_t start = e.address & ~mask;
     const uint64_t end = (e.address + e.size() + mask) & ~mask;
@@ -48,9 +52,6 @@ EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, ui
         if (err != 0) fault(GuardFault::deallocate_failure, e.address, "munmap of a DEALLOCATE entry");
         break;
       }
-      default:
-        fault(GuardFault::deallocate_failure, e.address, "reclaim (unknown action)");
-        break;
     }
   }
   if (nspans > 0) {
