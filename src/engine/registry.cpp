@@ -31,12 +31,16 @@ const policy::Tunables& Registry::tunables() noexcept {
 void Registry::before_fork() noexcept {
   Registry& r = get();
   r.mu_.lock();
+  // Park the engine thread first (it takes the engine's lock inside its
+  // work, never ours), then the engine itself.
+  if (r.thread_) r.thread_->lock_for_fork();
   if (Engine* e = r.engine_.load()) e->lock_for_fork();
 }
 
 void Registry::after_fork_parent() noexcept {
   Registry& r = get();
   if (Engine* e = r.engine_.load()) e->unlock_after_fork();
+  if (r.thread_) r.thread_->unlock_after_fork();
   r.mu_.unlock();
 }
 

@@ -36,12 +36,18 @@ bool EngineThread::start() noexcept {
   }
   arm_cgroup_threshold();
   stop_.store(false);
+  started_.store(false);
   running_.store(true, std::memory_order_release);
   if (int err = platform::start_thread(&thread_, "vm_reclaim", &EngineThread::main, this); err != 0) {
     running_.store(false);
     support::log_always("cannot start the engine thread (error %d); no background reclaim", err);
     return false;
   }
+  // Wait until the thread runs our code: the C library's and a sanitizer's
+  // thread start-up allocate, and a fork() meanwhile would hand the child
+  // their locks held by a thread it does not have. From here on the thread
+  // is covered by work_mu_ (see lock_for_fork).
+  started_.wait(false, std::memory_order_acquire);
   engine_.set_background_sampling(true);
   return true;
 }
@@ -92,6 +98,8 @@ void EngineThread::after_fork_child() noexcept {
   // The parent's thread may have held this lock at fork time; the child's
   // copy would stay locked forever.
   new (&watched_mu_) std::mutex();
+  // Taken by before_fork in the thread that forked, which is this one now.
+  work_mu_.unlock();
   for (Watched& w : watched_) w = {};
   start();
 }
@@ -118,7 +126,10 @@ uint64_t EngineThread::sample_interval_ns() noexcept {
 }
 
 void* EngineThread::main(void* self) noexcept {
-  static_cast<EngineThread*>(self)->run();
+  auto* t = static_cast<EngineThread*>(self);
+  t->started_.store(true, std::memory_order_release);  // pairs with the wait in start()
+  t->started_.notify_one();
+  t->run();
   return nullptr;
 }
 
@@ -128,6 +139,7 @@ void EngineThread::run() noexcept {
   uint64_t next_poll = 0;
   PressureLevel level = engine_.pressure_level();
   while (!stop_.load()) {
+    std::unique_lock work(work_mu_);
     wakeups_.fetch_add(1, std::memory_order_relaxed);
     unsigned req = requests_.exchange(0, std::memory_order_relaxed);
     if ((req & kSuspend) != 0) {
@@ -185,8 +197,10 @@ void EngineThread::run() noexcept {
         fds[n++] = {watched[i].fd, POLLIN, 0};  // fd -1 is ignored by poll
       }
     }
+    work.unlock();  // a fork may happen now: we hold nothing
     int r = ::poll(fds, static_cast<nfds_t>(n), timeout_ms);
     if (r <= 0) continue;  // timeout, or EINTR
+    work.lock();
     if ((fds[0].revents & POLLIN) != 0) waker_.drain();
     if (trigger_at >= 0 && (fds[trigger_at].revents & (POLLPRI | POLLERR)) != 0) next_poll = 0;
     if (threshold_at >= 0 && (fds[threshold_at].revents & POLLIN) != 0) {

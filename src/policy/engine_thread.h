@@ -48,6 +48,11 @@ class EngineThread {
   // In a forked child: fresh descriptors (the inherited ones are shared with
   // the parent) and a new thread.
   void after_fork_child() noexcept;
+  // Around fork(): waits until the thread is parked in poll(), so the child
+  // never inherits a lock (malloc's, a sanitizer's, stdio's) that the
+  // thread held mid-work.
+  void lock_for_fork() noexcept { work_mu_.lock(); }
+  void unlock_after_fork() noexcept { work_mu_.unlock(); }
 
   // Wake-ups so far (for the idle-cost benchmark and tests).
   uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
@@ -73,12 +78,14 @@ class EngineThread {
   platform::Waker waker_;
   pthread_t thread_{};
   std::atomic<bool> running_{false};
+  std::atomic<bool> started_{false};  // the thread is past its runtime's start-up
   std::atomic<bool> stop_{false};
   std::atomic<unsigned> requests_{0};
   std::atomic<uint64_t> wakeups_{0};
   int threshold_fd_ = -1;
   uint64_t armed_limit_ = UINT64_MAX;  // cgroup limit the threshold was set for
   std::mutex watched_mu_;
+  std::mutex work_mu_;  // held by the thread except while it sleeps in poll()
   Watched watched_[kMaxWatched];
 };
 
