@@ -1,14 +1,17 @@
 // `vmreclaim demo`: the same large-block churn freed three ways — munmap at
 // once, MADV_DONTNEED at once, and through the reclamation ring — each in its
-// own process, compared in one table (or JSON).
+// own process, compared in one table (or JSON); then a timeline of RssAnon in
+// a ring process that churns, idles and is squeezed by a memory limit.
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "commands.h"
 #include "demo_report.h"
 #include "demo_run.h"
+#include "demo_timeline.h"
 
 namespace vmreclaim::tools {
 namespace {
@@ -24,6 +27,7 @@ struct DemoOptions {
   // period lets the demo show the engine giving back idle memory meanwhile.
   uint64_t sampling_ms = 100;
   bool sampling_given = false;
+  std::string timeline_csv;
 };
 
 constexpr uint64_t kLargestMaxBlock = uint64_t{64} << 20;
@@ -42,9 +46,10 @@ int run_demo(const DemoOptions& o) {
   std::vector<demo::Mode> modes;
   if (o.mode == "all") {
     modes = {demo::Mode::munmap, demo::Mode::madvise, demo::Mode::ring};
-  } else {
+  } else if (o.mode != "timeline") {
     modes = {*demo::mode_from_name(o.mode)};  // CLI11 checked the name
   }
+  const bool timeline = o.mode == "all" || o.mode == "timeline";
 
   std::vector<demo::ModeResult> results;
   bool ok = true;
@@ -55,10 +60,28 @@ int run_demo(const DemoOptions& o) {
       std::fprintf(stderr, "vmreclaim demo: the %s run failed: %s\n", demo::mode_name(m), results.back().error);
     }
   }
+  std::optional<demo::TimelineResult> tl;
+  if (timeline) {
+    demo::TimelineConfig tc;
+    tc.workload = config.workload;
+    tl = demo::run_timeline_in_child(tc);
+    if (!tl->ok) {
+      ok = false;
+      std::fprintf(stderr, "vmreclaim demo: the timeline run failed: %s\n", tl->error.c_str());
+    } else if (!o.timeline_csv.empty()) {
+      if (std::string err = demo::write_timeline_csv(o.timeline_csv, *tl); !err.empty()) {
+        ok = false;
+        std::fprintf(stderr, "vmreclaim demo: %s\n", err.c_str());
+      }
+    }
+  }
   if (o.json) {
-    std::printf("%s\n", demo::to_json(config, results).dump(2).c_str());
+    nlohmann::json doc = demo::to_json(config, results);
+    if (tl) doc["timeline"] = demo::to_json(*tl);
+    std::printf("%s\n", doc.dump(2).c_str());
   } else {
-    demo::print_table(stdout, config, results);
+    if (!results.empty()) demo::print_table(stdout, config, results);
+    if (tl) demo::print_timeline(stdout, *tl);
   }
   return ok ? 0 : 1;
 }
@@ -82,8 +105,10 @@ void register_demo(CLI::App& app, CommandSet& set) {
       ->check(CLI::Range(uint64_t{demo::SizeClasses::kMinBlock}, kLargestMaxBlock))
       ->default_str("4M");
   sub->add_option("--seed", options->seed, "Seed of the workload's random numbers")->capture_default_str();
-  sub->add_option("--mode", options->mode, "Which way to run: munmap, madvise, ring or all")
-      ->check(CLI::IsMember({"munmap", "madvise", "ring", "all"}))
+  sub->add_option(
+         "--mode", options->mode,
+         "What to run: munmap, madvise or ring alone, the timeline alone, or all (the three, then the timeline)")
+      ->check(CLI::IsMember({"munmap", "madvise", "ring", "timeline", "all"}))
       ->capture_default_str();
   CLI::Option* sampling =
       sub->add_option("--sampling-ms", options->sampling_ms,
@@ -91,6 +116,8 @@ void register_demo(CLI::App& app, CommandSet& set) {
           ->check(CLI::Number)
           ->check(CLI::Range(uint64_t{0}, uint64_t{3'600'000}))
           ->capture_default_str();
+  sub->add_option("--timeline-csv", options->timeline_csv,
+                  "Also write the timeline's points to this CSV file (scripts/plot_timeline.py draws it)");
   sub->add_flag("--json", options->json, "Print a JSON object with a row per mode instead of the table");
   set.add(sub, [options, sampling] {
     options->sampling_given = sampling->count() > 0;

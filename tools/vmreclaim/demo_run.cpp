@@ -1,9 +1,5 @@
 #include "demo_run.h"
 
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -16,6 +12,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "demo_child.h"
 #include "demo_measure.h"
 
 namespace vmreclaim::tools::demo {
@@ -123,30 +120,6 @@ ModeResult run_mode(Mode mode, const RunConfig& config) {
   return r;
 }
 
-bool write_all(int fd, const void* data, size_t len) noexcept {
-  auto* p = static_cast<const char*>(data);
-  while (len > 0) {
-    ssize_t n = ::write(fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    len -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-size_t read_all(int fd, void* data, size_t len) noexcept {
-  auto* p = static_cast<char*>(data);
-  size_t got = 0;
-  while (got < len) {
-    ssize_t n = ::read(fd, p + got, len - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  return got;
-}
-
 }  // namespace
 
 const char* mode_name(Mode mode) noexcept {
@@ -172,49 +145,16 @@ const char* cause_label(int cause) noexcept {
 }
 
 ModeResult run_mode_in_child(Mode mode, const RunConfig& config) {
+  ChildOutcome child = run_in_child([&] {
+    const ModeResult mine = run_mode(mode, config);
+    return std::string(reinterpret_cast<const char*>(&mine), sizeof mine);
+  });
   ModeResult r;
   r.mode = mode;
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    set_error(r, std::string("pipe2: ") + std::strerror(errno));
-    return r;
-  }
-  // Buffered output would otherwise be written twice, once by each process.
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    set_error(r, std::string("fork: ") + std::strerror(errno));
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return r;
-  }
-  if (pid == 0) {
-    ::close(fds[0]);
-    ModeResult mine = run_mode(mode, config);
-    const bool sent = write_all(fds[1], &mine, sizeof mine);
-    ::_exit(sent && mine.ok ? 0 : 1);
-  }
-  ::close(fds[1]);
-  const size_t got = read_all(fds[0], &r, sizeof r);
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
-      set_error(r, std::string("waitpid: ") + std::strerror(errno));
-      r.ok = false;
-      return r;
-    }
-  }
-  if (got != sizeof r) {
-    r = ModeResult{};
-    r.mode = mode;
-    if (WIFSIGNALED(status)) {
-      set_error(r, "the run was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
-                       strsignal(WTERMSIG(status)) + ")");
-    } else {
-      set_error(r, "the run exited with status " + std::to_string(WEXITSTATUS(status)) + " without a result");
-    }
+  if (child.payload.size() == sizeof r) {
+    std::memcpy(&r, child.payload.data(), sizeof r);
+  } else {
+    set_error(r, child.ok ? "the run sent a malformed result" : child.error);
   }
   return r;
 }

@@ -1,0 +1,355 @@
+#include "demo_timeline.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include "demo_allocators.h"
+#include "demo_child.h"
+#include "demo_measure.h"
+#include "demo_pressure.h"
+#include "demo_run.h"
+
+namespace vmreclaim::tools::demo {
+namespace {
+
+constexpr const char* kBusy = "busy";
+constexpr const char* kIdle = "idle";
+constexpr const char* kBusyAgain = "busy-again";
+constexpr const char* kSqueeze = "squeeze";
+
+void set_env(const char* name, uint64_t value) {
+  if (::setenv(name, std::to_string(value).c_str(), 1) != 0) {
+    throw std::runtime_error(std::string("setenv ") + name + ": " + std::strerror(errno));
+  }
+}
+
+// Appends a point per tick: RssAnon, the ring's bytes and what the engine
+// reclaimed so far.
+class Recorder {
+ public:
+  Recorder(RingAllocator& allocator, const TimelineConfig& config, std::vector<TimelinePoint>& points)
+      : allocator_(allocator), tick_(std::chrono::nanoseconds(config.tick_ns)), points_(points) {}
+
+  double now() const { return seconds_since(start_); }
+
+  void maybe(const char* phase, uint64_t live_bytes) {
+    if (Clock::now() >= next_) record(phase, live_bytes);
+  }
+
+  void record(const char* phase, uint64_t live_bytes) {
+    TimelinePoint p;
+    p.t = now();
+    p.phase = phase;
+    p.live_bytes = live_bytes;
+    if (auto st = read_memory_status()) p.rss_anon = st->rss_anon;
+    Result<Stats> s = allocator_.ring().stats();
+    if (!s) throw std::runtime_error("vmreclaim_ring_get_stats: " + s.error().message());
+    p.ring_bytes = s->reclaimable_bytes;
+    for (int c = 0; c < VMRECLAIM_CAUSE_COUNT; c++) p.reclaimed[c] = s->reclaimed_bytes[c];
+    points_.push_back(std::move(p));
+    next_ = Clock::now() + tick_;
+  }
+
+  // The program makes no call meanwhile: only the engine thread acts.
+  void idle(const char* phase, double seconds) {
+    const double until = now() + seconds;
+    while (now() < until) {
+      std::this_thread::sleep_until(next_);
+      record(phase, 0);
+    }
+  }
+
+  void busy(const char* phase, WorkloadConfig workload, double seconds, double ops_per_second) {
+    const double from = now();
+    run_workload(workload, allocator_, [&](const WorkloadProgress& p) {
+      maybe(phase, p.live_bytes);
+      const double ahead = static_cast<double>(p.ops_done) / ops_per_second - (now() - from);
+      if (ahead > 0.001) std::this_thread::sleep_for(std::chrono::duration<double>(ahead));
+      return now() - from < seconds;
+    });
+    record(phase, 0);  // everything freed: the ring holds it
+  }
+
+ private:
+  RingAllocator& allocator_;
+  const Clock::duration tick_;
+  std::vector<TimelinePoint>& points_;
+  const Clock::time_point start_ = Clock::now();
+  Clock::time_point next_ = Clock::now();
+};
+
+TimelineResult run_timeline(const TimelineConfig& config) {
+  TimelineResult r;
+  r.config = config;
+  try {
+    // Read by the library when the ring is allocated, below.
+    set_env("VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS", config.sampling_period_ns);
+    set_env("VMRECLAIM_PRESSURE_POLL_NS", config.pressure_poll_ns);
+    // Joins a memory cgroup if it can: before the ring, whose engine looks
+    // for its cgroup when it starts.
+    std::unique_ptr<MemorySqueeze> squeeze = make_memory_squeeze(r.why_not_cgroup);
+    r.squeezed_by = squeeze->describe();
+    {
+      const SizeClasses classes(config.workload.max_block);
+      RingAllocator allocator(classes.count());
+      Recorder rec(allocator, config, r.points);
+      WorkloadConfig w = config.workload;
+      w.ops = UINT64_MAX;  // the phases end on time
+      rec.record(kBusy, 0);
+      rec.busy(kBusy, w, config.busy_seconds, config.ops_per_second);
+      rec.idle(kIdle, config.idle_seconds);
+      w.seed++;
+      rec.busy(kBusyAgain, w, config.busy_seconds, config.ops_per_second);
+      r.squeeze_error = squeeze->squeeze(r.points.back().ring_bytes);
+      rec.record(kSqueeze, 0);
+      rec.idle(kSqueeze, config.squeeze_seconds);
+    }
+    r.ok = true;
+  } catch (const std::exception& e) {
+    r.error = e.what();
+  }
+  return r;
+}
+
+TimelineResult from_json(const nlohmann::json& doc) {
+  TimelineResult r;
+  r.ok = doc.at("ok").get<bool>();
+  r.error = doc.value("error", "");
+  r.squeezed_by = doc.value("squeezed_by", "");
+  r.why_not_cgroup = doc.value("why_not_cgroup", "");
+  r.squeeze_error = doc.value("squeeze_error", "");
+  const nlohmann::json& c = doc.at("config");
+  r.config.busy_seconds = c.at("busy_seconds").get<double>();
+  r.config.idle_seconds = c.at("idle_seconds").get<double>();
+  r.config.squeeze_seconds = c.at("squeeze_seconds").get<double>();
+  r.config.ops_per_second = c.at("ops_per_second").get<double>();
+  r.config.sampling_period_ns = c.at("sampling_period_ns").get<uint64_t>();
+  r.config.pressure_poll_ns = c.at("pressure_poll_ns").get<uint64_t>();
+  r.config.tick_ns = c.at("tick_ns").get<uint64_t>();
+  for (const nlohmann::json& j : doc.at("points")) {
+    TimelinePoint p;
+    p.t = j.at("t").get<double>();
+    p.phase = j.at("phase").get<std::string>();
+    p.rss_anon = j.at("rss_anon").get<uint64_t>();
+    p.ring_bytes = j.at("ring_bytes").get<uint64_t>();
+    p.live_bytes = j.at("live_bytes").get<uint64_t>();
+    for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
+      p.reclaimed[i] = j.at("reclaimed").value(cause_label(i), uint64_t{0});
+    }
+    r.points.push_back(std::move(p));
+  }
+  return r;
+}
+
+// The first point of `phase`, and the one before it (the phase's start).
+const TimelinePoint* phase_start(const TimelineResult& r, const std::string& phase) {
+  for (size_t i = 1; i < r.points.size(); i++) {
+    if (r.points[i].phase == phase) return &r.points[i - 1];
+  }
+  return nullptr;
+}
+
+const TimelinePoint* phase_end(const TimelineResult& r, const std::string& phase) {
+  const TimelinePoint* last = nullptr;
+  for (const TimelinePoint& p : r.points) {
+    if (p.phase == phase) last = &p;
+  }
+  return last;
+}
+
+// Seconds from `start` until the ring held at most a tenth of what it held
+// at `start`, looking at the points of `phase`.
+std::optional<double> time_to_tenth(const TimelineResult& r, const TimelinePoint& start, const std::string& phase) {
+  if (start.ring_bytes == 0) return 0.0;
+  for (const TimelinePoint& p : r.points) {
+    if (p.phase == phase && p.t >= start.t && p.ring_bytes <= start.ring_bytes / 10) return p.t - start.t;
+  }
+  return std::nullopt;
+}
+
+std::string causes_text(const uint64_t (&bytes)[VMRECLAIM_CAUSE_COUNT]) {
+  std::string out;
+  for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
+    if (bytes[i] == 0) continue;
+    if (!out.empty()) out += ", ";
+    out += std::string(cause_label(i)) + " " + format_bytes(bytes[i]);
+  }
+  return out.empty() ? "nothing" : out;
+}
+
+std::string bar(uint64_t value, uint64_t full, int width) {
+  const auto n = full > 0 ? static_cast<int>(static_cast<double>(value) / static_cast<double>(full) * width + 0.5) : 0;
+  return std::string(static_cast<size_t>(std::min(n, width)), '#') +
+         std::string(static_cast<size_t>(width - std::min(n, width)), ' ');
+}
+
+}  // namespace
+
+TimelineResult run_timeline_in_child(const TimelineConfig& config) {
+  ChildOutcome child = run_in_child([&] { return to_json(run_timeline(config)).dump(); });
+  TimelineResult r;
+  r.config = config;
+  if (!child.ok) {
+    r.error = child.error;
+    return r;
+  }
+  try {
+    r = from_json(nlohmann::json::parse(child.payload));
+  } catch (const std::exception& e) {
+    r.ok = false;
+    r.error = std::string("the timeline run sent a malformed result: ") + e.what();
+  }
+  return r;
+}
+
+TimelineSummary summarize(const TimelineResult& r) {
+  TimelineSummary s;
+  const TimelinePoint* idle0 = phase_start(r, kIdle);
+  const TimelinePoint* idle1 = phase_end(r, kIdle);
+  const TimelinePoint* sq0 = phase_start(r, kSqueeze);
+  const TimelinePoint* sq1 = phase_end(r, kSqueeze);
+  if (idle0 != nullptr && idle1 != nullptr) {
+    s.idle_start = idle0->t;
+    s.ring_at_idle = idle0->ring_bytes;
+    s.rss_at_idle = idle0->rss_anon;
+    s.rss_idle_end = idle1->rss_anon;
+    s.idle_giveback_seconds = time_to_tenth(r, *idle0, kIdle);
+    for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) s.idle_reclaimed[i] = idle1->reclaimed[i] - idle0->reclaimed[i];
+  }
+  if (sq0 != nullptr && sq1 != nullptr) {
+    s.squeeze_start = sq0->t;
+    s.ring_at_squeeze = sq0->ring_bytes;
+    s.rss_at_squeeze = sq0->rss_anon;
+    s.rss_end = sq1->rss_anon;
+    s.squeeze_response_seconds = time_to_tenth(r, *sq0, kSqueeze);
+    for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) s.squeeze_reclaimed[i] = sq1->reclaimed[i] - sq0->reclaimed[i];
+  }
+  return s;
+}
+
+nlohmann::json to_json(const TimelineResult& r) {
+  nlohmann::json doc = {{"ok", r.ok}};
+  if (!r.error.empty()) doc["error"] = r.error;
+  doc["config"] = {{"busy_seconds", r.config.busy_seconds},         {"idle_seconds", r.config.idle_seconds},
+                   {"squeeze_seconds", r.config.squeeze_seconds},
+                   {"ops_per_second", r.config.ops_per_second},   {"sampling_period_ns", r.config.sampling_period_ns},
+                   {"pressure_poll_ns", r.config.pressure_poll_ns}, {"tick_ns", r.config.tick_ns}};
+  doc["squeezed_by"] = r.squeezed_by;
+  if (!r.why_not_cgroup.empty()) doc["why_not_cgroup"] = r.why_not_cgroup;
+  if (!r.squeeze_error.empty()) doc["squeeze_error"] = r.squeeze_error;
+  nlohmann::json points = nlohmann::json::array();
+  for (const TimelinePoint& p : r.points) {
+    nlohmann::json causes = nlohmann::json::object();
+    for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) causes[cause_label(i)] = p.reclaimed[i];
+    points.push_back({{"t", p.t},
+                      {"phase", p.phase},
+                      {"rss_anon", p.rss_anon},
+                      {"ring_bytes", p.ring_bytes},
+                      {"live_bytes", p.live_bytes},
+                      {"reclaimed", causes}});
+  }
+  doc["points"] = std::move(points);
+  if (r.ok) {
+    const TimelineSummary s = summarize(r);
+    const auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+    doc["summary"] = {{"ring_bytes_at_idle", s.ring_at_idle},
+                      {"rss_anon_at_idle", s.rss_at_idle},
+                      {"rss_anon_idle_end", s.rss_idle_end},
+                      {"idle_giveback_seconds", opt(s.idle_giveback_seconds)},
+                      {"ring_bytes_at_squeeze", s.ring_at_squeeze},
+                      {"rss_anon_at_squeeze", s.rss_at_squeeze},
+                      {"rss_anon_end", s.rss_end},
+                      {"squeeze_response_seconds", opt(s.squeeze_response_seconds)}};
+  }
+  return doc;
+}
+
+void print_timeline(std::FILE* out, const TimelineResult& r) {
+  const TimelineConfig& c = r.config;
+  if (!r.ok) {
+    std::fprintf(out, "\ntimeline failed: %s\n", r.error.c_str());
+    return;
+  }
+  std::fprintf(out,
+               "\ntimeline: one process whose blocks go through the ring — busy %.1f s (%.0f operations/s), idle %.1f s,\n"
+               "          busy %.1f s, then squeezed by its %s for %.1f s\n"
+               "          (engine: sampling period %.0f ms, pressure and limit poll %.0f ms)\n",
+               c.busy_seconds, c.ops_per_second, c.idle_seconds, c.busy_seconds, r.squeezed_by.c_str(), c.squeeze_seconds,
+               static_cast<double>(c.sampling_period_ns) / 1e6, static_cast<double>(c.pressure_poll_ns) / 1e6);
+  if (!r.why_not_cgroup.empty()) std::fprintf(out, "          (no memory cgroup: %s)\n", r.why_not_cgroup.c_str());
+  if (!r.squeeze_error.empty()) std::fprintf(out, "          the squeeze failed: %s\n", r.squeeze_error.c_str());
+
+  uint64_t full = 0;
+  for (const TimelinePoint& p : r.points) full = std::max(full, p.rss_anon);
+  constexpr int kBarWidth = 36;
+  std::fprintf(out, "\n%7s  %-10s %9s %9s  %-*s  %s\n", "time", "phase", "RssAnon", "in ring", kBarWidth,
+               "RssAnon (#) ", "reclaimed since the row above");
+  // A row every quarter second keeps the table readable; the CSV has all.
+  const TimelinePoint* prev = nullptr;
+  double next_row = 0;
+  for (size_t i = 0; i < r.points.size(); i++) {
+    const TimelinePoint& p = r.points[i];
+    const bool phase_changes = i + 1 < r.points.size() && r.points[i + 1].phase != p.phase;
+    if (p.t < next_row && !phase_changes && i + 1 != r.points.size()) continue;
+    uint64_t delta[VMRECLAIM_CAUSE_COUNT] = {};
+    if (prev != nullptr) {
+      for (int k = 0; k < VMRECLAIM_CAUSE_COUNT; k++) delta[k] = p.reclaimed[k] - prev->reclaimed[k];
+    }
+    std::string reclaimed = causes_text(delta);
+    if (reclaimed == "nothing") reclaimed.clear();
+    std::fprintf(out, "%6.2fs  %-10s %9s %9s  %s  %s\n", p.t, p.phase.c_str(), format_bytes(p.rss_anon).c_str(),
+                 format_bytes(p.ring_bytes).c_str(), bar(p.rss_anon, full, kBarWidth).c_str(), reclaimed.c_str());
+    prev = &p;
+    next_row = p.t + 0.25;
+  }
+
+  const TimelineSummary s = summarize(r);
+  const double period = static_cast<double>(c.sampling_period_ns) / 1e9;
+  const double poll = static_cast<double>(c.pressure_poll_ns) / 1e9;
+  if (s.idle_giveback_seconds) {
+    std::fprintf(out,
+                 "\nidle: the ring held %s when the program stopped calling; a tenth of it was left after %.2f s\n"
+                 "      (%.1f sampling periods); RssAnon %s -> %s; reclaimed: %s\n",
+                 format_bytes(s.ring_at_idle).c_str(), *s.idle_giveback_seconds, *s.idle_giveback_seconds / period,
+                 format_bytes(s.rss_at_idle).c_str(), format_bytes(s.rss_idle_end).c_str(),
+                 causes_text(s.idle_reclaimed).c_str());
+  } else {
+    std::fprintf(out, "\nidle: the ring held %s and still held more than a tenth of it after %.1f s; reclaimed: %s\n",
+                 format_bytes(s.ring_at_idle).c_str(), c.idle_seconds, causes_text(s.idle_reclaimed).c_str());
+  }
+  if (s.squeeze_response_seconds) {
+    std::fprintf(out,
+                 "squeeze: the ring held %s; a tenth of it was left after %.2f s (%.1f polls);\n"
+                 "      RssAnon %s -> %s; reclaimed: %s\n",
+                 format_bytes(s.ring_at_squeeze).c_str(), *s.squeeze_response_seconds,
+                 *s.squeeze_response_seconds / poll, format_bytes(s.rss_at_squeeze).c_str(),
+                 format_bytes(s.rss_end).c_str(), causes_text(s.squeeze_reclaimed).c_str());
+  } else {
+    std::fprintf(out, "squeeze: the ring held %s and still held more than a tenth of it after %.1f s; reclaimed: %s\n",
+                 format_bytes(s.ring_at_squeeze).c_str(), c.squeeze_seconds, causes_text(s.squeeze_reclaimed).c_str());
+  }
+}
+
+std::string write_timeline_csv(const std::string& path, const TimelineResult& r) {
+  std::ofstream f(path);
+  if (!f) return "cannot write " + path + ": " + std::strerror(errno);
+  f << "t,phase,rss_anon,ring_bytes,live_bytes";
+  for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) f << ",reclaimed_" << cause_label(i);
+  f << "\n";
+  for (const TimelinePoint& p : r.points) {
+    f << p.t << ',' << p.phase << ',' << p.rss_anon << ',' << p.ring_bytes << ',' << p.live_bytes;
+    for (uint64_t b : p.reclaimed) f << ',' << b;
+    f << '\n';
+  }
+  f.close();
+  if (!f) return "cannot write " + path + ": " + std::strerror(errno);
+  return {};
+}
+
+}  // namespace vmreclaim::tools::demo
