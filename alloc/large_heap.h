@@ -81,7 +81,11 @@ class LargeHeap {
   [[noreturn]] void bad_pointer(const char* what, const void* p, size_t capacity) noexcept;
   void note_live(int64_t delta) noexcept;
 
-  pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
+  // Adaptive: the critical sections are a few hundred nanoseconds and make
+  // no system calls, so a contended lock spins briefly instead of sleeping
+  // in futex() (two churning threads otherwise made ~300 futex calls per
+  // 4,000 operations, half the process's system calls).
+  pthread_mutex_t mu_ = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
   OsPages& os_;
   ReclaimRing& ring_;
   BlockTable table_;

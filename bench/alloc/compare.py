@@ -109,7 +109,7 @@ def real_programs(workdir):
         rnd = random.Random(5)
         words = [bytes(rnd.choice(b"abcdefghijklmnop") for _ in range(rnd.randint(3, 9))) for _ in range(5000)]
         with open(data, "wb") as f:
-            for _ in range(16 * 1024 * 1024 // 64):
+            for _ in range(4 * 1024 * 1024 // 64):
                 f.write(b" ".join(rnd.choice(words) for _ in range(10)) + b"\n")
     py = ("import hashlib\n"
           "h = hashlib.sha256()\n"
@@ -121,7 +121,7 @@ def real_programs(workdir):
           "print(h.hexdigest())\n")
     return [
         ("python3 large objects", ["/usr/bin/python3", "-c", py]),
-        ("xz -6 -T2 (16 MiB)", ["xz", "-6", "-T2", "-c", "-k", data]),
+        ("xz -6 -T2 (4 MiB of text)", ["xz", "-6", "-T2", "-c", "-k", data]),
     ]
 
 
@@ -131,7 +131,11 @@ def timed_child(cmd, env):
     _, status, ru = os.wait4(p.pid, 0)
     if status != 0:
         sys.exit(f"{cmd} failed: {status}")
-    return time.monotonic() - t0, ru.ru_minflt, ru.ru_maxrss
+    return time.monotonic() - t0, ru.ru_utime + ru.ru_stime, ru.ru_minflt, ru.ru_maxrss
+
+
+def median(xs):
+    return sorted(xs)[len(xs) // 2]
 
 
 def fmt(v, spec):
@@ -145,7 +149,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true", help="shorter phases, one repeat")
     ap.add_argument("--ops", type=int, default=2000, help="churn operations per thread")
-    ap.add_argument("--idle", type=float, default=35.0, help="idle phase, seconds (sampling period is 10 s)")
+    ap.add_argument("--idle", type=float, default=45.0, help="idle phase, seconds (sampling period is 10 s)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     repeat = 1 if args.quick else 3
@@ -160,6 +164,7 @@ def main():
         runs = churn_runs(args.churn, env, args.ops, repeat)
         med = sorted(runs, key=lambda r: float(r["wall_s"]))[len(runs) // 2]
         results[name].update(wall_s=float(med["wall_s"]), ops_per_s=float(med["ops_per_s"]),
+                             cpu_s=median([float(r["cpu_s"]) for r in runs]),
                              minor_faults=int(med["minor_faults"]),
                              rss_after_free_mib=int(med["rss_after_free_kb"]) / KIB)
         results[name].update(perf_syscalls(args.churn, extra, args.ops))
@@ -174,15 +179,18 @@ def main():
         start = int(kv["rss_start_kb"])
         phases = {m.group(1): float(m.group(2)) for m in re.finditer(r"phase=(\w+) t=([\d.]+)", out)}
         series[name] = (samples, phases)
-        # When RssAnon first came back within 16 MiB of the start, in the second idle phase.
-        back = None
-        for t, kb in samples:
-            if t >= phases["idle2"] and kb <= start + 16 * KIB:
-                back = t - phases["idle2"]
-                break
+        # When RssAnon first came back within 16 MiB of the start, in each idle phase.
+        def back_in(phase, until):
+            for t, kb in samples:
+                if phases[phase] <= t < until and kb <= start + 16 * KIB:
+                    return t - phases[phase]
+            return None
+        back1 = back_in("idle1", phases["busy2"])
+        back = back_in("idle2", float("inf"))
         results[name].update(peak_mib=max(kb for _, kb in samples) / KIB, integral_mib_s=integral_mib_s(samples),
                              end_idle1_mib=int(kv["rss_end_idle1_kb"]) / KIB,
-                             end_idle2_mib=int(kv["rss_end_idle2_kb"]) / KIB, idle_giveback_s=back,
+                             end_idle2_mib=int(kv["rss_end_idle2_kb"]) / KIB, idle1_giveback_s=back1,
+                             idle_giveback_s=back,
                              phased_ops=int(kv["ops"]))
         print(f"phased {name}: {results[name]}", file=sys.stderr)
     with open(os.path.join(args.out, "alloc-phased-rss.csv"), "w", newline="") as f:
@@ -208,18 +216,27 @@ def main():
     programs = real_programs(args.out if not args.quick else "/tmp")
     real = []
     for label, cmd in programs:
-        for name, extra in allocs:
-            wall, faults, maxrss = timed_child(cmd, env_with(extra))
-            real.append((label, name, wall, faults, maxrss / KIB))
-            print(f"{label} {name}: {wall:.2f}s {faults} faults {maxrss / KIB:.0f} MiB", file=sys.stderr)
+        # Interleaved repetitions, medians: wall time on this VM jumps when the
+        # host stalls it, CPU time does not.
+        runs = {name: [] for name, _ in allocs}
+        for _ in range(repeat):
+            for name, extra in allocs:
+                runs[name].append(timed_child(cmd, env_with(extra)))
+        for name, _ in allocs:
+            rs = runs[name]
+            wall, cpu = median([r[0] for r in rs]), median([r[1] for r in rs])
+            faults, maxrss = median([r[2] for r in rs]), median([r[3] for r in rs])
+            real.append((label, name, wall, cpu, faults, maxrss / KIB))
+            print(f"{label} {name}: {wall:.2f}s wall {cpu:.2f}s cpu {faults} faults {maxrss / KIB:.0f} MiB",
+                  file=sys.stderr)
     xz_input = os.path.join(args.out, "xz-input")
     if os.path.exists(xz_input):
         os.unlink(xz_input)
 
     # CSV of everything per allocator, and of the real programs.
-    keys = ["wall_s", "ops_per_s", "minor_faults", "syscalls", "mmap", "munmap", "madvise", "mremap",
+    keys = ["wall_s", "cpu_s", "ops_per_s", "minor_faults", "syscalls", "mmap", "munmap", "madvise", "mremap",
             "process_madvise", "peak_mib", "integral_mib_s", "rss_after_free_mib", "end_idle1_mib", "end_idle2_mib",
-            "idle_giveback_s", "request", "request_giveback_s", "settle_s"]
+            "idle1_giveback_s", "idle_giveback_s", "request", "request_giveback_s", "settle_s"]
     with open(os.path.join(args.out, "alloc-summary.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["allocator"] + keys)
@@ -227,29 +244,33 @@ def main():
             w.writerow([name] + [r.get(k, "") for k in keys])
     with open(os.path.join(args.out, "alloc-real-programs.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["program", "allocator", "wall_s", "minor_faults", "max_rss_mib"])
+        w.writerow(["program", "allocator", "wall_s", "cpu_s", "minor_faults", "max_rss_mib"])
         for row in real:
-            w.writerow([row[0], row[1], f"{row[2]:.3f}", row[3], f"{row[4]:.1f}"])
+            w.writerow([row[0], row[1], f"{row[2]:.3f}", f"{row[3]:.3f}", row[4], f"{row[5]:.1f}"])
 
     # Markdown tables.
     names = [n for n, _ in allocs]
-    print("| allocator | churn time (s) | ops/s | minor faults | syscalls | mmap | munmap | madvise | mremap "
+    def giveback(v):
+        return fmt(v, ".1f") if v is not None else "not within " + str(idle)
+
+    print("| allocator | churn time (s) | CPU (s) | ops/s | minor faults | syscalls | mmap | munmap | madvise | mremap "
           "| peak RssAnon (MiB) | RssAnon·s (MiB·s) | after free (MiB) | end of idle 1 (MiB) | end of idle 2 (MiB) "
-          "| idle give-back (s) | on request (s) | settle (s) |")
-    print("|---" * 17 + "|")
+          "| idle 1 give-back (s) | idle 2 give-back (s) | on request (s) | settle (s) |")
+    print("|---" * 19 + "|")
     for n in names:
         r = results[n]
-        print(f"| {n} | {r['wall_s']:.2f} | {r['ops_per_s']:.0f} | {r['minor_faults']} | {fmt(r.get('syscalls'), 'd')} "
+        print(f"| {n} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['ops_per_s']:.0f} | {r['minor_faults']} "
+              f"| {fmt(r.get('syscalls'), 'd')} "
               f"| {fmt(r.get('mmap'), 'd')} | {fmt(r.get('munmap'), 'd')} | {fmt(r.get('madvise'), 'd')} "
               f"| {fmt(r.get('mremap'), 'd')} | {r['peak_mib']:.0f} | {r['integral_mib_s']:.0f} "
               f"| {r['rss_after_free_mib']:.0f} | {r['end_idle1_mib']:.0f} | {r['end_idle2_mib']:.0f} "
-              f"| {fmt(r['idle_giveback_s'], '.1f') if r['idle_giveback_s'] is not None else 'not within ' + str(idle)} "
+              f"| {giveback(r['idle1_giveback_s'])} | {giveback(r['idle_giveback_s'])} "
               f"| {r['request_giveback_s']:.3f} ({r['request']}) | {r['settle_s']:.2f} |")
     if "vmreclaim (critical)" in results:
         print(f"\nvmreclaim with VMRECLAIM_PRESSURE=critical: settle {results['vmreclaim (critical)']['settle_s']:.2f} s")
-    print("\n| program | allocator | wall (s) | minor faults | max RSS (MiB) |\n|---|---|---|---|---|")
+    print("\n| program | allocator | wall (s) | CPU (s) | minor faults | max RSS (MiB) |\n|---|---|---|---|---|---|")
     for row in real:
-        print(f"| {row[0]} | {row[1]} | {row[2]:.2f} | {row[3]} | {row[4]:.0f} |")
+        print(f"| {row[0]} | {row[1]} | {row[2]:.2f} | {row[3]:.2f} | {row[4]} | {row[5]:.0f} |")
 
     # Plots.
     try:
@@ -273,11 +294,14 @@ def main():
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "alloc-phased-rss.png"), dpi=110)
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for ax, key, title in zip(axes, ["wall_s", "minor_faults", "end_idle2_mib"],
-                              ["churn time (s)", "minor faults", "RssAnon at end of idle (MiB)"]):
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.5))
+    for ax, key, title, log in zip(axes, ["wall_s", "minor_faults", "end_idle1_mib", "end_idle2_mib"],
+                                   ["churn time (s, log)", "minor faults (log)", "RssAnon at end of idle 1 (MiB)",
+                                    "RssAnon at end of idle 2 (MiB)"], [True, True, False, False]):
         ax.bar(names, [results[n][key] for n in names], color="tab:blue")
         ax.set_title(title)
+        if log:
+            ax.set_yscale("log")
         ax.tick_params(axis="x", rotation=45)
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "alloc-churn.png"), dpi=110)
