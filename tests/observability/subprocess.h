@@ -1,5 +1,6 @@
 // Running programs for the observability tests: a long-lived target that
 // holds a ring, and short commands whose output and exit code are checked.
+// Built on support/child.h.
 #pragma once
 
 #include <sys/types.h>
@@ -9,15 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "support/child.h"
+
 namespace vmreclaim::testing {
 
-// Changes to `uid` (group `gid`, no supplementary groups) and marks the
-// process dumpable again, so that the only thing standing between it and
-// another user is the uid. Returns false (errno set) on failure.
-bool become_user(uid_t uid, gid_t gid);
-
-// The user nobody's uid and gid (65534 when there is no passwd entry).
-std::pair<uid_t, gid_t> nobody_ids();
+using test::become_user;
+using test::nobody_ids;
 
 struct RunResult {
   int exit_code = -1;  // -1: killed by a signal or timed out
@@ -36,22 +34,18 @@ class Process {
  public:
   // `env`: "NAME=value" settings added to this process's environment.
   static std::optional<Process> start(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
-  Process(Process&& o) noexcept;
-  Process& operator=(Process&&) = delete;
-  Process(const Process&) = delete;
-  ~Process();
 
-  pid_t pid() const noexcept { return pid_; }
+  pid_t pid() const noexcept { return child_.pid(); }
   // One line of its stdout (without the newline); nullopt on EOF or timeout.
-  std::optional<std::string> read_line(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  std::optional<std::string> read_line(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    return child_.read_line(timeout);
+  }
   // Closes its stdin and reaps it; its exit code, or -1 if it had to be killed.
   int stop();
 
  private:
-  Process(pid_t pid, int in, int out) noexcept : pid_(pid), in_(in), out_(out) {}
-  pid_t pid_ = -1;
-  int in_ = -1, out_ = -1;
-  std::string buffered_;
+  explicit Process(test::Child child) : child_(std::move(child)) {}
+  test::Child child_;
 };
 
 }  // namespace vmreclaim::testing

@@ -1,5 +1,6 @@
 // Runs the policy helper as a real child process with a chosen environment,
-// talking to it over pipes, and reading its state from /proc.
+// talking to it over pipes, and reading its state from /proc. Built on
+// support/child.h.
 #pragma once
 
 #include <sys/types.h>
@@ -8,6 +9,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "support/child.h"
 
 namespace vmreclaim::test {
 
@@ -19,31 +22,27 @@ class ChildProcess {
     std::string cgroup_procs;  // if set, the child joins this cgroup before exec
   };
   explicit ChildProcess(const Options& opts);
-  ~ChildProcess();
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
 
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_ ? child_->pid() : -1; }
   // A line from the child's stdout (without the newline), or nullopt on
   // EOF or after timeout_ms.
   std::optional<std::string> read_line(int timeout_ms);
-  bool write_line(const std::string& line);
-  void close_stdin();
+  bool write_line(const std::string& line) { return child_ && child_->write_line(line); }
+  void close_stdin() {
+    if (child_) child_->close_stdin();
+  }
   // Waits for the child to stop (WUNTRACED) or end; the raw status.
   std::optional<int> wait_stopped_or_exited(int timeout_ms);
   // Waits for the child to end; the raw wait status, or nullopt on timeout.
   std::optional<int> wait_exit(int timeout_ms);
-  std::string stderr_text();
+  std::string stderr_text() { return child_ ? child_->stderr_so_far() : std::string(); }
   // RssAnon of the child in kB from /proc/PID/status, or -1.
   long rss_anon_kb() const;
   // "pong <RssAnon kB>" round trip; the number, or -1.
   long ping(int timeout_ms = 5000);
 
  private:
-  pid_t pid_ = -1;
-  int in_ = -1, out_ = -1, err_ = -1;
-  std::string buffered_;
-  bool reaped_ = false;
+  std::optional<Child> child_;
 };
 
 }  // namespace vmreclaim::test

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "support/child.h"
+
 namespace vmreclaim::test {
 
 struct ChildResult {
@@ -29,8 +31,5 @@ ChildResult run_helper(const std::vector<std::string>& args, const std::vector<s
 pid_t fork_child(const std::function<void()>& fn);
 // waitpid() for it; the wait status, or -1.
 int wait_child(pid_t pid);
-
-// "exited 0", "killed by signal 9", ...
-std::string describe_status(int status);
 
 }  // namespace vmreclaim::test

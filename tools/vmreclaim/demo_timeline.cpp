@@ -189,6 +189,24 @@ std::string bar(uint64_t value, uint64_t full, int width) {
          std::string(static_cast<size_t>(width - std::min(n, width)), ' ');
 }
 
+// "idle: the ring held 282 MiB when ...; a tenth of it was left after 1.52 s
+// (3.0 sampling periods); RssAnon ... -> ...; reclaimed: ..."
+void print_phase(std::FILE* out, const char* name, const char* when, const PhaseSummary& p, double phase_seconds,
+                 double unit_seconds, const char* units) {
+  if (!p.seen) return;
+  if (p.seconds_to_tenth) {
+    std::fprintf(out,
+                 "%s: the ring held %s %s; a tenth of it was left after %.2f s (%.1f %s);\n"
+                 "      RssAnon %s -> %s; reclaimed: %s\n",
+                 name, format_bytes(p.ring_at_start).c_str(), when, *p.seconds_to_tenth,
+                 *p.seconds_to_tenth / unit_seconds, units, format_bytes(p.rss_at_start).c_str(),
+                 format_bytes(p.rss_at_end).c_str(), causes_text(p.reclaimed).c_str());
+  } else {
+    std::fprintf(out, "%s: the ring held %s %s and still more than a tenth of it after %.1f s; reclaimed: %s\n", name,
+                 format_bytes(p.ring_at_start).c_str(), when, phase_seconds, causes_text(p.reclaimed).c_str());
+  }
+}
+
 }  // namespace
 
 TimelineResult run_timeline_in_child(const TimelineConfig& config) {
@@ -209,37 +227,33 @@ TimelineResult run_timeline_in_child(const TimelineConfig& config) {
 }
 
 TimelineSummary summarize(const TimelineResult& r) {
-  TimelineSummary s;
-  const TimelinePoint* idle0 = phase_start(r, kIdle);
-  const TimelinePoint* idle1 = phase_end(r, kIdle);
-  const TimelinePoint* sq0 = phase_start(r, kSqueeze);
-  const TimelinePoint* sq1 = phase_end(r, kSqueeze);
-  if (idle0 != nullptr && idle1 != nullptr) {
-    s.idle_start = idle0->t;
-    s.ring_at_idle = idle0->ring_bytes;
-    s.rss_at_idle = idle0->rss_anon;
-    s.rss_idle_end = idle1->rss_anon;
-    s.idle_giveback_seconds = time_to_tenth(r, *idle0, kIdle);
-    for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) s.idle_reclaimed[i] = idle1->reclaimed[i] - idle0->reclaimed[i];
-  }
-  if (sq0 != nullptr && sq1 != nullptr) {
-    s.squeeze_start = sq0->t;
-    s.ring_at_squeeze = sq0->ring_bytes;
-    s.rss_at_squeeze = sq0->rss_anon;
-    s.rss_end = sq1->rss_anon;
-    s.squeeze_response_seconds = time_to_tenth(r, *sq0, kSqueeze);
-    for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) s.squeeze_reclaimed[i] = sq1->reclaimed[i] - sq0->reclaimed[i];
-  }
-  return s;
+  const auto phase = [&r](const char* name) {
+    PhaseSummary s;
+    const TimelinePoint* first = phase_start(r, name);
+    const TimelinePoint* last = phase_end(r, name);
+    if (first == nullptr || last == nullptr) return s;
+    s.seen = true;
+    s.start = first->t;
+    s.ring_at_start = first->ring_bytes;
+    s.rss_at_start = first->rss_anon;
+    s.rss_at_end = last->rss_anon;
+    s.seconds_to_tenth = time_to_tenth(r, *first, name);
+    for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) s.reclaimed[i] = last->reclaimed[i] - first->reclaimed[i];
+    return s;
+  };
+  return {phase(kIdle), phase(kSqueeze)};
 }
 
 nlohmann::json to_json(const TimelineResult& r) {
   nlohmann::json doc = {{"ok", r.ok}};
   if (!r.error.empty()) doc["error"] = r.error;
-  doc["config"] = {{"busy_seconds", r.config.busy_seconds},         {"idle_seconds", r.config.idle_seconds},
+  doc["config"] = {{"busy_seconds", r.config.busy_seconds},
+                   {"idle_seconds", r.config.idle_seconds},
                    {"squeeze_seconds", r.config.squeeze_seconds},
-                   {"ops_per_second", r.config.ops_per_second},   {"sampling_period_ns", r.config.sampling_period_ns},
-                   {"pressure_poll_ns", r.config.pressure_poll_ns}, {"tick_ns", r.config.tick_ns}};
+                   {"ops_per_second", r.config.ops_per_second},
+                   {"sampling_period_ns", r.config.sampling_period_ns},
+                   {"pressure_poll_ns", r.config.pressure_poll_ns},
+                   {"tick_ns", r.config.tick_ns}};
   doc["squeezed_by"] = r.squeezed_by;
   if (!r.why_not_cgroup.empty()) doc["why_not_cgroup"] = r.why_not_cgroup;
   if (!r.squeeze_error.empty()) doc["squeeze_error"] = r.squeeze_error;
@@ -258,14 +272,14 @@ nlohmann::json to_json(const TimelineResult& r) {
   if (r.ok) {
     const TimelineSummary s = summarize(r);
     const auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-    doc["summary"] = {{"ring_bytes_at_idle", s.ring_at_idle},
-                      {"rss_anon_at_idle", s.rss_at_idle},
-                      {"rss_anon_idle_end", s.rss_idle_end},
-                      {"idle_giveback_seconds", opt(s.idle_giveback_seconds)},
-                      {"ring_bytes_at_squeeze", s.ring_at_squeeze},
-                      {"rss_anon_at_squeeze", s.rss_at_squeeze},
-                      {"rss_anon_end", s.rss_end},
-                      {"squeeze_response_seconds", opt(s.squeeze_response_seconds)}};
+    doc["summary"] = {{"ring_bytes_at_idle", s.idle.ring_at_start},
+                      {"rss_anon_at_idle", s.idle.rss_at_start},
+                      {"rss_anon_idle_end", s.idle.rss_at_end},
+                      {"idle_giveback_seconds", opt(s.idle.seconds_to_tenth)},
+                      {"ring_bytes_at_squeeze", s.squeeze.ring_at_start},
+                      {"rss_anon_at_squeeze", s.squeeze.rss_at_start},
+                      {"rss_anon_end", s.squeeze.rss_at_end},
+                      {"squeeze_response_seconds", opt(s.squeeze.seconds_to_tenth)}};
   }
   return doc;
 }
@@ -276,12 +290,13 @@ void print_timeline(std::FILE* out, const TimelineResult& r) {
     std::fprintf(out, "\ntimeline failed: %s\n", r.error.c_str());
     return;
   }
-  std::fprintf(out,
-               "\ntimeline: one process whose blocks go through the ring — busy %.1f s (%.0f operations/s), idle %.1f s,\n"
-               "          busy %.1f s, then squeezed by its %s for %.1f s\n"
-               "          (engine: sampling period %.0f ms, pressure and limit poll %.0f ms)\n",
-               c.busy_seconds, c.ops_per_second, c.idle_seconds, c.busy_seconds, r.squeezed_by.c_str(), c.squeeze_seconds,
-               static_cast<double>(c.sampling_period_ns) / 1e6, static_cast<double>(c.pressure_poll_ns) / 1e6);
+  std::fprintf(
+      out,
+      "\ntimeline: one process whose blocks go through the ring — busy %.1f s (%.0f operations/s), idle %.1f s,\n"
+      "          busy %.1f s, then squeezed by its %s for %.1f s\n"
+      "          (engine: sampling period %.0f ms, pressure and limit poll %.0f ms)\n",
+      c.busy_seconds, c.ops_per_second, c.idle_seconds, c.busy_seconds, r.squeezed_by.c_str(), c.squeeze_seconds,
+      static_cast<double>(c.sampling_period_ns) / 1e6, static_cast<double>(c.pressure_poll_ns) / 1e6);
   if (!r.why_not_cgroup.empty()) std::fprintf(out, "          (no memory cgroup: %s)\n", r.why_not_cgroup.c_str());
   if (!r.squeeze_error.empty()) std::fprintf(out, "          the squeeze failed: %s\n", r.squeeze_error.c_str());
 
@@ -310,30 +325,11 @@ void print_timeline(std::FILE* out, const TimelineResult& r) {
   }
 
   const TimelineSummary s = summarize(r);
-  const double period = static_cast<double>(c.sampling_period_ns) / 1e9;
-  const double poll = static_cast<double>(c.pressure_poll_ns) / 1e9;
-  if (s.idle_giveback_seconds) {
-    std::fprintf(out,
-                 "\nidle: the ring held %s when the program stopped calling; a tenth of it was left after %.2f s\n"
-                 "      (%.1f sampling periods); RssAnon %s -> %s; reclaimed: %s\n",
-                 format_bytes(s.ring_at_idle).c_str(), *s.idle_giveback_seconds, *s.idle_giveback_seconds / period,
-                 format_bytes(s.rss_at_idle).c_str(), format_bytes(s.rss_idle_end).c_str(),
-                 causes_text(s.idle_reclaimed).c_str());
-  } else {
-    std::fprintf(out, "\nidle: the ring held %s and still held more than a tenth of it after %.1f s; reclaimed: %s\n",
-                 format_bytes(s.ring_at_idle).c_str(), c.idle_seconds, causes_text(s.idle_reclaimed).c_str());
-  }
-  if (s.squeeze_response_seconds) {
-    std::fprintf(out,
-                 "squeeze: the ring held %s; a tenth of it was left after %.2f s (%.1f polls);\n"
-                 "      RssAnon %s -> %s; reclaimed: %s\n",
-                 format_bytes(s.ring_at_squeeze).c_str(), *s.squeeze_response_seconds,
-                 *s.squeeze_response_seconds / poll, format_bytes(s.rss_at_squeeze).c_str(),
-                 format_bytes(s.rss_end).c_str(), causes_text(s.squeeze_reclaimed).c_str());
-  } else {
-    std::fprintf(out, "squeeze: the ring held %s and still held more than a tenth of it after %.1f s; reclaimed: %s\n",
-                 format_bytes(s.ring_at_squeeze).c_str(), c.squeeze_seconds, causes_text(s.squeeze_reclaimed).c_str());
-  }
+  std::fputc('\n', out);
+  print_phase(out, "idle", "when the program stopped calling", s.idle, c.idle_seconds,
+              static_cast<double>(c.sampling_period_ns) / 1e9, "sampling periods");
+  print_phase(out, "squeeze", "when it was squeezed", s.squeeze, c.squeeze_seconds,
+              static_cast<double>(c.pressure_poll_ns) / 1e9, "polls");
 }
 
 std::string write_timeline_csv(const std::string& path, const TimelineResult& r) {

@@ -54,16 +54,19 @@ struct TimelineResult {
   std::vector<TimelinePoint> points;
 };
 
-// What the points show.
-struct TimelineSummary {
-  double idle_start = 0, squeeze_start = 0;
-  uint64_t ring_at_idle = 0, ring_at_squeeze = 0;
-  uint64_t rss_at_idle = 0, rss_idle_end = 0, rss_at_squeeze = 0, rss_end = 0;
+// What the points show about one phase (idle, squeeze).
+struct PhaseSummary {
+  bool seen = false;
+  double start = 0;
+  uint64_t ring_at_start = 0, rss_at_start = 0, rss_at_end = 0;
   // From the start of the phase until the ring held at most a tenth of
   // what it held then; nullopt if it never did.
-  std::optional<double> idle_giveback_seconds, squeeze_response_seconds;
-  uint64_t idle_reclaimed[VMRECLAIM_CAUSE_COUNT] = {};
-  uint64_t squeeze_reclaimed[VMRECLAIM_CAUSE_COUNT] = {};
+  std::optional<double> seconds_to_tenth;
+  uint64_t reclaimed[VMRECLAIM_CAUSE_COUNT] = {};  // during the phase, by cause
+};
+
+struct TimelineSummary {
+  PhaseSummary idle, squeeze;
 };
 
 TimelineResult run_timeline_in_child(const TimelineConfig& config);
