@@ -6,14 +6,20 @@
 
 namespace vmreclaim::test {
 
-ChildProcess::ChildProcess(const Options& opts) {
+namespace {
+
+SpawnOptions spawn_options(const ChildProcess::Options& opts) {
   SpawnOptions o;
   o.argv = opts.args;
   for (const auto& [k, v] : opts.env) o.env.push_back(k + "=" + v);
   o.cgroup_procs = opts.cgroup_procs;
   o.stdin_pipe = true;
-  child_ = Child::spawn(o);
+  return o;
 }
+
+}  // namespace
+
+ChildProcess::ChildProcess(const Options& opts) : child_(Child::spawn(spawn_options(opts))) {}
 
 std::optional<std::string> ChildProcess::read_line(int timeout_ms) {
   if (!child_) return std::nullopt;
