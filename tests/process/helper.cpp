@@ -9,8 +9,14 @@
 //   idle              enter 16 pages and make no further call for up to 5 s
 //                     (until the ring is empty); prints "reclaimable_pages=<n>
 //                     background_pages=<pages the engine thread reclaimed>"
+//   fork-storm        allocate a ring, print "ready", then fork 400 children
+//                     that each allocate and exit while the test keeps the
+//                     engine thread busy; prints "forks=<n> hung=<0 or the
+//                     fork whose child did not exit within 10 s>"
 // Exit status 0 when the mode ran to completion and its checks held.
 #include <mach/vm_reclaim.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vmreclaim/vmreclaim.h>
 
@@ -105,6 +111,39 @@ int idle() {
   return 0;
 }
 
+int fork_storm() {
+  mach_vm_reclaim_ring_t ring = nullptr;
+  if (mach_vm_reclaim_ring_allocate(&ring, 1, 1) != VM_RECLAIM_SUCCESS) return 1;
+  std::printf("ready\n");
+  std::fflush(stdout);
+  constexpr int kForks = 400;
+  for (int i = 1; i <= kForks; i++) {
+    const pid_t pid = ::fork();
+    if (pid < 0) return 1;
+    if (pid == 0) {
+      // The child's first allocation: it hangs if fork() handed it a lock
+      // that another thread held.
+      std::string s(200000, 'x');
+      ::_exit(s[static_cast<size_t>(i)] == 'x' ? 0 : 1);
+    }
+    int status = 0;
+    pid_t got = 0;
+    for (int ms = 0; ms < 10000 && got == 0; ms++) {
+      got = ::waitpid(pid, &status, WNOHANG);
+      if (got == 0) ::usleep(1000);
+    }
+    if (got != pid) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      std::printf("forks=%d hung=%d\n", i, i);
+      return 1;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
+  }
+  std::printf("forks=%d hung=0\n", kForks);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -112,6 +151,7 @@ int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "guard") == 0) return guard(argv[2]);
   if (argc >= 2 && std::strcmp(argv[1], "sample") == 0) return sample();
   if (argc >= 2 && std::strcmp(argv[1], "idle") == 0) return idle();
-  std::fprintf(stderr, "usage: %s allocate | guard SCENARIO | sample | idle\n", argv[0]);
+  if (argc >= 2 && std::strcmp(argv[1], "fork-storm") == 0) return fork_storm();
+  std::fprintf(stderr, "usage: %s allocate | guard SCENARIO | sample | idle | fork-storm\n", argv[0]);
   return 2;
 }
