@@ -11,7 +11,7 @@ namespace {
 SpawnOptions spawn_options(const ChildProcess::Options& opts) {
   SpawnOptions o;
   o.argv = opts.args;
-  for (const auto& [k, v] : opts.env) o.env.push_back(k + "=" + v);
+  for (const auto& [k, v] : opts.env) o.env.push_back(std::string(k).append("=").append(v));
   o.cgroup_procs = opts.cgroup_procs;
   o.stdin_pipe = true;
   return o;
@@ -40,7 +40,7 @@ long ChildProcess::rss_anon_kb() const {
   std::ifstream f("/proc/" + std::to_string(pid()) + "/status");
   std::string line;
   while (std::getline(f, line)) {
-    if (line.rfind("RssAnon:", 0) == 0) return std::atol(line.c_str() + 8);
+    if (line.rfind("RssAnon:", 0) == 0) return std::strtol(line.c_str() + 8, nullptr, 10);
   }
   return -1;
 }
@@ -49,7 +49,7 @@ long ChildProcess::ping(int timeout_ms) {
   if (!write_line("ping")) return -1;
   auto line = read_line(timeout_ms);
   if (!line || line->rfind("pong ", 0) != 0) return -1;
-  return std::atol(line->c_str() + 5);
+  return std::strtol(line->c_str() + 5, nullptr, 10);
 }
 
 }  // namespace vmreclaim::test

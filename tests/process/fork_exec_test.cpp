@@ -22,7 +22,6 @@ using vmreclaim::test::holds;
 using vmreclaim::test::is_mapped;
 using vmreclaim::test::is_unmapped;
 using vmreclaim::test::Mapping;
-using vmreclaim::test::page_size;
 using vmreclaim::test::wait_child;
 
 class ForkTest : public vmreclaim::test::RingTest {

@@ -1,7 +1,9 @@
 #include "demo_timeline.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -184,9 +186,10 @@ std::string causes_text(const uint64_t (&bytes)[VMRECLAIM_CAUSE_COUNT]) {
 }
 
 std::string bar(uint64_t value, uint64_t full, int width) {
-  const auto n = full > 0 ? static_cast<int>(static_cast<double>(value) / static_cast<double>(full) * width + 0.5) : 0;
-  return std::string(static_cast<size_t>(std::min(n, width)), '#') +
-         std::string(static_cast<size_t>(width - std::min(n, width)), ' ');
+  const long n =
+      full > 0 ? std::lround(static_cast<double>(value) / static_cast<double>(full) * static_cast<double>(width)) : 0;
+  const auto filled = static_cast<size_t>(std::clamp<long>(n, 0, width));
+  return std::string(filled, '#') + std::string(static_cast<size_t>(width) - filled, ' ');
 }
 
 // "idle: the ring held 282 MiB when ...; a tenth of it was left after 1.52 s
