@@ -2,13 +2,15 @@
 
 #include <limits>
 
+#include "engine/stats.h"
+
 namespace vmreclaim::control {
 namespace {
 
-constexpr const char* kCauseNames[] = {"flush", "trim", "drain", "resize", "limit", "suspend", "background"};
 constexpr const char* kGuardNames[] = {"DEALLOC_GAP", "RECLAIM_COPYIO_FAILURE", "RECLAIM_INDEX_FAILURE",
                                        "RECLAIM_DEALLOCATE_FAILURE", "RECLAIM_ACCOUNTING_FAILURE"};
-static_assert(std::size(kCauseNames) == VMRECLAIM_CAUSE_COUNT);
+// The engine's causes are the C API's, in the same order: one list of names.
+static_assert(engine::kCauses == VMRECLAIM_CAUSE_COUNT);
 static_assert(std::size(kGuardNames) == VMRECLAIM_GUARD_COUNT);
 
 // Each scalar field once, so both directions stay in step.
@@ -34,7 +36,8 @@ bool read_field(const nlohmann::json& j, const char* key, T* out) {
 }  // namespace
 
 const char* cause_name(int cause) noexcept {
-  return cause >= 0 && cause < VMRECLAIM_CAUSE_COUNT ? kCauseNames[cause] : "unknown";
+  return cause >= 0 && cause < VMRECLAIM_CAUSE_COUNT ? engine::cause_name(static_cast<engine::Cause>(cause))
+                                                     : "unknown";
 }
 
 const char* guard_fault_name(int fault) noexcept {
@@ -50,8 +53,8 @@ nlohmann::json stats_to_json(const vmreclaim_ring_stats& s) {
 #undef VMR_PUT
   nlohmann::json entries = nlohmann::json::object(), bytes = nlohmann::json::object();
   for (int c = 0; c < VMRECLAIM_CAUSE_COUNT; c++) {
-    entries[kCauseNames[c]] = s.reclaimed_entries[c];
-    bytes[kCauseNames[c]] = s.reclaimed_bytes[c];
+    entries[cause_name(c)] = s.reclaimed_entries[c];
+    bytes[cause_name(c)] = s.reclaimed_bytes[c];
   }
   j["reclaimed_entries"] = std::move(entries);
   j["reclaimed_bytes"] = std::move(bytes);
@@ -74,8 +77,8 @@ std::optional<vmreclaim_ring_stats> stats_from_json(const nlohmann::json& j) {
     return std::nullopt;
   }
   for (int c = 0; c < VMRECLAIM_CAUSE_COUNT; c++) {
-    if (!read_field(*re, kCauseNames[c], &s.reclaimed_entries[c]) ||
-        !read_field(*rb, kCauseNames[c], &s.reclaimed_bytes[c])) {
+    if (!read_field(*re, cause_name(c), &s.reclaimed_entries[c]) ||
+        !read_field(*rb, cause_name(c), &s.reclaimed_bytes[c])) {
       return std::nullopt;
     }
   }

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "child_process.h"
+#include "platform/linux/cgroup.h"
 
 namespace vmreclaim::test {
 namespace {
@@ -158,26 +159,14 @@ TEST(Limits, FootprintLimitFromTheEnvironmentHolds) {
 class MemoryCgroupDir {
  public:
   explicit MemoryCgroupDir(uint64_t limit) {
-    std::ifstream cg("/proc/self/cgroup");
-    std::string line, v1, v2;
-    while (std::getline(cg, line)) {
-      auto a = line.find(':'), b = line.find(':', a + 1);
-      std::string ctrls = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
-      if (ctrls.find("memory") != std::string::npos) v1 = path;
-      if (line.rfind("0::", 0) == 0) v2 = path;
-    }
-    std::string base;
-    std::string limit_file;
-    if (!v1.empty() && access("/sys/fs/cgroup/memory", F_OK) == 0) {
-      base = "/sys/fs/cgroup/memory" + v1;
-      limit_file = "memory.limit_in_bytes";
-    } else if (!v2.empty() && access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
-      base = "/sys/fs/cgroup" + v2;
-      limit_file = "memory.max";
-    } else {
-      why_ = "no memory cgroup hierarchy is mounted";
+    // Where the library itself looks: the v1 memory hierarchy, else v2.
+    auto cg = platform::MemoryCgroup::discover();
+    if (!cg) {
+      why_ = "this process has no memory cgroup";
       return;
     }
+    const std::string base = cg->location().dir;
+    const std::string limit_file = cg->location().version == 1 ? "memory.limit_in_bytes" : "memory.max";
     dir_ = base + "/vmreclaim-test-" + std::to_string(getpid());
     if (mkdir(dir_.c_str(), 0755) != 0) {
       why_ = "cannot create " + dir_ + ": " + std::strerror(errno);

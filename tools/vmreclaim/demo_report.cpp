@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "control/stats_json.h"
 #include "demo_measure.h"
 
 namespace vmreclaim::tools::demo {
@@ -48,8 +49,8 @@ void print_ring_notes(std::FILE* out, const ModeResult& r) {
   for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
     if (r.reclaimed_entries[i] == 0) continue;
     if (!causes.empty()) causes += ", ";
-    causes += std::string(cause_label(i)) + " " + mib(r.reclaimed_bytes[i]) + " (" + grouped(r.reclaimed_entries[i]) +
-              " entries)";
+    causes += std::string(control::cause_name(i)) + " " + mib(r.reclaimed_bytes[i]) + " (" +
+              grouped(r.reclaimed_entries[i]) + " entries)";
   }
   std::fprintf(out, "engine reclaimed by cause: %s\n", causes.empty() ? "nothing" : causes.c_str());
   std::fprintf(out,
@@ -152,7 +153,7 @@ nlohmann::json to_json(const RunConfig& config, const std::vector<ModeResult>& r
       row["rss_anon"]["after_drain"] = r.rss_after_drain;
       nlohmann::json causes = nlohmann::json::object();
       for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
-        causes[cause_label(i)] = {{"bytes", r.reclaimed_bytes[i]}, {"entries", r.reclaimed_entries[i]}};
+        causes[control::cause_name(i)] = {{"bytes", r.reclaimed_bytes[i]}, {"entries", r.reclaimed_entries[i]}};
       }
       row["engine_reclaimed"] = {{"bytes", r.engine_reclaimed_bytes()}, {"by_cause", causes}};
       const RingAllocatorCounters& c = r.counters;

@@ -138,12 +138,6 @@ std::optional<Mode> mode_from_name(const std::string& name) noexcept {
   return std::nullopt;
 }
 
-const char* cause_label(int cause) noexcept {
-  static constexpr const char* kLabels[VMRECLAIM_CAUSE_COUNT] = {"flush", "trim",    "drain",     "resize",
-                                                                 "limit", "suspend", "background"};
-  return cause >= 0 && cause < VMRECLAIM_CAUSE_COUNT ? kLabels[cause] : "?";
-}
-
 ModeResult run_mode_in_child(Mode mode, const RunConfig& config) {
   ChildOutcome child = run_in_child([&] {
     const ModeResult mine = run_mode(mode, config);

@@ -70,6 +70,4 @@ struct ModeResult {
 // with `error` set if the run failed or the child died.
 ModeResult run_mode_in_child(Mode mode, const RunConfig& config);
 
-const char* cause_label(int cause) noexcept;
-
 }  // namespace vmreclaim::tools::demo

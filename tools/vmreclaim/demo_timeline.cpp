@@ -11,11 +11,11 @@
 #include <stdexcept>
 #include <thread>
 
+#include "control/stats_json.h"
 #include "demo_allocators.h"
 #include "demo_child.h"
 #include "demo_measure.h"
 #include "demo_pressure.h"
-#include "demo_run.h"
 
 namespace vmreclaim::tools::demo {
 namespace {
@@ -142,7 +142,7 @@ TimelineResult from_json(const nlohmann::json& doc) {
     p.ring_bytes = j.at("ring_bytes").get<uint64_t>();
     p.live_bytes = j.at("live_bytes").get<uint64_t>();
     for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
-      p.reclaimed[i] = j.at("reclaimed").value(cause_label(i), uint64_t{0});
+      p.reclaimed[i] = j.at("reclaimed").value(control::cause_name(i), uint64_t{0});
     }
     r.points.push_back(std::move(p));
   }
@@ -180,7 +180,7 @@ std::string causes_text(const uint64_t (&bytes)[VMRECLAIM_CAUSE_COUNT]) {
   for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
     if (bytes[i] == 0) continue;
     if (!out.empty()) out += ", ";
-    out += std::string(cause_label(i)) + " " + format_bytes(bytes[i]);
+    out += std::string(control::cause_name(i)) + " " + format_bytes(bytes[i]);
   }
   return out.empty() ? "nothing" : out;
 }
@@ -263,7 +263,7 @@ nlohmann::json to_json(const TimelineResult& r) {
   nlohmann::json points = nlohmann::json::array();
   for (const TimelinePoint& p : r.points) {
     nlohmann::json causes = nlohmann::json::object();
-    for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) causes[cause_label(i)] = p.reclaimed[i];
+    for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) causes[control::cause_name(i)] = p.reclaimed[i];
     points.push_back({{"t", p.t},
                       {"phase", p.phase},
                       {"rss_anon", p.rss_anon},
@@ -339,7 +339,7 @@ std::string write_timeline_csv(const std::string& path, const TimelineResult& r)
   std::ofstream f(path);
   if (!f) return "cannot write " + path + ": " + std::strerror(errno);
   f << "t,phase,rss_anon,ring_bytes,live_bytes";
-  for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) f << ",reclaimed_" << cause_label(i);
+  for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) f << ",reclaimed_" << control::cause_name(i);
   f << "\n";
   for (const TimelinePoint& p : r.points) {
     f << p.t << ',' << p.phase << ',' << p.rss_anon << ',' << p.ring_bytes << ',' << p.live_bytes;

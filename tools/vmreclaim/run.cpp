@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "control/stats_json.h"
 
 namespace vmreclaim::tools {
 namespace {
@@ -117,7 +118,8 @@ void print_summary(const RunOptions& o, int status, double seconds, long long pe
                  r["reused_intact"], r["reused_zeroed"]);
     std::fprintf(stderr, "  newly mapped            %llu\n", r["fresh_maps"]);
     std::string causes;
-    for (const char* c : {"flush", "trim", "drain", "resize", "limit", "suspend", "background"}) {
+    for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
+      const char* c = control::cause_name(i);
       unsigned long long b = r[std::string("reclaimed_") + c];
       if (b != 0) causes += std::string(causes.empty() ? "" : ", ") + c + " " + mib(static_cast<double>(b));
     }
