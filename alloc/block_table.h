@@ -20,8 +20,10 @@ struct Block {
   size_t size = 0;       // bytes asked for by the last allocation
   uint64_t ring_id = 0;  // while cached: its ring entry
   BlockState state = BlockState::live;
-  bool dirty = false;  // while cached: may hold non-zero bytes
-  uint32_t cls = 0;    // while cached: its cache list
+  bool dirty = false;     // while cached: may hold non-zero bytes
+  bool released = false;  // taken back FREED: pages that are still resident may hold
+                          // the old bytes (MADV_FREE keeps them until memory pressure)
+  uint32_t cls = 0;       // while cached: its cache list
   Block* hash_next = nullptr;
   Block* class_prev = nullptr;  // cache lists (one per class, and the age list)
   Block* class_next = nullptr;

@@ -61,6 +61,7 @@ void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
   bool update = false;
   Block* hit = nullptr;
   bool dirty = false;
+  bool released = false;
   {
     Locked lk(mu_);
     counters_.allocs++;
@@ -68,14 +69,23 @@ void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
     if (hit != nullptr) {
       hit->size = bytes;
       dirty = hit->dirty;
+      released = hit->released;
       note_live(static_cast<int64_t>(hit->capacity));
     }
   }
   if (update) ring_.update_accounting();
   if (hit != nullptr) {
     void* p = reinterpret_cast<void*>(hit->addr);
-    // Reclaimed pages already read as zero; only intact ones need clearing.
-    if (zero && dirty) std::memset(p, 0, bytes);
+    if (zero && dirty) {
+      // An intact block is cleared; a released one only where pages are
+      // still resident (MADV_FREE keeps them, with their bytes, until memory
+      // pressure): the pages MADV_DONTNEED dropped are not faulted in.
+      if (released) {
+        os_.zero_resident(p, bytes);
+      } else {
+        std::memset(p, 0, bytes);
+      }
+    }
     return p;
   }
 

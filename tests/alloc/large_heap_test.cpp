@@ -62,6 +62,22 @@ TEST_F(LargeHeapTest, CallocOnAReusedBlockReadsAsZero) {
   heap_.free(r);
 }
 
+// MADV_FREE leaves the bytes in place until memory pressure: a block taken
+// back FREED is not zero, and calloc must clear what is still resident.
+TEST_F(LargeHeapTest, CallocOnABlockReleasedWithMadvFreeReadsAsZero) {
+  const size_t n = 1u << 20;
+  auto* p = static_cast<unsigned char*>(heap_.allocate(n, kPageSize, false));
+  std::memset(p, 0xee, n);
+  heap_.free(p);
+  ring_.reclaim_all(MADV_FREE);
+  ASSERT_EQ(p[n / 2], 0xee);  // still there: no memory pressure
+  void* q = heap_.allocate(n, kPageSize, true);
+  ASSERT_EQ(q, p);
+  EXPECT_TRUE(all_zero(q, n));
+  EXPECT_EQ(heap_.snapshot().cache.hits_zeroed, 1u);
+  heap_.free(q);
+}
+
 TEST_F(LargeHeapTest, PointersItDoesNotOwnAreLeftToTheSystemAllocator) {
   alignas(4096) static char not_ours[4096];
   EXPECT_FALSE(heap_.free(not_ours));

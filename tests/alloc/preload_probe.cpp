@@ -2,10 +2,13 @@
 // Each scenario exercises the C allocation API through the interposed
 // symbols (built with -fno-builtin so no call is folded away) and prints
 // "ok" or what went wrong; a failed check exits 1.
+#include <mach/vm_reclaim.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vmreclaim/vmreclaim.h>
 
 #include <atomic>
 #include <cerrno>
@@ -212,10 +215,89 @@ void fork_during_allocation() {
   free(inherited);
 }
 
+// Pages of [p, p+n) in memory (mincore), or -1 if some page is not mapped.
+long resident_pages(const void* p, size_t n) {
+  std::vector<unsigned char> v((n + 4095) / 4096);
+  if (mincore(const_cast<void*>(p), n, v.data()) != 0) return -1;
+  long r = 0;
+  for (unsigned char c : v) r += c & 1;
+  return r;
+}
+
+// A block the engine released (with the advice in VMRECLAIM_FREE_ADVICE)
+// must come back from calloc as zeros. With MADV_FREE the pages keep their
+// old contents until memory pressure, so "FREED" does not mean "zero".
+void calloc_after_drain() {
+  constexpr size_t n = 4 * kLarge;
+  auto* p = static_cast<unsigned char*>(malloc(n));
+  CHECK(p != nullptr);
+  std::memset(p, 0xab, n);
+  free(p);
+  mach_vm_reclaim_ring_t r = vmreclaim_ring_current();
+  CHECK(r != nullptr);
+  uint64_t bytes = 0;
+  CHECK(r != nullptr && vmreclaim_ring_drain(r, &bytes) == VM_RECLAIM_SUCCESS);
+  CHECK(bytes >= n);
+  const char* advice = std::getenv("VMRECLAIM_FREE_ADVICE");
+  const bool dontneed = advice == nullptr || std::strcmp(advice, "free") != 0;
+  // What the released pages hold now (the test's own knowledge of its
+  // block). Not read after MADV_DONTNEED: a read would map the zero page.
+  if (!dontneed) std::printf("stale_pages_before_calloc=%d\n", p[0] == 0xab && p[n - 1] == 0xab ? 1 : 0);
+  void* z = calloc(1, n);
+  CHECK(z == p);  // the cached block, reused after the engine released it
+  // Released with MADV_DONTNEED nothing is resident, and calloc must not
+  // fault the pages in just to clear them.
+  if (dontneed) CHECK(resident_pages(z, n) == 0);
+  CHECK(is_zero(z, n));
+  free(z);
+}
+
 void double_free() {
   void* p = malloc(kLarge);
   free(p);
   free(p);  // must abort with one line on stderr
+  std::puts("survived");
+}
+
+// Misuse the layer can see: each must end in one line and SIGABRT, never a
+// SIGSEGV inside glibc. The evicting ones run with VMRECLAIM_MALLOC_CACHE_MAX=1M.
+void misuse(const std::string& what) {
+  auto* p = static_cast<char*>(malloc(kLarge));
+  CHECK(p != nullptr);
+  std::memset(p, 0x5a, kLarge);
+  if (what == "realloc_interior") {
+    void* q = realloc(p + 4096, 2 * kLarge);
+    std::printf("survived %p\n", q);
+  } else if (what == "free_interior") {
+    free(p + 4096);
+  } else if (what == "usable_size_interior") {
+    std::printf("survived %zu\n", malloc_usable_size(p + 8192));
+  } else if (what == "realloc_after_free") {
+    free(p);
+    void* q = realloc(p, 2 * kLarge);
+    std::printf("survived %p\n", q);
+  } else if (what == "free_after_eviction" || what == "realloc_after_eviction" ||
+             what == "small_realloc_after_eviction") {
+    void* other = malloc(kLarge);
+    free(p);      // cached
+    free(other);  // evicts p: the cache holds 1 MiB
+    if (what == "free_after_eviction") {
+      free(p);
+    } else if (what == "realloc_after_eviction") {
+      void* q = realloc(p, 2 * kLarge);
+      std::printf("survived %p\n", q);
+    } else {
+      void* q = realloc(p, 100);
+      std::printf("survived %p\n", q);
+    }
+  } else if (what == "free_unmapped") {
+    void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(page, 4096);
+    free(page);
+  } else {
+    std::printf("no misuse %s\n", what.c_str());
+    std::exit(2);
+  }
   std::puts("survived");
 }
 
@@ -231,6 +313,10 @@ int main(int argc, char** argv) {
     fork_during_allocation();
   } else if (s == "double_free") {
     double_free();
+  } else if (s == "calloc_after_drain") {
+    calloc_after_drain();
+  } else if (s == "misuse" && argc > 2) {
+    misuse(argv[2]);
   } else {
     std::fprintf(stderr, "unknown scenario '%s'\n", s.c_str());
     return 2;
