@@ -40,12 +40,16 @@ class BlockTable {
   // A new record for a block at `addr`, indexed; nullptr if out of memory.
   Block* insert(uintptr_t addr, size_t capacity) noexcept;
   Block* find(uintptr_t addr) const noexcept;
+  // The block whose [addr, addr + capacity) holds `addr`, or nullptr
+  // (binary search over the records ordered by address).
+  Block* containing(uintptr_t addr) const noexcept;
   // Moves a record to a new address (after mremap moved the block).
   void rekey(Block* b, uintptr_t new_addr) noexcept;
   // Forgets the block and recycles its record.
   void erase(Block* b) noexcept;
   // Takes a record out of the index without recycling it (while its block
-  // is being moved), and puts it back.
+  // is being moved), and puts it back. attach() cannot fail: detach() keeps
+  // the index's room.
   void detach(Block* b) noexcept;
   void attach(Block* b) noexcept;
 
@@ -57,12 +61,21 @@ class BlockTable {
   void unlink(Block* b) noexcept;
   bool grow() noexcept;
   Block* new_record() noexcept;
+  // The address-ordered index: every indexed block once, by addr. Changes
+  // only when a block is mapped, unmapped or moved (each a system call of
+  // its own), never on the cache's take/put, so its O(n) insert is cheap
+  // next to the mmap it follows.
+  size_t lower_bound(uintptr_t addr) const noexcept;
+  bool order_insert(Block* b) noexcept;
+  void order_erase(Block* b) noexcept;
 
   OsPages& os_;
   Block** buckets_ = nullptr;
   size_t nbuckets_ = 0;  // a power of two
   size_t count_ = 0;
   Block* free_records_ = nullptr;  // chained through hash_next
+  Block** ordered_ = nullptr;      // count_ entries, ascending addr
+  size_t ordered_cap_ = 0;
 };
 
 }  // namespace vmreclaim::alloc

@@ -76,6 +76,13 @@ void OsPages::zero_resident(void* addr, size_t bytes) noexcept {
   }
 }
 
+int OsPages::mapped(const void* addr, size_t bytes) noexcept {
+  unsigned char resident[8];
+  if (bytes > sizeof resident * 4096) return EINVAL;
+  counters_.mincores.fetch_add(1, relaxed);
+  return ::mincore(const_cast<void*>(addr), bytes, resident) == 0 ? 0 : errno;
+}
+
 void* OsPages::map_metadata(size_t bytes) noexcept {
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? nullptr : p;

@@ -30,6 +30,9 @@ class OsPages {
   // so only those are written; the others read as zero and stay unfaulted.
   // Falls back to clearing everything if mincore() fails.
   void zero_resident(void* addr, size_t bytes) noexcept;
+  // Whether every page of [addr, addr+bytes) (page-aligned) is mapped: 0 if
+  // so, ENOMEM if some page is not, another errno if the kernel cannot say.
+  int mapped(const void* addr, size_t bytes) noexcept;
   // Memory for the heap's own bookkeeping (never from malloc).
   void* map_metadata(size_t bytes) noexcept;
 

@@ -162,6 +162,42 @@ TEST_F(Preload, CallocAfterTheEngineReleasedTheBlockReadsAsZero) {
   }
 }
 
+// Misuse of a large block the layer can see: one line naming it, and
+// SIGABRT (glibc alone says "invalid pointer"/"invalid old size" and aborts;
+// a SIGSEGV inside glibc says nothing).
+struct Misuse {
+  const char* scenario;
+  const char* line;
+  bool evicting;  // with a 1 MiB cache, so that the freed block is unmapped
+};
+
+void PrintTo(const Misuse& m, std::ostream* os) { *os << m.scenario; }
+
+class PreloadMisuse : public Preload, public ::testing::WithParamInterface<Misuse> {};
+
+TEST_P(PreloadMisuse, OneLineAndAbort) {
+  const Misuse& m = GetParam();
+  std::vector<std::string> extra;
+  if (m.evicting) extra.emplace_back("VMRECLAIM_MALLOC_CACHE_MAX=1M");
+  Outcome o = probe("misuse", extra, m.scenario);
+  EXPECT_EQ(o.signal, SIGABRT) << o.output;
+  EXPECT_NE(o.output.find(m.line), std::string::npos) << o.output;
+  EXPECT_EQ(o.output.find("survived"), std::string::npos) << o.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layer, PreloadMisuse,
+    ::testing::Values(Misuse{"realloc_interior", "vmreclaim-malloc: realloc of interior pointer", false},
+                      Misuse{"free_interior", "vmreclaim-malloc: free of interior pointer", false},
+                      Misuse{"usable_size_interior", "vmreclaim-malloc: malloc_usable_size of interior pointer", false},
+                      Misuse{"realloc_after_free", "vmreclaim-malloc: realloc after free of large block", false},
+                      Misuse{"free_after_eviction", "vmreclaim-malloc: double free of large block", true},
+                      Misuse{"realloc_after_eviction", "vmreclaim-malloc: realloc after free of large block", true},
+                      Misuse{"small_realloc_after_eviction", "vmreclaim-malloc: realloc after free of large block",
+                             true},
+                      Misuse{"free_unmapped", "vmreclaim-malloc: free of unmapped memory", false}),
+    [](const auto& p) { return std::string(p.param.scenario); });
+
 TEST_F(Preload, SortOfALargeFileMatchesTheUnpreloadedResult) {
   const std::string input = dir_ + "/input", plain = dir_ + "/plain", layered = dir_ + "/layered";
   {
