@@ -301,6 +301,85 @@ void misuse(const std::string& what) {
   std::puts("survived");
 }
 
+// What the layer's settings did: is a 64 KiB request the layer's (a page-
+// aligned block of whole pages) or glibc's? (Default threshold: 128 KiB.)
+void settings() {
+  void* p = malloc(64 * 1024);
+  CHECK(p != nullptr);
+  std::printf("layer_served_64k=%d\n", aligned(p, 4096) && malloc_usable_size(p) % 4096 == 0 ? 1 : 0);
+  free(p);
+}
+
+// Four 1 MiB blocks freed: the cache keeps what VMRECLAIM_MALLOC_CACHE_MAX
+// allows (the report says how much, and how many were evicted).
+void cache_cap() {
+  void* blocks[4];
+  for (void*& b : blocks) {
+    b = malloc(kLarge);
+    CHECK(b != nullptr);
+    std::memset(b, 1, kLarge);
+  }
+  for (void* b : blocks) free(b);
+}
+
+// realloc beyond the capacity when mremap cannot move the block: the block's
+// mapping is split in two (different madvise flags on each half), and mremap
+// refuses a range that spans two mappings; the layer must copy.
+void realloc_copy_fallback() {
+  auto* p = static_cast<unsigned char*>(malloc(kLarge));
+  CHECK(p != nullptr);
+  fill(p, kLarge, 5);
+  CHECK(madvise(p + kLarge / 2, kLarge / 2, MADV_DONTFORK) == 0);
+  auto* q = static_cast<unsigned char*>(realloc(p, 4 * kLarge));
+  CHECK(q != nullptr && q != p);
+  CHECK(q != nullptr && has_pattern(q, kLarge, 5));
+  fill(q, 4 * kLarge, 6);
+  free(q);
+}
+
+// The program allocates its own ring before the layer needs one: the layer
+// runs without a ring (its frees unmap) and never enters into the program's.
+void own_ring_first() {
+  mach_vm_reclaim_ring_t mine = nullptr;
+  CHECK(mach_vm_reclaim_ring_allocate(&mine, 64, 128) == VM_RECLAIM_SUCCESS);
+  CHECK(vmreclaim_ring_current() == mine);
+  for (int i = 0; i < 3; i++) {
+    void* p = malloc(kLarge);
+    CHECK(p != nullptr);
+    std::memset(p, 1, kLarge);
+    free(p);
+  }
+  vmreclaim_ring_stats st{};
+  CHECK(mine != nullptr && vmreclaim_ring_get_stats(mine, &st) == VM_RECLAIM_SUCCESS);
+  CHECK(st.entered_entries == 0);
+  // The program's ring works as usual.
+  void* own = mmap(nullptr, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  mach_vm_reclaim_id_t id = VM_RECLAIM_ID_NULL;
+  bool update = false;
+  CHECK(mach_vm_reclaim_try_enter(mine, reinterpret_cast<uintptr_t>(own), 65536, VM_RECLAIM_DEALLOCATE, &id, &update) ==
+            VM_RECLAIM_SUCCESS &&
+        id != VM_RECLAIM_ID_NULL);
+  uint64_t bytes = 0;
+  CHECK(vmreclaim_ring_drain(mine, &bytes) == VM_RECLAIM_SUCCESS && bytes == 65536);
+}
+
+// The layer got there first: the program's own allocation is refused, one
+// ring per process, and the layer's ring keeps working.
+void own_ring_after() {
+  void* p = malloc(kLarge);
+  CHECK(p != nullptr);
+  free(p);
+  mach_vm_reclaim_ring_t layers = vmreclaim_ring_current();
+  CHECK(layers != nullptr);
+  mach_vm_reclaim_ring_t mine = nullptr;
+  CHECK(mach_vm_reclaim_ring_allocate(&mine, 64, 128) == VM_RECLAIM_RESOURCE_SHORTAGE);
+  CHECK(mine == nullptr);
+  CHECK(vmreclaim_ring_current() == layers);
+  void* q = malloc(kLarge);
+  CHECK(q == p);  // reused from the layer's ring
+  free(q);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -313,6 +392,16 @@ int main(int argc, char** argv) {
     fork_during_allocation();
   } else if (s == "double_free") {
     double_free();
+  } else if (s == "settings") {
+    settings();
+  } else if (s == "cache_cap") {
+    cache_cap();
+  } else if (s == "realloc_copy_fallback") {
+    realloc_copy_fallback();
+  } else if (s == "own_ring_first") {
+    own_ring_first();
+  } else if (s == "own_ring_after") {
+    own_ring_after();
   } else if (s == "calloc_after_drain") {
     calloc_after_drain();
   } else if (s == "misuse" && argc > 2) {
