@@ -198,6 +198,93 @@ INSTANTIATE_TEST_SUITE_P(
                       Misuse{"free_unmapped", "vmreclaim-malloc: free of unmapped memory", false}),
     [](const auto& p) { return std::string(p.param.scenario); });
 
+// VMRECLAIM_MALLOC_THRESHOLD decides which requests the layer serves; a bad
+// value is named on stderr and the default kept.
+TEST_F(Preload, ThresholdSettingDecidesWhatTheLayerServes) {
+  Outcome dflt = probe("settings");
+  EXPECT_EQ(dflt.exit_code, 0) << dflt.output;
+  EXPECT_NE(dflt.output.find("layer_served_64k=0"), std::string::npos) << dflt.output;
+  EXPECT_EQ(report_value(read_file(report_), "threshold"), 128 * 1024);
+  unlink(report_.c_str());
+
+  Outcome low = probe("settings", {"VMRECLAIM_MALLOC_THRESHOLD=16K"});
+  EXPECT_EQ(low.exit_code, 0) << low.output;
+  EXPECT_NE(low.output.find("layer_served_64k=1"), std::string::npos) << low.output;
+  EXPECT_EQ(report_value(read_file(report_), "threshold"), 16 * 1024);
+  unlink(report_.c_str());
+
+  Outcome bad = probe("settings", {"VMRECLAIM_MALLOC_THRESHOLD=12Q"});
+  EXPECT_EQ(bad.exit_code, 0) << bad.output;
+  EXPECT_NE(bad.output.find("vmreclaim-malloc: ignoring VMRECLAIM_MALLOC_THRESHOLD=12Q (not a size)"),
+            std::string::npos)
+      << bad.output;
+  EXPECT_NE(bad.output.find("layer_served_64k=0"), std::string::npos) << bad.output;
+}
+
+// VMRECLAIM_MALLOC_CACHE_MAX bounds the cache: past it the oldest blocks are
+// unmapped.
+TEST_F(Preload, CacheMaxSettingBoundsTheCache) {
+  Outcome dflt = probe("cache_cap");
+  ASSERT_EQ(dflt.exit_code, 0) << dflt.output;
+  std::string line = read_file(report_);
+  EXPECT_EQ(report_value(line, "cached_bytes"), 4 << 20) << line;
+  EXPECT_EQ(report_value(line, "evictions"), 0) << line;
+  unlink(report_.c_str());
+
+  Outcome capped = probe("cache_cap", {"VMRECLAIM_MALLOC_CACHE_MAX=2M"});
+  ASSERT_EQ(capped.exit_code, 0) << capped.output;
+  line = read_file(report_);
+  EXPECT_EQ(report_value(line, "cached_bytes"), 2 << 20) << line;
+  EXPECT_EQ(report_value(line, "evictions"), 2) << line;
+  EXPECT_EQ(report_value(line, "layer_munmaps"), 2) << line;
+}
+
+// mremap cannot move a block whose mapping was split: realloc copies.
+TEST_F(Preload, ReallocCopiesWhenMremapCannotMoveTheBlock) {
+  Outcome o = probe("realloc_copy_fallback");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  std::string line = read_file(report_);
+  EXPECT_EQ(report_value(line, "realloc_copied"), 1) << line;
+  EXPECT_EQ(report_value(line, "realloc_remapped"), 0) << line;
+}
+
+// One ring per process, whoever allocates it first.
+TEST_F(Preload, AProgramsOwnRingBesideTheLayer) {
+  Outcome first = probe("own_ring_first");
+  EXPECT_EQ(first.exit_code, 0) << first.output;
+  std::string line = read_file(report_);
+  EXPECT_EQ(report_value(line, "direct_unmaps"), 3) << line;  // no ring for the layer
+  EXPECT_EQ(report_value(line, "reused_intact"), 0) << line;
+  unlink(report_.c_str());
+
+  Outcome after = probe("own_ring_after");
+  EXPECT_EQ(after.exit_code, 0) << after.output;
+  line = read_file(report_);
+  EXPECT_EQ(report_value(line, "reused_intact"), 1) << line;
+}
+
+// `vmreclaim run` finds the layer, preloads it and summarises what it did.
+TEST_F(Preload, VmreclaimRunRunsTheProgramUnderTheLayer) {
+  Outcome o = run({VMRECLAIM_CLI, "run", "--", VMRECLAIM_PRELOAD_PROBE, "entry_points"}, {});
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("ok"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("exited with status 0"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("processes reporting     1"), std::string::npos) << o.output;
+  size_t at = o.output.find("large allocations       ");
+  ASSERT_NE(at, std::string::npos) << o.output;
+  EXPECT_GT(std::atoll(o.output.c_str() + at + 24), 20) << o.output;
+
+  // --threshold reaches the layer.
+  Outcome low = run({VMRECLAIM_CLI, "run", "--threshold", "16K", "--", VMRECLAIM_PRELOAD_PROBE, "settings"}, {});
+  EXPECT_EQ(low.exit_code, 0) << low.output;
+  EXPECT_NE(low.output.find("layer_served_64k=1"), std::string::npos) << low.output;
+  EXPECT_NE(low.output.find("(threshold 16384 bytes)"), std::string::npos) << low.output;
+
+  // The program's exit status is the command's.
+  Outcome failing = run({VMRECLAIM_CLI, "run", "--", VMRECLAIM_PRELOAD_PROBE, "no-such-scenario"}, {});
+  EXPECT_EQ(failing.exit_code, 2) << failing.output;
+}
+
 TEST_F(Preload, SortOfALargeFileMatchesTheUnpreloadedResult) {
   const std::string input = dir_ + "/input", plain = dir_ + "/plain", layered = dir_ + "/layered";
   {
