@@ -57,11 +57,15 @@ Block* BlockCache::take(size_t bytes, size_t align, bool* update) noexcept {
       switch (ring_.cancel(b->ring_id, b->addr, static_cast<uint32_t>(b->capacity), update)) {
         case VM_RECLAIM_UNRECLAIMED:
           unlist(b);
+          b->released = false;
           counters_.hits_intact++;
           return b;
         case VM_RECLAIM_FREED:
           unlist(b);
-          b->dirty = false;  // the reclaimer released the pages: they read as zero
+          // Released, but not necessarily zero: MADV_DONTNEED drops the
+          // pages, MADV_FREE lets them keep their bytes until the kernel
+          // needs the memory. Only pages still resident can be stale.
+          b->released = true;
           counters_.hits_zeroed++;
           return b;
         case VM_RECLAIM_BUSY:

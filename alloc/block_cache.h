@@ -1,10 +1,10 @@
 // The size-indexed cache of freed large blocks. A freed block is entered into
 // the reclaim ring and listed under its size class; an allocation cancels the
 // entry of a listed block that fits and reuses it (UNRECLAIMED: no system
-// call, no fault; FREED: the mapping is kept, its pages fault back in as
-// zeros). The reclaimer, not the cache, decides when cached memory goes back
-// to the system; the cache only bounds how much it may hold.
-// Not thread-safe: the heap's lock guards it.
+// call, no fault; FREED: the mapping is kept, released pages fault back in as
+// zeros, pages the kernel has not yet taken after MADV_FREE keep their bytes). The reclaimer, not the cache, decides
+// when cached memory goes back to the system; the cache only bounds how much it may hold. Not thread-safe: the heap's
+// lock guards it.
 #pragma once
 
 #include <cstddef>
@@ -18,7 +18,7 @@ namespace vmreclaim::alloc {
 
 struct CacheCounters {
   uint64_t hits_intact = 0;  // UNRECLAIMED: reused without a syscall or a fault
-  uint64_t hits_zeroed = 0;  // FREED: reused, pages fault back in
+  uint64_t hits_zeroed = 0;  // FREED: reused, released pages fault back in
   uint64_t busy_skips = 0;   // being reclaimed at that moment
   uint64_t lost = 0;         // DEALLOCATED: forgotten
   uint64_t misses = 0;

@@ -1,5 +1,6 @@
 #include "block_table.h"
 
+#include <cstring>
 #include <new>
 
 namespace vmreclaim::alloc {
@@ -67,12 +68,53 @@ Block* BlockTable::new_record() noexcept {
   return b;
 }
 
+size_t BlockTable::lower_bound(uintptr_t addr) const noexcept {
+  size_t lo = 0, hi = count_;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (ordered_[mid]->addr < addr) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+bool BlockTable::order_insert(Block* b) noexcept {
+  if (count_ + 1 > ordered_cap_) {
+    const size_t cap = ordered_cap_ == 0 ? 512 : ordered_cap_ * 2;
+    auto** fresh = static_cast<Block**>(os_.map_metadata(cap * sizeof(Block*)));
+    if (fresh == nullptr) return false;
+    if (count_ > 0) std::memcpy(fresh, ordered_, count_ * sizeof(Block*));
+    if (ordered_ != nullptr) os_.unmap(ordered_, ordered_cap_ * sizeof(Block*));
+    ordered_ = fresh;
+    ordered_cap_ = cap;
+  }
+  const size_t i = lower_bound(b->addr);
+  std::memmove(ordered_ + i + 1, ordered_ + i, (count_ - i) * sizeof(Block*));
+  ordered_[i] = b;
+  return true;
+}
+
+void BlockTable::order_erase(Block* b) noexcept {
+  size_t i = lower_bound(b->addr);
+  while (i < count_ && ordered_[i] != b) i++;  // addresses are unique; defensive
+  if (i == count_) return;
+  std::memmove(ordered_ + i, ordered_ + i + 1, (count_ - i - 1) * sizeof(Block*));
+}
+
 Block* BlockTable::insert(uintptr_t addr, size_t capacity) noexcept {
   if (count_ + 1 > nbuckets_ && !grow() && nbuckets_ == 0) return nullptr;
   Block* b = new_record();
   if (b == nullptr) return nullptr;
   b->addr = addr;
   b->capacity = capacity;
+  if (!order_insert(b)) {
+    b->hash_next = free_records_;
+    free_records_ = b;
+    return nullptr;
+  }
   link(b);
   count_++;
   return b;
@@ -86,23 +128,36 @@ Block* BlockTable::find(uintptr_t addr) const noexcept {
   return nullptr;
 }
 
+Block* BlockTable::containing(uintptr_t addr) const noexcept {
+  // The last block starting at or below addr.
+  size_t i = lower_bound(addr + 1);
+  if (i == 0) return nullptr;
+  Block* b = ordered_[i - 1];
+  return addr - b->addr < b->capacity ? b : nullptr;
+}
+
 void BlockTable::rekey(Block* b, uintptr_t new_addr) noexcept {
+  order_erase(b);
   unlink(b);
+  count_--;
   b->addr = new_addr;
-  link(b);
+  attach(b);
 }
 
 void BlockTable::detach(Block* b) noexcept {
+  order_erase(b);
   unlink(b);
   count_--;
 }
 
 void BlockTable::attach(Block* b) noexcept {
+  order_insert(b);  // room kept since detach(): cannot fail
   link(b);
   count_++;
 }
 
 void BlockTable::erase(Block* b) noexcept {
+  order_erase(b);
   unlink(b);
   count_--;
   b->hash_next = free_records_;

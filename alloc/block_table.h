@@ -20,8 +20,10 @@ struct Block {
   size_t size = 0;       // bytes asked for by the last allocation
   uint64_t ring_id = 0;  // while cached: its ring entry
   BlockState state = BlockState::live;
-  bool dirty = false;  // while cached: may hold non-zero bytes
-  uint32_t cls = 0;    // while cached: its cache list
+  bool dirty = false;     // while cached: may hold non-zero bytes
+  bool released = false;  // taken back FREED: pages that are still resident may hold
+                          // the old bytes (MADV_FREE keeps them until memory pressure)
+  uint32_t cls = 0;       // while cached: its cache list
   Block* hash_next = nullptr;
   Block* class_prev = nullptr;  // cache lists (one per class, and the age list)
   Block* class_next = nullptr;
@@ -38,12 +40,16 @@ class BlockTable {
   // A new record for a block at `addr`, indexed; nullptr if out of memory.
   Block* insert(uintptr_t addr, size_t capacity) noexcept;
   Block* find(uintptr_t addr) const noexcept;
+  // The block whose [addr, addr + capacity) holds `addr`, or nullptr
+  // (binary search over the records ordered by address).
+  Block* containing(uintptr_t addr) const noexcept;
   // Moves a record to a new address (after mremap moved the block).
   void rekey(Block* b, uintptr_t new_addr) noexcept;
   // Forgets the block and recycles its record.
   void erase(Block* b) noexcept;
   // Takes a record out of the index without recycling it (while its block
-  // is being moved), and puts it back.
+  // is being moved), and puts it back. attach() cannot fail: detach() keeps
+  // the index's room.
   void detach(Block* b) noexcept;
   void attach(Block* b) noexcept;
 
@@ -55,12 +61,21 @@ class BlockTable {
   void unlink(Block* b) noexcept;
   bool grow() noexcept;
   Block* new_record() noexcept;
+  // The address-ordered index: every indexed block once, by addr. Changes
+  // only when a block is mapped, unmapped or moved (each a system call of
+  // its own), never on the cache's take/put, so its O(n) insert is cheap
+  // next to the mmap it follows.
+  size_t lower_bound(uintptr_t addr) const noexcept;
+  bool order_insert(Block* b) noexcept;
+  void order_erase(Block* b) noexcept;
 
   OsPages& os_;
   Block** buckets_ = nullptr;
   size_t nbuckets_ = 0;  // a power of two
   size_t count_ = 0;
   Block* free_records_ = nullptr;  // chained through hash_next
+  Block** ordered_ = nullptr;      // count_ entries, ascending addr
+  size_t ordered_cap_ = 0;
 };
 
 }  // namespace vmreclaim::alloc

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,33 +24,91 @@ class Locked {
   pthread_mutex_t& mu_;
 };
 
-}  // namespace
-
-void LargeHeap::bad_pointer(const char* what, const void* p, size_t capacity) noexcept {
-  char line[160];
-  int n = std::snprintf(line, sizeof line, "vmreclaim-malloc: %s of large block %p (%zu bytes): aborting\n", what, p,
-                        capacity);
-  if (n > 0) {
-    ssize_t ignored = ::write(STDERR_FILENO, line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1);
-    (void)ignored;
-  }
+[[noreturn, gnu::format(printf, 1, 2)]] void misuse(const char* fmt, ...) noexcept {
+  char line[256];
+  int n = std::snprintf(line, sizeof line, "vmreclaim-malloc: ");
+  va_list ap;
+  va_start(ap, fmt);
+  int m = std::vsnprintf(line + n, sizeof line - static_cast<size_t>(n), fmt, ap);
+  va_end(ap);
+  size_t len = static_cast<size_t>(n) + (m > 0 ? static_cast<size_t>(m) : 0);
+  if (len > sizeof line - 14) len = sizeof line - 14;
+  std::memcpy(line + len, ": aborting\n", 12);
+  len += 11;
+  ssize_t ignored = ::write(STDERR_FILENO, line, len);
+  (void)ignored;
   std::abort();
 }
+
+const char* after_free(LargeHeap::Use use) noexcept {
+  switch (use) {
+    case LargeHeap::Use::free: return "double free";
+    case LargeHeap::Use::realloc: return "realloc after free";
+    case LargeHeap::Use::usable_size: break;
+  }
+  return "malloc_usable_size after free";
+}
+
+const char* verb(LargeHeap::Use use) noexcept {
+  switch (use) {
+    case LargeHeap::Use::free: return "free";
+    case LargeHeap::Use::realloc: return "realloc";
+    case LargeHeap::Use::usable_size: break;
+  }
+  return "malloc_usable_size";
+}
+
+}  // namespace
 
 void LargeHeap::note_live(int64_t delta) noexcept {
   counters_.live_bytes += static_cast<uint64_t>(delta);
   if (counters_.live_bytes > counters_.peak_live_bytes) counters_.peak_live_bytes = counters_.live_bytes;
 }
 
-Block* LargeHeap::live_block_locked(const void* p, const char* op) noexcept {
+Block* LargeHeap::live_block_locked(const void* p, Use use) noexcept {
   const auto a = reinterpret_cast<uintptr_t>(p);
   if (a % kPageSize != 0) return nullptr;  // the heap only hands out page-aligned blocks
   Block* b = table_.find(a);
   if (b != nullptr && b->state == BlockState::cached) {
+    const size_t capacity = b->capacity;
     pthread_mutex_unlock(&mu_);
-    bad_pointer(op, p, b->capacity);
+    misuse("%s of large block %p (%zu bytes)", after_free(use), p, capacity);
+  }
+  if (b == nullptr) {
+    if (const Block* c = table_.containing(a)) {
+      const uintptr_t start = c->addr;
+      const size_t capacity = c->capacity;
+      const char* state = c->state == BlockState::cached ? "freed" : "live";
+      pthread_mutex_unlock(&mu_);
+      misuse("%s of interior pointer %p into %s large block %p (%zu bytes)", verb(use), p, state,
+             reinterpret_cast<void*>(start), capacity);
+    }
   }
   return b;
+}
+
+void LargeHeap::check_foreign(const void* p, Use use) noexcept {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  if (a % kPageSize != 0) return;
+  // The system allocator reads its chunk header in the 16 bytes before p:
+  // the page before p and p's own page must be mapped for p to be its.
+  const int err = a < kPageSize ? ENOMEM : os_.mapped(reinterpret_cast<const void*>(a - kPageSize), 2 * kPageSize);
+  if (err != ENOMEM) return;  // mapped (or the kernel cannot say): the system allocator's to judge
+  size_t gone = 0;
+  {
+    Locked lk(mu_);
+    for (size_t i = 0; i < kGoneBlocks && gone == 0; i++) {
+      const Span& s = gone_[(gone_next_ + kGoneBlocks - 1 - i) % kGoneBlocks];
+      if (s.addr == p) gone = s.bytes;
+    }
+  }
+  if (gone != 0) misuse("%s of large block %p (%zu bytes, unmapped since)", after_free(use), p, gone);
+  misuse("%s of unmapped memory %p", verb(use), p);
+}
+
+void LargeHeap::note_gone_locked(uintptr_t addr, size_t capacity) noexcept {
+  gone_[gone_next_] = {reinterpret_cast<void*>(addr), capacity};
+  gone_next_ = (gone_next_ + 1) % kGoneBlocks;
 }
 
 void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
@@ -61,6 +120,7 @@ void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
   bool update = false;
   Block* hit = nullptr;
   bool dirty = false;
+  bool released = false;
   {
     Locked lk(mu_);
     counters_.allocs++;
@@ -68,14 +128,23 @@ void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
     if (hit != nullptr) {
       hit->size = bytes;
       dirty = hit->dirty;
+      released = hit->released;
       note_live(static_cast<int64_t>(hit->capacity));
     }
   }
   if (update) ring_.update_accounting();
   if (hit != nullptr) {
     void* p = reinterpret_cast<void*>(hit->addr);
-    // Reclaimed pages already read as zero; only intact ones need clearing.
-    if (zero && dirty) std::memset(p, 0, bytes);
+    if (zero && dirty) {
+      // An intact block is cleared; a released one only where pages are
+      // still resident (MADV_FREE keeps them, with their bytes, until memory
+      // pressure): the pages MADV_DONTNEED dropped are not faulted in.
+      if (released) {
+        os_.zero_resident(p, bytes);
+      } else {
+        std::memset(p, 0, bytes);
+      }
+    }
     return p;
   }
 
@@ -109,32 +178,41 @@ bool LargeHeap::free(void* p) noexcept {
   bool update = false;
   bool need_room = false;
   Block* held = nullptr;  // waits for room in the ring
+  bool foreign = false;
   {
     Locked lk(mu_);
-    Block* b = live_block_locked(p, "double free");
-    if (b == nullptr) return false;
-    counters_.frees++;
-    note_live(-static_cast<int64_t>(b->capacity));
-    b->dirty = true;
-    BlockCache::PutResult r = BlockCache::PutResult::rejected;
-    if (!ring_exclusive_) {
-      Block* victims[kMaxEvictions];
-      size_t n = cache_.evict_for(b->capacity, victims, kMaxEvictions, &update);
-      for (size_t i = 0; i < n; i++) {
-        unmap[nunmap++] = {reinterpret_cast<void*>(victims[i]->addr), victims[i]->capacity};
-        table_.erase(victims[i]);
+    Block* b = live_block_locked(p, Use::free);
+    foreign = b == nullptr;
+    if (!foreign) {
+      counters_.frees++;
+      note_live(-static_cast<int64_t>(b->capacity));
+      b->dirty = true;
+      BlockCache::PutResult r = BlockCache::PutResult::rejected;
+      if (!ring_exclusive_) {
+        Block* victims[kMaxEvictions];
+        size_t n = cache_.evict_for(b->capacity, victims, kMaxEvictions, &update);
+        for (size_t i = 0; i < n; i++) {
+          unmap[nunmap++] = {reinterpret_cast<void*>(victims[i]->addr), victims[i]->capacity};
+          note_gone_locked(victims[i]->addr, victims[i]->capacity);
+          table_.erase(victims[i]);
+        }
+        if (cache_.cached_bytes() + b->capacity <= cache_.max_bytes()) r = cache_.put(b, &update);
       }
-      if (cache_.cached_bytes() + b->capacity <= cache_.max_bytes()) r = cache_.put(b, &update);
+      if (r == BlockCache::PutResult::ring_full) {
+        ring_exclusive_ = true;
+        need_room = true;
+        held = b;
+      } else if (r == BlockCache::PutResult::rejected) {
+        unmap[nunmap++] = {p, b->capacity};
+        note_gone_locked(b->addr, b->capacity);
+        table_.erase(b);
+        counters_.direct_unmaps++;
+      }
     }
-    if (r == BlockCache::PutResult::ring_full) {
-      ring_exclusive_ = true;
-      need_room = true;
-      held = b;
-    } else if (r == BlockCache::PutResult::rejected) {
-      unmap[nunmap++] = {p, b->capacity};
-      table_.erase(b);
-      counters_.direct_unmaps++;
-    }
+  }
+  if (foreign) {
+    check_foreign(p, Use::free);
+    return false;
   }
   for (size_t i = 0; i < nunmap; i++) os_.unmap(unmap[i].addr, unmap[i].bytes);
   if (need_room) {
@@ -145,6 +223,7 @@ bool LargeHeap::free(void* p) noexcept {
       ring_exclusive_ = false;
       if (cache_.put(held, &update) != BlockCache::PutResult::cached) {
         rejected = {reinterpret_cast<void*>(held->addr), held->capacity};
+        note_gone_locked(held->addr, held->capacity);
         table_.erase(held);
         counters_.direct_unmaps++;
       }
@@ -155,10 +234,15 @@ bool LargeHeap::free(void* p) noexcept {
   return true;
 }
 
-size_t LargeHeap::usable_size(const void* p) noexcept {
-  Locked lk(mu_);
-  Block* b = live_block_locked(p, "malloc_usable_size after free");
-  return b != nullptr ? b->capacity : 0;
+size_t LargeHeap::usable_size(const void* p, Use use) noexcept {
+  size_t n = 0;
+  {
+    Locked lk(mu_);
+    Block* b = live_block_locked(p, use);
+    if (b != nullptr) n = b->capacity;
+  }
+  if (n == 0) check_foreign(p, use);
+  return n;
 }
 
 void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
@@ -168,28 +252,33 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
   Span tail{nullptr, 0};
   {
     Locked lk(mu_);
-    b = live_block_locked(p, "realloc after free");
+    b = live_block_locked(p, Use::realloc);
     *ours = b != nullptr;
-    if (b == nullptr) return nullptr;
-    if (capacity == 0) {
-      errno = ENOMEM;
-      return nullptr;
-    }
-    if (bytes <= b->capacity) {
-      counters_.realloc_in_place++;
-      b->size = bytes;
-      // A block that shrank to half its capacity or less gives the rest back.
-      if (capacity <= b->capacity / 2) {
-        tail = {reinterpret_cast<char*>(p) + capacity, b->capacity - capacity};
-        note_live(-static_cast<int64_t>(tail.bytes));
-        b->capacity = capacity;
+    if (b != nullptr) {
+      if (capacity == 0) {
+        errno = ENOMEM;
+        return nullptr;
       }
-    } else {
-      old_capacity = b->capacity;
-      // Out of the index while its mapping moves: the old range may be
-      // reused by another mapping before we re-index it.
-      table_.detach(b);
+      if (bytes <= b->capacity) {
+        counters_.realloc_in_place++;
+        b->size = bytes;
+        // A block that shrank to half its capacity or less gives the rest back.
+        if (capacity <= b->capacity / 2) {
+          tail = {reinterpret_cast<char*>(p) + capacity, b->capacity - capacity};
+          note_live(-static_cast<int64_t>(tail.bytes));
+          b->capacity = capacity;
+        }
+      } else {
+        old_capacity = b->capacity;
+        // Out of the index while its mapping moves: the old range may be
+        // reused by another mapping before we re-index it.
+        table_.detach(b);
+      }
     }
+  }
+  if (b == nullptr) {
+    check_foreign(p, Use::realloc);
+    return nullptr;
   }
   if (tail.addr != nullptr) os_.unmap(tail.addr, tail.bytes);
   if (old_capacity == 0) return p;

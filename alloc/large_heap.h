@@ -50,13 +50,22 @@ class LargeHeap {
   // at least a page); zeroed if `zero`. nullptr with errno ENOMEM.
   void* allocate(size_t bytes, size_t align, bool zero) noexcept;
 
+  // What the caller is doing with a pointer, for the misuse report.
+  enum class Use { free, realloc, usable_size };
+
+  // Misuse the heap can see is reported in one line on stderr and aborts
+  // the process: a pointer to a block already freed (cached, or unmapped
+  // since: remembered for the last kGoneBlocks), a page-aligned pointer into
+  // the middle of a block, and a page-aligned pointer the system allocator
+  // would fault on (nothing mapped at it or in the page before, where its
+  // chunk header would be).
+
   // Frees one of the heap's blocks. False if `p` is not one (the caller
-  // hands it to the system allocator). A second free of a block is reported
-  // on stderr and aborts the process.
+  // hands it to the system allocator).
   bool free(void* p) noexcept;
 
   // The usable size of one of the heap's live blocks, 0 if `p` is not one.
-  size_t usable_size(const void* p) noexcept;
+  size_t usable_size(const void* p, Use use = Use::usable_size) noexcept;
 
   // Resizes one of the heap's blocks to `bytes` (at least the threshold):
   // in place when its capacity allows, else by moving the mapping (mremap),
@@ -76,9 +85,14 @@ class LargeHeap {
     size_t bytes;
   };
   static constexpr size_t kMaxEvictions = 8;
+  static constexpr size_t kGoneBlocks = 64;
 
-  Block* live_block_locked(const void* p, const char* op) noexcept;
-  [[noreturn]] void bad_pointer(const char* what, const void* p, size_t capacity) noexcept;
+  // Under the lock: the block `p` starts, nullptr if none; aborts (after
+  // unlocking) on a freed block or an interior pointer.
+  Block* live_block_locked(const void* p, Use use) noexcept;
+  // Without the lock, for a page-aligned pointer that is not the heap's.
+  void check_foreign(const void* p, Use use) noexcept;
+  void note_gone_locked(uintptr_t addr, size_t capacity) noexcept;
   void note_live(int64_t delta) noexcept;
 
   // Adaptive: the critical sections are a few hundred nanoseconds and make
@@ -91,6 +105,8 @@ class LargeHeap {
   BlockTable table_;
   BlockCache cache_;
   HeapCounters counters_;
+  Span gone_[kGoneBlocks] = {};  // blocks the heap unmapped on free, newest at gone_next_ - 1
+  size_t gone_next_ = 0;
   // Set while one thread grows/flushes the ring without the lock: nobody
   // else may enter or cancel meanwhile, so they bypass the cache.
   bool ring_exclusive_ = false;

@@ -117,7 +117,7 @@ __attribute__((visibility("default"))) void* realloc(void* p, size_t bytes) noex
       bool ours = false;
       void* q = l.heap.reallocate(p, bytes, &ours);
       if (ours) return q;
-    } else if (size_t old = l.heap.usable_size(p); old != 0) {
+    } else if (size_t old = l.heap.usable_size(p, vmreclaim::alloc::LargeHeap::Use::realloc); old != 0) {
       // Below the threshold: move to the system allocator.
       void* q = system_malloc()->malloc(bytes);
       if (q == nullptr) return nullptr;

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstring>
 
 namespace vmreclaim::alloc {
 namespace {
@@ -41,6 +42,45 @@ void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
   counters_.remaps.fetch_add(1, relaxed);
   void* p = ::mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE);
   return p == MAP_FAILED ? nullptr : p;
+}
+
+void OsPages::zero_resident(void* addr, size_t bytes) noexcept {
+  constexpr size_t kPage = 4096;
+  constexpr size_t kPagesPerCall = 4096;  // 16 MiB per mincore(), 4 KiB of stack
+  unsigned char resident[kPagesPerCall];
+  auto* p = static_cast<unsigned char*>(addr);
+  while (bytes > 0) {
+    const size_t pages = (bytes + kPage - 1) / kPage < kPagesPerCall ? (bytes + kPage - 1) / kPage : kPagesPerCall;
+    const size_t span = pages * kPage < bytes ? pages * kPage : bytes;
+    counters_.mincores.fetch_add(1, relaxed);
+    if (::mincore(p, pages * kPage, resident) != 0) {
+      std::memset(p, 0, span);  // cannot tell: clear it all
+    } else {
+      // Clear each run of resident pages with one memset.
+      size_t i = 0;
+      while (i < pages) {
+        if ((resident[i] & 1) == 0) {
+          i++;
+          continue;
+        }
+        size_t j = i;
+        while (j < pages && (resident[j] & 1) != 0) j++;
+        const size_t from = i * kPage;
+        const size_t to = j * kPage < span ? j * kPage : span;
+        std::memset(p + from, 0, to - from);
+        i = j;
+      }
+    }
+    p += span;
+    bytes -= span;
+  }
+}
+
+int OsPages::mapped(const void* addr, size_t bytes) noexcept {
+  unsigned char resident[8];
+  if (bytes > sizeof resident * 4096) return EINVAL;
+  counters_.mincores.fetch_add(1, relaxed);
+  return ::mincore(const_cast<void*>(addr), bytes, resident) == 0 ? 0 : errno;
 }
 
 void* OsPages::map_metadata(size_t bytes) noexcept {

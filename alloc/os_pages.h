@@ -10,7 +10,7 @@
 namespace vmreclaim::alloc {
 
 struct OsCounters {
-  std::atomic<uint64_t> maps{0}, unmaps{0}, remaps{0};
+  std::atomic<uint64_t> maps{0}, unmaps{0}, remaps{0}, mincores{0};
 };
 
 class OsPages {
@@ -25,6 +25,14 @@ class OsPages {
   // Grow or shrink a mapping; may move it (the kernel moves page tables,
   // never copies). nullptr if the kernel refused (the old mapping stays).
   void* remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept;
+  // Clears [addr, addr+bytes) of a mapping whose pages were released
+  // (MADV_DONTNEED or MADV_FREE): only pages still resident can hold bytes,
+  // so only those are written; the others read as zero and stay unfaulted.
+  // Falls back to clearing everything if mincore() fails.
+  void zero_resident(void* addr, size_t bytes) noexcept;
+  // Whether every page of [addr, addr+bytes) (page-aligned) is mapped: 0 if
+  // so, ENOMEM if some page is not, another errno if the kernel cannot say.
+  int mapped(const void* addr, size_t bytes) noexcept;
   // Memory for the heap's own bookkeeping (never from malloc).
   void* map_metadata(size_t bytes) noexcept;
 

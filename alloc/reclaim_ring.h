@@ -18,8 +18,9 @@ class ReclaimRing {
   // Returns false if it could not be entered (no ring, or the ring is full;
   // see full()). *update: call update_accounting() once the lock is dropped.
   virtual bool enter(uintptr_t addr, uint32_t size, uint64_t* id, bool* update) noexcept = 0;
-  // Takes the entry back. UNRECLAIMED: contents intact; FREED: pages are
-  // zero; BUSY: being reclaimed now, not reusable yet; DEALLOCATED: gone.
+  // Takes the entry back. UNRECLAIMED: contents intact; FREED: pages were
+  // released (zero once the kernel took them; after MADV_FREE a page still
+  // resident keeps its old bytes); BUSY: being reclaimed now, not reusable yet; DEALLOCATED: gone.
   virtual mach_vm_reclaim_state_t cancel(uint64_t id, uintptr_t addr, uint32_t size, bool* update) noexcept = 0;
   // Whether the last failed enter() was for want of room (make_room() helps).
   virtual bool full() const noexcept = 0;

@@ -79,6 +79,7 @@ void write_report() noexcept {
     w.add("layer_mmaps", os.maps.load(std::memory_order_relaxed));
     w.add("layer_munmaps", os.unmaps.load(std::memory_order_relaxed));
     w.add("layer_mremaps", os.remaps.load(std::memory_order_relaxed));
+    w.add("layer_mincores", os.mincores.load(std::memory_order_relaxed));
     const RingCounters& rc = l->ring.counters();
     w.add("ring_entered_new", rc.entered_new);
     w.add("ring_entered_reused", rc.entered_reused);

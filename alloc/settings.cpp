@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "size_classes.h"
+#include "support/environment.h"
 
 namespace vmreclaim::alloc {
 namespace {
@@ -26,7 +27,7 @@ void complain(const char* var, const char* value, const char* why) noexcept {
 }
 
 void read_size(const char* var, size_t min, size_t max, size_t* out) noexcept {
-  const char* v = std::getenv(var);
+  const char* v = support::setting_from_env(var);
   if (v == nullptr) return;
   std::optional<size_t> n = parse_size(v);
   if (!n) {
@@ -79,7 +80,7 @@ const Settings& settings() noexcept {
     // At least a page: smaller blocks would waste most of their mapping.
     read_size("VMRECLAIM_MALLOC_THRESHOLD", kPageSize, size_t{1} << 40, &s.threshold);
     read_size("VMRECLAIM_MALLOC_CACHE_MAX", 0, SIZE_MAX, &s.cache_max);
-    s.report_path = std::getenv("VMRECLAIM_MALLOC_REPORT");
+    s.report_path = support::setting_from_env("VMRECLAIM_MALLOC_REPORT");
     g_settings = s;
     g_state.store(2, std::memory_order_release);
   } else {

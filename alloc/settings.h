@@ -5,6 +5,8 @@
 //                               (default: 1G, or 1/8 of RAM if smaller)
 //   VMRECLAIM_MALLOC_REPORT     append a one-line summary to this file at exit
 // A bad value is reported on stderr (naming the variable) and the default kept.
+// A privileged process (set-user-ID, capabilities: AT_SECURE) reads none of
+// them (support/environment.h): the defaults apply and no report is written.
 #pragma once
 
 #include <cstddef>

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "support/environment.h"
+
 namespace vmreclaim::policy {
 
 uint64_t Tunables::period_ns(PressureLevel level) const noexcept {
@@ -162,7 +164,8 @@ Tunables tunables_from_env(const EnvLookup& lookup, const EnvComplaint& complain
 }
 
 Tunables tunables_from_process_env() {
-  return tunables_from_env([](const char* name) { return std::getenv(name); },
+  // secure_getenv: a privileged (AT_SECURE) process reads no tunables.
+  return tunables_from_env([](const char* name) { return support::setting_from_env(name); },
                            [](const char* msg) { support::log_always("%s", msg); });
 }
 

@@ -59,7 +59,8 @@ using EnvLookup = std::function<const char*(const char*)>;
 using EnvComplaint = std::function<void(const char* message)>;
 
 Tunables tunables_from_env(const EnvLookup& lookup, const EnvComplaint& complain);
-// From the process environment, complaining on stderr.
+// From the process environment (support::setting_from_env: nothing in a
+// privileged process), complaining on stderr.
 Tunables tunables_from_process_env();
 
 // Parsers, exposed for tests. nullopt on anything malformed or out of range.

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 
 #include "reclaim_ring.h"
@@ -46,11 +47,13 @@ class FakeRing final : public ReclaimRing {
   }
   void update_accounting() noexcept override { updates++; }
 
-  // The reclaimer at work: FREE releases the pages (they read as zero).
-  void reclaim_all() {
+  // The reclaimer at work: FREE releases the pages with `advice`, as the
+  // engine does (MADV_DONTNEED: they read as zero; MADV_FREE: they keep
+  // their bytes until memory pressure).
+  void reclaim_all(int advice = MADV_DONTNEED) {
     for (auto& [id, e] : entries_) {
       if (e.state == VM_RECLAIM_UNRECLAIMED) {
-        ::madvise(reinterpret_cast<void*>(e.addr), e.size, MADV_DONTNEED);
+        if (::madvise(reinterpret_cast<void*>(e.addr), e.size, advice) != 0) ::abort();
         e.state = VM_RECLAIM_FREED;
       }
     }

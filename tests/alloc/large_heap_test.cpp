@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -20,6 +26,29 @@ bool all_zero(const void* p, size_t n) {
     if (b[i] != 0) return false;
   }
   return true;
+}
+
+// Whether any mapping of this process overlaps [lo, hi), from /proc/self/maps
+// (what the kernel says is mapped, not what the heap believes).
+bool anything_mapped(uintptr_t lo, uintptr_t hi) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long long a = 0, b = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx", &a, &b) != 2) continue;
+    if (a < hi && lo < b) return true;
+  }
+  return false;
+}
+
+// The process's address-space size (VmSize), in bytes; 0 if unreadable.
+size_t vm_size() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmSize:", 0) == 0) return std::stoull(line.substr(7)) * 1024;
+  }
+  return 0;
 }
 
 class LargeHeapTest : public ::testing::Test {
@@ -62,6 +91,22 @@ TEST_F(LargeHeapTest, CallocOnAReusedBlockReadsAsZero) {
   heap_.free(r);
 }
 
+// MADV_FREE leaves the bytes in place until memory pressure: a block taken
+// back FREED is not zero, and calloc must clear what is still resident.
+TEST_F(LargeHeapTest, CallocOnABlockReleasedWithMadvFreeReadsAsZero) {
+  const size_t n = 1u << 20;
+  auto* p = static_cast<unsigned char*>(heap_.allocate(n, kPageSize, false));
+  std::memset(p, 0xee, n);
+  heap_.free(p);
+  ring_.reclaim_all(MADV_FREE);
+  ASSERT_EQ(p[n / 2], 0xee);  // still there: no memory pressure
+  void* q = heap_.allocate(n, kPageSize, true);
+  ASSERT_EQ(q, p);
+  EXPECT_TRUE(all_zero(q, n));
+  EXPECT_EQ(heap_.snapshot().cache.hits_zeroed, 1u);
+  heap_.free(q);
+}
+
 TEST_F(LargeHeapTest, PointersItDoesNotOwnAreLeftToTheSystemAllocator) {
   alignas(4096) static char not_ours[4096];
   EXPECT_FALSE(heap_.free(not_ours));
@@ -92,10 +137,15 @@ TEST_F(LargeHeapTest, ReallocKeepsContentsGrowingAndShrinking) {
   for (size_t i = 0; i < n; i++) ASSERT_EQ(q[i], static_cast<unsigned char>(i * 7)) << i;
   EXPECT_EQ(heap_.snapshot().heap.realloc_remapped, 1u);
   q[(16u << 20) - 1] = 1;
-  // Shrinking to a quarter gives the tail back.
+  // Shrinking to a quarter gives the tail back: unmapped, not just forgotten.
+  ASSERT_TRUE(
+      anything_mapped(reinterpret_cast<uintptr_t>(q) + (4u << 20), reinterpret_cast<uintptr_t>(q) + (16u << 20)));
   auto* r = static_cast<unsigned char*>(heap_.reallocate(q, 4u << 20, &ours));
   EXPECT_EQ(r, q);
   EXPECT_EQ(heap_.usable_size(r), 4u << 20);
+  EXPECT_FALSE(
+      anything_mapped(reinterpret_cast<uintptr_t>(r) + (4u << 20), reinterpret_cast<uintptr_t>(r) + (16u << 20)));
+  EXPECT_TRUE(anything_mapped(reinterpret_cast<uintptr_t>(r), reinterpret_cast<uintptr_t>(r) + (4u << 20)));
   for (size_t i = 0; i < n; i++) ASSERT_EQ(r[i], static_cast<unsigned char>(i * 7)) << i;
   heap_.free(r);
 }
@@ -108,6 +158,47 @@ TEST_F(LargeHeapTest, AlignedBlocksHonourTheirAlignment) {
     std::memset(p, 1, 300 * 1024);
     heap_.free(p);
   }
+}
+
+// An alignment above a page maps size + alignment and gives both surplus
+// ends back: the address space grows by the block, not by the alignment.
+TEST_F(LargeHeapTest, AlignedBlocksGiveTheSurplusBack) {
+  constexpr size_t kAlign = size_t{256} << 20;
+  for (int i = 0; i < 3; i++) {
+    const size_t before = vm_size();
+    ASSERT_GT(before, 0u);
+    void* p = heap_.allocate(300 * 1024, kAlign, false);
+    ASSERT_NE(p, nullptr);
+    const size_t after = vm_size();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % kAlign, 0u);
+    // Untrimmed, the growth would be at least 256 MiB; the block is 300 KiB
+    // (slack for the test's own small allocations).
+    EXPECT_LT(after - before, size_t{16} << 20) << "VmSize grew from " << before << " to " << after;
+    heap_.free(p);
+  }
+}
+
+// mremap refuses to move a range that spans two mappings; realloc then
+// copies into a new block and frees the old one.
+TEST_F(LargeHeapTest, ReallocCopiesWhenMremapFails) {
+  const size_t n = 1u << 20;
+  auto* p = static_cast<unsigned char*>(heap_.allocate(n, kPageSize, false));
+  ASSERT_NE(p, nullptr);
+  for (size_t i = 0; i < n; i++) p[i] = static_cast<unsigned char>(i * 13);
+  // Different flags on the second half split the block's mapping in two.
+  ASSERT_EQ(::madvise(p + n / 2, n / 2, MADV_DONTFORK), 0);
+  bool ours = false;
+  auto* q = static_cast<unsigned char*>(heap_.reallocate(p, 8 * n, &ours));
+  ASSERT_TRUE(ours);
+  ASSERT_NE(q, nullptr);
+  EXPECT_NE(q, p);
+  for (size_t i = 0; i < n; i++) ASSERT_EQ(q[i], static_cast<unsigned char>(i * 13)) << i;
+  q[8 * n - 1] = 1;
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.realloc_copied, 1u);
+  EXPECT_EQ(s.heap.realloc_remapped, 0u);
+  EXPECT_EQ(s.cached_blocks, 1u);  // the old block, freed into the cache
+  heap_.free(q);
 }
 
 TEST_F(LargeHeapTest, BlocksBeyondTheCacheCapAreUnmappedDirectly) {

@@ -2,10 +2,13 @@
 // Each scenario exercises the C allocation API through the interposed
 // symbols (built with -fno-builtin so no call is folded away) and prints
 // "ok" or what went wrong; a failed check exits 1.
+#include <mach/vm_reclaim.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vmreclaim/vmreclaim.h>
 
 #include <atomic>
 #include <cerrno>
@@ -212,11 +215,169 @@ void fork_during_allocation() {
   free(inherited);
 }
 
+// Pages of [p, p+n) in memory (mincore), or -1 if some page is not mapped.
+long resident_pages(const void* p, size_t n) {
+  std::vector<unsigned char> v((n + 4095) / 4096);
+  if (mincore(const_cast<void*>(p), n, v.data()) != 0) return -1;
+  long r = 0;
+  for (unsigned char c : v) r += c & 1;
+  return r;
+}
+
+// A block the engine released (with the advice in VMRECLAIM_FREE_ADVICE)
+// must come back from calloc as zeros. With MADV_FREE the pages keep their
+// old contents until memory pressure, so "FREED" does not mean "zero".
+void calloc_after_drain() {
+  constexpr size_t n = 4 * kLarge;
+  auto* p = static_cast<unsigned char*>(malloc(n));
+  CHECK(p != nullptr);
+  std::memset(p, 0xab, n);
+  free(p);
+  mach_vm_reclaim_ring_t r = vmreclaim_ring_current();
+  CHECK(r != nullptr);
+  uint64_t bytes = 0;
+  CHECK(r != nullptr && vmreclaim_ring_drain(r, &bytes) == VM_RECLAIM_SUCCESS);
+  CHECK(bytes >= n);
+  const char* advice = std::getenv("VMRECLAIM_FREE_ADVICE");
+  const bool dontneed = advice == nullptr || std::strcmp(advice, "free") != 0;
+  // What the released pages hold now (the test's own knowledge of its
+  // block). Not read after MADV_DONTNEED: a read would map the zero page.
+  if (!dontneed) std::printf("stale_pages_before_calloc=%d\n", p[0] == 0xab && p[n - 1] == 0xab ? 1 : 0);
+  void* z = calloc(1, n);
+  CHECK(z == p);  // the cached block, reused after the engine released it
+  // Released with MADV_DONTNEED nothing is resident, and calloc must not
+  // fault the pages in just to clear them.
+  if (dontneed) CHECK(resident_pages(z, n) == 0);
+  CHECK(is_zero(z, n));
+  free(z);
+}
+
 void double_free() {
   void* p = malloc(kLarge);
   free(p);
   free(p);  // must abort with one line on stderr
   std::puts("survived");
+}
+
+// Misuse the layer can see: each must end in one line and SIGABRT, never a
+// SIGSEGV inside glibc. The evicting ones run with VMRECLAIM_MALLOC_CACHE_MAX=1M.
+void misuse(const std::string& what) {
+  auto* p = static_cast<char*>(malloc(kLarge));
+  CHECK(p != nullptr);
+  std::memset(p, 0x5a, kLarge);
+  if (what == "realloc_interior") {
+    void* q = realloc(p + 4096, 2 * kLarge);
+    std::printf("survived %p\n", q);
+  } else if (what == "free_interior") {
+    free(p + 4096);
+  } else if (what == "usable_size_interior") {
+    std::printf("survived %zu\n", malloc_usable_size(p + 8192));
+  } else if (what == "realloc_after_free") {
+    free(p);
+    void* q = realloc(p, 2 * kLarge);
+    std::printf("survived %p\n", q);
+  } else if (what == "free_after_eviction" || what == "realloc_after_eviction" ||
+             what == "small_realloc_after_eviction") {
+    void* other = malloc(kLarge);
+    free(p);      // cached
+    free(other);  // evicts p: the cache holds 1 MiB
+    if (what == "free_after_eviction") {
+      free(p);
+    } else if (what == "realloc_after_eviction") {
+      void* q = realloc(p, 2 * kLarge);
+      std::printf("survived %p\n", q);
+    } else {
+      void* q = realloc(p, 100);
+      std::printf("survived %p\n", q);
+    }
+  } else if (what == "free_unmapped") {
+    void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(page, 4096);
+    free(page);
+  } else {
+    std::printf("no misuse %s\n", what.c_str());
+    std::exit(2);
+  }
+  std::puts("survived");
+}
+
+// What the layer's settings did: is a 64 KiB request the layer's (a page-
+// aligned block of whole pages) or glibc's? (Default threshold: 128 KiB.)
+void settings() {
+  void* p = malloc(64 * 1024);
+  CHECK(p != nullptr);
+  std::printf("layer_served_64k=%d\n", aligned(p, 4096) && malloc_usable_size(p) % 4096 == 0 ? 1 : 0);
+  free(p);
+}
+
+// Four 1 MiB blocks freed: the cache keeps what VMRECLAIM_MALLOC_CACHE_MAX
+// allows (the report says how much, and how many were evicted).
+void cache_cap() {
+  void* blocks[4];
+  for (void*& b : blocks) {
+    b = malloc(kLarge);
+    CHECK(b != nullptr);
+    std::memset(b, 1, kLarge);
+  }
+  for (void* b : blocks) free(b);
+}
+
+// realloc beyond the capacity when mremap cannot move the block: the block's
+// mapping is split in two (different madvise flags on each half), and mremap
+// refuses a range that spans two mappings; the layer must copy.
+void realloc_copy_fallback() {
+  auto* p = static_cast<unsigned char*>(malloc(kLarge));
+  CHECK(p != nullptr);
+  fill(p, kLarge, 5);
+  CHECK(madvise(p + kLarge / 2, kLarge / 2, MADV_DONTFORK) == 0);
+  auto* q = static_cast<unsigned char*>(realloc(p, 4 * kLarge));
+  CHECK(q != nullptr && q != p);
+  CHECK(q != nullptr && has_pattern(q, kLarge, 5));
+  fill(q, 4 * kLarge, 6);
+  free(q);
+}
+
+// The program allocates its own ring before the layer needs one: the layer
+// runs without a ring (its frees unmap) and never enters into the program's.
+void own_ring_first() {
+  mach_vm_reclaim_ring_t mine = nullptr;
+  CHECK(mach_vm_reclaim_ring_allocate(&mine, 64, 128) == VM_RECLAIM_SUCCESS);
+  CHECK(vmreclaim_ring_current() == mine);
+  for (int i = 0; i < 3; i++) {
+    void* p = malloc(kLarge);
+    CHECK(p != nullptr);
+    std::memset(p, 1, kLarge);
+    free(p);
+  }
+  vmreclaim_ring_stats st{};
+  CHECK(mine != nullptr && vmreclaim_ring_get_stats(mine, &st) == VM_RECLAIM_SUCCESS);
+  CHECK(st.entered_entries == 0);
+  // The program's ring works as usual.
+  void* own = mmap(nullptr, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  mach_vm_reclaim_id_t id = VM_RECLAIM_ID_NULL;
+  bool update = false;
+  CHECK(mach_vm_reclaim_try_enter(mine, reinterpret_cast<uintptr_t>(own), 65536, VM_RECLAIM_DEALLOCATE, &id, &update) ==
+            VM_RECLAIM_SUCCESS &&
+        id != VM_RECLAIM_ID_NULL);
+  uint64_t bytes = 0;
+  CHECK(vmreclaim_ring_drain(mine, &bytes) == VM_RECLAIM_SUCCESS && bytes == 65536);
+}
+
+// The layer got there first: the program's own allocation is refused, one
+// ring per process, and the layer's ring keeps working.
+void own_ring_after() {
+  void* p = malloc(kLarge);
+  CHECK(p != nullptr);
+  free(p);
+  mach_vm_reclaim_ring_t layers = vmreclaim_ring_current();
+  CHECK(layers != nullptr);
+  mach_vm_reclaim_ring_t mine = nullptr;
+  CHECK(mach_vm_reclaim_ring_allocate(&mine, 64, 128) == VM_RECLAIM_RESOURCE_SHORTAGE);
+  CHECK(mine == nullptr);
+  CHECK(vmreclaim_ring_current() == layers);
+  void* q = malloc(kLarge);
+  CHECK(q == p);  // reused from the layer's ring
+  free(q);
 }
 
 }  // namespace
@@ -231,6 +392,20 @@ int main(int argc, char** argv) {
     fork_during_allocation();
   } else if (s == "double_free") {
     double_free();
+  } else if (s == "settings") {
+    settings();
+  } else if (s == "cache_cap") {
+    cache_cap();
+  } else if (s == "realloc_copy_fallback") {
+    realloc_copy_fallback();
+  } else if (s == "own_ring_first") {
+    own_ring_first();
+  } else if (s == "own_ring_after") {
+    own_ring_after();
+  } else if (s == "calloc_after_drain") {
+    calloc_after_drain();
+  } else if (s == "misuse" && argc > 2) {
+    misuse(argv[2]);
   } else {
     std::fprintf(stderr, "unknown scenario '%s'\n", s.c_str());
     return 2;

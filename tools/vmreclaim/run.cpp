@@ -24,6 +24,7 @@
 
 #include "commands.h"
 #include "control/stats_json.h"
+#include "support/environment.h"
 
 namespace vmreclaim::tools {
 namespace {
@@ -38,7 +39,8 @@ struct RunOptions {
 
 // The layer next to this build of the command, or in the install libdir.
 std::string find_layer() {
-  if (const char* env = std::getenv("VMRECLAIM_MALLOC_LIB"); env != nullptr && *env != '\0') return env;
+  // Never from the invoker's environment if this command runs privileged.
+  if (const char* env = support::setting_from_env("VMRECLAIM_MALLOC_LIB"); env != nullptr && *env != '\0') return env;
   std::vector<fs::path> candidates;
 #ifdef VMRECLAIM_MALLOC_BUILD_PATH
   candidates.emplace_back(VMRECLAIM_MALLOC_BUILD_PATH);
