@@ -4,11 +4,14 @@
 // would without it. Real processes and real signals; every wait is bounded
 // so a hang fails the test instead of the run.
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
@@ -16,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "platform/linux/thread.h"
 #include "support/child.h"
 
 namespace {
@@ -262,3 +266,33 @@ TEST_P(Guest, IgnoredSigtstpStaysIgnored) {
 INSTANTIATE_TEST_SUITE_P(Host, Guest, ::testing::Values(Host::direct, Host::preload), host_name);
 
 }  // namespace
+
+// Where glibc's thread count cannot be used the engine thread looks for
+// itself; what it looks at, in a child whose threads end one by one (the
+// main thread by pthread_exit: it stays a zombie, which must not count).
+TEST(AloneCheck, SeesTheOtherThreadsEndIncludingAZombieLeader) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(20);                                                               // a hang fails instead of hanging the run
+    if (vmreclaim::platform::only_library_thread_left() != true) _exit(10);  // the forking thread alone
+    pthread_t t;
+    static std::atomic<int> stage{0};
+    auto body = [](void*) -> void* {
+      // While the main thread lives, we are not alone.
+      if (vmreclaim::platform::only_library_thread_left()) _exit(11);
+      stage.store(1);
+      // Then it ends by pthread_exit and stays a zombie leader.
+      for (int i = 0; i < 2000 && !vmreclaim::platform::only_library_thread_left(); i++) ::usleep(1000);
+      _exit(vmreclaim::platform::only_library_thread_left() ? 0 : 12);
+    };
+    if (::pthread_create(&t, nullptr, body, nullptr) != 0) _exit(13);
+    while (stage.load() == 0) ::usleep(1000);
+    // The thread alone, as pthread_exit() would end it (pthread_exit itself
+    // would unwind through the test framework's catch-all handlers).
+    ::syscall(SYS_exit, 0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(describe_status(status), "exited 0");
+}
