@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "control/client.h"
 #include "platform/linux/thread.h"
 #include "support/child.h"
 
@@ -177,6 +178,13 @@ TEST_P(Guest, DescriptorsTheProgramTookBackAreNeverUsed) {
     if (number(report, "suspend_bytes") > 0) break;
   }
   EXPECT_GT(number(report, "suspend_bytes"), 0) << "the suspend drain must work again: " << report;
+  // The control endpoint went with the program's close; a new one answers.
+  bool answered = false;
+  for (int i = 0; i < 50 && !answered; i++) {
+    if (auto cl = vmreclaim::control::Client::connect(c->pid()); cl && cl->stats()) answered = true;
+    if (!answered) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(answered) << "no control endpoint answers after the program closed the library's descriptors";
   c->close_stdin();
   int status = -1;
   std::string out = finish(*c, &status);
