@@ -11,6 +11,7 @@
 
 #include "control/handler.h"
 #include "control/protocol.h"
+#include "platform/linux/fd.h"
 #include "support/log.h"
 
 namespace vmreclaim::control {
@@ -54,14 +55,15 @@ Result<std::unique_ptr<Server>> Server::open(const std::string& abstract_name) {
   std::memcpy(addr.sun_path, abstract_name.data(), abstract_name.size());
   const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + abstract_name.size());
 
-  int lfd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  // High numbers, out of the program's way (platform/linux/fd.h).
+  int lfd = platform::move_fd_high(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (lfd < 0) return last_error();
   if (::bind(lfd, reinterpret_cast<const sockaddr*>(&addr), addr_len) != 0 || ::listen(lfd, 16) != 0) {
     std::error_code e = last_error();
     ::close(lfd);
     return e;
   }
-  int efd = ::epoll_create1(EPOLL_CLOEXEC);
+  int efd = platform::move_fd_high(::epoll_create1(EPOLL_CLOEXEC));
   if (efd < 0) {
     std::error_code e = last_error();
     ::close(lfd);
@@ -116,7 +118,7 @@ void Server::on_readable() noexcept {
 
 void Server::accept_pending() noexcept {
   for (size_t accepted = 0; accepted < kMaxEventsPerCall; accepted++) {
-    int conn = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int conn = platform::move_fd_high(::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (conn < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
         support::log(support::LogLevel::error, "control endpoint: accept failed: %s", std::strerror(errno));

@@ -62,9 +62,11 @@ void Registry::after_fork_child() noexcept {
 void Registry::on_suspend() noexcept {
   // Signal context: only async-signal-safe work (an eventfd write).
   Registry& r = get();
-  if (policy::EngineThread* t = r.thread_.get(); t != nullptr && t->running()) {
-    t->request(policy::EngineThread::kSuspend);
-  } else if (platform::suspend_stops_process()) {
+  if (policy::EngineThread* t = r.thread_.get();
+      t != nullptr && t->running() && t->request(policy::EngineThread::kSuspend)) {
+    return;
+  }
+  if (platform::suspend_stops_process()) {
     platform::stop_process();  // nothing to drain with: stop as the default would
   }
 }
@@ -78,9 +80,23 @@ void Registry::open_control_locked() noexcept {
   }
   control_ = std::move(*server);
   if (!thread_->watch(
-          control_->fd(), [](void* s) { static_cast<control::Server*>(s)->on_readable(); }, control_.get())) {
+          control_->fd(), [](void* s) { static_cast<control::Server*>(s)->on_readable(); }, control_.get(),
+          &Registry::on_control_lost)) {
     control_.reset();
   }
+}
+
+void Registry::on_control_lost(void*) noexcept {
+  // On the engine thread, which has unwatched the endpoint: the program
+  // closed its descriptors (and may have opened its own files there). The
+  // server is let go without being destroyed — destroying it would close
+  // numbers that are the program's now — and a new endpoint is opened.
+  // Safe without mu_: destroy() and the fork handlers, the only other users
+  // of control_ once the thread runs, first stop or park this thread.
+  Registry& r = get();
+  (void)r.control_.release();  // deliberately not freed: see above
+  support::log(support::LogLevel::info, "control endpoint lost to the program's descriptors; opening a new one");
+  r.open_control_locked();
 }
 
 void Registry::close_control_locked() noexcept {

@@ -63,6 +63,7 @@ class Registry {
   static void after_fork_parent() noexcept;
   static void after_fork_child() noexcept;
   static void on_suspend() noexcept;
+  static void on_control_lost(void*) noexcept;
   // The per-process control endpoint, served by the engine thread.
   void open_control_locked() noexcept;
   void close_control_locked() noexcept;

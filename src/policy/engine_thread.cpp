@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <new>
 
+#include "platform/linux/fd.h"
 #include "platform/linux/suspend_signal.h"
 #include "support/log.h"
 
@@ -16,6 +18,11 @@ namespace {
 // the precise sampling a tiny period asks for still happens on the
 // accounting path.
 constexpr uint64_t kMinIntervalNs = 10'000'000;
+// Where glibc's thread count is not available, how long the thread may take
+// to notice that the program's last thread has ended.
+constexpr int kAloneCheckMs = 1000;
+
+support::LogOnce g_lost_fd_log;
 
 }  // namespace
 
@@ -25,7 +32,7 @@ EngineThread::EngineThread(engine::Engine& engine, PressureMonitor* monitor, pla
 
 EngineThread::~EngineThread() {
   stop();
-  if (threshold_fd_ >= 0) ::close(threshold_fd_);
+  if (threshold_fd_ >= 0 && platform::still_own_fd(threshold_fd_, threshold_id_)) ::close(threshold_fd_);
 }
 
 bool EngineThread::start() noexcept {
@@ -62,16 +69,22 @@ void EngineThread::stop() noexcept {
   engine_.set_background_sampling(false);  // callers sample on the deadline again
 }
 
-void EngineThread::request(unsigned what) noexcept {
+bool EngineThread::request(unsigned what) noexcept {
   requests_.fetch_or(what, std::memory_order_relaxed);
-  waker_.wake();
+  if (waker_.wake()) return true;
+  // Not woken: the caller acts without us (a suspend stops at once), so the
+  // request must not run late (a second stop after the program continued).
+  requests_.fetch_and(~what, std::memory_order_relaxed);
+  return false;
 }
 
-bool EngineThread::watch(int fd, FdCallback cb, void* arg) noexcept {
+bool EngineThread::watch(int fd, FdCallback cb, void* arg, FdCallback lost) noexcept {
+  platform::FdIdentity id;
+  if (!platform::mark_own_fd(fd, &id)) return false;
   std::lock_guard lk(watched_mu_);
   for (Watched& w : watched_) {
     if (w.fd < 0) {
-      w = {fd, cb, arg};
+      w = {fd, cb, arg, lost, id};
       waker_.wake();  // rebuild the poll set
       return true;
     }
@@ -92,7 +105,7 @@ void EngineThread::after_fork_child() noexcept {
   // with the parent and must not be used to wake or watch on our behalf.
   running_.store(false);
   requests_.store(0);
-  if (threshold_fd_ >= 0) ::close(threshold_fd_);
+  if (threshold_fd_ >= 0 && platform::still_own_fd(threshold_fd_, threshold_id_)) ::close(threshold_fd_);
   threshold_fd_ = -1;
   armed_limit_ = UINT64_MAX;
   // The parent's thread may have held this lock at fork time; the child's
@@ -111,10 +124,41 @@ void EngineThread::arm_cgroup_threshold() noexcept {
   auto m = cgroup_->read();
   const uint64_t limit = m ? m->limit : UINT64_MAX;
   if (limit == armed_limit_) return;
-  if (threshold_fd_ >= 0) ::close(threshold_fd_);
+  if (threshold_fd_ >= 0 && platform::still_own_fd(threshold_fd_, threshold_id_)) ::close(threshold_fd_);
   threshold_fd_ = -1;
   armed_limit_ = limit;
-  if (limit != UINT64_MAX) threshold_fd_ = cgroup_->open_usage_threshold(high_watermark(limit));
+  if (limit != UINT64_MAX) {
+    threshold_fd_ = platform::move_fd_high(cgroup_->open_usage_threshold(high_watermark(limit)));
+    if (threshold_fd_ >= 0 && !platform::mark_own_fd(threshold_fd_, &threshold_id_)) {
+      ::close(threshold_fd_);
+      threshold_fd_ = -1;
+    }
+  }
+}
+
+void EngineThread::check_descriptors() noexcept {
+  if (!waker_.owned()) {
+    g_lost_fd_log(support::LogLevel::info, "the program took the engine thread's descriptors; made anew");
+    if (!waker_.replace()) support::log_always("cannot make a new eventfd; the engine thread wakes on its timer only");
+  }
+  if (threshold_fd_ >= 0 && !platform::still_own_fd(threshold_fd_, threshold_id_)) {
+    threshold_fd_ = -1;  // the program's now; armed again at the next check
+    armed_limit_ = UINT64_MAX;
+  }
+  Watched lost[kMaxWatched];
+  {
+    std::lock_guard lk(watched_mu_);
+    for (int i = 0; i < kMaxWatched; i++) {
+      lost[i] = {};
+      if (watched_[i].fd >= 0 && !platform::still_own_fd(watched_[i].fd, watched_[i].id)) {
+        lost[i] = watched_[i];
+        watched_[i] = {};
+      }
+    }
+  }
+  for (const Watched& w : lost) {
+    if (w.fd >= 0 && w.lost != nullptr) w.lost(w.arg);
+  }
 }
 
 uint64_t EngineThread::sample_interval_ns() noexcept {
@@ -127,9 +171,13 @@ uint64_t EngineThread::sample_interval_ns() noexcept {
 
 void* EngineThread::main(void* self) noexcept {
   auto* t = static_cast<EngineThread*>(self);
+  // Before start() returns: from then on the program's threads alone decide
+  // when the process ends.
+  t->uncounted_ = platform::leave_thread_count();
   t->started_.store(true, std::memory_order_release);  // pairs with the wait in start()
   t->started_.notify_one();
   t->run();
+  platform::rejoin_thread_count();
   return nullptr;
 }
 
@@ -138,8 +186,15 @@ void EngineThread::run() noexcept {
   const bool limits = tunables_.footprint_limit.has_value() || threshold_fd_ >= 0 || cgroup_ != nullptr;
   uint64_t next_poll = 0;
   PressureLevel level = engine_.pressure_level();
+  platform::FdIdentity trigger_id;  // the pressure trigger's, marked when first polled
   while (!stop_.load()) {
+    if (!uncounted_ && platform::only_library_thread_left()) {
+      // The program's last thread has ended (pthread_exit, or a forked
+      // child's only thread returned): end the process as glibc would have.
+      std::exit(0);
+    }
     std::unique_lock work(work_mu_);
+    check_descriptors();
     wakeups_.fetch_add(1, std::memory_order_relaxed);
     unsigned req = requests_.exchange(0, std::memory_order_relaxed);
     if ((req & kSuspend) != 0) {
@@ -164,7 +219,7 @@ void EngineThread::run() noexcept {
         }
       }
       if (limits && engine_.enforce_limits() != VM_RECLAIM_SUCCESS) break;  // ring gone (log mode)
-      arm_cgroup_threshold();  // follows a limit changed from outside
+      arm_cgroup_threshold();                                               // follows a limit changed from outside
     }
     const uint64_t interval = sample_interval_ns();
     uint64_t due = engine_.last_sample_ns() + interval;
@@ -179,12 +234,16 @@ void EngineThread::run() noexcept {
     now = clock_.now_ns();
     uint64_t wait_ns = wake_at > now ? wake_at - now : 0;
     int timeout_ms = static_cast<int>(std::clamp<uint64_t>((wait_ns + 999'999) / 1'000'000, 1, 60'000));
+    if (!uncounted_) timeout_ms = std::min(timeout_ms, kAloneCheckMs);
 
     pollfd fds[3 + kMaxWatched];
     Watched watched[kMaxWatched];
     int n = 0;
-    fds[n++] = {waker_.fd(), POLLIN, 0};
+    fds[n++] = {waker_.fd(), POLLIN, 0};  // -1 (no waker) is ignored by poll
     int trigger = monitor_ != nullptr ? monitor_->readers().trigger_fd() : -1;
+    if (trigger >= 0 && !platform::still_own_fd(trigger, trigger_id)) {
+      if (trigger_id.valid || !platform::mark_own_fd(trigger, &trigger_id)) trigger = -1;  // the program's now
+    }
     const int trigger_at = trigger >= 0 ? n : -1;
     if (trigger >= 0) fds[n++] = {trigger, POLLPRI, 0};
     const int threshold_at = threshold_fd_ >= 0 ? n : -1;
@@ -201,9 +260,13 @@ void EngineThread::run() noexcept {
     int r = ::poll(fds, static_cast<nfds_t>(n), timeout_ms);
     if (r <= 0) continue;  // timeout, or EINTR
     work.lock();
+    // Any event on a descriptor the program has taken (POLLNVAL once
+    // closed, POLLIN forever on a regular file) is dropped at the next
+    // check_descriptors(), before it is polled again.
     if ((fds[0].revents & POLLIN) != 0) waker_.drain();
     if (trigger_at >= 0 && (fds[trigger_at].revents & (POLLPRI | POLLERR)) != 0) next_poll = 0;
-    if (threshold_at >= 0 && (fds[threshold_at].revents & POLLIN) != 0) {
+    if (threshold_at >= 0 && (fds[threshold_at].revents & POLLIN) != 0 &&
+        platform::still_own_fd(threshold_fd_, threshold_id_)) {
       uint64_t v;
       [[maybe_unused]] ssize_t rd = ::read(threshold_fd_, &v, sizeof v);
       engine_.enforce_limits();

@@ -10,6 +10,13 @@
 //   - checks the limits while the ring holds anything;
 //   - drains on suspend, then stops the process.
 // An empty ring costs one wake-up per sampling period.
+// It is a good guest (issue 14): it never keeps the process alive (glibc
+// does not count it among the threads whose end ends the process; see
+// platform::leave_thread_count), its descriptors are high and close-on-exec,
+// and it checks each one's identity before use: one the program closed and
+// reopened as its own file is dropped, never read or written (the waker and
+// the cgroup threshold are made anew; a lost watched descriptor is reported
+// to its owner).
 #pragma once
 
 #include <pthread.h>
@@ -39,11 +46,15 @@ class EngineThread {
   bool start() noexcept;
   void stop() noexcept;  // joins; never from the engine thread itself
   bool running() const noexcept { return running_.load(std::memory_order_acquire); }
-  // Async-signal-safe.
-  void request(unsigned what) noexcept;
+  // Async-signal-safe. False if the thread could not be woken (its waker
+  // descriptor was taken by the program; it is made anew at the next wake-up).
+  bool request(unsigned what) noexcept;
   // Another fd to wait on (a control endpoint); `cb` runs on the engine
-  // thread when it is readable. At most kMaxWatched; false if full.
-  bool watch(int fd, FdCallback cb, void* arg) noexcept;
+  // thread when it is readable. If the program takes the descriptor (closes
+  // it, maybe opens its own file there), it is unwatched and `lost(arg)`
+  // runs on the engine thread instead. At most kMaxWatched; false if full
+  // or the descriptor cannot be examined.
+  bool watch(int fd, FdCallback cb, void* arg, FdCallback lost = nullptr) noexcept;
   void unwatch(int fd) noexcept;
   // In a forked child: fresh descriptors (the inherited ones are shared with
   // the parent) and a new thread.
@@ -63,11 +74,15 @@ class EngineThread {
     int fd = -1;
     FdCallback cb = nullptr;
     void* arg = nullptr;
+    FdCallback lost = nullptr;
+    platform::FdIdentity id;
   };
 
   static void* main(void* self) noexcept;
   void run() noexcept;
   void arm_cgroup_threshold() noexcept;
+  // Drops whatever descriptor the program took back (see the class comment).
+  void check_descriptors() noexcept;
   uint64_t sample_interval_ns() noexcept;
 
   engine::Engine& engine_;
@@ -83,7 +98,11 @@ class EngineThread {
   std::atomic<unsigned> requests_{0};
   std::atomic<uint64_t> wakeups_{0};
   int threshold_fd_ = -1;
+  platform::FdIdentity threshold_id_;
   uint64_t armed_limit_ = UINT64_MAX;  // cgroup limit the threshold was set for
+  // Whether glibc's thread count leaves this thread out; if not, the thread
+  // looks at each wake-up (at least once a second) whether it is alone.
+  bool uncounted_ = false;
   std::mutex watched_mu_;
   std::mutex work_mu_;  // held by the thread except while it sleeps in poll()
   Watched watched_[kMaxWatched];

@@ -132,7 +132,7 @@ Tunables tunables_from_env(const EnvLookup& lookup, const EnvComplaint& complain
   r.number("VMRECLAIM_ABANDONMENT_THRESHOLD", t.abandonment_periods, 1, 1u << 20);
   r.number("VMRECLAIM_CHUNK_SIZE", t.chunk_size, 1, Tunables::kMaxChunk);
   r.number("VMRECLAIM_PRESSURE_POLL_NS", t.pressure_poll_ns, 10'000'000, kHour);
-  r.choice<bool>("VMRECLAIM_SUSPEND_DRAIN", t.suspend_drain, {{"1", true}, {"0", false}}, "0 or 1", "1");
+  r.choice<bool>("VMRECLAIM_SUSPEND_DRAIN", t.suspend_drain, {{"1", true}, {"0", false}}, "0 or 1", "0");
   r.choice<bool>("VMRECLAIM_ENGINE_THREAD", t.engine_thread, {{"1", true}, {"0", false}}, "0 or 1", "1");
   r.choice<bool>("VMRECLAIM_CONTROL", t.control, {{"1", true}, {"0", false}}, "0 or 1", "1");
   if (const char* s = r.raw("VMRECLAIM_PRESSURE"); s != nullptr) {

@@ -35,8 +35,11 @@ struct Tunables {
   // How often the engine thread reads the pressure sources and limits while
   // the ring holds anything (the fallback when PSI triggers are refused).
   uint64_t pressure_poll_ns = 1'000'000'000ull;
-  // Drain the ring on SIGTSTP before the process stops.
-  bool suspend_drain = true;
+  // Drain the ring on SIGTSTP before the process stops. Off by default: the
+  // handler this needs makes a stop/continue interrupt the call the signal
+  // met (nanosleep, poll, select return EINTR), which the default action
+  // never does (docs/policy.md, "Suspend").
+  bool suspend_drain = false;
   // Run the background engine thread.
   bool engine_thread = true;
   // Serve the control endpoint (@vmreclaim/<pid>) from the engine thread.

@@ -60,7 +60,7 @@ long wait_rss_below(ChildProcess& c, long kb, int ms) {
 
 TEST(SuspendDrain, SigtstpLowersRssByWhatTheRingHeld) {
   SKIP_IF_SANITIZED();
-  ChildProcess c(helper({"hold", "128"}));
+  ChildProcess c(helper({"hold", "128"}, {{"VMRECLAIM_SUSPEND_DRAIN", "1"}}));
   long before = ready_rss(c);
   ASSERT_GT(before, 120 * 1024) << "the ring should hold 128 MiB of touched memory";
   ASSERT_EQ(kill(c.pid(), SIGTSTP), 0);
@@ -73,7 +73,7 @@ TEST(SuspendDrain, SigtstpLowersRssByWhatTheRingHeld) {
 }
 
 TEST(SuspendDrain, RepeatedStopContinueIsHarmless) {
-  ChildProcess c(helper({"hold", "16"}));
+  ChildProcess c(helper({"hold", "16"}, {{"VMRECLAIM_SUSPEND_DRAIN", "1"}}));
   ASSERT_GT(ready_rss(c), 0);
   for (int round = 0; round < 4; round++) {
     ASSERT_EQ(kill(c.pid(), SIGTSTP), 0);
@@ -88,7 +88,7 @@ TEST(SuspendDrain, RepeatedStopContinueIsHarmless) {
 }
 
 TEST(SuspendDrain, DoubleFreeFoundDuringSuspendKillsWithTheGapGuard) {
-  ChildProcess c(helper({"gap"}));
+  ChildProcess c(helper({"gap"}, {{"VMRECLAIM_SUSPEND_DRAIN", "1"}}));
   ASSERT_GE(ready_rss(c), 0);
   ASSERT_EQ(kill(c.pid(), SIGTSTP), 0);
   auto st = c.wait_stopped_or_exited(5000);

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
+
 #include <string>
 
 #include "process/scenarios.h"
@@ -44,8 +46,12 @@ TEST_P(GuardFault, NonFatalWithGuardLog) {
 
 TEST(AsyncGuardFault, SuspendDrainOfAnUnmappedRingKillsWithTheGuard) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // The suspend drain is opt-in; the death test's child (this binary run
+  // again for this test alone) reads the setting at its first ring.
+  ::setenv("VMRECLAIM_SUSPEND_DRAIN", "1", 1);
   EXPECT_EXIT(vmreclaim::test::run_suspend_on_unmapped_ring(), ::testing::KilledBySignal(SIGKILL),
               "guard fault RECLAIM_COPYIO_FAILURE.*killing the process");
+  ::unsetenv("VMRECLAIM_SUSPEND_DRAIN");
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, GuardFault, ::testing::ValuesIn(guard_scenarios()), [](const auto& p) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "platform/linux/fd.h"
 #include "platform/linux/proc_file.h"
 
 namespace vmreclaim::platform {
@@ -96,7 +97,7 @@ std::optional<PsiReading> PsiFile::read() {
 
 int PsiFile::open_trigger(unsigned stall_us, unsigned window_us) noexcept {
   close_trigger();
-  int fd = ::open(path_.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  int fd = move_fd_high(::open(path_.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (fd < 0) {
     last_error_ = errno;
     return -1;

@@ -1,10 +1,17 @@
 #include "platform/linux/thread.h"
 
+#include <dirent.h>
+#include <dlfcn.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "platform/linux/proc_file.h"
 
 namespace vmreclaim::platform {
 
@@ -12,26 +19,42 @@ Waker::~Waker() { close(); }
 
 bool Waker::open() noexcept {
   close();
-  fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  return fd_ >= 0;
+  return replace();
+}
+
+bool Waker::replace() noexcept {
+  int fd = move_fd_high(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (fd >= 0 && !mark_own_fd(fd, &id_)) {
+    ::close(fd);
+    fd = -1;
+  }
+  // Pairs with the acquire in fd(): a signal handler that sees the new
+  // number also sees its identity.
+  fd_.store(fd, std::memory_order_release);
+  return fd >= 0;
 }
 
 void Waker::close() noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  const int fd = fd_.exchange(-1, std::memory_order_acq_rel);
+  // A number the program took back is the program's to close.
+  if (fd >= 0 && still_own_fd(fd, id_)) ::close(fd);
+  id_ = {};
 }
 
-void Waker::wake() const noexcept {
+bool Waker::wake() const noexcept {
+  if (!owned()) return false;
   uint64_t one = 1;
   int saved = errno;  // a signal handler must leave errno as it found it
   // EAGAIN means the counter is already non-zero: the thread wakes anyway.
-  [[maybe_unused]] ssize_t n = ::write(fd_, &one, sizeof one);
+  [[maybe_unused]] ssize_t n = ::write(fd(), &one, sizeof one);
   errno = saved;
+  return true;
 }
 
 void Waker::drain() const noexcept {
+  if (!owned()) return;
   uint64_t v;
-  [[maybe_unused]] ssize_t n = ::read(fd_, &v, sizeof v);
+  [[maybe_unused]] ssize_t n = ::read(fd(), &v, sizeof v);
 }
 
 int start_thread(pthread_t* t, const char* name, void* (*fn)(void*), void* arg) noexcept {
@@ -48,6 +71,76 @@ int start_thread(pthread_t* t, const char* name, void* (*fn)(void*), void* arg) 
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (err == 0) pthread_setname_np(*t, name);  // best effort: names are for humans
   return err;
+}
+
+namespace {
+
+// glibc's count of running threads (nptl: __nptl_nthreads, an unsigned int
+// updated with atomic read-modify-writes), or null where there is none.
+unsigned* glibc_thread_count() noexcept {
+  static unsigned* const count = static_cast<unsigned*>(::dlsym(RTLD_DEFAULT, "__nptl_nthreads"));
+  return count;
+}
+
+thread_local bool t_left_count = false;
+
+}  // namespace
+
+bool leave_thread_count() noexcept {
+  unsigned* count = glibc_thread_count();
+  if (count == nullptr) return false;
+  // This thread and the one that created it (which waits for us) are both
+  // counted: a count below 2 is not the one we think it is, so leave it be.
+  // Relaxed orderings would do for the count itself; acq_rel matches glibc's
+  // full-barrier updates, which the exiting threads' decisions rely on.
+  unsigned v = __atomic_load_n(count, __ATOMIC_ACQUIRE);
+  while (v >= 2) {
+    if (__atomic_compare_exchange_n(count, &v, v - 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+      t_left_count = true;
+      return true;
+    }
+  }
+  return false;
+}
+
+void rejoin_thread_count() noexcept {
+  if (!t_left_count) return;
+  t_left_count = false;
+  // glibc's thread exit takes one off as we return: put ours back first.
+  // If the program's last thread ended meanwhile, that decrement reaches
+  // zero and glibc exits the process on this thread, as it would have on
+  // that one.
+  __atomic_fetch_add(glibc_thread_count(), 1u, __ATOMIC_ACQ_REL);
+}
+
+bool only_library_thread_left() noexcept {
+  DIR* d = ::opendir("/proc/self/task");
+  if (d == nullptr) return false;
+  const long self = static_cast<long>(::gettid());
+  bool alone = true;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    const long tid = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0' || tid == self) continue;
+    char path[64], buf[512];
+    std::snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    const long n = read_small_file(path, buf, sizeof buf - 1);
+    if (n <= 0) continue;  // gone meanwhile
+    buf[n] = '\0';
+    // "tid (comm) S ...": the state follows the last ')' (comm may hold one).
+    const char* paren = std::strrchr(buf, ')');
+    if (paren == nullptr || paren[1] != ' ') {
+      alone = false;  // unreadable: assume it lives
+      break;
+    }
+    const char state = paren[2];
+    if (state != 'Z' && state != 'X') {
+      alone = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return alone;
 }
 
 }  // namespace vmreclaim::platform

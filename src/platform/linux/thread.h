@@ -1,11 +1,15 @@
 // The engine thread's primitives: an eventfd waker that signal handlers may
-// poke (write(2) is async-signal-safe), and a named thread that blocks every
-// signal so process-directed signals land on the program's own threads.
+// poke (write(2) is async-signal-safe), a named thread that blocks every
+// signal so process-directed signals land on the program's own threads, and
+// the means to keep that thread from holding the process alive.
 #pragma once
 
 #include <pthread.h>
 
+#include <atomic>
 #include <cstdint>
+
+#include "platform/linux/fd.h"
 
 namespace vmreclaim::platform {
 
@@ -16,19 +20,47 @@ class Waker {
   Waker(const Waker&) = delete;
   Waker& operator=(const Waker&) = delete;
 
-  bool open() noexcept;   // false if no eventfd could be made
+  // A new eventfd, high and close-on-exec (platform/linux/fd.h); false if
+  // none could be made.
+  bool open() noexcept;
   void close() noexcept;
-  int fd() const noexcept { return fd_; }
-  void wake() const noexcept;  // async-signal-safe
-  void drain() const noexcept;
+  int fd() const noexcept { return fd_.load(std::memory_order_acquire); }
+  // Whether the descriptor is still ours: the program may have closed it and
+  // opened its own file at that number. Async-signal-safe.
+  bool owned() const noexcept { return still_own_fd(fd(), id_); }
+  // After the program took the number: forget it (never close, read or write
+  // it again) and open a new eventfd. False if none could be made.
+  bool replace() noexcept;
+  // Async-signal-safe; writes only into a descriptor that is still ours.
+  // False if the descriptor is lost (nothing was written).
+  bool wake() const noexcept;
+  void drain() const noexcept;  // reads only a descriptor that is still ours
 
  private:
-  int fd_ = -1;
+  std::atomic<int> fd_{-1};  // read by signal handlers
+  FdIdentity id_;
 };
 
 // Starts `fn(arg)` on a new thread named `name` with all signals blocked but
 // the synchronous fault signals.
 // 0, or the error of pthread_create.
 int start_thread(pthread_t* t, const char* name, void* (*fn)(void*), void* arg) noexcept;
+
+// A library thread must never keep the process alive (issue 14). glibc ends
+// the process with exit(0) when the last thread it counts ends by
+// pthread_exit() or by returning from its start routine; a library thread in
+// that count keeps the process running with no program thread left. The
+// thread calls leave_thread_count() first thing and rejoin_thread_count()
+// just before it returns, so that glibc counts only the program's threads:
+// exit(0) then runs, on the program's last thread and with its atexit
+// handlers, exactly as without the library. Where the count cannot be found
+// (another C library, a static program), leave_thread_count() returns false
+// and the thread must look for itself: only_library_thread_left().
+bool leave_thread_count() noexcept;
+void rejoin_thread_count() noexcept;
+// Whether no other thread of the process is alive (a thread group leader
+// that ended with pthread_exit() stays a zombie and does not count). Reads
+// /proc/self/task; false if it cannot.
+bool only_library_thread_left() noexcept;
 
 }  // namespace vmreclaim::platform

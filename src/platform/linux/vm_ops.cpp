@@ -9,6 +9,7 @@
 
 #include <cerrno>
 
+#include "platform/linux/fd.h"
 #include "support/log.h"
 
 #ifndef PR_SET_VMA
@@ -47,6 +48,7 @@ int LinuxVmOps::self_pidfd() noexcept {
   count_syscall();
   long nfd = ::syscall(SYS_pidfd_open, pid, 0);
   if (nfd < 0) return -1;
+  nfd = move_fd_high(static_cast<int>(nfd));  // out of the program's way
   int expected = fd;
   if (!pidfd_.compare_exchange_strong(expected, static_cast<int>(nfd))) {
     ::close(static_cast<int>(nfd));
