@@ -227,6 +227,34 @@ TEST_F(LargeHeapTest, AFullRingIsGrownAndTheBlockStillCached) {
   EXPECT_EQ(heap_.snapshot().cached_blocks, 2u);
 }
 
+// calloc's clearing of a released block: resident pages (kept by MADV_FREE,
+// or never released) are cleared, released ones are not faulted back in.
+// 20 MiB, beyond the 16 MiB one mincore() call covers, ending mid-page.
+TEST(OsPagesTest, ZeroResidentClearsResidentPagesAndFaultsNothingIn) {
+  OsPages os;
+  constexpr size_t kPages = 5121;  // the last page (5120 % 3 == 2) is never released
+  const size_t bytes = kPages * kPageSize - 100;
+  auto* p = static_cast<unsigned char*>(os.map(kPages * kPageSize));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0x3c, kPages * kPageSize);
+  // Page i: i % 3 == 0 dropped (MADV_DONTNEED), == 1 lazily freed
+  // (MADV_FREE: keeps its bytes), == 2 left alone.
+  for (size_t i = 0; i < kPages; i++) {
+    if (i % 3 == 2) continue;
+    ASSERT_EQ(::madvise(p + i * kPageSize, kPageSize, i % 3 == 0 ? MADV_DONTNEED : MADV_FREE), 0);
+  }
+  os.zero_resident(p, bytes);
+  std::vector<unsigned char> resident(kPages);
+  ASSERT_EQ(::mincore(p, kPages * kPageSize, resident.data()), 0);
+  size_t faulted_in = 0;
+  for (size_t i = 0; i < kPages; i += 3) faulted_in += resident[i] & 1;
+  EXPECT_EQ(faulted_in, 0u);
+  EXPECT_TRUE(all_zero(p, bytes));
+  EXPECT_EQ(p[bytes], 0x3c);  // past the requested bytes: untouched
+  EXPECT_EQ(os.counters().mincores.load(), 2u);
+  os.unmap(p, kPages * kPageSize);
+}
+
 // The heap on the process's real ring, several threads, contents checked.
 TEST(LargeHeapOnProcessRing, ConcurrentChurnKeepsEveryBlockIntact) {
   OsPages os;
