@@ -94,7 +94,13 @@ void Registry::on_control_lost(void*) noexcept {
   // Safe without mu_: destroy() and the fork handlers, the only other users
   // of control_ once the thread runs, first stop or park this thread.
   Registry& r = get();
-  (void)r.control_.release();  // deliberately not freed: see above
+  // Kept, never destroyed (reachable, so leak checkers stay quiet); at most
+  // a few per process, one for each time the program closes our descriptors.
+  control::Server* lost = r.control_.release();
+  try {
+    r.lost_control_.push_back(lost);
+  } catch (...) {  // out of memory: the object is simply lost
+  }
   support::log(support::LogLevel::info, "control endpoint lost to the program's descriptors; opening a new one");
   r.open_control_locked();
 }
