@@ -60,15 +60,17 @@ void Registry::after_fork_child() noexcept {
 }
 
 void Registry::on_suspend() noexcept {
-  // Signal context: only async-signal-safe work (an eventfd write).
+  // Signal context: only async-signal-safe work (a futex, an eventfd write).
+  // The thread the signal landed on waits for the drain, so it does not run
+  // on past the stop the user asked for; then the process stops as the
+  // default action would have stopped it (or the program's own handler,
+  // chained after us, decides).
+  constexpr int kSuspendDrainWaitMs = 2000;
   Registry& r = get();
-  if (policy::EngineThread* t = r.thread_.get();
-      t != nullptr && t->running() && t->request(policy::EngineThread::kSuspend)) {
-    return;
+  if (policy::EngineThread* t = r.thread_.get(); t != nullptr && t->running()) {
+    t->suspend_and_wait(kSuspendDrainWaitMs);  // false: not woken, stop without the drain
   }
-  if (platform::suspend_stops_process()) {
-    platform::stop_process();  // nothing to drain with: stop as the default would
-  }
+  if (platform::suspend_stops_process()) platform::stop_process();
 }
 
 void Registry::open_control_locked() noexcept {
@@ -94,7 +96,13 @@ void Registry::on_control_lost(void*) noexcept {
   // Safe without mu_: destroy() and the fork handlers, the only other users
   // of control_ once the thread runs, first stop or park this thread.
   Registry& r = get();
-  (void)r.control_.release();  // deliberately not freed: see above
+  // Kept, never destroyed (reachable, so leak checkers stay quiet); at most
+  // a few per process, one for each time the program closes our descriptors.
+  control::Server* lost = r.control_.release();
+  try {
+    r.lost_control_.push_back(lost);
+  } catch (...) {  // out of memory: the object is simply lost
+  }
   support::log(support::LogLevel::info, "control endpoint lost to the program's descriptors; opening a new one");
   r.open_control_locked();
 }

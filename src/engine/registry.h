@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "control/server.h"
 #include "engine/engine.h"
@@ -83,6 +84,8 @@ class Registry {
   // One per ring.
   std::unique_ptr<policy::EngineThread> thread_;
   std::unique_ptr<control::Server> control_;
+  // Endpoints whose descriptors the program took: let go, not destroyed.
+  std::vector<control::Server*> lost_control_;
 };
 
 }  // namespace vmreclaim::engine

@@ -1,7 +1,13 @@
 #include "policy/engine_thread.h"
 
+#include <linux/futex.h>
 #include <poll.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <climits>
 
 #include <algorithm>
 #include <cstdlib>
@@ -23,6 +29,7 @@ constexpr uint64_t kMinIntervalNs = 10'000'000;
 constexpr int kAloneCheckMs = 1000;
 
 support::LogOnce g_lost_fd_log;
+support::LogOnce g_no_eventfd_log;
 
 }  // namespace
 
@@ -37,10 +44,7 @@ EngineThread::~EngineThread() {
 
 bool EngineThread::start() noexcept {
   if (running()) return true;
-  if (!waker_.open()) {
-    support::log_always("cannot create the engine thread's eventfd; no background reclaim");
-    return false;
-  }
+  waker_.open();
   arm_cgroup_threshold();
   stop_.store(false);
   started_.store(false);
@@ -76,6 +80,33 @@ bool EngineThread::request(unsigned what) noexcept {
   // request must not run late (a second stop after the program continued).
   requests_.fetch_and(~what, std::memory_order_relaxed);
   return false;
+}
+
+bool EngineThread::suspend_and_wait(int timeout_ms) noexcept {
+  const uint32_t gen = suspend_done_.load(std::memory_order_acquire);
+  if (!request(kSuspend)) return false;
+  timespec end{};
+  ::clock_gettime(CLOCK_MONOTONIC, &end);
+  end.tv_sec += timeout_ms / 1000;
+  end.tv_nsec += static_cast<long>(timeout_ms % 1000) * 1'000'000;
+  if (end.tv_nsec >= 1'000'000'000) {
+    end.tv_sec++;
+    end.tv_nsec -= 1'000'000'000;
+  }
+  const int saved = errno;
+  // Acquire pairs with the release after the drain.
+  for (;;) {
+    const uint32_t now_gen = suspend_done_.load(std::memory_order_acquire);
+    if (now_gen != gen) break;
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    long left_ns = (end.tv_sec - now.tv_sec) * 1'000'000'000L + (end.tv_nsec - now.tv_nsec);
+    if (left_ns <= 0) break;  // the drain is stuck (maybe on a lock this thread holds): stop without it
+    timespec rel{left_ns / 1'000'000'000L, left_ns % 1'000'000'000L};
+    ::syscall(SYS_futex, &suspend_done_, FUTEX_WAIT_PRIVATE, now_gen, &rel, nullptr, 0);
+  }
+  errno = saved;
+  return true;
 }
 
 bool EngineThread::watch(int fd, FdCallback cb, void* arg, FdCallback lost) noexcept {
@@ -193,6 +224,9 @@ void EngineThread::run() noexcept {
       // child's only thread returned): end the process as glibc would have.
       std::exit(0);
     }
+    // Before the requests are taken: a request made after this read bumps
+    // the sequence, and the wait below returns at once.
+    const uint32_t seen = waker_.seq();
     std::unique_lock work(work_mu_);
     check_descriptors();
     wakeups_.fetch_add(1, std::memory_order_relaxed);
@@ -200,7 +234,11 @@ void EngineThread::run() noexcept {
     if ((req & kSuspend) != 0) {
       // Give the memory back before the process stops (SIGTSTP).
       engine_.drain(engine::Cause::suspend);
-      if (platform::suspend_stops_process()) platform::stop_process();
+      // The handler waits for this, then stops the process (or returns to
+      // the program's own handler). Release: the drain's effects happen
+      // before the handler, which acquires the count, goes on.
+      suspend_done_.fetch_add(1, std::memory_order_release);
+      ::syscall(SYS_futex, &suspend_done_, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
     }
     if ((req & kDrain) != 0) engine_.drain(engine::Cause::drain);
     if ((req & kRefresh) != 0) next_poll = 0;
@@ -239,7 +277,7 @@ void EngineThread::run() noexcept {
     pollfd fds[3 + kMaxWatched];
     Watched watched[kMaxWatched];
     int n = 0;
-    fds[n++] = {waker_.fd(), POLLIN, 0};  // -1 (no waker) is ignored by poll
+    fds[n++] = {-1, POLLIN, 0};  // the waker's eventfd, if descriptors are polled
     int trigger = monitor_ != nullptr ? monitor_->readers().trigger_fd() : -1;
     if (trigger >= 0 && !platform::still_own_fd(trigger, trigger_id)) {
       if (trigger_id.valid || !platform::mark_own_fd(trigger, &trigger_id)) trigger = -1;  // the program's now
@@ -256,7 +294,24 @@ void EngineThread::run() noexcept {
         fds[n++] = {watched[i].fd, POLLIN, 0};  // fd -1 is ignored by poll
       }
     }
+    bool polling = trigger >= 0 || threshold_fd_ >= 0;
+    for (const Watched& w : watched) polling = polling || w.fd >= 0;
+    if (polling) {
+      // Only a thread that polls descriptors needs the eventfd to be woken;
+      // otherwise it sleeps on the futex word and the process gains no
+      // descriptor for it.
+      if (!waker_.ensure_fd()) {
+        g_no_eventfd_log(support::LogLevel::error, "cannot make the engine thread's eventfd; it wakes on its timer");
+      }
+      fds[0].fd = waker_.fd();
+    }
     work.unlock();  // a fork may happen now: we hold nothing
+    // A wake-up since `seen` (maybe before the eventfd existed) is not lost.
+    if (waker_.seq() != seen) continue;
+    if (!polling) {
+      waker_.wait(seen, timeout_ms);
+      continue;
+    }
     int r = ::poll(fds, static_cast<nfds_t>(n), timeout_ms);
     if (r <= 0) continue;  // timeout, or EINTR
     work.lock();

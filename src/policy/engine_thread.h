@@ -8,7 +8,7 @@
 //   - polls the pressure level while the ring holds anything, samples at once
 //     when pressure rises, and drains on critical;
 //   - checks the limits while the ring holds anything;
-//   - drains on suspend, then stops the process.
+//   - drains on suspend (the handler waits for it, then stops the process).
 // An empty ring costs one wake-up per sampling period.
 // It is a good guest (issue 14): it never keeps the process alive (glibc
 // does not count it among the threads whose end ends the process; see
@@ -49,6 +49,11 @@ class EngineThread {
   // Async-signal-safe. False if the thread could not be woken (its waker
   // descriptor was taken by the program; it is made anew at the next wake-up).
   bool request(unsigned what) noexcept;
+  // For the SIGTSTP handler (async-signal-safe): asks for the suspend drain
+  // and waits until it is done or `timeout_ms` passed (a drain stuck on a
+  // lock the interrupted thread holds must not keep the process from
+  // stopping). False if the thread could not be woken.
+  bool suspend_and_wait(int timeout_ms) noexcept;
   // Another fd to wait on (a control endpoint); `cb` runs on the engine
   // thread when it is readable. If the program takes the descriptor (closes
   // it, maybe opens its own file there), it is unwatched and `lost(arg)`
@@ -96,6 +101,7 @@ class EngineThread {
   std::atomic<bool> started_{false};  // the thread is past its runtime's start-up
   std::atomic<bool> stop_{false};
   std::atomic<unsigned> requests_{0};
+  std::atomic<uint32_t> suspend_done_{0};  // futex word: suspend drains completed
   std::atomic<uint64_t> wakeups_{0};
   int threshold_fd_ = -1;
   platform::FdIdentity threshold_id_;

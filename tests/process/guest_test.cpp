@@ -149,6 +149,20 @@ TEST_P(Guest, LibraryDescriptorsAreHighAndCloseOnExec) {
   }
 }
 
+// As few as possible: without the control endpoint (and outside a limited
+// memory cgroup v1, where the kernel refuses PSI triggers and knows
+// PIDFD_SELF) the engine thread polls no descriptor and needs none to be
+// woken, so the process gains none at all.
+TEST_P(Guest, WithoutTheControlEndpointTheProcessGainsNoDescriptor) {
+  auto c = start({"fds"}, {"VMRECLAIM_CONTROL=0"});
+  ASSERT_TRUE(c);
+  int status = -1;
+  std::string out = finish(*c, &status);
+  ASSERT_EQ(describe_status(status), "exited 0") << out;
+  EXPECT_NE(out.find("new=none"), std::string::npos) << out;
+  EXPECT_NE(out.find("inherited=none"), std::string::npos) << out;
+}
+
 // Item 2: the program closes every descriptor and puts its own file where
 // the library's were; stopping it must neither write into that file nor
 // keep it from stopping, and the engine thread must not spin on the lost

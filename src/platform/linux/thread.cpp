@@ -2,8 +2,11 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,10 +20,9 @@ namespace vmreclaim::platform {
 
 Waker::~Waker() { close(); }
 
-bool Waker::open() noexcept {
-  close();
-  return replace();
-}
+void Waker::open() noexcept { close(); }
+
+bool Waker::ensure_fd() noexcept { return fd() >= 0 || replace(); }
 
 bool Waker::replace() noexcept {
   int fd = move_fd_high(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -28,9 +30,10 @@ bool Waker::replace() noexcept {
     ::close(fd);
     fd = -1;
   }
-  // Pairs with the acquire in fd(): a signal handler that sees the new
-  // number also sees its identity.
-  fd_.store(fd, std::memory_order_release);
+  // seq_cst, paired with wake(): either wake() sees this descriptor and
+  // writes it, or the poller's seq() check after this store sees the bump.
+  // A signal handler that sees the new number also sees its identity.
+  fd_.store(fd, std::memory_order_seq_cst);
   return fd >= 0;
 }
 
@@ -41,20 +44,36 @@ void Waker::close() noexcept {
   id_ = {};
 }
 
-bool Waker::wake() const noexcept {
-  if (!owned()) return false;
-  uint64_t one = 1;
+bool Waker::wake() noexcept {
   int saved = errno;  // a signal handler must leave errno as it found it
-  // EAGAIN means the counter is already non-zero: the thread wakes anyway.
-  [[maybe_unused]] ssize_t n = ::write(fd(), &one, sizeof one);
+  // seq_cst, paired with replace() and the waiter's seq() reads (see there).
+  seq_.fetch_add(1, std::memory_order_seq_cst);
+  ::syscall(SYS_futex, &seq_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  bool woke = true;
+  const int f = fd();
+  if (f >= 0) {
+    if (still_own_fd(f, id_)) {
+      uint64_t one = 1;
+      // EAGAIN means the counter is already non-zero: the thread wakes anyway.
+      [[maybe_unused]] ssize_t n = ::write(f, &one, sizeof one);
+    } else {
+      woke = false;
+    }
+  }
   errno = saved;
-  return true;
+  return woke;
 }
 
 void Waker::drain() const noexcept {
-  if (!owned()) return;
+  if (fd() < 0 || !owned()) return;
   uint64_t v;
   [[maybe_unused]] ssize_t n = ::read(fd(), &v, sizeof v);
+}
+
+void Waker::wait(uint32_t seen, int timeout_ms) noexcept {
+  timespec ts{timeout_ms / 1000, static_cast<long>(timeout_ms % 1000) * 1'000'000};
+  // EAGAIN: woken before we slept; EINTR/ETIMEDOUT: the caller looks again.
+  ::syscall(SYS_futex, &seq_, FUTEX_WAIT_PRIVATE, seen, &ts, nullptr, 0);
 }
 
 int start_thread(pthread_t* t, const char* name, void* (*fn)(void*), void* arg) noexcept {

@@ -1,5 +1,6 @@
-// The engine thread's primitives: an eventfd waker that signal handlers may
-// poke (write(2) is async-signal-safe), a named thread that blocks every
+// The engine thread's primitives: a waker that signal handlers may poke (a
+// futex word, and an eventfd only while the thread polls descriptors; both
+// async-signal-safe), a named thread that blocks every
 // signal so process-directed signals land on the program's own threads, and
 // the means to keep that thread from holding the process alive.
 #pragma once
@@ -20,24 +21,38 @@ class Waker {
   Waker(const Waker&) = delete;
   Waker& operator=(const Waker&) = delete;
 
-  // A new eventfd, high and close-on-exec (platform/linux/fd.h); false if
-  // none could be made.
-  bool open() noexcept;
+  // Ready to wake a thread that waits in wait(): a futex word, no
+  // descriptor. A thread that must also wait on descriptors (poll) needs the
+  // eventfd: ensure_fd().
+  void open() noexcept;
   void close() noexcept;
-  int fd() const noexcept { return fd_.load(std::memory_order_acquire); }
-  // Whether the descriptor is still ours: the program may have closed it and
-  // opened its own file at that number. Async-signal-safe.
-  bool owned() const noexcept { return still_own_fd(fd(), id_); }
+  // The eventfd, made on first use, high and close-on-exec
+  // (platform/linux/fd.h); false if none could be made.
+  bool ensure_fd() noexcept;
+  int fd() const noexcept { return fd_.load(std::memory_order_seq_cst); }
+  // Whether the eventfd, if any, is still ours: the program may have closed
+  // it and opened its own file at that number. Async-signal-safe.
+  bool owned() const noexcept {
+    const int f = fd();
+    return f < 0 || still_own_fd(f, id_);
+  }
   // After the program took the number: forget it (never close, read or write
   // it again) and open a new eventfd. False if none could be made.
   bool replace() noexcept;
-  // Async-signal-safe; writes only into a descriptor that is still ours.
-  // False if the descriptor is lost (nothing was written).
-  bool wake() const noexcept;
+  // Wake-ups so far; read it before deciding to wait, and wait only while it
+  // has not changed.
+  uint32_t seq() const noexcept { return seq_.load(std::memory_order_seq_cst); }
+  // Async-signal-safe. Bumps the futex word and wakes its waiter; writes the
+  // eventfd if there is one and it is still ours. False if the eventfd is
+  // lost (a thread polling it cannot be woken until it notices).
+  bool wake() noexcept;
   void drain() const noexcept;  // reads only a descriptor that is still ours
+  // Sleeps until wake() (seq() != seen) or the timeout; no descriptor used.
+  void wait(uint32_t seen, int timeout_ms) noexcept;
 
  private:
-  std::atomic<int> fd_{-1};  // read by signal handlers
+  std::atomic<uint32_t> seq_{0};  // the futex word
+  std::atomic<int> fd_{-1};       // read by signal handlers
   FdIdentity id_;
 };
 
