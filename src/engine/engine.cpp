@@ -48,6 +48,7 @@ Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_
       tunables_(tunables),
       platform_(platform) {
   platform::copyio_install();
+  own_.add(ring_addr(ring), reserved_bytes);
   const uint64_t now = platform_.clock->now_ns();
   sampler_.last_sample_ns = now;
   ring::store(ring_->len, len);
@@ -168,7 +169,7 @@ Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_ent
     return out;
   }
   EntryBatchResult res =
-      reclaim_entries(copies, static_cast<uint32_t>(k), byte_target, *platform_.vm, tunables_);
+      reclaim_entries(copies, static_cast<uint32_t>(k), byte_target, *platform_.vm, tunables_, own_);
   for (int f = 0; f < kGuardFaultKinds; f++) stats_.guard_faults[f].add(res.faults[f]);
   stats_.free_failures.add(res.free_failures);
 

@@ -141,19 +141,14 @@ int LinuxVmOps::unmap(uint64_t addr, uint64_t len) noexcept {
 }
 
 int LinuxVmOps::probe_mapped(uint64_t addr, uint64_t len) noexcept {
-  // mincore() fails with ENOMEM when any page of the range is unmapped. It
-  // fills one byte per page, so probe in steps that fit a stack vector.
-  constexpr uint64_t kPagesPerStep = 4096;
-  unsigned char vec[kPagesPerStep];
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  while (len > 0) {
-    uint64_t step = len < kPagesPerStep * page ? len : kPagesPerStep * page;
-    count_syscall();
-    if (::mincore(reinterpret_cast<void*>(addr), step, vec) != 0) return errno;
-    addr += step;
-    len -= step;
-  }
-  return 0;
+  // msync(MS_ASYNC) walks the mappings of the range and fails with ENOMEM if
+  // any page of it is unmapped; it writes nothing back (MS_ASYNC has been a
+  // no-op since Linux 2.6.19), reads no page tables and needs no buffer, so
+  // its cost follows the number of mappings, not the size of the range.
+  // (mincore() answers the same question but fills a byte per page: a
+  // 4 GiB range is a million bytes of vector and a page-table walk.)
+  count_syscall();
+  return ::msync(reinterpret_cast<void*>(addr), len, MS_ASYNC) == 0 ? 0 : errno;
 }
 
 void* LinuxVmOps::reserve(size_t len, const char* name) noexcept {
