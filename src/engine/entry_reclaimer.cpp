@@ -12,7 +12,6 @@ namespace {
 // (memory no entry names) only costs a second look at each of them.
 constexpr uint64_t kMergeGap = uint64_t{1} << 20;
 
-
 void count_fault(EntryBatchResult& res, const policy::Tunables& t, GuardFault f, uint64_t addr,
                  const char* what) noexcept {
   res.faults[static_cast<int>(f)]++;
@@ -85,7 +84,8 @@ class PendingFrees {
           const uint32_t i = order[k];
           ok[i] = !whole && vm_.probe_mapped(spans_[i].addr, spans_[i].len) != ENOMEM;
           if (!ok[i]) {
-            count_fault(res_, t_, GuardFault::free_gap, addrs_[i], "reclaim of a FREE entry (part of it is not mapped)");
+            count_fault(res_, t_, GuardFault::free_gap, addrs_[i],
+                        "reclaim of a FREE entry (part of it is not mapped)");
           }
         }
       }
@@ -114,9 +114,8 @@ void EngineMemory::add(uint64_t addr, uint64_t len) noexcept {
   if (len != 0 && n < kMax) ranges[n++] = {addr, len};
 }
 
-EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, uint64_t byte_target,
-                                 platform::VmOps& vm, const policy::Tunables& t,
-                                 const EngineMemory& own) noexcept {
+EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, uint64_t byte_target, platform::VmOps& vm,
+                                 const policy::Tunables& t, const EngineMemory& own) noexcept {
   EntryBatchResult res;
   PendingFrees frees(vm, t, res);
   const uint64_t mask = ring::page_size() - 1;
@@ -147,9 +146,7 @@ EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, ui
       continue;
     }
     switch (e.behavior()) {
-      case VM_RECLAIM_FREE:
-        frees.add({start, end - start}, e.address);
-        break;
+      case VM_RECLAIM_FREE: frees.add({start, end - start}, e.address); break;
       case VM_RECLAIM_DEALLOCATE: {
         // Entries take effect in ID order: FREE entries entered before this
         // one over the same pages are released while those are still mapped.

@@ -33,8 +33,7 @@ struct EngineMemory {
 
 // Consumes entries in order until their bytes reach `byte_target` (or all
 // are consumed). Empty (cancelled) entries are consumed for free.
-EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, uint64_t byte_target,
-                                 platform::VmOps& vm, const policy::Tunables& t,
-                                 const EngineMemory& own = {}) noexcept;
+EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, uint64_t byte_target, platform::VmOps& vm,
+                                 const policy::Tunables& t, const EngineMemory& own = {}) noexcept;
 
 }  // namespace vmreclaim::engine

@@ -40,7 +40,7 @@ std::string describe(const Probe& p, int fault) {
 
 mach_vm_reclaim_ring_t allocate_ring() {
   mach_vm_reclaim_ring_t r = nullptr;
-  if (mach_vm_reclaim_ring_allocate(&r, 1, 1000) != VM_RECLAIM_SUCCESS) return nullptr;
+  if (mach_vm_reclaim_ring_allocate(&r, mach_vm_reclaim_round_capacity(1), 1000) != VM_RECLAIM_SUCCESS) return nullptr;
   return r;
 }
 
@@ -152,8 +152,8 @@ ScenarioOutcome free_gap() {
   a.release();
   p.detail = std::string("top_intact=") + (top ? "1" : "0") + " bottom_intact=" + (bottom ? "1" : "0") +
              " b_released=" + (b_released ? "1" : "0");
-  const bool ok = p.err == VM_RECLAIM_SUCCESS && p.stats.guard_faults[VMRECLAIM_GUARD_FREE_GAP] == 1 && top &&
-                  bottom && b_released && p.stats.reclaimable_bytes == 0;
+  const bool ok = p.err == VM_RECLAIM_SUCCESS && p.stats.guard_faults[VMRECLAIM_GUARD_FREE_GAP] == 1 && top && bottom &&
+                  b_released && p.stats.reclaimable_bytes == 0;
   return {ok, describe(p, VMRECLAIM_GUARD_FREE_GAP)};
 }
 
@@ -213,15 +213,9 @@ ScenarioOutcome index_failure(IndexDamage damage) {
   enter(r, a.page(1), page_size(), VM_RECLAIM_FREE);
   const uint64_t head = ring::load(r->head);
   switch (damage) {
-    case IndexDamage::busy_ahead:
-      ring::store(r->busy, head + 17);
-      break;  // more than a chunk
-    case IndexDamage::busy_behind:
-      ring::store(r->busy, head - 1);
-      break;
-    case IndexDamage::tail_beyond:
-      ring::store(r->tail, head + ring::load(r->len) + 5);
-      break;
+    case IndexDamage::busy_ahead: ring::store(r->busy, head + 17); break;  // more than a chunk
+    case IndexDamage::busy_behind: ring::store(r->busy, head - 1); break;
+    case IndexDamage::tail_beyond: ring::store(r->tail, head + ring::load(r->len) + 5); break;
   }
   Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 1));
   const bool ok = p.err == VM_RECLAIM_INVALID_RING && p.stats.guard_faults[VMRECLAIM_GUARD_INDEX_FAILURE] == 1;
@@ -281,13 +275,20 @@ ScenarioOutcome run_suspend_on_unmapped_ring() {
 
 const std::vector<GuardScenario>& guard_scenarios() {
   static const std::vector<GuardScenario> v = {
-      {"copyio-flush", "RECLAIM_COPYIO_FAILURE"},     {"copyio-drain", "RECLAIM_COPYIO_FAILURE"},
-      {"copyio-update", "RECLAIM_COPYIO_FAILURE"},    {"copyio-resize", "RECLAIM_COPYIO_FAILURE"},
-      {"copyio-protected", "RECLAIM_COPYIO_FAILURE"}, {"dealloc-gap", "DEALLOC_GAP"},
-      {"dealloc-partial-gap", "DEALLOC_GAP"},         {"unknown-action", "RECLAIM_DEALLOCATE_FAILURE"},
-      {"index-busy-ahead", "RECLAIM_INDEX_FAILURE"},  {"index-busy-behind", "RECLAIM_INDEX_FAILURE"},
-      {"index-tail-beyond", "RECLAIM_INDEX_FAILURE"}, {"accounting", "RECLAIM_ACCOUNTING_FAILURE"},
-      {"free-gap", "FREE_GAP"},                       {"free-gap-4g", "(FREE_GAP|RECLAIM_ENGINE_OVERLAP)"},
+      {"copyio-flush", "RECLAIM_COPYIO_FAILURE"},
+      {"copyio-drain", "RECLAIM_COPYIO_FAILURE"},
+      {"copyio-update", "RECLAIM_COPYIO_FAILURE"},
+      {"copyio-resize", "RECLAIM_COPYIO_FAILURE"},
+      {"copyio-protected", "RECLAIM_COPYIO_FAILURE"},
+      {"dealloc-gap", "DEALLOC_GAP"},
+      {"dealloc-partial-gap", "DEALLOC_GAP"},
+      {"unknown-action", "RECLAIM_DEALLOCATE_FAILURE"},
+      {"index-busy-ahead", "RECLAIM_INDEX_FAILURE"},
+      {"index-busy-behind", "RECLAIM_INDEX_FAILURE"},
+      {"index-tail-beyond", "RECLAIM_INDEX_FAILURE"},
+      {"accounting", "RECLAIM_ACCOUNTING_FAILURE"},
+      {"free-gap", "FREE_GAP"},
+      {"free-gap-4g", "(FREE_GAP|RECLAIM_ENGINE_OVERLAP)"},
   };
   return v;
 }

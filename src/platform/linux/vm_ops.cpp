@@ -89,12 +89,12 @@ size_t LinuxVmOps::release_batch(const Span* spans, size_t n, int advice) noexce
       }
     }
     if (r < 0) {
-      if (state == kBatchUnknown && (errno == ENOSYS || errno == EINVAL || errno == EPERM ||
-                                     errno == EBADF || errno == ESRCH)) {
+      if (state == kBatchUnknown &&
+          (errno == ENOSYS || errno == EINVAL || errno == EPERM || errno == EBADF || errno == ESRCH)) {
         // This kernel cannot batch these advices on self: use madvise from now on.
         batch_state_.store(kBatchOff, std::memory_order_relaxed);
-        support::log(support::LogLevel::info,
-                     "process_madvise on self unavailable (errno %d); using madvise per entry", errno);
+        support::log(support::LogLevel::info, "process_madvise on self unavailable (errno %d); using madvise per entry",
+                     errno);
       }
       return done;
     }
@@ -129,8 +129,8 @@ void LinuxVmOps::release(const Span* spans, size_t n, FreeAdvice advice, int* er
     errs[i] = ::madvise(reinterpret_cast<void*>(spans[i].addr), spans[i].len, adv) == 0 ? 0 : errno;
     if (errs[i] != 0) {
       g_release_fail_log(support::LogLevel::error, "madvise(%#llx, %llu) failed: errno %d",
-                         static_cast<unsigned long long>(spans[i].addr),
-                         static_cast<unsigned long long>(spans[i].len), errs[i]);
+                         static_cast<unsigned long long>(spans[i].addr), static_cast<unsigned long long>(spans[i].len),
+                         errs[i]);
     }
   }
 }
