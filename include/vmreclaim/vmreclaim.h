@@ -33,7 +33,9 @@ enum {
   VMRECLAIM_GUARD_INDEX_FAILURE = 2,
   VMRECLAIM_GUARD_DEALLOCATE_FAILURE = 3,
   VMRECLAIM_GUARD_ACCOUNTING_FAILURE = 4,
-  VMRECLAIM_GUARD_COUNT = 5
+  VMRECLAIM_GUARD_FREE_GAP = 5,       /* a FREE entry covers unmapped pages */
+  VMRECLAIM_GUARD_ENGINE_OVERLAP = 6, /* an entry covers the engine's own memory */
+  VMRECLAIM_GUARD_COUNT = 7
 };
 
 struct vmreclaim_ring_stats {

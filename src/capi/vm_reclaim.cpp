@@ -16,7 +16,6 @@ namespace {
 
 inline bool valid_action(mach_vm_reclaim_action_t a) { return a == VM_RECLAIM_FREE || a == VM_RECLAIM_DEALLOCATE; }
 
-
 }  // namespace
 
 // The public API is the library's only exported surface (-fvisibility=hidden).
@@ -37,9 +36,10 @@ mach_vm_reclaim_error_t mach_vm_reclaim_ring_resize(mach_vm_reclaim_ring_t ring,
   Engine* e = Registry::get().lookup(ring);
   if (e == nullptr) return VM_RECLAIM_INVALID_RING;
   if (capacity == 0) return VM_RECLAIM_INVALID_CAPACITY;
+  // Against the maximum as the caller gave it, and exactly the capacity
+  // asked for: rounding is the caller's choice, as on Darwin.
   if (capacity > e->max_capacity()) return VM_RECLAIM_INVALID_CAPACITY;
-  // Rounding up to whole pages never passes the reserved maximum.
-  return e->resize(vmreclaim::ring::round_capacity(capacity));
+  return e->resize(capacity);
 }
 
 mach_vm_reclaim_error_t mach_vm_reclaim_ring_capacity(mach_vm_reclaim_ring_t ring, mach_vm_reclaim_count_t* capacity) {

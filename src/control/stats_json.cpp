@@ -7,11 +7,11 @@
 namespace vmreclaim::control {
 namespace {
 
-constexpr const char* kGuardNames[] = {"DEALLOC_GAP", "RECLAIM_COPYIO_FAILURE", "RECLAIM_INDEX_FAILURE",
-                                       "RECLAIM_DEALLOCATE_FAILURE", "RECLAIM_ACCOUNTING_FAILURE"};
 // The engine's causes are the C API's, in the same order: one list of names.
 static_assert(engine::kCauses == VMRECLAIM_CAUSE_COUNT);
-static_assert(std::size(kGuardNames) == VMRECLAIM_GUARD_COUNT);
+// Likewise the guard faults: their names are the engine's (engine/guard.cpp).
+static_assert(engine::kGuardFaultKinds == VMRECLAIM_GUARD_COUNT);
+const char* guard_key(int g) noexcept { return engine::guard_name(static_cast<engine::GuardFault>(g)); }
 
 // Each scalar field once, so both directions stay in step.
 // clang-format off
@@ -41,7 +41,7 @@ const char* cause_name(int cause) noexcept {
 }
 
 const char* guard_fault_name(int fault) noexcept {
-  return fault >= 0 && fault < VMRECLAIM_GUARD_COUNT ? kGuardNames[fault] : "unknown";
+  return fault >= 0 && fault < VMRECLAIM_GUARD_COUNT ? guard_key(fault) : "unknown";
 }
 
 nlohmann::json stats_to_json(const vmreclaim_ring_stats& s) {
@@ -59,7 +59,7 @@ nlohmann::json stats_to_json(const vmreclaim_ring_stats& s) {
   j["reclaimed_entries"] = std::move(entries);
   j["reclaimed_bytes"] = std::move(bytes);
   nlohmann::json faults = nlohmann::json::object();
-  for (int g = 0; g < VMRECLAIM_GUARD_COUNT; g++) faults[kGuardNames[g]] = s.guard_faults[g];
+  for (int g = 0; g < VMRECLAIM_GUARD_COUNT; g++) faults[guard_key(g)] = s.guard_faults[g];
   j["guard_faults"] = std::move(faults);
   return j;
 }
@@ -83,7 +83,7 @@ std::optional<vmreclaim_ring_stats> stats_from_json(const nlohmann::json& j) {
     }
   }
   for (int g = 0; g < VMRECLAIM_GUARD_COUNT; g++) {
-    if (!read_field(*gf, kGuardNames[g], &s.guard_faults[g])) return std::nullopt;
+    if (!read_field(*gf, guard_key(g), &s.guard_faults[g])) return std::nullopt;
   }
   return s;
 }

@@ -39,8 +39,8 @@ const char* cause_name(Cause cause) noexcept {
   return "unknown";
 }
 
-Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len,
-               mach_vm_reclaim_count_t max_len, const policy::Tunables& tunables, Platform platform) noexcept
+Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len, mach_vm_reclaim_count_t max_len,
+               const policy::Tunables& tunables, Platform platform) noexcept
     : ring_(ring),
       reserved_bytes_(reserved_bytes),
       len_(len),
@@ -48,6 +48,7 @@ Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_
       tunables_(tunables),
       platform_(platform) {
   platform::copyio_install();
+  own_.add(ring_addr(ring), reserved_bytes);
   const uint64_t now = platform_.clock->now_ns();
   sampler_.last_sample_ns = now;
   ring::store(ring_->len, len);
@@ -167,8 +168,7 @@ Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_ent
     out.failed = true;
     return out;
   }
-  EntryBatchResult res =
-      reclaim_entries(copies, static_cast<uint32_t>(k), byte_target, *platform_.vm, tunables_);
+  EntryBatchResult res = reclaim_entries(copies, static_cast<uint32_t>(k), byte_target, *platform_.vm, tunables_, own_);
   for (int f = 0; f < kGuardFaultKinds; f++) stats_.guard_faults[f].add(res.faults[f]);
   stats_.free_failures.add(res.free_failures);
 
@@ -263,8 +263,7 @@ bool Engine::sample_locked(Cause trim_cause) noexcept {
   stats_.wma_bytes.store(sampler_.wma / policy::kWmaUnit, relaxed);
   stats_.last_min_bytes.store(res.min_bytes, relaxed);
   stats_.footprint_max.store(footprint_max_, relaxed);
-  VMR_PROBE5(reclaim_sample, static_cast<int>(::getpid()), sampler_.wma, res.min_bytes, res.cur_bytes,
-             res.trim_bytes);
+  VMR_PROBE5(reclaim_sample, static_cast<int>(::getpid()), sampler_.wma, res.min_bytes, res.cur_bytes, res.trim_bytes);
   support::log(support::LogLevel::debug, "sample: min %llu cur %llu wma %llu threshold %llu trim %llu",
                static_cast<unsigned long long>(res.min_bytes), static_cast<unsigned long long>(res.cur_bytes),
                static_cast<unsigned long long>(sampler_.wma / policy::kWmaUnit),
@@ -415,8 +414,9 @@ bool Engine::enforce_limits_locked() noexcept {
     policy::LimitDecision d = platform_.limits->decide(ring_bytes());
     if (d.reclaim_bytes > 0 && !reclaim(d.reclaim_bytes, UINT64_MAX, Cause::limit, nullptr)) return false;
     if (d.unreachable && !limit_unreachable_) {
-      support::log_always("memory use is above its limit even with the ring empty; the ring is drained "
-                          "and the next check waits for further growth");
+      support::log_always(
+          "memory use is above its limit even with the ring empty; the ring is drained "
+          "and the next check waits for further growth");
     }
     limit_unreachable_ = d.unreachable;
     // In the user side's terms once this call settles (every entry point

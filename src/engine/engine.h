@@ -9,6 +9,7 @@
 
 #include <mutex>
 
+#include "engine/entry_reclaimer.h"
 #include "engine/stats.h"
 #include "platform/linux/clock.h"
 #include "platform/linux/footprint.h"
@@ -111,6 +112,7 @@ class Engine {
   bool limit_unreachable_ = false;  // logged once per episode
   std::atomic<bool> background_sampling_{false};
   Stats stats_;
+  EngineMemory own_;  // what no entry may cover: the ring's reservation, ...
 };
 
 }  // namespace vmreclaim::engine

@@ -1,6 +1,7 @@
-// Reclaims a batch of entries copied out of the ring (SYSTEM.md §5): page
-// rounding, FREE through one batched release, DEALLOCATE through munmap
-// after a gap check, guard faults for what cannot be right.
+// Reclaims a batch of entries copied out of the ring: page rounding, FREE
+// through one batched release after a check that each entry is wholly
+// mapped, DEALLOCATE through munmap after the same check, guard faults for
+// what cannot be right (docs/policy.md, "Guard faults").
 #pragma once
 
 #include <cstdint>
@@ -19,9 +20,20 @@ struct EntryBatchResult {
   uint32_t faults[kGuardFaultKinds] = {};
 };
 
+// Memory no entry may touch: the engine's own state, the ring, the
+// library's image. An entry overlapping any of it is RECLAIM_ENGINE_OVERLAP.
+struct EngineMemory {
+  static constexpr uint32_t kMax = 4;
+  platform::Span ranges[kMax] = {};
+  uint32_t n = 0;
+
+  void add(uint64_t addr, uint64_t len) noexcept;  // beyond kMax ranges: ignored
+  bool overlaps(uint64_t start, uint64_t end) const noexcept;
+};
+
 // Consumes entries in order until their bytes reach `byte_target` (or all
 // are consumed). Empty (cancelled) entries are consumed for free.
-EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, uint64_t byte_target,
-                                 platform::VmOps& vm, const policy::Tunables& t) noexcept;
+EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, uint64_t byte_target, platform::VmOps& vm,
+                                 const policy::Tunables& t, const EngineMemory& own = {}) noexcept;
 
 }  // namespace vmreclaim::engine

@@ -14,6 +14,8 @@ const char* guard_name(GuardFault fault) noexcept {
     case GuardFault::index_failure: return "RECLAIM_INDEX_FAILURE";
     case GuardFault::deallocate_failure: return "RECLAIM_DEALLOCATE_FAILURE";
     case GuardFault::accounting_failure: return "RECLAIM_ACCOUNTING_FAILURE";
+    case GuardFault::free_gap: return "FREE_GAP";
+    case GuardFault::engine_overlap: return "RECLAIM_ENGINE_OVERLAP";
     case GuardFault::count_: break;
   }
   return "UNKNOWN";

@@ -143,8 +143,11 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
   std::call_once(atfork_once, [] { ::pthread_atfork(before_fork, after_fork_parent, after_fork_child); });
   init_policy_locked();
 
-  const mach_vm_reclaim_count_t len = ring::round_capacity(initial);
-  const mach_vm_reclaim_count_t max_len = ring::round_capacity(max);
+  // The capacities are the caller's, unrounded (as on Darwin); only the
+  // mapping is whole pages. Rounding is the caller's choice
+  // (mach_vm_reclaim_round_capacity).
+  const mach_vm_reclaim_count_t len = initial;
+  const mach_vm_reclaim_count_t max_len = max;
   const uint64_t reserved = ring::ring_bytes(max_len);
   void* base = vm_.reserve(reserved, "vm_reclaim_ring");
   if (base == nullptr) return VM_RECLAIM_RESOURCE_SHORTAGE;

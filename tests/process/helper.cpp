@@ -62,7 +62,7 @@ int guard(const std::string& scenario) {
 
 int sample() {
   mach_vm_reclaim_ring_t ring = nullptr;
-  if (mach_vm_reclaim_ring_allocate(&ring, 1, 1) != VM_RECLAIM_SUCCESS) return 1;
+  if (mach_vm_reclaim_ring_allocate(&ring, 64, 64) != VM_RECLAIM_SUCCESS) return 1;
   Mapping m = Mapping::pages(17);
   auto enter_page = [&](int i, bool* update) {
     mach_vm_reclaim_id_t id = VM_RECLAIM_ID_NULL;
@@ -88,7 +88,7 @@ int sample() {
 
 int idle() {
   mach_vm_reclaim_ring_t ring = nullptr;
-  if (mach_vm_reclaim_ring_allocate(&ring, 1, 1) != VM_RECLAIM_SUCCESS) return 1;
+  if (mach_vm_reclaim_ring_allocate(&ring, 64, 64) != VM_RECLAIM_SUCCESS) return 1;
   const uint64_t page = vmreclaim::test::page_size();
   Mapping m = Mapping::pages(16);
   for (int i = 0; i < 16; i++) {
@@ -113,7 +113,7 @@ int idle() {
 
 int fork_storm() {
   mach_vm_reclaim_ring_t ring = nullptr;
-  if (mach_vm_reclaim_ring_allocate(&ring, 1, 1) != VM_RECLAIM_SUCCESS) return 1;
+  if (mach_vm_reclaim_ring_allocate(&ring, 64, 64) != VM_RECLAIM_SUCCESS) return 1;
   std::printf("ready\n");
   std::fflush(stdout);
   constexpr int kForks = 400;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <vmreclaim/vmreclaim.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -39,7 +40,7 @@ std::string describe(const Probe& p, int fault) {
 
 mach_vm_reclaim_ring_t allocate_ring() {
   mach_vm_reclaim_ring_t r = nullptr;
-  if (mach_vm_reclaim_ring_allocate(&r, 1, 1000) != VM_RECLAIM_SUCCESS) return nullptr;
+  if (mach_vm_reclaim_ring_allocate(&r, mach_vm_reclaim_round_capacity(1), 1000) != VM_RECLAIM_SUCCESS) return nullptr;
   return r;
 }
 
@@ -128,6 +129,61 @@ ScenarioOutcome dealloc_gap(bool partial) {
   return {ok, describe(p, VMRECLAIM_GUARD_DEALLOC_GAP)};
 }
 
+// A FREE entry over 3 MiB whose middle MiB the program unmapped: the top MiB
+// is a live mapping the entry must not release. Nothing of the entry is
+// released (the bottom MiB keeps its contents too); later entries are.
+ScenarioOutcome free_gap() {
+  mach_vm_reclaim_ring_t r = allocate_ring();
+  if (r == nullptr) return {false, "allocate failed"};
+  constexpr size_t kMiB = size_t{1} << 20;
+  Mapping a(3 * kMiB), b = Mapping::pages(2);
+  if (a.data() == nullptr || b.data() == nullptr) return {false, "mmap failed"};
+  if (::munmap(a.data() + kMiB, kMiB) != 0) return {false, "munmap failed"};
+  fill(a.data(), kMiB, 41);
+  fill(a.data() + 2 * kMiB, kMiB, 42);
+  fill(b.data(), b.size(), 43);
+  enter(r, a.data(), 3 * kMiB, VM_RECLAIM_FREE);
+  enter(r, b.data(), b.size(), VM_RECLAIM_FREE);
+  Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 2));
+  const bool top = holds(a.data() + 2 * kMiB, kMiB, 42), bottom = holds(a.data(), kMiB, 41);
+  const bool b_released = all_zero(b.data(), b.size());
+  ::munmap(a.data(), kMiB);
+  ::munmap(a.data() + 2 * kMiB, kMiB);
+  a.release();
+  p.detail = std::string("top_intact=") + (top ? "1" : "0") + " bottom_intact=" + (bottom ? "1" : "0") +
+             " b_released=" + (b_released ? "1" : "0");
+  const bool ok = p.err == VM_RECLAIM_SUCCESS && p.stats.guard_faults[VMRECLAIM_GUARD_FREE_GAP] == 1 && top && bottom &&
+                  b_released && p.stats.reclaimable_bytes == 0;
+  return {ok, describe(p, VMRECLAIM_GUARD_FREE_GAP)};
+}
+
+// The largest entry there is (4 GiB - 1) starting at a fresh 1 MiB mapping:
+// it runs over whatever the process mapped above (libraries' data, the
+// ring, thread stacks) and over holes between them. Releasing what is mapped
+// there zeroed the C library's data and the process died of SIGSEGV. Now
+// nothing is released: the entry covers the ring (allocated just before the
+// mapping, so above it), which is RECLAIM_ENGINE_OVERLAP, or else a hole.
+ScenarioOutcome free_gap_4g() {
+  mach_vm_reclaim_ring_t r = allocate_ring();
+  if (r == nullptr) return {false, "allocate failed"};
+  Mapping a = Mapping::pages(256);
+  if (a.data() == nullptr) return {false, "mmap failed"};
+  fill(a.data(), a.size(), 44);
+  const uint64_t size = VM_RECLAIM_REGION_SIZE_MAX;
+  // The premise: the range has a hole (msync reports ENOMEM for one).
+  if (::msync(a.data(), size, MS_ASYNC) == 0 || errno != ENOMEM) return {false, "no hole above the mapping"};
+  enter(r, a.data(), size, VM_RECLAIM_FREE);
+  Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 1));
+  const bool intact = holds(a.data(), a.size(), 44);
+  char line[64];
+  std::snprintf(line, sizeof line, "stdio works %d", 1);  // the C library's state survived
+  p.detail = std::string("intact=") + (intact ? "1" : "0") + " " + line;
+  const uint64_t faults =
+      p.stats.guard_faults[VMRECLAIM_GUARD_FREE_GAP] + p.stats.guard_faults[VMRECLAIM_GUARD_ENGINE_OVERLAP];
+  const bool ok = p.err == VM_RECLAIM_SUCCESS && faults == 1 && intact && p.stats.reclaimable_bytes == 0;
+  return {ok, describe(p, VMRECLAIM_GUARD_FREE_GAP) + " " + describe(p, VMRECLAIM_GUARD_ENGINE_OVERLAP)};
+}
+
 // The program scribbles an action that does not exist into an entry.
 ScenarioOutcome unknown_action() {
   mach_vm_reclaim_ring_t r = allocate_ring();
@@ -157,15 +213,9 @@ ScenarioOutcome index_failure(IndexDamage damage) {
   enter(r, a.page(1), page_size(), VM_RECLAIM_FREE);
   const uint64_t head = ring::load(r->head);
   switch (damage) {
-    case IndexDamage::busy_ahead:
-      ring::store(r->busy, head + 17);
-      break;  // more than a chunk
-    case IndexDamage::busy_behind:
-      ring::store(r->busy, head - 1);
-      break;
-    case IndexDamage::tail_beyond:
-      ring::store(r->tail, head + ring::load(r->len) + 5);
-      break;
+    case IndexDamage::busy_ahead: ring::store(r->busy, head + 17); break;  // more than a chunk
+    case IndexDamage::busy_behind: ring::store(r->busy, head - 1); break;
+    case IndexDamage::tail_beyond: ring::store(r->tail, head + ring::load(r->len) + 5); break;
   }
   Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 1));
   const bool ok = p.err == VM_RECLAIM_INVALID_RING && p.stats.guard_faults[VMRECLAIM_GUARD_INDEX_FAILURE] == 1;
@@ -201,6 +251,8 @@ const std::map<std::string, std::function<ScenarioOutcome()>>& runners() {
       {"index-busy-behind", [] { return index_failure(IndexDamage::busy_behind); }},
       {"index-tail-beyond", [] { return index_failure(IndexDamage::tail_beyond); }},
       {"accounting", [] { return accounting_failure(); }},
+      {"free-gap", [] { return free_gap(); }},
+      {"free-gap-4g", [] { return free_gap_4g(); }},
   };
   return *m;
 }
@@ -223,12 +275,20 @@ ScenarioOutcome run_suspend_on_unmapped_ring() {
 
 const std::vector<GuardScenario>& guard_scenarios() {
   static const std::vector<GuardScenario> v = {
-      {"copyio-flush", "RECLAIM_COPYIO_FAILURE"},     {"copyio-drain", "RECLAIM_COPYIO_FAILURE"},
-      {"copyio-update", "RECLAIM_COPYIO_FAILURE"},    {"copyio-resize", "RECLAIM_COPYIO_FAILURE"},
-      {"copyio-protected", "RECLAIM_COPYIO_FAILURE"}, {"dealloc-gap", "DEALLOC_GAP"},
-      {"dealloc-partial-gap", "DEALLOC_GAP"},         {"unknown-action", "RECLAIM_DEALLOCATE_FAILURE"},
-      {"index-busy-ahead", "RECLAIM_INDEX_FAILURE"},  {"index-busy-behind", "RECLAIM_INDEX_FAILURE"},
-      {"index-tail-beyond", "RECLAIM_INDEX_FAILURE"}, {"accounting", "RECLAIM_ACCOUNTING_FAILURE"},
+      {"copyio-flush", "RECLAIM_COPYIO_FAILURE"},
+      {"copyio-drain", "RECLAIM_COPYIO_FAILURE"},
+      {"copyio-update", "RECLAIM_COPYIO_FAILURE"},
+      {"copyio-resize", "RECLAIM_COPYIO_FAILURE"},
+      {"copyio-protected", "RECLAIM_COPYIO_FAILURE"},
+      {"dealloc-gap", "DEALLOC_GAP"},
+      {"dealloc-partial-gap", "DEALLOC_GAP"},
+      {"unknown-action", "RECLAIM_DEALLOCATE_FAILURE"},
+      {"index-busy-ahead", "RECLAIM_INDEX_FAILURE"},
+      {"index-busy-behind", "RECLAIM_INDEX_FAILURE"},
+      {"index-tail-beyond", "RECLAIM_INDEX_FAILURE"},
+      {"accounting", "RECLAIM_ACCOUNTING_FAILURE"},
+      {"free-gap", "FREE_GAP"},
+      {"free-gap-4g", "(FREE_GAP|RECLAIM_ENGINE_OVERLAP)"},
   };
   return v;
 }

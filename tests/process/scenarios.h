@@ -13,7 +13,7 @@ namespace vmreclaim::test {
 
 struct GuardScenario {
   const char* name;   // argument of `vmreclaim_test_helper guard NAME`
-  const char* fault;  // the fault name the engine must report
+  const char* fault;  // the fault name the engine must report (an extended regular expression)
 };
 
 const std::vector<GuardScenario>& guard_scenarios();

@@ -90,7 +90,9 @@ struct Counts {
 
 class Stress : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_EQ(mach_vm_reclaim_ring_allocate(&ring_, 1, 600), VM_RECLAIM_SUCCESS); }
+  void SetUp() override {
+    ASSERT_EQ(mach_vm_reclaim_ring_allocate(&ring_, mach_vm_reclaim_round_capacity(1), 600), VM_RECLAIM_SUCCESS);
+  }
   void TearDown() override {
     if (ring_ != nullptr) {
       EXPECT_EQ(vmreclaim_ring_destroy(ring_), VM_RECLAIM_SUCCESS);
@@ -127,9 +129,7 @@ class Stress : public ::testing::Test {
         r.addr = map_region(r.size);
         if (r.addr == nullptr) counts_.map_failures++;
         break;
-      default:
-        error("unknown state", st);
-        break;
+      default: error("unknown state", st); break;
     }
     r.in_ring = false;
   }

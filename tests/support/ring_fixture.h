@@ -17,7 +17,10 @@ namespace vmreclaim::test {
 
 class RingTest : public ::testing::Test {
  protected:
-  RingTest(uint32_t initial = 1, uint32_t max = 1) : initial_(initial), max_(max) {}
+  // By default one page of entries: the capacities a ring keeps are exactly
+  // the ones given, so the fixture rounds them as a caller would.
+  RingTest(uint32_t initial = mach_vm_reclaim_round_capacity(1), uint32_t max = mach_vm_reclaim_round_capacity(1))
+      : initial_(initial), max_(max) {}
 
   void SetUp() override {
     ASSERT_EQ(vmreclaim_ring_current(), nullptr) << "an earlier test kept its ring";
@@ -26,6 +29,13 @@ class RingTest : public ::testing::Test {
   }
   void TearDown() override {
     if (ring_ != nullptr) {
+      // The test body's mappings are unmapped by now: forget the entries it
+      // left rather than have destroy reclaim them (a FREE entry over pages
+      // that are no longer mapped is the guard fault FREE_GAP).
+      const uint64_t len = ring::load(ring_->len);
+      for (uint64_t id = ring::load(ring_->head); len != 0 && id < ring::load(ring_->tail); id++) {
+        ring::store_entry(ring_, id % len, {0, 0});
+      }
       EXPECT_EQ(vmreclaim_ring_destroy(ring_), VM_RECLAIM_SUCCESS);
     }
     ring_ = nullptr;

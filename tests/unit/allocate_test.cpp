@@ -51,7 +51,8 @@ class AllocateTest : public ::testing::Test {
 
 TEST_F(AllocateTest, NewRingIsZeroedAndHoldsOnePage) {
   mach_vm_reclaim_ring_t ring = nullptr;
-  ASSERT_EQ(mach_vm_reclaim_ring_allocate(&ring, 1, 1), VM_RECLAIM_SUCCESS);
+  const uint32_t one_page = one_page_capacity();
+  ASSERT_EQ(mach_vm_reclaim_ring_allocate(&ring, one_page, one_page), VM_RECLAIM_SUCCESS);
   ASSERT_NE(ring, nullptr);
   EXPECT_EQ(vmreclaim_ring_current(), ring);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(ring) % page_size(), 0u);
@@ -61,9 +62,9 @@ TEST_F(AllocateTest, NewRingIsZeroedAndHoldsOnePage) {
 
   mach_vm_reclaim_count_t cap = 0;
   EXPECT_EQ(mach_vm_reclaim_ring_capacity(ring, &cap), VM_RECLAIM_SUCCESS);
-  EXPECT_EQ(cap, one_page_capacity());
-  EXPECT_EQ(ring->len, one_page_capacity());
-  EXPECT_EQ(ring->max_len, one_page_capacity());
+  EXPECT_EQ(cap, one_page);
+  EXPECT_EQ(ring->len, one_page);
+  EXPECT_EQ(ring->max_len, one_page);
   EXPECT_EQ(ring->head, 0u);
   EXPECT_EQ(ring->busy, 0u);
   EXPECT_EQ(ring->tail, 0u);
@@ -87,8 +88,8 @@ TEST_F(AllocateTest, RingMappingIsNamed) {
 TEST_F(AllocateTest, MaxCapacityIsReservedUpFront) {
   mach_vm_reclaim_ring_t ring = nullptr;
   ASSERT_EQ(mach_vm_reclaim_ring_allocate(&ring, 1, 10000), VM_RECLAIM_SUCCESS);
-  EXPECT_EQ(ring->len, one_page_capacity());
-  EXPECT_EQ(ring->max_len, mach_vm_reclaim_round_capacity(10000));
+  EXPECT_EQ(ring->len, 1u);
+  EXPECT_EQ(ring->max_len, 10000u);
   // The whole maximum is one reservation: growing never moves the ring.
   const std::string line = maps_line_of(ring);
   unsigned long lo = 0, hi = 0;
@@ -98,6 +99,41 @@ TEST_F(AllocateTest, MaxCapacityIsReservedUpFront) {
   EXPECT_EQ(vmreclaim_ring_current(), ring);
   EXPECT_EQ(ring->len, ring->max_len);
   EXPECT_TRUE(vmreclaim::test::is_mapped(ring, vmreclaim::ring::ring_bytes(ring->max_len)));
+}
+
+// As on Darwin (whose own tests assert these values): a ring keeps exactly
+// the capacities it was given, and only its mapping is rounded to pages.
+TEST_F(AllocateTest, CapacitiesAreExactlyTheOnesGiven) {
+  constexpr uint32_t n = 300;  // not a page's worth of entries: rounding would show
+  ASSERT_NE(mach_vm_reclaim_round_capacity(n), n);
+  ASSERT_NE(mach_vm_reclaim_round_capacity(4 * n), 4 * n);
+  mach_vm_reclaim_ring_t ring = nullptr;
+  ASSERT_EQ(mach_vm_reclaim_ring_allocate(&ring, n, 4 * n), VM_RECLAIM_SUCCESS);
+  mach_vm_reclaim_count_t cap = 0;
+  EXPECT_EQ(mach_vm_reclaim_ring_capacity(ring, &cap), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(cap, n);
+  EXPECT_EQ(ring->len, n);
+  EXPECT_EQ(ring->max_len, 4 * n);
+  // The maximum is the one given, not the page-rounded one.
+  EXPECT_EQ(mach_vm_reclaim_ring_resize(ring, 4 * n + 1), VM_RECLAIM_INVALID_CAPACITY);
+  EXPECT_EQ(ring->len, n);
+  ASSERT_EQ(mach_vm_reclaim_ring_resize(ring, 4 * n), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(mach_vm_reclaim_ring_capacity(ring, &cap), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(cap, 4 * n);
+  ASSERT_EQ(mach_vm_reclaim_ring_resize(ring, 7), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(mach_vm_reclaim_ring_capacity(ring, &cap), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(cap, 7u);
+  // And the ring holds exactly that many entries.
+  Mapping m = Mapping::pages(8);
+  bool update = false;
+  for (uint32_t i = 0; i < 8; i++) {
+    mach_vm_reclaim_id_t id = VM_RECLAIM_ID_NULL;
+    ASSERT_EQ(
+        mach_vm_reclaim_try_enter(ring, m.address() + i * page_size(), page_size(), VM_RECLAIM_FREE, &id, &update),
+        VM_RECLAIM_SUCCESS);
+    EXPECT_EQ(id, i < 7 ? mach_vm_reclaim_id_t{i} : VM_RECLAIM_ID_NULL) << i;
+  }
+  EXPECT_EQ(vmreclaim_ring_drain(ring, nullptr), VM_RECLAIM_SUCCESS);  // while m is still mapped
 }
 
 TEST_F(AllocateTest, TheLargestRingCanBeAllocated) {
@@ -172,6 +208,7 @@ TEST_F(AllocateTest, DestroyLetsTheProcessAllocateAgain) {
   id = VM_RECLAIM_ID_NULL;
   ASSERT_EQ(mach_vm_reclaim_try_enter(again, m.address(), m.size(), VM_RECLAIM_FREE, &id, &update), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(id, 0u) << "a new ring numbers its entries from 0";
+  EXPECT_EQ(vmreclaim_ring_destroy(again), VM_RECLAIM_SUCCESS);  // while m is still mapped
 }
 
 TEST_F(AllocateTest, CxxRingIsRaii) {
@@ -186,7 +223,7 @@ TEST_F(AllocateTest, CxxRingIsRaii) {
     // Moving transfers ownership; only the last owner destroys.
     vmreclaim::Ring moved = std::move(*ring);
     EXPECT_FALSE(static_cast<bool>(*ring));
-    EXPECT_EQ(moved.capacity().value_or(0), one_page_capacity());
+    EXPECT_EQ(moved.capacity().value_or(0), 1u);
   }
   EXPECT_EQ(vmreclaim_ring_current(), nullptr);
 }

@@ -67,6 +67,9 @@ class FakeVm final : public vmreclaim::platform::VmOps {
   int probe_mapped(uint64_t addr, uint64_t len) noexcept override {
     std::lock_guard lk(mu);
     probed.push_back({addr, len});
+    for (const Span& h : holes) {
+      if (addr < h.addr + h.len && h.addr < addr + len) return ENOMEM;
+    }
     return probe_result;
   }
   void* reserve(size_t, const char*) noexcept override { return nullptr; }
@@ -89,6 +92,7 @@ class FakeVm final : public vmreclaim::platform::VmOps {
   std::mutex mu;
   std::vector<size_t> release_calls;
   std::vector<Span> released, unmapped, probed, protects;
+  std::vector<Span> holes;  // probe_mapped says ENOMEM for a range overlapping one
   std::vector<bool> protect_accessible;
   FreeAdvice last_advice = FreeAdvice::dontneed;
   int probe_result = 0;
@@ -340,12 +344,16 @@ TEST_F(EngineTest, RangesAreTruncatedAndRoundedToPages) {
   ASSERT_EQ(vm_.released.size(), 1u);
   EXPECT_EQ(vm_.released[0].addr, kBase);
   EXPECT_EQ(vm_.released[0].len, 2 * kPage);
-  ASSERT_EQ(vm_.probed.size(), 1u);
+  // Both are checked for holes: the DEALLOCATE entry before its munmap, the
+  // FREE entry before the chunk's batched release.
+  ASSERT_EQ(vm_.probed.size(), 2u);
   ASSERT_EQ(vm_.unmapped.size(), 1u);
   EXPECT_EQ(vm_.unmapped[0].addr, kBase + 10 * kPage);
   EXPECT_EQ(vm_.unmapped[0].len, 2 * kPage);
   EXPECT_EQ(vm_.probed[0].addr, vm_.unmapped[0].addr);
   EXPECT_EQ(vm_.probed[0].len, vm_.unmapped[0].len);
+  EXPECT_EQ(vm_.probed[1].addr, kBase);
+  EXPECT_EQ(vm_.probed[1].len, 2 * kPage);
   EXPECT_EQ(bytes(), 0u) << "accounting uses the entered sizes";
 }
 
@@ -416,7 +424,7 @@ class EngineGuardLogTest : public EngineTest {
 };
 
 TEST_F(EngineGuardLogTest, GapIsCountedAndTheEntrySkipped) {
-  vm_.probe_result = ENOMEM;
+  vm_.holes.push_back({kBase, kPage});
   enter(kBase, kPage, VM_RECLAIM_DEALLOCATE);
   enter(kBase + kPage, kPage, VM_RECLAIM_FREE);
   ASSERT_EQ(engine_->flush(2), VM_RECLAIM_SUCCESS);
@@ -424,6 +432,45 @@ TEST_F(EngineGuardLogTest, GapIsCountedAndTheEntrySkipped) {
   EXPECT_TRUE(vm_.unmapped.empty());
   EXPECT_EQ(vm_.released_bytes(), kPage) << "the rest of the chunk is still reclaimed";
   EXPECT_EQ(bytes(), 0u);
+}
+
+// A FREE entry over a hole: nothing of it is released (madvise would release
+// the mapped part and then fail), the other entries of the chunk still are,
+// in one batched call.
+TEST_F(EngineGuardLogTest, FreeGapIsCountedAndNothingOfTheEntryReleased) {
+  vm_.holes.push_back({kBase + 2 * kPage, kPage});
+  enter(kBase, kPage, VM_RECLAIM_FREE);
+  enter(kBase + kPage, 3 * kPage, VM_RECLAIM_FREE);  // over the hole
+  enter(kBase + 10 * kPage, kPage, VM_RECLAIM_FREE);
+  ASSERT_EQ(engine_->flush(3), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(faults(GuardFault::free_gap), 1u);
+  ASSERT_EQ(vm_.release_calls.size(), 1u);
+  ASSERT_EQ(vm_.released.size(), 2u);
+  EXPECT_EQ(vm_.released[0].addr, kBase);
+  EXPECT_EQ(vm_.released[1].addr, kBase + 10 * kPage);
+  EXPECT_EQ(head(), 3u);
+  EXPECT_EQ(bytes(), 0u);
+}
+
+// Entries lying close together are checked with one probe.
+TEST_F(EngineTest, NearbyFreeEntriesAreCheckedTogether) {
+  for (int i = 0; i < 16; i++) enter(kBase + 2 * i * kPage, kPage, VM_RECLAIM_FREE);
+  ASSERT_EQ(engine_->flush(16), VM_RECLAIM_SUCCESS);
+  ASSERT_EQ(vm_.probed.size(), 1u);
+  EXPECT_EQ(vm_.probed[0].addr, kBase);
+  EXPECT_EQ(vm_.probed[0].len, 31 * kPage);
+  EXPECT_EQ(vm_.released.size(), 16u);
+}
+
+// An entry over the ring itself is refused, whatever its action.
+TEST_F(EngineGuardLogTest, AnEntryOverTheRingIsAnEngineOverlap) {
+  enter(reinterpret_cast<uint64_t>(ring_), kPage, VM_RECLAIM_FREE);
+  enter(reinterpret_cast<uint64_t>(ring_) + kPage, kPage, VM_RECLAIM_DEALLOCATE);
+  ASSERT_EQ(engine_->flush(2), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(faults(GuardFault::engine_overlap), 2u);
+  EXPECT_TRUE(vm_.released.empty());
+  EXPECT_TRUE(vm_.unmapped.empty());
+  EXPECT_EQ(head(), 2u);
 }
 
 TEST_F(EngineGuardLogTest, UnknownActionIsCountedAndSkipped) {

@@ -319,7 +319,7 @@ TEST_F(RingApi, ReenterOverALiveEntryIsInvalidAndChangesNothing) {
 
 class ResizeTest : public RingTest {
  protected:
-  ResizeTest() : RingTest(1, 1000) {}
+  ResizeTest() : RingTest(mach_vm_reclaim_round_capacity(1), 1000) {}
 };
 
 TEST_F(ResizeTest, ReclaimsEverythingKeepsIdsAndGrows) {
@@ -334,7 +334,7 @@ TEST_F(ResizeTest, ReclaimsEverythingKeepsIdsAndGrows) {
   ASSERT_EQ(mach_vm_reclaim_ring_resize(ring_, 600), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(ring_, before);
   const uint32_t grown = capacity();
-  EXPECT_EQ(grown, mach_vm_reclaim_round_capacity(600));
+  EXPECT_EQ(grown, 600u) << "exactly the capacity asked for";
   EXPECT_EQ(ring_->len, grown);
   // Every entry was reclaimed first; the indices stay where the tail was.
   EXPECT_EQ(head(), cap);
@@ -371,7 +371,7 @@ TEST_F(ResizeTest, AfterADrainAndBackDown) {
   EXPECT_EQ(capacity(), ring_->max_len);
   EXPECT_EQ(enter(m.page(0), page_size(), VM_RECLAIM_FREE), 8u);
   ASSERT_EQ(mach_vm_reclaim_ring_resize(ring_, 1), VM_RECLAIM_SUCCESS);
-  EXPECT_EQ(capacity(), mach_vm_reclaim_round_capacity(1));
+  EXPECT_EQ(capacity(), 1u);
   EXPECT_EQ(query(8, VM_RECLAIM_FREE), VM_RECLAIM_FREED);
   // The shrunken ring still fills to exactly its capacity.
   const uint32_t cap = capacity();
@@ -385,7 +385,7 @@ TEST_F(ResizeTest, BadCapacitiesChangeNothing) {
   const mach_vm_reclaim_id_t id = enter(m, VM_RECLAIM_FREE);
   const auto before = vmreclaim::test::snapshot(ring_);
   const uint32_t max = ring_->max_len;
-  EXPECT_EQ(max, mach_vm_reclaim_round_capacity(1000));
+  EXPECT_EQ(max, 1000u) << "the maximum as given, unrounded";
   for (uint32_t bad : {0u, max + 1, VM_RECLAIM_MAX_CAPACITY, UINT32_MAX}) {
     EXPECT_EQ(mach_vm_reclaim_ring_resize(ring_, bad), VM_RECLAIM_INVALID_CAPACITY) << bad;
     EXPECT_EQ(vmreclaim::test::snapshot(ring_), before) << bad;
@@ -441,7 +441,7 @@ TEST_F(RingApi, UpdateFlagWhenBytesCrossTheCeiling) {
 
 TEST(CxxRing, EnterCancelQueryDrain) {
   ASSERT_EQ(vmreclaim_ring_current(), nullptr);
-  auto ring = vmreclaim::Ring::allocate(1, 1);
+  auto ring = vmreclaim::Ring::allocate(2, 2);
   ASSERT_TRUE(ring.has_value()) << ring.error().message();
   Mapping a = Mapping::pages(1), b = Mapping::pages(1);
   fill(a.data(), a.size(), 9);

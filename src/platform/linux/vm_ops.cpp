@@ -91,12 +91,12 @@ size_t LinuxVmOps::release_batch(const Span* spans, size_t n, int advice) noexce
       }
     }
     if (r < 0) {
-      if (state == kBatchUnknown && (errno == ENOSYS || errno == EINVAL || errno == EPERM ||
-                                     errno == EBADF || errno == ESRCH)) {
+      if (state == kBatchUnknown &&
+          (errno == ENOSYS || errno == EINVAL || errno == EPERM || errno == EBADF || errno == ESRCH)) {
         // This kernel cannot batch these advices on self: use madvise from now on.
         batch_state_.store(kBatchOff, std::memory_order_relaxed);
-        support::log(support::LogLevel::info,
-                     "process_madvise on self unavailable (errno %d); using madvise per entry", errno);
+        support::log(support::LogLevel::info, "process_madvise on self unavailable (errno %d); using madvise per entry",
+                     errno);
       }
       return done;
     }
@@ -131,8 +131,8 @@ void LinuxVmOps::release(const Span* spans, size_t n, FreeAdvice advice, int* er
     errs[i] = ::madvise(reinterpret_cast<void*>(spans[i].addr), spans[i].len, adv) == 0 ? 0 : errno;
     if (errs[i] != 0) {
       g_release_fail_log(support::LogLevel::error, "madvise(%#llx, %llu) failed: errno %d",
-                         static_cast<unsigned long long>(spans[i].addr),
-                         static_cast<unsigned long long>(spans[i].len), errs[i]);
+                         static_cast<unsigned long long>(spans[i].addr), static_cast<unsigned long long>(spans[i].len),
+                         errs[i]);
     }
   }
 }
@@ -143,19 +143,14 @@ int LinuxVmOps::unmap(uint64_t addr, uint64_t len) noexcept {
 }
 
 int LinuxVmOps::probe_mapped(uint64_t addr, uint64_t len) noexcept {
-  // mincore() fails with ENOMEM when any page of the range is unmapped. It
-  // fills one byte per page, so probe in steps that fit a stack vector.
-  constexpr uint64_t kPagesPerStep = 4096;
-  unsigned char vec[kPagesPerStep];
-  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  while (len > 0) {
-    uint64_t step = len < kPagesPerStep * page ? len : kPagesPerStep * page;
-    count_syscall();
-    if (::mincore(reinterpret_cast<void*>(addr), step, vec) != 0) return errno;
-    addr += step;
-    len -= step;
-  }
-  return 0;
+  // msync(MS_ASYNC) walks the mappings of the range and fails with ENOMEM if
+  // any page of it is unmapped; it writes nothing back (MS_ASYNC has been a
+  // no-op since Linux 2.6.19), reads no page tables and needs no buffer, so
+  // its cost follows the number of mappings, not the size of the range.
+  // (mincore() answers the same question but fills a byte per page: a
+  // 4 GiB range is a million bytes of vector and a page-table walk.)
+  count_syscall();
+  return ::msync(reinterpret_cast<void*>(addr), len, MS_ASYNC) == 0 ? 0 : errno;
 }
 
 void* LinuxVmOps::reserve(size_t len, const char* name) noexcept {

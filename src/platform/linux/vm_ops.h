@@ -26,7 +26,8 @@ class VmOps {
   // 0, or the errno of munmap.
   virtual int unmap(uint64_t addr, uint64_t len) noexcept = 0;
   // 0 if every page of [addr, addr+len) is mapped, ENOMEM if any is not,
-  // another errno if the probe itself failed.
+  // another errno if the probe itself failed. `addr` is page-aligned; the
+  // cost does not grow with `len`.
   virtual int probe_mapped(uint64_t addr, uint64_t len) noexcept = 0;
 
   // Ring storage: reserve private, inaccessible address space that other
