@@ -1,6 +1,7 @@
 # Fails unless README.md contains each example file verbatim, so that the
 # code a reader copies is the code the tests compile and run.
 file(READ "${README}" readme)
+string(REPLACE "|" ";" EXAMPLES "${EXAMPLES}")  # "a|b": no list through CTest's quoting
 foreach(example IN LISTS EXAMPLES)
   file(READ "${example}" code)
   string(FIND "${readme}" "${code}" at)

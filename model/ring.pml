@@ -102,6 +102,14 @@
 #ifndef MUTANT
 #define MUTANT 0
 #endif
+/* Every assertion names the property it checks: CHECK(n, c) for Pn. With
+ * -DONLY=n only Pn's assertions are checked: a negative test then passes
+ * only if its mutant breaks the property it is meant to break, not any. */
+#ifndef ONLY
+#define ONLY 0
+#endif
+#define CHECK(p, c) assert((ONLY != 0 && ONLY != (p)) || (c))
+#define CHECK2(p, q, c) assert((ONLY != 0 && ONLY != (p) && ONLY != (q)) || (c))
 
 #define MAXLEN 3
 #define MAXID NOPS /* each enter issues at most one ID */
@@ -151,7 +159,7 @@ byte ever[MAXLEN]; /* guaranteed visible to the engine */
 #define PUBLISH_RELAXED COPY3(tver, fver)
 #define ACQUIRE_TAIL MAX3(ever, tver)
 #define ENGINE_FENCE MAX3(ever, fver)
-#define SEES(slot) assert(ever[slot] >= wver[slot]) /* P8 */
+#define SEES(slot) CHECK(8, ever[slot] >= wver[slot]) /* P8 */
 #else
 #define WROTE(slot) skip
 #define USER_FENCE skip
@@ -181,8 +189,8 @@ inline reclaim_entry(x0, x1) {
   :: x0 == 0 && x1 == 0 -> skip /* a cancelled slot: consumed for free */
   :: else ->
      atomic {
-       assert(x0 == x1);               /* P2: never a torn entry */
-       assert(rstate[x0] == R_INRING); /* P1, P2: not taken back, not reclaimed before */
+       CHECK(2, x0 == x1);               /* P2: never a torn entry */
+       CHECK2(1, 2, rstate[x0] == R_INRING); /* P1, P2: not taken back, not reclaimed before */
        rstate[x0] = R_RECLAIMED;
        reclaimed_times[x0]++;
        printf("E%d: reclaims region %d\n", _pid, x0);
@@ -203,7 +211,7 @@ inline reclaim_chunk(maxent, trim) {
     eh = head; /* only the lock holder writes head and busy */
     eb = busy;
     /* P3: the index guard never fires for a user that follows the protocol. */
-    assert(eb >= eh && eb - eh <= CHUNK)
+    CHECK(3, eb >= eh && eb - eh <= CHUNK)
   }
 #if MUTANT != 5
   atomic { et = tail; ACQUIRE_TAIL }
@@ -219,7 +227,7 @@ inline reclaim_chunk(maxent, trim) {
      atomic {
        /* P3: nor does the capacity guard (tail - head is unsigned there: a
           tail below head reads as a huge distance) */
-       assert(et >= eh && et - eh <= elen);
+       CHECK(3, et >= eh && et - eh <= elen);
        k = et - eh;
        if
        :: k > maxent -> k = maxent
@@ -233,9 +241,9 @@ inline reclaim_chunk(maxent, trim) {
         ::
 #if MUTANT == 3
            atomic { et = tail; ACQUIRE_TAIL } /* no fence: the load floats above the store */
-           atomic { busy = eh + k; assert(INDICES_OK) }
+           atomic { busy = eh + k; CHECK(3, INDICES_OK) }
 #else
-           atomic { busy = eh + k; assert(INDICES_OK); ENGINE_FENCE } /* then the seq_cst fence */
+           atomic { busy = eh + k; CHECK(3, INDICES_OK); ENGINE_FENCE } /* then the seq_cst fence */
            atomic { et = tail; ACQUIRE_TAIL }
 #endif
 #if MUTANT == 1
@@ -244,12 +252,12 @@ inline reclaim_chunk(maxent, trim) {
            if
            :: et >= eh + k -> break
            :: et < eh + k && et <= eh ->
-              atomic { busy = eh; assert(INDICES_OK) }
+              atomic { busy = eh; CHECK(3, INDICES_OK) }
               aborted = (et < eh);
               k = 0;
               break
            :: et < eh + k && et > eh ->
-              assert(et - eh < k); /* P7: the chunk only shrinks */
+              CHECK(7, et - eh < k); /* P7: the chunk only shrinks */
               k = et - eh
            fi
         od;
@@ -279,8 +287,8 @@ inline reclaim_chunk(maxent, trim) {
              i = 0
            }
 #if MUTANT == 7
-           atomic { head = eh + consumed; assert(INDICES_OK) }
-           atomic { busy = eh + consumed; assert(INDICES_OK) }
+           atomic { head = eh + consumed; CHECK(3, INDICES_OK) }
+           atomic { busy = eh + consumed; CHECK(3, INDICES_OK) }
 #endif
            do
            :: i < consumed ->
@@ -290,8 +298,8 @@ inline reclaim_chunk(maxent, trim) {
            od;
 #if MUTANT != 7
            /* release: whoever sees the new head sees the memory reclaimed */
-           atomic { head = eh + consumed; assert(INDICES_OK) }
-           atomic { busy = eh + consumed; assert(INDICES_OK) }
+           atomic { head = eh + consumed; CHECK(3, INDICES_OK) }
+           atomic { busy = eh + consumed; CHECK(3, INDICES_OK) }
 #endif
            unreported = unreported + cb;
            printf("E%d: chunk [%d, %d): consumed %d, head = %d\n", _pid, eh, eh + k, consumed, eh + consumed)
@@ -357,9 +365,9 @@ inline settle() {
   atomic { s = unreported; unreported = 0 }
   if
   :: s > 0 ->
-     assert(bytes >= s); /* the accounting guard never fires */
+     CHECK(6, bytes >= s); /* the accounting guard never fires */
      atomic {
-       assert(bytes >= s); /* account_reclaimed never wraps the count */
+       CHECK(6, bytes >= s); /* account_reclaimed never wraps the count */
        bytes = bytes - s;
        s = 0
      }
@@ -397,7 +405,7 @@ inline enter(rg) {
   l = rlen;
   t = tail;
   h = head;
-  assert(t >= h); /* the user's own tail is never below head */
+  CHECK(3, t >= h); /* the user's own tail is never below head */
   if
   :: t - h >= l -> printf("U: enter region %d -> full\n", rg) /* VM_RECLAIM_ID_NULL */
   :: else ->
@@ -429,12 +437,12 @@ inline cancel(id) {
   if
   :: id < h ->
      printf("U: cancel id %d -> FREED (head %d)\n", id, h);
-     assert(rstate[r] == R_RECLAIMED); /* P5: FREED/DEALLOCATED is true */
+     CHECK(5, rstate[r] == R_RECLAIMED); /* P5: FREED/DEALLOCATED is true */
      ubelief[id] = B_GONE
   :: else ->
      l = rlen;
      t = tail;
-     assert(id < t && l > 0 && t - id <= l); /* P5: no INVALID_ID for a held ID */
+     CHECK(5, id < t && l > 0 && t - id <= l); /* P5: no INVALID_ID for a held ID */
 #if MUTANT == 2
      b = busy; /* no fence: the load floats above the store */
      atomic { tail = id; PUBLISH_LOCK }
@@ -450,7 +458,7 @@ inline cancel(id) {
         atomic { tail = t; PUBLISH_REL }
         atomic {
           if
-          :: id < head -> assert(rstate[r] == R_RECLAIMED) /* P5: FREED is true */
+          :: id < head -> CHECK(5, rstate[r] == R_RECLAIMED) /* P5: FREED is true */
           :: else -> skip /* BUSY: the engine will reclaim it; the user lets go */
           fi;
           printf("U: cancel id %d -> BUSY or FREED (busy %d)\n", id, b);
@@ -460,9 +468,9 @@ inline cancel(id) {
         e0 = w0[id % l];
         e1 = w1[id % l];
         /* (the real code traps on a mismatch: a caller bug) */
-        assert(e0 == r && e1 == r);
+        CHECK(2, e0 == r && e1 == r);
         atomic {
-          assert(rstate[r] == R_INRING); /* P1, P5: UNRECLAIMED is true now */
+          CHECK2(1, 5, rstate[r] == R_INRING); /* P1, P5: UNRECLAIMED is true now */
           rstate[r] = R_USER;            /* ...and must stay true: the engine may not reclaim it */
           w0[id % l] = 0;
           WROTE(id % l)
@@ -484,7 +492,7 @@ inline cancel(id) {
    that goes back is the one cancelled from that ID. */
 inline reenter(id) {
   printf("U: reenter id %d begins\n", id);
-  assert(rstate[r] == R_USER);
+  CHECK(4, rstate[r] == R_USER);
   l = rlen;
   t = tail;
 #if MUTANT == 9
@@ -492,7 +500,7 @@ inline reenter(id) {
   if
   :: id >= t || l == 0 || t - id > l ->
      printf("U: reenter id %d -> INVALID_ID (tail %d, len %d, head %d)\n", id, t, l, head);
-     assert(false) /* P5: INVALID_ID for a held ID */
+     CHECK(5, false) /* P5: INVALID_ID for a held ID */
   :: else -> skip
   fi;
   h = head;
@@ -500,7 +508,7 @@ inline reenter(id) {
   :: id < h ->
 #else
   if
-  :: id >= t || l == 0 -> assert(false) /* P5: INVALID_ID for a held ID */
+  :: id >= t || l == 0 -> CHECK(5, false) /* P5: INVALID_ID for a held ID */
   :: else -> skip
   fi;
   h = head;
@@ -510,7 +518,7 @@ inline reenter(id) {
      ubelief[id] = B_GONE; /* VM_RECLAIM_ID_NULL: the slot is gone, the region stays ours */
      printf("U: reenter id %d -> NULL (reclaimed)\n", id)
   :: id >= h && t - id > l ->
-     assert(false) /* P5: INVALID_ID ("only with corrupted indices") for a held ID */
+     CHECK(5, false) /* P5: INVALID_ID ("only with corrupted indices") for a held ID */
   :: id >= h && t - id <= l ->
      atomic { tail = id; PUBLISH_LOCK }
      atomic { USER_FENCE; b = busy } /* seq_cst fence, then the load */
@@ -525,11 +533,11 @@ inline reenter(id) {
         if
         :: e0 != 0 || e1 != 0 ->
            atomic { tail = t; PUBLISH_REL }
-           assert(false) /* P4: a live entry in the slot of a cancelled ID */
+           CHECK(4, false) /* P4: a live entry in the slot of a cancelled ID */
         :: else ->
            bytes++;
            atomic {
-             assert(w0[id % l] == 0 && w1[id % l] == 0); /* P4: nothing live is overwritten */
+             CHECK(4, w0[id % l] == 0 && w1[id % l] == 0); /* P4: nothing live is overwritten */
              rstate[r] = R_INRING;
              w0[id % l] = r;
              WROTE(id % l)
@@ -552,16 +560,16 @@ inline reenter(id) {
 inline query(id) {
   h = head;
   if
-  :: id < h -> assert(rstate[r] == R_RECLAIMED) /* P5 */
+  :: id < h -> CHECK(5, rstate[r] == R_RECLAIMED) /* P5 */
   :: else ->
      atomic {
        b = busy;
-       assert(id < b || rstate[r] != R_RECLAIMED) /* P5: UNRECLAIMED is true at this read */
+       CHECK(5, id < b || rstate[r] != R_RECLAIMED) /* P5: UNRECLAIMED is true at this read */
      }
      if
      :: id < b ->
         h = head;
-        assert(id >= h || rstate[r] == R_RECLAIMED) /* P5 */
+        CHECK(5, id >= h || rstate[r] == R_RECLAIMED) /* P5 */
      :: else -> skip
      fi
   fi
@@ -577,7 +585,7 @@ inline resize(newlen) {
   t = tail;
   if
 #if MUTANT != 6
-  :: h != t -> assert(false) /* RESOURCE_SHORTAGE: cannot happen without a concurrent enter */
+  :: h != t -> CHECK(6, false) /* RESOURCE_SHORTAGE: cannot happen without a concurrent enter */
 #endif
   :: else ->
      /* Slots past the old length keep what they held: the worst case (the
@@ -666,11 +674,11 @@ init {
   rg = 1;
   do
   :: rg <= NREG ->
-     assert(rstate[rg] != R_INRING);
-     assert(reclaimed_times[rg] <= 1);
+     CHECK(6, rstate[rg] != R_INRING);
+     CHECK(6, reclaimed_times[rg] <= 1);
      rg++
   :: else -> break
   od;
-  assert(head == tail && busy == head);
-  assert(bytes == 0)
+  CHECK(6, head == tail && busy == head);
+  CHECK(6, bytes == 0)
 }

@@ -1,11 +1,14 @@
 # Runs one exhaustive Spin verification of model/ring.pml and judges it.
 #
-#   cmake -DSPIN=spin -DCC=cc -DMODEL=ring.pml -DWORKDIR=dir -DDEFS="-DA=1;-DB=2"
-#         -DMODE=safety|progress|progress_fair -DEXPECT=pass|error -P run_spin.cmake
+#   cmake -DSPIN=spin -DCC=cc -DMODEL=ring.pml -DWORKDIR=dir -DDEFS="-DA=1 -DB=2"
+#         -DMODE=safety|progress|progress_fair -DEXPECT=pass|P1..P8 -P run_spin.cmake
 #
-# EXPECT=pass: the search must complete with no error. EXPECT=error: Spin must
-# find one (a mutant, or a known bug); its counterexample is replayed so the
-# log shows the interleaving.
+# EXPECT=pass: the search must complete with no error. EXPECT=Pn: Spin must
+# find a violation of property n (a mutant, or a known bug), not just any
+# error. In safety mode the model is compiled with -DONLY=n, which keeps only
+# Pn's assertions, and the violated assertion must be one of Pn's; P7 in a
+# progress mode is a non-progress cycle. The counterexample is replayed so
+# the log shows the interleaving.
 
 foreach(v SPIN CC MODEL WORKDIR MODE EXPECT)
   if(NOT DEFINED ${v})
@@ -13,6 +16,15 @@ foreach(v SPIN CC MODEL WORKDIR MODE EXPECT)
   endif()
 endforeach()
 separate_arguments(DEFS UNIX_COMMAND "${DEFS}")
+set(property "")
+if(EXPECT MATCHES "^P([1-8])$")
+  set(property "${CMAKE_MATCH_1}")
+  if(NOT (property EQUAL 7 AND MODE MATCHES "^progress"))
+    list(APPEND DEFS -DONLY=${property})
+  endif()
+elseif(NOT EXPECT STREQUAL "pass")
+  message(FATAL_ERROR "EXPECT must be pass or P1..P8")
+endif()
 
 file(REMOVE_RECURSE "${WORKDIR}")
 file(MAKE_DIRECTORY "${WORKDIR}")
@@ -74,15 +86,28 @@ if(EXPECT STREQUAL "pass")
     message(FATAL_ERROR "the search was not exhaustive:\n${pan_out}")
   endif()
   message(STATUS "verified: the search was exhaustive and found no error")
-elseif(EXPECT STREQUAL "error")
+else()
   if(errors EQUAL 0)
-    message(FATAL_ERROR "Spin found no error, but this configuration must break a property:\n${pan_out}")
+    message(FATAL_ERROR "Spin found no error, but this configuration must break P${property}:\n${pan_out}")
   endif()
   string(REGEX MATCH "pan:1: [^\n]*" what "${pan_out}")
+  if(property EQUAL 7 AND MODE MATCHES "^progress")
+    if(NOT what MATCHES "non-progress cycle")
+      message(FATAL_ERROR "expected a non-progress cycle (P7), Spin found: ${what}")
+    endif()
+  else()
+    # CHECK(p, c) reads "(((n!=0)&&(n!=p))||c)" with ONLY=n; CHECK2 has a
+    # second "&&(n!=q)". The assertion must be one of Pn's.
+    set(n ${property})
+    if(NOT what MATCHES "assertion violated \\(+${n}!=0\\)&&\\(${n}!=([0-9]+)\\)\\)(&&\\(${n}!=([0-9]+)\\))?")
+      message(FATAL_ERROR "expected a violation of P${n}, Spin found: ${what}")
+    endif()
+    if(NOT CMAKE_MATCH_1 EQUAL n AND NOT "${CMAKE_MATCH_3}" STREQUAL "${n}")
+      message(FATAL_ERROR "expected a violation of P${n}, Spin found: ${what}")
+    endif()
+  endif()
   run("${SPIN}" -t ${DEFS} "${model_name}")
   string(REGEX MATCHALL "[^\n]*(U:|E[0-9]+:|Error|failed assertion)[^\n]*" trace "${run_out}")
   string(REPLACE ";" "\n" trace "${trace}")
-  message(STATUS "found as expected: ${what}\n${trace}")
-else()
-  message(FATAL_ERROR "EXPECT must be pass or error")
+  message(STATUS "found as expected (P${property}): ${what}\n${trace}")
 endif()

@@ -21,12 +21,23 @@ static_assert(offsetof(mach_vm_reclaim_entry_s, size) == 8 && offsetof(mach_vm_r
 inline constexpr uint64_t kHeaderBytes = sizeof(Ring);
 inline constexpr uint64_t kEntryBytes = sizeof(mach_vm_reclaim_entry_s);
 
+// Only tests/unit/ring_order_test.cpp defines this (and links no library
+// code): it records every store and fence of the user side, with its memory
+// order, to check them against the orders the model assumes (F6).
+#ifdef VMRECLAIM_RING_ORDER_TRACE
+void trace_order(const void* field, uint64_t value, std::memory_order order) noexcept;
+#define VMRECLAIM_TRACE_ORDER(field, value, order) trace_order(field, value, order)
+#else
+#define VMRECLAIM_TRACE_ORDER(field, value, order) static_cast<void>(0)
+#endif
+
 template <class T>
 inline T load(const T& field, std::memory_order order = std::memory_order_relaxed) noexcept {
   return std::atomic_ref<T>(const_cast<T&>(field)).load(order);
 }
 template <class T>
 inline void store(T& field, T value, std::memory_order order = std::memory_order_relaxed) noexcept {
+  VMRECLAIM_TRACE_ORDER(&field, static_cast<uint64_t>(value), order);
   std::atomic_ref<T>(field).store(value, order);
 }
 template <class T>
@@ -41,6 +52,7 @@ inline std::atomic_ref<T> ref(T& field) noexcept {
 // sequentially consistent read-modify-write of a private atomic instead: a
 // full barrier on x86-64 and arm64 alike, and an operation TSan understands.
 inline void full_fence() noexcept {
+  VMRECLAIM_TRACE_ORDER(nullptr, 0, std::memory_order_seq_cst);
 #if defined(__SANITIZE_THREAD__)
   static std::atomic<unsigned> fence_word{0};
   fence_word.fetch_add(0, std::memory_order_seq_cst);
@@ -74,6 +86,8 @@ inline EntryWords load_entry(const Ring* r, uint64_t slot) noexcept {
 
 inline void store_entry(Ring* r, uint64_t slot, EntryWords e) noexcept {
   uint64_t* w = entry_words(r, slot);
+  VMRECLAIM_TRACE_ORDER(&w[0], e.address, std::memory_order_relaxed);
+  VMRECLAIM_TRACE_ORDER(&w[1], e.meta, std::memory_order_relaxed);
   std::atomic_ref<uint64_t>(w[0]).store(e.address, std::memory_order_relaxed);
   std::atomic_ref<uint64_t>(w[1]).store(e.meta, std::memory_order_relaxed);
 }

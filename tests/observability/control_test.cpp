@@ -171,9 +171,15 @@ TEST(ControlEndpoint, ConnectionsAreBoundedOldestGoesFirst) {
   ASSERT_TRUE(client);
   auto reply = client->stats();
   EXPECT_EQ(reply.error(), client_errc::no_ring) << "answered (this process has no ring)";
-  // The oldest were closed to make room: they read end-of-file.
+  // The oldest were closed to make room: they read end-of-file, not the
+  // no_ring answer that any open connection gets from this ring-less process.
   auto first = idle.front().stats();
-  EXPECT_FALSE(first);
+  ASSERT_FALSE(first);
+  EXPECT_NE(first.error(), client_errc::no_ring) << "the oldest connection was answered: it was never closed";
+  // The newest are still open, and answered.
+  auto newest = idle.back().stats();
+  ASSERT_FALSE(newest);
+  EXPECT_EQ(newest.error(), client_errc::no_ring) << newest.error().message();
 }
 
 TEST(StatsJson, RoundTripsEveryField) {

@@ -37,12 +37,26 @@ std::optional<int> ChildProcess::wait_exit(int timeout_ms) {
 }
 
 long ChildProcess::rss_anon_kb() const {
+  if (pid() <= 0) return -1;
   std::ifstream f("/proc/" + std::to_string(pid()) + "/status");
   std::string line;
+  long rss = -1;
+  bool alive = false;
   while (std::getline(f, line)) {
-    if (line.rfind("RssAnon:", 0) == 0) return std::strtol(line.c_str() + 8, nullptr, 10);
+    // A child that died but is not reaped yet is a zombie (Z) with no memory
+    // and no RssAnon line; one being torn down is X. Either must not pass
+    // for a child that gave its memory back.
+    if (line.rfind("State:", 0) == 0) {
+      const auto at = line.find_first_not_of(" \t", 6);
+      alive = at != std::string::npos && line[at] != 'Z' && line[at] != 'X';
+    }
+    if (line.rfind("RssAnon:", 0) == 0) {
+      char* end = nullptr;
+      const long v = std::strtol(line.c_str() + 8, &end, 10);
+      if (end != line.c_str() + 8 && v >= 0) rss = v;
+    }
   }
-  return -1;
+  return alive ? rss : -1;
 }
 
 long ChildProcess::ping(int timeout_ms) {

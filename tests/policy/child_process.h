@@ -36,7 +36,8 @@ class ChildProcess {
   // Waits for the child to end; the raw wait status, or nullopt on timeout.
   std::optional<int> wait_exit(int timeout_ms);
   std::string stderr_text() { return child_ ? child_->stderr_so_far() : std::string(); }
-  // RssAnon of the child in kB from /proc/PID/status, or -1.
+  // RssAnon of the child in kB from /proc/PID/status; -1 unless the child is
+  // alive (not a zombie, not reaped) and the line is there and a number.
   long rss_anon_kb() const;
   // "pong <RssAnon kB>" round trip; the number, or -1.
   long ping(int timeout_ms = 5000);

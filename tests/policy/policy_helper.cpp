@@ -8,12 +8,14 @@
 #include <unistd.h>
 #include <vmreclaim/vmreclaim.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dirent.h>
 #include <poll.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <cerrno>
 #include <string>
@@ -22,6 +24,12 @@
 namespace {
 
 constexpr size_t kBlock = 4u << 20;
+
+long long now_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
 
 long rss_anon_kb() {
   FILE* f = std::fopen("/proc/self/status", "r");
@@ -82,8 +90,16 @@ mach_vm_reclaim_id_t enter(mach_vm_reclaim_ring_t r, void* p, size_t len, mach_v
   return id;
 }
 
-// Answers pings until stdin closes.
-int serve() {
+long limit_reclaimed_kb(mach_vm_reclaim_ring_t r) {
+  struct vmreclaim_ring_stats s {};
+  if (r == nullptr || vmreclaim_ring_get_stats(r, &s) != VM_RECLAIM_SUCCESS) return -1;
+  return static_cast<long>(s.reclaimed_bytes[VMRECLAIM_CAUSE_LIMIT] / 1024);
+}
+
+// Answers lines until stdin closes: "ping" with "pong <RssAnon kB>"; "limit
+// <bytes>" calls vmreclaim_set_footprint_limit(bytes), then answers "limited
+// <RssAnon kB> <vmreclaim_get_footprint_limit()> <kB reclaimed for the limit>".
+int serve(mach_vm_reclaim_ring_t ring = nullptr) {
   std::printf("ready %ld\n", rss_anon_kb());
   std::fflush(stdout);
   // Wake every 50 ms even with no input: ThreadSanitizer runs a signal
@@ -99,7 +115,13 @@ int serve() {
     if (n <= 0) return 0;
     pending.append(buf, static_cast<size_t>(n));
     for (size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
-      std::printf("pong %ld\n", rss_anon_kb());
+      if (pending.rfind("limit ", 0) == 0) {
+        vmreclaim_set_footprint_limit(std::strtoull(pending.c_str() + 6, nullptr, 10));
+        std::printf("limited %ld %llu %ld\n", rss_anon_kb(),
+                    static_cast<unsigned long long>(vmreclaim_get_footprint_limit()), limit_reclaimed_kb(ring));
+      } else {
+        std::printf("pong %ld\n", rss_anon_kb());
+      }
       std::fflush(stdout);
     }
   }
@@ -133,8 +155,14 @@ int main(int argc, char** argv) {
   long mib = argc > 2 ? std::atol(argv[2]) : 64;
   if (mode == "hold") {  // MiB entered as FREE entries, then serve
     mach_vm_reclaim_ring_t r = make_ring();
-    for (long i = 0; i < mib / 4; i++) enter(r, map_block(kBlock), kBlock, VM_RECLAIM_FREE, true);
-    return serve();
+    // Touch every block first, then enter them all at once: on a slow
+    // machine a short sampling period would otherwise start trimming the
+    // first blocks before the last are touched, and "ready" would report
+    // less than the ring holds.
+    std::vector<void*> blocks;
+    for (long i = 0; i < mib / 4; i++) blocks.push_back(map_block(kBlock));
+    for (void* p : blocks) enter(r, p, kBlock, VM_RECLAIM_FREE, true);
+    return serve(r);
   }
   if (mode == "gap") {  // a DEALLOCATE entry whose range the program already unmapped
     mach_vm_reclaim_ring_t r = make_ring();
@@ -149,6 +177,9 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 16; i++) blocks.push_back(map_block(kBlock));
     std::vector<mach_vm_reclaim_id_t> ids(blocks.size(), VM_RECLAIM_ID_NULL);
     long rounds = 0, lost = 0;
+    // The longest time the ring went without being empty: a sample trims
+    // only what stayed in the ring for a whole period.
+    long long last_empty = now_ms(), max_gap = 0;
     for (long t = 0; t < mib; t++) {
       for (size_t i = 0; i < blocks.size(); i++) ids[i] = enter(r, blocks[i], kBlock, VM_RECLAIM_FREE, true, ids[i]);
       usleep(1000);
@@ -160,21 +191,31 @@ int main(int argc, char** argv) {
         if (st != VM_RECLAIM_UNRECLAIMED || static_cast<unsigned char*>(blocks[i])[kBlock - 1] != 0x5a) lost++;
         if (update) mach_vm_reclaim_update_kernel_accounting(r);
       }
+      const long long now = now_ms();
+      if (now - last_empty > max_gap) max_gap = now - last_empty;
+      last_empty = now;
       rounds++;
     }
     struct vmreclaim_ring_stats s {};
     vmreclaim_ring_get_stats(r, &s);
-    std::printf("rounds %ld lost %ld samples %llu\n", rounds, lost, static_cast<unsigned long long>(s.samples));
+    std::printf("rounds %ld lost %ld samples %llu maxgap_ms %lld\n", rounds, lost,
+                static_cast<unsigned long long>(s.samples), max_gap);
     return lost == 0 ? 0 : 1;
   }
   if (mode == "churn" || mode == "churn-noupdate") {  // `mib` MiB through the ring, never reused
     const bool call = mode == "churn";
+    // Optional: microseconds to sleep after each block, a client that
+    // allocates at a pace the engine thread can follow.
+    const long pace_us = argc > 3 ? std::atol(argv[3]) : 0;
     mach_vm_reclaim_ring_t r = make_ring();
     long peak = 0;
     for (long i = 0; i < mib / 4; i++) {
-      enter(r, map_block(kBlock), kBlock, VM_RECLAIM_DEALLOCATE, call);
-      long now = rss_anon_kb();
-      if (now > peak) peak = now;
+      void* p = map_block(kBlock);
+      // Before the enter, which may ask for the update that reclaims, and after.
+      peak = std::max(peak, rss_anon_kb());
+      enter(r, p, kBlock, VM_RECLAIM_DEALLOCATE, call);
+      peak = std::max(peak, rss_anon_kb());
+      if (pace_us > 0) usleep(static_cast<useconds_t>(pace_us));
     }
     struct vmreclaim_ring_stats s {};
     vmreclaim_ring_get_stats(r, &s);

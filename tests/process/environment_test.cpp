@@ -3,12 +3,22 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "process/subprocess.h"
 
 namespace {
 
-using vmreclaim::test::run_helper;
+// The helper at normal pressure unless a test sets VMRECLAIM_PRESSURE: the
+// machine's live pressure (other builds and tests on it) would otherwise
+// shorten the sampling period or turn a background trim into a pressure one,
+// and the exact counts below would depend on what else runs.
+vmreclaim::test::ChildResult run_helper(const std::vector<std::string>& args, std::vector<std::string> env = {}) {
+  bool pressure_set = false;
+  for (const auto& e : env) pressure_set = pressure_set || e.rfind("VMRECLAIM_PRESSURE=", 0) == 0;
+  if (!pressure_set) env.insert(env.begin(), "VMRECLAIM_PRESSURE=normal");
+  return vmreclaim::test::run_helper(args, env);
+}
 
 TEST(Environment, AllocateIsNotSupportedWhenDisabled) {
   const auto r = run_helper({"allocate"}, {"VMRECLAIM_ENABLED=0"});

@@ -33,6 +33,9 @@ using vmreclaim::test::page_size;
 constexpr int kWorkers = 4;
 constexpr int kRegionsPerWorker = 96;  // 384 regions for a 251- or 507-entry ring: it fills up
 constexpr auto kDuration = 2s;
+// ... and longer if need be, until a cancel has met a chunk in progress
+// (BUSY): the race the test is about must have happened.
+constexpr auto kMaxDuration = 60s;
 
 // Sample and trim often, and let trims through whatever the footprint.
 class StressEnvironment : public ::testing::Environment {
@@ -287,6 +290,10 @@ TEST_F(Stress, EnterCancelAgainstFlushAndAccounting) {
   threads.emplace_back([this] { flusher(); });
   threads.emplace_back([this] { accountant(); });
   std::this_thread::sleep_for(kDuration);
+  for (std::chrono::milliseconds waited = kDuration; counts_.busy.load() == 0 && waited < kMaxDuration;
+       waited += 100ms) {
+    std::this_thread::sleep_for(100ms);
+  }
   stop_ = true;
   for (auto& t : threads) t.join();
 
@@ -338,6 +345,7 @@ TEST_F(Stress, EnterCancelAgainstFlushAndAccounting) {
   EXPECT_GT(counts_.freed.load(), 0u);
   EXPECT_GT(counts_.deallocated.load(), 0u);
   EXPECT_GT(counts_.reentered.load(), 0u);
+  EXPECT_GT(counts_.busy.load(), 0u) << "no cancel met a chunk in progress: the race was not exercised";
   EXPECT_GT(s.samples, 0u);
   std::printf(
       "entered %llu (ring full %llu), cancelled: unreclaimed %llu freed %llu deallocated %llu busy %llu "
