@@ -39,7 +39,7 @@ struct Tunables {
   bool suspend_drain = true;
   // Run the background engine thread.
   bool engine_thread = true;
-  // Serve the control endpoint (@vmreclaim/<pid>) from the engine thread.
+  // Serve the control endpoint (@vmreclaim/<pid>/<random>) from the engine thread.
   bool control = true;
   std::optional<PressureLevel> forced_pressure;
   std::optional<uint64_t> footprint_limit;
