@@ -35,6 +35,8 @@ std::optional<Message> decode(std::string_view packet, size_t packet_bytes, uint
   return m;
 }
 
-std::string endpoint_name(pid_t pid) { return std::string(1, '\0') + "vmreclaim/" + std::to_string(pid); }
+std::string endpoint_name(pid_t pid, std::string_view random) {
+  return std::string(1, '\0') + std::string(kEndpointPrefix) + std::to_string(pid) + "/" + std::string(random);
+}
 
 }  // namespace vmreclaim::control

@@ -72,8 +72,12 @@ struct DecodeError {
 // rules; `max_body` is the largest body accepted.
 std::optional<Message> decode(std::string_view packet, size_t packet_bytes, uint32_t max_body, DecodeError* error);
 
-// The abstract socket name of process `pid`'s endpoint: "\0vmreclaim/<pid>"
-// (shown as "@vmreclaim/<pid>").
-std::string endpoint_name(pid_t pid);
+// The abstract socket name of an endpoint: "\0vmreclaim/<pid>/<random>"
+// (shown as "@vmreclaim/<pid>/<random>"), `pid` as the process sees itself
+// and `random` 32 hex digits drawn when the endpoint opens. Nobody can take
+// it first; clients do not guess it but find it among the process's
+// descriptors (client.h).
+inline constexpr std::string_view kEndpointPrefix = "vmreclaim/";
+std::string endpoint_name(pid_t pid, std::string_view random);
 
 }  // namespace vmreclaim::control

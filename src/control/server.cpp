@@ -1,8 +1,10 @@
 #include "control/server.h"
 
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,12 +21,70 @@ namespace {
 
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
 
-// A peer we answer: the same effective uid as this process, or root.
-bool peer_allowed(int conn) noexcept {
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) return false;
-  return cred.uid == 0 || cred.uid == ::geteuid();
+// 128 random bits, as hex: the part of the endpoint's name nobody can guess.
+Result<std::string> random_part() {
+  unsigned char bytes[16];
+  size_t got = 0;
+  while (got < sizeof bytes) {
+    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::error_code(n < 0 ? errno : EIO, std::system_category());
+    got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (unsigned char b : bytes) {
+    s.push_back(kHex[b >> 4]);
+    s.push_back(kHex[b & 15]);
+  }
+  return s;
+}
+
+// The listening socket, bound to `name` (abstract: starts with NUL).
+Result<int> listen_on(const std::string& name) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (name.empty() || name.size() > sizeof addr.sun_path) return std::make_error_code(std::errc::invalid_argument);
+  std::memcpy(addr.sun_path, name.data(), name.size());
+  const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size());
+  int lfd = platform::move_fd_high(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (lfd < 0) return last_error();
+  if (::bind(lfd, reinterpret_cast<const sockaddr*>(&addr), addr_len) != 0 || ::listen(lfd, 16) != 0) {
+    std::error_code e = last_error();
+    ::close(lfd);
+    return e;
+  }
+  return lfd;
+}
+
+// Receives one packet from a peer not yet answered, with the descriptor it
+// may send along (rule 2's proof, authorise.h). Every descriptor received
+// is closed; *proven tells whether the first one was the proof.
+ssize_t recv_with_proof(int conn, char* buf, size_t size, const Authoriser& auth, bool* proven) noexcept {
+  constexpr size_t kMaxFds = 4;  // more are closed by the kernel (MSG_CTRUNC)
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
+  iovec iov{buf, size};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n = ::recvmsg(conn, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+  *proven = false;
+  if (n < 0) return n;
+  bool first = true;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (first) *proven = auth.proves_ptrace_access(fd);
+      first = false;
+      ::close(fd);
+    }
+  }
+  return n;
 }
 
 // Best effort: a peer that does not read its replies loses them.
@@ -44,25 +104,23 @@ void send_error(int conn, const char* code, const char* message) noexcept {
 
 }  // namespace
 
-Result<std::unique_ptr<Server>> Server::open() { return open(endpoint_name(::getpid())); }
+Result<std::unique_ptr<Server>> Server::open() {
+  // A name taken already can only be a 128-bit coincidence: draw again.
+  for (int attempt = 0;; attempt++) {
+    auto part = random_part();
+    if (!part) return part.error();
+    auto s = open(endpoint_name(::getpid(), *part));
+    if (s || s.error() != std::errc::address_in_use || attempt == 2) return s;
+  }
+}
 
 Result<std::unique_ptr<Server>> Server::open(const std::string& abstract_name) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (abstract_name.empty() || abstract_name.size() > sizeof addr.sun_path) {
-    return std::make_error_code(std::errc::invalid_argument);
-  }
-  std::memcpy(addr.sun_path, abstract_name.data(), abstract_name.size());
-  const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + abstract_name.size());
-
+  auto auth = Authoriser::create();
+  if (!auth) return auth.error();
+  auto listening = listen_on(abstract_name);
+  if (!listening) return listening.error();
+  const int lfd = *listening;
   // High numbers, out of the program's way (platform/linux/fd.h).
-  int lfd = platform::move_fd_high(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (lfd < 0) return last_error();
-  if (::bind(lfd, reinterpret_cast<const sockaddr*>(&addr), addr_len) != 0 || ::listen(lfd, 16) != 0) {
-    std::error_code e = last_error();
-    ::close(lfd);
-    return e;
-  }
   int efd = platform::move_fd_high(::epoll_create1(EPOLL_CLOEXEC));
   if (efd < 0) {
     std::error_code e = last_error();
@@ -78,7 +136,7 @@ Result<std::unique_ptr<Server>> Server::open(const std::string& abstract_name) {
     ::close(lfd);
     return e;
   }
-  std::unique_ptr<Server> s(new (std::nothrow) Server(efd, lfd));
+  std::unique_ptr<Server> s(new (std::nothrow) Server(efd, lfd, abstract_name, *auth));
   if (!s) {
     ::close(efd);
     ::close(lfd);
@@ -87,7 +145,8 @@ Result<std::unique_ptr<Server>> Server::open(const std::string& abstract_name) {
   return s;
 }
 
-Server::Server(int epoll_fd, int listen_fd) noexcept : epoll_fd_(epoll_fd), listen_fd_(listen_fd), pid_(::getpid()) {
+Server::Server(int epoll_fd, int listen_fd, std::string name, Authoriser auth) noexcept
+    : epoll_fd_(epoll_fd), listen_fd_(listen_fd), pid_(::getpid()), name_(std::move(name)), auth_(auth) {
   connections_.reserve(kMaxConnections);
 }
 
@@ -126,10 +185,18 @@ void Server::accept_pending() noexcept {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return;
     }
-    // A refused peer is told so when its request arrives, not now: closing
-    // a socket whose request is unread would reset the connection and lose
-    // the answer.
-    const bool allowed = peer_allowed(conn);
+    // Credentials first, before any other work. A peer that is not our
+    // user may still show its right with its first request (rule 2); it is
+    // told the outcome then, not now: closing a socket whose request is
+    // unread would reset the connection and lose the answer. Past this
+    // second's budget such peers are closed at once (root excepted, which
+    // is most likely to have that right).
+    uid_t peer_uid = 0;
+    const bool allowed = auth_.same_user(conn, &peer_uid);
+    if (!allowed && peer_uid != 0 && !refusal_budget()) {
+      ::close(conn);
+      continue;
+    }
     // Full: the oldest connection makes room (a client that connects and
     // never asks must not lock others out), a refused one first, so that
     // another user's flood cannot push out this user's clients.
@@ -149,20 +216,36 @@ void Server::accept_pending() noexcept {
   }
 }
 
-bool Server::serve(const Connection& c) noexcept {
+bool Server::refusal_budget() noexcept {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  if (now.tv_sec != budget_second_) {
+    budget_second_ = now.tv_sec;
+    refused_this_second_ = 0;
+  }
+  if (refused_this_second_ >= kRefusedPerSecond) return false;
+  refused_this_second_++;
+  return true;
+}
+
+bool Server::serve(Connection& c) noexcept {
   const int conn = c.fd;
   // One byte more than the largest valid request, to tell "too big" apart;
   // MSG_TRUNC makes recv report the packet's real size anyway.
   char buf[kHeaderBytes + kMaxRequestBody + 1];
   for (size_t served = 0; served < kMaxRequestsPerConnectionPerCall; served++) {
-    ssize_t n = ::recv(conn, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
+    bool proven = false;
+    ssize_t n = c.allowed ? ::recv(conn, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC)
+                          : recv_with_proof(conn, buf, sizeof buf, auth_, &proven);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
     if (n == 0) return false;  // the peer closed
-    if (!c.allowed) {
-      send_error(conn, error_code::permission_denied, "peer is neither the same user nor root");
+    if (!c.allowed && !proven) {
+      send_error(conn, error_code::permission_denied,
+                 "peer is neither this process's user in its user namespace nor allowed to ptrace it");
       return false;
     }
+    c.allowed = true;
     const auto real = static_cast<size_t>(n);
     const size_t got = std::min(real, sizeof buf);
     try {

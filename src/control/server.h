@@ -1,17 +1,21 @@
 // The control endpoint of one process: an abstract SOCK_SEQPACKET socket
-// "@vmreclaim/<pid>" served by whichever thread polls fd() (the engine thread).
+// "@vmreclaim/<pid>/<random>" served by whichever thread polls fd() (the
+// engine thread). Clients find it among the process's descriptors
+// (client.h), so nobody can take its name first or answer in its place.
 // Everything is non-blocking: on_readable() accepts what is pending, answers
 // the requests that have arrived and returns, doing a bounded amount of work.
-// Only peers of the same effective uid, or root, are answered (SO_PEERCRED).
+// Who is answered is decided by Authoriser (authorise.h), nowhere else.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "control/authorise.h"
 #include "vmreclaim/result.hpp"
 
 namespace vmreclaim::control {
@@ -22,8 +26,13 @@ class Server {
   static constexpr size_t kMaxConnections = 16;
   static constexpr size_t kMaxEventsPerCall = 16;
   static constexpr size_t kMaxRequestsPerConnectionPerCall = 4;
+  // Peers that are not this process's user (and do not look like root) are
+  // kept, to be answered, up to this many a second; past it they are closed
+  // at once, so another user's connection flood costs little.
+  static constexpr uint32_t kRefusedPerSecond = 32;
 
-  // Listens on endpoint_name(getpid()); `name` overrides it (tests).
+  // Listens on a fresh endpoint_name(getpid(), <random>); `name` overrides
+  // it (tests).
   static Result<std::unique_ptr<Server>> open();
   static Result<std::unique_ptr<Server>> open(const std::string& abstract_name);
   ~Server();
@@ -39,23 +48,30 @@ class Server {
   // its own (the inherited one answers to the parent's name).
   pid_t pid() const noexcept { return pid_; }
   size_t connections() const noexcept { return connections_.size(); }
+  const std::string& name() const noexcept { return name_; }
 
  private:
-  Server(int epoll_fd, int listen_fd) noexcept;
+  Server(int epoll_fd, int listen_fd, std::string name, Authoriser auth) noexcept;
   void accept_pending() noexcept;
+  // True while this second's budget of refused peers lasts.
+  bool refusal_budget() noexcept;
   struct Connection {
     int fd;
-    bool allowed;  // the peer passed the SO_PEERCRED check
+    bool allowed;  // the peer passed rule 1 at accept, or rule 2 with its first request
   };
   // Answers up to kMaxRequestsPerConnectionPerCall requests; false when the
   // connection should be closed.
-  bool serve(const Connection& conn) noexcept;
+  bool serve(Connection& conn) noexcept;
   void close_connection(int fd) noexcept;
 
   int epoll_fd_ = -1;
   int listen_fd_ = -1;
   pid_t pid_ = 0;
+  std::string name_;
+  Authoriser auth_;
   std::vector<Connection> connections_;  // oldest first
+  int64_t budget_second_ = -1;
+  uint32_t refused_this_second_ = 0;
 };
 
 }  // namespace vmreclaim::control

@@ -42,7 +42,7 @@ struct Tunables {
   bool suspend_drain = false;
   // Run the background engine thread.
   bool engine_thread = true;
-  // Serve the control endpoint (@vmreclaim/<pid>) from the engine thread.
+  // Serve the control endpoint (@vmreclaim/<pid>/<random>) from the engine thread.
   bool control = true;
   std::optional<PressureLevel> forced_pressure;
   std::optional<uint64_t> footprint_limit;

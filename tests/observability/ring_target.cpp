@@ -1,10 +1,14 @@
 // A process for the observability tests to look at: it (optionally) changes
-// user, allocates a ring, enters regions of real memory, serves its control
-// endpoint, prints "ready <ring-address> <entries>" and runs until its stdin
-// closes.
+// user or user namespace, allocates a ring, enters regions of real memory,
+// prints "ready <ring-address> <entries>" and runs until its stdin closes.
+// It does not serve a control endpoint itself: the library's engine thread
+// does, and the tests check that it does (VMRECLAIM_CONTROL=0 turns it off).
+#include <fcntl.h>
 #include <mach/vm_reclaim.h>
-#include <poll.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vmreclaim/vmreclaim.h>
 
@@ -12,10 +16,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <memory>
+#include <optional>
 #include <random>
+#include <string>
 
-#include "control/server.h"
 #include "subprocess.h"
 
 namespace {
@@ -27,6 +31,49 @@ int fail(const char* what) {
   return 1;
 }
 
+bool write_file(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  return ok;
+}
+
+// Enters a new user namespace. `map` ("inside outside count", or empty for
+// none, as after `unshare -U`) is written for uids and gids by a helper
+// child that stays in the initial namespace (writing a map wider than one's
+// own id needs privilege there). Then, with a map, becomes `uid` (and gid
+// `uid`) as the new namespace numbers them. Must run while single-threaded.
+bool enter_user_namespace(const std::string& map, std::optional<uid_t> uid) {
+  int go[2];
+  if (::pipe2(go, O_CLOEXEC) != 0) return false;
+  const pid_t self = ::getpid();
+  const pid_t helper = ::fork();
+  if (helper < 0) return false;
+  if (helper == 0) {
+    ::close(go[1]);
+    char c;
+    if (::read(go[0], &c, 1) != 1) ::_exit(2);
+    if (map.empty()) ::_exit(0);
+    const std::string dir = "/proc/" + std::to_string(self) + "/";
+    ::_exit(write_file(dir + "uid_map", map) && write_file(dir + "gid_map", map) ? 0 : 3);
+  }
+  ::close(go[0]);
+  const bool entered = ::unshare(CLONE_NEWUSER) == 0;
+  const int saved = errno;
+  (void)!::write(go[1], "x", 1);
+  ::close(go[1]);
+  int status = 0;
+  if (::waitpid(helper, &status, 0) != helper || !entered || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    errno = entered ? EPERM : saved;
+    return false;
+  }
+  if (uid && (::setresgid(*uid, *uid, *uid) != 0 || ::setresuid(*uid, *uid, *uid) != 0)) return false;
+  // A change of credentials makes a process non-dumpable; undo that, so that
+  // only ids and namespaces stand between it and others.
+  return ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -34,14 +81,19 @@ int main(int argc, char** argv) {
   uint32_t regions = 25;
   uint32_t capacity = 251;
   uint64_t seed = 1;
-  bool no_ring = false, no_serve = false, as_nobody = false;
+  bool no_ring = false, as_nobody = false;
+  std::optional<std::string> userns;
+  std::optional<uid_t> ns_uid;
   app.add_option("--regions", regions);
   app.add_option("--capacity", capacity);
   app.add_option("--seed", seed);
   app.add_flag("--no-ring", no_ring);
-  app.add_flag("--no-serve", no_serve);
   app.add_flag("--nobody", as_nobody);
+  app.add_option("--userns", userns, "enter a new user namespace with this uid/gid map (\"\": no map)");
+  app.add_option("--ns-uid", ns_uid, "then become this uid and gid of the new namespace");
   CLI11_PARSE(app, argc, argv);
+
+  if (userns && !enter_user_namespace(*userns, ns_uid)) return fail("enter a user namespace");
 
   if (as_nobody) {
     auto [uid, gid] = vmreclaim::testing::nobody_ids();
@@ -78,33 +130,15 @@ int main(int argc, char** argv) {
     }
   }
 
-  // The engine thread may already serve this process's endpoint; then the
-  // name is taken and this program has nothing to serve.
-  std::unique_ptr<vmreclaim::control::Server> server;
-  if (!no_serve) {
-    auto s = vmreclaim::control::Server::open();
-    if (s) {
-      server = std::move(*s);
-    } else if (s.error() != std::errc::address_in_use) {
-      std::fprintf(stderr, "ring_target: control endpoint: %s\n", s.error().message().c_str());
-      return 1;
-    }
-  }
   std::printf("ready 0x%llx %u\n", static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(ring)),
               no_ring ? 0u : regions);
   std::fflush(stdout);
 
-  pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {server ? server->fd() : -1, POLLIN, 0}};
   for (;;) {
-    int n = ::poll(fds, 2, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("poll");
-    if (fds[0].revents != 0) {
-      char c;
-      ssize_t got = ::read(STDIN_FILENO, &c, 1);
-      if (got <= 0 && !(got < 0 && errno == EINTR)) break;  // stdin closed: done
-    }
-    if (fds[1].revents != 0) server->on_readable();
+    char c;
+    ssize_t got = ::read(STDIN_FILENO, &c, 1);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;  // stdin closed: done
   }
   return 0;
 }

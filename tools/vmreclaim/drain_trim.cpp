@@ -37,10 +37,13 @@ Problem explain_unreachable(pid_t pid, const std::error_code& err) {
 
 Problem from_client_error(pid_t pid, const std::error_code& err, const std::string& server_message) {
   using control::client_errc;
-  if (err == client_errc::no_endpoint || err == client_errc::timed_out) return explain_unreachable(pid, err);
+  if (err == client_errc::no_endpoint || err == client_errc::timed_out || err == client_errc::other_network_namespace) {
+    return explain_unreachable(pid, err);
+  }
   if (err == client_errc::permission_denied) {
     return problem(kExitPermissionDenied, "permission_denied",
-                   "permission denied by process " + std::to_string(pid) + " (it answers only its own user and root)");
+                   "permission denied by process " + std::to_string(pid) +
+                       " (it answers only its own user, and callers allowed to ptrace it)");
   }
   if (err == client_errc::no_ring) {
     return problem(kExitNoRing, "no_ring", "process " + std::to_string(pid) + " has no reclaim ring");
