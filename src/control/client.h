@@ -19,7 +19,7 @@ namespace vmreclaim::control {
 
 enum class client_errc {
   no_endpoint = 1,          // nothing listens at the process's endpoint
-  permission_denied,        // the process answers only its own user and root
+  permission_denied,        // we may not read its descriptors, or it refused us (authorise.h)
   no_ring,                  // the process has no ring
   timed_out,                // no answer in time (the endpoint is not being served)
   protocol_error,           // the reply could not be understood

@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -120,39 +121,47 @@ Result<std::unique_ptr<Server>> Server::open(const std::string& abstract_name) {
   auto listening = listen_on(abstract_name);
   if (!listening) return listening.error();
   const int lfd = *listening;
+  // The epoll set the engine thread polls, and the timer that ends a pause
+  // of accepting (see refusal_budget()).
   // High numbers, out of the program's way (platform/linux/fd.h).
   int efd = platform::move_fd_high(::epoll_create1(EPOLL_CLOEXEC));
-  if (efd < 0) {
+  int tfd = efd < 0 ? -1 : platform::move_fd_high(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  auto fail = [&]() -> std::error_code {
     std::error_code e = last_error();
+    if (tfd >= 0) ::close(tfd);
+    if (efd >= 0) ::close(efd);
     ::close(lfd);
     return e;
+  };
+  if (efd < 0 || tfd < 0) return fail();
+  for (int fd : {lfd, tfd}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (::epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev) != 0) return fail();
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = lfd;
-  if (::epoll_ctl(efd, EPOLL_CTL_ADD, lfd, &ev) != 0) {
-    std::error_code e = last_error();
-    ::close(efd);
-    ::close(lfd);
-    return e;
-  }
-  std::unique_ptr<Server> s(new (std::nothrow) Server(efd, lfd, abstract_name, *auth));
+  std::unique_ptr<Server> s(new (std::nothrow) Server(efd, lfd, tfd, abstract_name, *auth));
   if (!s) {
-    ::close(efd);
-    ::close(lfd);
-    return std::make_error_code(std::errc::not_enough_memory);
+    errno = ENOMEM;
+    return fail();
   }
   return s;
 }
 
-Server::Server(int epoll_fd, int listen_fd, std::string name, Authoriser auth) noexcept
-    : epoll_fd_(epoll_fd), listen_fd_(listen_fd), pid_(::getpid()), name_(std::move(name)), auth_(auth) {
+Server::Server(int epoll_fd, int listen_fd, int timer_fd, std::string name, Authoriser auth) noexcept
+    : epoll_fd_(epoll_fd),
+      listen_fd_(listen_fd),
+      timer_fd_(timer_fd),
+      pid_(::getpid()),
+      name_(std::move(name)),
+      auth_(auth) {
   connections_.reserve(kMaxConnections);
 }
 
 Server::~Server() {
   for (const Connection& c : connections_) ::close(c.fd);
   ::close(listen_fd_);
+  ::close(timer_fd_);
   ::close(epoll_fd_);
 }
 
@@ -166,6 +175,10 @@ void Server::on_readable() noexcept {
     const int fd = events[i].data.fd;
     if (fd == listen_fd_) {
       accept_pending();
+      continue;
+    }
+    if (fd == timer_fd_) {
+      resume_accepting();
       continue;
     }
     // Closed by an earlier event of this batch (evicted): skip it.
@@ -195,7 +208,8 @@ void Server::accept_pending() noexcept {
     const bool allowed = auth_.same_user(conn, &peer_uid);
     if (!allowed && peer_uid != 0 && !refusal_budget()) {
       ::close(conn);
-      continue;
+      pause_accepting();
+      return;
     }
     // Full: the oldest connection makes room (a client that connects and
     // never asks must not lock others out), a refused one first, so that
@@ -216,10 +230,43 @@ void Server::accept_pending() noexcept {
   }
 }
 
+void Server::pause_accepting() noexcept {
+  // Until the next second: whoever connects waits in the backlog (or in
+  // connect()), costing this process nothing. If the timer cannot be armed,
+  // keep accepting: refusals stay cheap, if not free.
+  itimerspec at{};
+  at.it_value.tv_sec = static_cast<time_t>(budget_second_ + 1);
+  if (::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &at, nullptr) != 0) return;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr) != 0) {
+    at.it_value = {};
+    ::timerfd_settime(timer_fd_, 0, &at, nullptr);
+    return;
+  }
+  accepting_ = false;
+}
+
+void Server::resume_accepting() noexcept {
+  uint64_t expirations;
+  while (::read(timer_fd_, &expirations, sizeof expirations) < 0 && errno == EINTR) {
+  }
+  if (accepting_) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = listen_fd_;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
+    support::log(support::LogLevel::error, "control endpoint: cannot resume accepting: %s", std::strerror(errno));
+    return;
+  }
+  accepting_ = true;
+  // A fresh budget, whatever second the coarse clock still reads.
+  budget_second_ = -1;
+  accept_pending();
+}
+
 bool Server::refusal_budget() noexcept {
   timespec now{};
   ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-  if (now.tv_sec != budget_second_) {
+  if (budget_second_ < 0 || now.tv_sec > budget_second_) {
     budget_second_ = now.tv_sec;
     refused_this_second_ = 0;
   }

@@ -27,8 +27,10 @@ class Server {
   static constexpr size_t kMaxEventsPerCall = 16;
   static constexpr size_t kMaxRequestsPerConnectionPerCall = 4;
   // Peers that are not this process's user (and do not look like root) are
-  // kept, to be answered, up to this many a second; past it they are closed
-  // at once, so another user's connection flood costs little.
+  // kept, to be answered, up to this many a second; the next one is closed
+  // at once and the server stops accepting until the second is over (the
+  // others wait in the backlog), so another user's connection flood costs
+  // this process almost nothing.
   static constexpr uint32_t kRefusedPerSecond = 32;
 
   // Listens on a fresh endpoint_name(getpid(), <random>); `name` overrides
@@ -51,10 +53,12 @@ class Server {
   const std::string& name() const noexcept { return name_; }
 
  private:
-  Server(int epoll_fd, int listen_fd, std::string name, Authoriser auth) noexcept;
+  Server(int epoll_fd, int listen_fd, int timer_fd, std::string name, Authoriser auth) noexcept;
   void accept_pending() noexcept;
   // True while this second's budget of refused peers lasts.
   bool refusal_budget() noexcept;
+  void pause_accepting() noexcept;
+  void resume_accepting() noexcept;
   struct Connection {
     int fd;
     bool allowed;  // the peer passed rule 1 at accept, or rule 2 with its first request
@@ -66,6 +70,8 @@ class Server {
 
   int epoll_fd_ = -1;
   int listen_fd_ = -1;
+  int timer_fd_ = -1;  // ends a pause of accepting
+  bool accepting_ = true;
   pid_t pid_ = 0;
   std::string name_;
   Authoriser auth_;

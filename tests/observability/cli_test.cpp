@@ -245,16 +245,33 @@ TEST(Cli, ProcessThatDoesNotServeItsEndpoint) {
 }
 
 TEST(Cli, BadArguments) {
-  for (std::vector<std::string> args : {std::vector<std::string>{"trim", "1", "12Q"},
-                                        {"trim", "1", "0"},
-                                        {"show", "-4"},
-                                        {"show", "abc"},
-                                        {"drain"},
-                                        {"watch", "--interval", "0"}}) {
-    // docs/control-protocol.md: command-line errors exit with 100 or more
-    // (a crash is -1 here, a signal: neither passes).
-    RunResult r = cli(args);
-    EXPECT_GE(r.exit_code, 100) << args[0] << " " << args.back() << ": " << r.err;
+  struct Case {
+    std::vector<std::string> args;
+    const char* says;  // in the one line on stderr
+  };
+  for (const Case& c :
+       {Case{{"trim", "1", "12Q"}, "unit not recognized"}, Case{{"trim", "1", "0"}, "more than 0"},
+        Case{{"show", "-4"}, "out of range"}, Case{{"show", "abc"}, "not a number"},
+        Case{{"show", "99999999999999999999999"}, "out of range"}, Case{{"drain"}, "pid is required"},
+        Case{{"frob", "1"}, "unknown subcommand 'frob'"}, Case{{"watch", "--interval", "0"}, "out of range"},
+        Case{{"watch", "--count", "-1"}, "out of range"}, Case{{"show", "1", "--timeout", "1e9"}, "out of range"}}) {
+    const std::string what = c.args[0] + " " + (c.args.size() > 1 ? c.args[1] : "");
+    RunResult r = cli(c.args);
+    EXPECT_FALSE(r.timed_out) << what;
+    EXPECT_GE(r.exit_code, 100) << what << ": command-line errors use CLI11's codes: " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << what << ": one line: " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << what << ": " << r.err;
+    EXPECT_LT(r.err.size(), 200u) << what << ": short: " << r.err;
+    // With --json, one JSON document on stdout says the same.
+    std::vector<std::string> with_json = c.args;
+    with_json.push_back("--json");
+    RunResult rj = cli(with_json);
+    EXPECT_EQ(rj.exit_code, r.exit_code) << what;
+    json j = parse(rj);
+    if (!j.is_object()) continue;  // parse() said why
+    EXPECT_EQ(j["error"], "usage") << what << ": " << rj.out;
+    EXPECT_EQ(j["exit_code"], r.exit_code) << what;
+    EXPECT_NE(j["message"].get<std::string>().find(c.says), std::string::npos) << rj.out;
   }
   RunResult help = cli({"drain", "--help"});
   EXPECT_EQ(help.exit_code, 0);

@@ -1,5 +1,6 @@
 // The control endpoint with a real ring: stats, trim and drain through the
 // client, the errors a client can meet, and the protocol's framing rules.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "control/authorise.h"
 #include "control/client.h"
 #include "control/protocol.h"
 #include "control/stats_json.h"
@@ -191,6 +193,62 @@ TEST(ControlEndpoint, ConnectionsAreBoundedOldestGoesFirst) {
   auto newest = idle.back().stats();
   ASSERT_FALSE(newest);
   EXPECT_EQ(newest.error(), client_errc::no_ring) << newest.error().message();
+}
+
+// Rule 2's proof is this process's own /proc/PID/mem and nothing else.
+TEST(Authoriser, AcceptsOnlyThisProcesssMemAsProof) {
+  auto auth = Authoriser::create();
+  ASSERT_TRUE(auth) << auth.error().message();
+  auto check = [&](const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    EXPECT_GE(fd, 0) << path;
+    bool ok = fd >= 0 && auth->proves_ptrace_access(fd);
+    if (fd >= 0) ::close(fd);
+    return ok;
+  };
+  EXPECT_TRUE(check("/proc/self/mem"));
+  EXPECT_TRUE(check("/proc/" + std::to_string(::getpid()) + "/mem"));
+  EXPECT_FALSE(check("/proc/self/status"));
+  EXPECT_FALSE(check("/dev/null"));
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  EXPECT_FALSE(auth->proves_ptrace_access(pipe_fds[0]));
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+  // Another process's memory, even a fork of this one holding the same
+  // secret at the same address, is not ours.
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  EXPECT_FALSE(check("/proc/" + std::to_string(child) + "/mem"));
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  // A second Authoriser, with another secret, accepts the same file: the
+  // proof is the file; the secret is only read through it, never sent.
+  auto other = Authoriser::create();
+  ASSERT_TRUE(other);
+  int fd = ::open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(other->proves_ptrace_access(fd));
+  ::close(fd);
+}
+
+TEST(Authoriser, ThisProcessIsItsOwnUser) {
+  auto auth = Authoriser::create();
+  ASSERT_TRUE(auth);
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  uid_t peer = 12345;
+  EXPECT_EQ(auth->same_user(sv[0], &peer), ::geteuid() != auth->overflow_uid());
+  EXPECT_EQ(peer, ::geteuid());
+  ::close(sv[0]);
+  ::close(sv[1]);
+  // Not a socket: no credentials, no match.
+  uid_t none = 0;
+  EXPECT_FALSE(auth->same_user(STDIN_FILENO, &none));
 }
 
 TEST(StatsJson, RoundTripsEveryField) {

@@ -199,6 +199,12 @@ TEST_F(OtherUser, ItsConnectionsCannotPushOutTheOwnersClients) {
   EXPECT_EQ(ok, 1) << "the intruder was refused";
   auto again = mine->stats();
   EXPECT_TRUE(again) << "the owner's connection survived: " << again.error().message();
+  // The flood went past the budget of refused peers a second, so the server
+  // paused accepting; it resumes, and the owner's new connection is served.
+  auto fresh = Client::connect(pid());
+  ASSERT_TRUE(fresh) << fresh.error().message();
+  auto answered = fresh->stats();
+  EXPECT_TRUE(answered) << "a new connection of the owner is served: " << answered.error().message();
   ::close(done[1]);
   ::close(ready[0]);
   int status = 0;

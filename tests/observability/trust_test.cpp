@@ -403,3 +403,40 @@ TEST(Namespaces, AProcessInAnotherNetworkNamespaceIsNamedAsSuch) {
   EXPECT_NE(r.err.find("another network namespace"), std::string::npos) << r.err;
 }
 #endif
+
+namespace {
+
+// Rule 1 on its own: an ordinary user is answered by its own process, by
+// name alone (nothing shown), and another ordinary user is not.
+TEST(SameUser, AnOrdinaryUserIsAnsweredByItsOwnProcessOnly) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the target and the peers as other users";
+  vmreclaim::test::SpawnOptions o;
+  o.argv = {VMRECLAIM_RING_TARGET, "--regions", std::to_string(kRegions)};
+  o.as_uid = kIntruderUid;
+  o.stdin_pipe = true;
+  o.capture_stderr = false;
+  auto target = vmreclaim::test::Child::spawn(o);
+  ASSERT_TRUE(target);
+  bool ready = false;
+  while (auto line = target->read_line(std::chrono::seconds(20))) {
+    if (line->rfind("ready ", 0) == 0) {
+      ready = true;
+      break;
+    }
+  }
+  ASSERT_TRUE(ready);
+  std::string name;
+  for (int i = 0; i < 500 && name.empty(); i++) {
+    auto names = endpoint_names(target->pid());
+    if (!names.empty()) name = names.front();
+    ::usleep(10000);
+  }
+  ASSERT_FALSE(name.empty());
+  EXPECT_EQ(as_user(kIntruderUid + 1, [&] { return drain_by_name(name); }),
+            static_cast<int>(client_errc::permission_denied));
+  EXPECT_EQ(as_user(kIntruderUid, [&] { return drain_by_name(name); }), kAnswered);
+  target->close_stdin();
+  target->wait(std::chrono::seconds(5));
+}
+
+}  // namespace

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <memory>
 
+#include "checks.h"
 #include "commands.h"
 #include "control/client.h"
 #include "introspect/process_info.h"
@@ -81,7 +82,7 @@ int run_reclaim(const ReclaimOptions& o) {
 
 CLI::App* add_common(CLI::App& app, const char* name, const char* help, ReclaimOptions& o) {
   CLI::App* sub = app.add_subcommand(name, help);
-  sub->add_option("pid", o.pid, "Process id")->required()->check(CLI::PositiveNumber);
+  sub->add_option("pid", o.pid, "Process id")->required()->check(pid_number());
   return sub;
 }
 
@@ -89,7 +90,7 @@ void add_tail(CLI::App* sub, ReclaimOptions& o) {
   sub->add_flag("--json", o.json, "Print JSON");
   sub->add_option("--timeout", o.timeout, "Seconds to wait for the process to answer")
       ->capture_default_str()
-      ->check(CLI::Range(0.001, 3600.0));
+      ->check(seconds_in(0.001, 3600.0));
   sub->footer(kExitCodesHelp);
 }
 
@@ -108,7 +109,12 @@ void register_trim(CLI::App& app, CommandSet& set) {
   sub->add_option("bytes", o->bytes, "Bytes to reclaim (K, M, G suffixes: powers of 1024)")
       ->required()
       ->transform(CLI::AsSizeValue(false))
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            // After the transform: a plain number of bytes.
+            return s.find_first_not_of('0') == std::string::npos ? "BYTES must be more than 0" : "";
+          },
+          "BYTES > 0"));
   add_tail(sub, *o);
   set.add(sub, [o] { return run_reclaim(*o); });
 }

@@ -28,7 +28,7 @@ Problem make_problem(int exit_code, const char* code, std::string message) {
 Problem permission_problem(pid_t pid) {
   return make_problem(
       kExitPermissionDenied, "permission_denied",
-      "permission denied reading process " + std::to_string(pid) + " (needs the same user, or root / CAP_SYS_PTRACE)");
+      "permission denied reading process " + std::to_string(pid) + " (needs the same user, or CAP_SYS_PTRACE over it)");
 }
 
 // The result of the introspection calls, as a problem.

@@ -21,7 +21,7 @@ enum ExitCode : int {
   kExitFailed = 1,            // the process answered with an error, or another failure
   kExitNoProcess = 3,         // no process with that pid
   kExitNoRing = 4,            // the process has no reclaim ring
-  kExitPermissionDenied = 5,  // not the same user (nor root / CAP_SYS_PTRACE)
+  kExitPermissionDenied = 5,  // not the same user, nor CAP_SYS_PTRACE over the process
   kExitUnreachable = 6,       // the process does not answer on its control endpoint
 };
 inline constexpr const char* kExitCodesHelp =

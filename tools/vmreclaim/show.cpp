@@ -3,6 +3,7 @@
 #include <chrono>
 #include <memory>
 
+#include "checks.h"
 #include "commands.h"
 #include "control/client.h"
 #include "control/stats_json.h"
@@ -116,12 +117,14 @@ int run_show(const ShowOptions& o) {
 void register_show(CLI::App& app, CommandSet& set) {
   auto o = std::make_shared<ShowOptions>();
   CLI::App* sub = app.add_subcommand("show", "Show a process's ring, its regions and its statistics");
-  sub->add_option("pid", o->pid, "Process id")->required()->check(CLI::PositiveNumber);
+  sub->add_option("pid", o->pid, "Process id")->required()->check(pid_number());
   sub->add_flag("--json", o->json, "Print JSON (every region, whatever --limit)");
-  sub->add_option("--limit", o->limit, "Regions to print in the table")->capture_default_str();
+  sub->add_option("--limit", o->limit, "Regions to print in the table")
+      ->capture_default_str()
+      ->check(integer_in(0, 1LL << 32));
   sub->add_option("--timeout", o->timeout, "Seconds to wait for the process's statistics")
       ->capture_default_str()
-      ->check(CLI::Range(0.001, 3600.0));
+      ->check(seconds_in(0.001, 3600.0));
   sub->footer(kExitCodesHelp);
   set.add(sub, [o] { return run_show(*o); });
 }

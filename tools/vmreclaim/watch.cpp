@@ -8,6 +8,7 @@
 #include <memory>
 #include <thread>
 
+#include "checks.h"
 #include "commands.h"
 #include "observe.h"
 
@@ -56,8 +57,10 @@ void register_watch(CLI::App& app, CommandSet& set) {
   CLI::App* sub = app.add_subcommand("watch", "Refresh the list of rings until interrupted");
   sub->add_option("--interval", o->interval, "Seconds between refreshes")
       ->capture_default_str()
-      ->check(CLI::Range(0.05, 86400.0));
-  sub->add_option("--count", o->count, "Refreshes before exiting (0: forever)")->capture_default_str();
+      ->check(seconds_in(0.05, 86400.0));
+  sub->add_option("--count", o->count, "Refreshes before exiting (0: forever)")
+      ->capture_default_str()
+      ->check(integer_in(0, 1LL << 40));
   sub->add_flag("--json", o->json, "One JSON document per line per refresh");
   sub->footer(kExitCodesHelp);
   set.add(sub, [o] { return run_watch(*o); });
