@@ -265,6 +265,9 @@ TEST_F(Preload, AProgramsOwnRingBesideTheLayer) {
 
 // `vmreclaim run` finds the layer, preloads it and summarises what it did.
 TEST_F(Preload, VmreclaimRunRunsTheProgramUnderTheLayer) {
+#ifndef VMRECLAIM_CLI
+  GTEST_SKIP() << "built without the vmreclaim command (VMRECLAIM_BUILD_TOOLS=OFF)";
+#else
   Outcome o = run({VMRECLAIM_CLI, "run", "--", VMRECLAIM_PRELOAD_PROBE, "entry_points"}, {});
   EXPECT_EQ(o.exit_code, 0) << o.output;
   EXPECT_NE(o.output.find("ok"), std::string::npos) << o.output;
@@ -283,6 +286,7 @@ TEST_F(Preload, VmreclaimRunRunsTheProgramUnderTheLayer) {
   // The program's exit status is the command's.
   Outcome failing = run({VMRECLAIM_CLI, "run", "--", VMRECLAIM_PRELOAD_PROBE, "no-such-scenario"}, {});
   EXPECT_EQ(failing.exit_code, 2) << failing.output;
+#endif
 }
 
 TEST_F(Preload, SortOfALargeFileMatchesTheUnpreloadedResult) {

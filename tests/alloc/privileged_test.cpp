@@ -77,7 +77,7 @@ class Privileged : public ::testing::Test {
 
   // A root-owned copy of `program`, mode 4755 if `setuid`, else 0755.
   std::string install(const char* program, const std::string& name, bool setuid) {
-    const std::string path = dir_ + "/" + name;
+    std::string path = dir_ + "/" + name;
     std::error_code ec;
     fs::copy_file(program, path, fs::copy_options::overwrite_existing, ec);
     EXPECT_FALSE(ec) << ec.message();
