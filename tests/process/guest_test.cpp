@@ -243,6 +243,20 @@ TEST_P(Guest, SuspendDrainOnRequestGivesMemoryBackAndInterruptsTheSleep) {
   EXPECT_GE(number(report, "suspend_bytes"), 1 << 20) << report;
 }
 
+// Without the control endpoint the engine thread sleeps on a futex, which
+// the SIGTSTP handler wakes as it would the eventfd.
+TEST_P(Guest, SuspendDrainWakesAThreadThatHasNoDescriptor) {
+  auto c = start({"sleep"}, {"VMRECLAIM_SUSPEND_DRAIN=1", "VMRECLAIM_CONTROL=0"});
+  ASSERT_TRUE(c);
+  ASSERT_EQ(line_starting(*c, "ready"), "ready") << c->stderr_so_far();
+  ASSERT_EQ(::kill(c->pid(), SIGTSTP), 0);
+  auto st = c->wait(10s, true);
+  ASSERT_TRUE(st && WIFSTOPPED(*st)) << "SIGTSTP must stop the process";
+  ASSERT_EQ(::kill(c->pid(), SIGCONT), 0);
+  std::string report = line_starting(*c, "sleep=");
+  EXPECT_GE(number(report, "suspend_bytes"), 1 << 20) << report;
+}
+
 TEST_P(Guest, SuspendDrainZeroLeavesSigtstpAlone) {
   auto c = start({"sleep"}, {"VMRECLAIM_SUSPEND_DRAIN=0"});
   ASSERT_TRUE(c);
