@@ -56,6 +56,7 @@ inline uint64_t page_down(uint64_t a) { return a & ~(page() - 1); }
 class FakeClock final : public platform::Clock {
  public:
   uint64_t now_ns() noexcept override { return now; }
+  void sleep_ns(uint64_t ns) noexcept override { now += ns; }
   // Starts early so that the real monotonic clock, which a few user-side
   // checks read instead, is usually ahead of it.
   uint64_t now = 1'000'000'000ull;

@@ -200,7 +200,7 @@ ScenarioOutcome unknown_action() {
   return {ok, describe(p, VMRECLAIM_GUARD_DEALLOCATE_FAILURE)};
 }
 
-enum class IndexDamage { busy_ahead, busy_behind, tail_beyond };
+enum class IndexDamage { busy_ahead, busy_behind, tail_beyond, tail_behind, tail_far_behind };
 
 // The program overwrites indices only the engine may write (or a tail that
 // claims more entries than the ring has).
@@ -216,6 +216,22 @@ ScenarioOutcome index_failure(IndexDamage damage) {
     case IndexDamage::busy_ahead: ring::store(r->busy, head + 17); break;  // more than a chunk
     case IndexDamage::busy_behind: ring::store(r->busy, head - 1); break;
     case IndexDamage::tail_beyond: ring::store(r->tail, head + ring::load(r->len) + 5); break;
+    case IndexDamage::tail_behind:
+      // head = busy = 5, tail = 1: indices going backwards, for good (a
+      // cancel's lock is released within a moment).
+      enter(r, a.page(0), page_size(), VM_RECLAIM_FREE);
+      enter(r, a.page(1), page_size(), VM_RECLAIM_FREE);
+      enter(r, a.page(0), page_size(), VM_RECLAIM_FREE);
+      if (mach_vm_reclaim_ring_flush(r, 4) != VM_RECLAIM_SUCCESS || ring::load(r->head) != 5) {
+        return {false, "could not bring head to 5"};
+      }
+      ring::store(r->tail, uint64_t{1});
+      break;
+    case IndexDamage::tail_far_behind:
+      ring::store(r->head, uint64_t{ring::load(r->len)} + 10);
+      ring::store(r->busy, uint64_t{ring::load(r->len)} + 10);
+      ring::store(r->tail, uint64_t{5});
+      break;
   }
   Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 1));
   const bool ok = p.err == VM_RECLAIM_INVALID_RING && p.stats.guard_faults[VMRECLAIM_GUARD_INDEX_FAILURE] == 1;
@@ -250,6 +266,8 @@ const std::map<std::string, std::function<ScenarioOutcome()>>& runners() {
       {"index-busy-ahead", [] { return index_failure(IndexDamage::busy_ahead); }},
       {"index-busy-behind", [] { return index_failure(IndexDamage::busy_behind); }},
       {"index-tail-beyond", [] { return index_failure(IndexDamage::tail_beyond); }},
+      {"index-tail-behind", [] { return index_failure(IndexDamage::tail_behind); }},
+      {"index-tail-far-behind", [] { return index_failure(IndexDamage::tail_far_behind); }},
       {"accounting", [] { return accounting_failure(); }},
       {"free-gap", [] { return free_gap(); }},
       {"free-gap-4g", [] { return free_gap_4g(); }},
@@ -287,6 +305,8 @@ const std::vector<GuardScenario>& guard_scenarios() {
       {"index-busy-behind", "RECLAIM_INDEX_FAILURE"},
       {"index-tail-beyond", "RECLAIM_INDEX_FAILURE"},
       {"accounting", "RECLAIM_ACCOUNTING_FAILURE"},
+      {"index-tail-behind", "RECLAIM_INDEX_FAILURE"},
+      {"index-tail-far-behind", "RECLAIM_INDEX_FAILURE"},
       {"free-gap", "FREE_GAP"},
       {"free-gap-4g", "(FREE_GAP|RECLAIM_ENGINE_OVERLAP)"},
   };
