@@ -1,8 +1,10 @@
 #include "engine/engine.h"
 
 #include <sched.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <new>
 
 #include "engine/entry_reclaimer.h"
 #include "platform/linux/copyio.h"
@@ -66,6 +68,28 @@ Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_
   ring::store(ring_->reclaimable_bytes_ceiling, UINT64_MAX);
   ring::store(ring_->last_sample_abs, now);
   ring::store(ring_->next_sample_deadline_abs, next_deadline(now, period_now()));
+}
+
+namespace {
+uint64_t engine_mapping_bytes() noexcept {
+  const uint64_t page = ring::page_size();
+  return (sizeof(Engine) + page - 1) / page * page;
+}
+}  // namespace
+
+Engine* Engine::create(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len,
+                       mach_vm_reclaim_count_t max_len, const policy::Tunables& tunables, Platform platform) noexcept {
+  void* p = platform::map_private(engine_mapping_bytes(), "vm_reclaim_engine");
+  if (p == nullptr) return nullptr;
+  auto* e = new (p) Engine(ring, reserved_bytes, len, max_len, tunables, platform);
+  e->own_.add(reinterpret_cast<uint64_t>(p), engine_mapping_bytes());
+  return e;
+}
+
+void Engine::destroy(Engine* e) noexcept {
+  if (e == nullptr) return;
+  e->~Engine();
+  ::munmap(e, engine_mapping_bytes());
 }
 
 mach_vm_reclaim_count_t Engine::capacity() const noexcept {
