@@ -56,6 +56,7 @@ inline uint64_t page_down(uint64_t a) { return a & ~(page() - 1); }
 class FakeClock final : public platform::Clock {
  public:
   uint64_t now_ns() noexcept override { return now; }
+  void sleep_ns(uint64_t ns) noexcept override { now += ns; }
   // Starts early so that the real monotonic clock, which a few user-side
   // checks read instead, is usually ahead of it.
   uint64_t now = 1'000'000'000ull;
@@ -75,6 +76,31 @@ struct VmCall {
   bool operator<(const VmCall& o) const { return std::tie(kind, addr, len) < std::tie(o.kind, o.addr, o.len); }
   bool operator==(const VmCall& o) const { return kind == o.kind && addr == o.addr && len == o.len; }
 };
+
+// The engine checks each entry for holes before it releases or unmaps it:
+// DEALLOCATE entries one by one, FREE entries of a chunk in runs of nearby
+// entries (then one by one in a run with a hole). `got` must hold exactly
+// the releases and unmaps of `want` (probes in `want` are ignored), and
+// each of those must lie inside a probe made in the same call.
+inline bool same_requests(std::vector<VmCall> got, std::vector<VmCall> want) {
+  std::vector<VmCall> probes;
+  for (const VmCall& c : got) {
+    if (c.kind == VmCall::probe) probes.push_back(c);
+  }
+  for (const VmCall& c : got) {
+    if (c.kind == VmCall::probe) continue;
+    bool covered = false;
+    for (const VmCall& p : probes) covered = covered || (p.addr <= c.addr && c.addr + c.len <= p.addr + p.len);
+    if (!covered) return false;
+  }
+  auto no_probe = [](std::vector<VmCall>& v) {
+    v.erase(std::remove_if(v.begin(), v.end(), [](const VmCall& c) { return c.kind == VmCall::probe; }), v.end());
+    std::sort(v.begin(), v.end());
+  };
+  no_probe(got);
+  no_probe(want);
+  return got == want;
+}
 
 // Half-open address range [lo, hi) that some fake system call treats specially.
 struct Range {

@@ -11,7 +11,11 @@
 //  - each bad thing it finds is reported as its named fault: bad indices
 //    RECLAIM_INDEX_FAILURE, an unreadable ring RECLAIM_COPYIO_FAILURE, an
 //    unknown action or failing munmap RECLAIM_DEALLOCATE_FAILURE, a gap
-//    DEALLOC_GAP, more bytes than the ring holds RECLAIM_ACCOUNTING_FAILURE;
+//    under a DEALLOCATE entry DEALLOC_GAP, under a FREE entry FREE_GAP (and
+//    nothing of that entry released), an entry over the ring itself
+//    RECLAIM_ENGINE_OVERLAP, more bytes than the ring holds
+//    RECLAIM_ACCOUNTING_FAILURE, a tail below head that stays there (no
+//    cancel's lock) or lies more than a ring below it RECLAIM_INDEX_FAILURE;
 //  - it never writes the entries, the tail or max_len, and never raises the
 //    ring's byte count.
 #include <fuzzer/FuzzedDataProvider.h>
@@ -35,7 +39,9 @@ namespace {
 constexpr uint32_t kMaxLen = 300;  // two pages of entries
 constexpr int kMaxOps = 64;
 constexpr uint64_t kBase = 0x200000000000ull;  // fake addresses
-constexpr uint64_t kMaxAbortedPerReclaim = 1001;
+// 1,000 yields, then a look every millisecond for a second (the fake clock
+// advances by the engine's sleeps), then RECLAIM_INDEX_FAILURE.
+constexpr uint64_t kMaxAbortedPerReclaim = 2002;
 constexpr int kHeaderWords = sizeof(ring::Ring) / 8;
 constexpr int kMaxStalledCalls = 3;
 
@@ -143,8 +149,10 @@ class Harness {
   }
 
   uint64_t fuzz_address() {
-    switch (in_.ConsumeIntegralInRange<int>(0, 4)) {
+    switch (in_.ConsumeIntegralInRange<int>(0, 5)) {
       case 0: return 0;
+      case 5:  // the ring itself: the engine's own memory
+        return mem_.addr() + in_.ConsumeIntegralInRange<uint64_t>(0, mem_.bytes() - 1);
       case 1: return UINT64_MAX - in_.ConsumeIntegralInRange<uint64_t>(0, 2 * page());
       case 2: return in_.ConsumeIntegral<uint64_t>();
       default:  // pages the kernel knobs below can make fail
@@ -237,7 +245,7 @@ class Harness {
     return c;
   }
 
-  // SYSTEM.md §5 and §7 applied to one entry the engine took off the ring:
+  // design.md §5 and §7 applied to one entry the engine took off the ring:
   // the kernel requests it must make and the faults it must report.
   void expect_entry(const ring::EntryWords& e, std::vector<VmCall>& calls, Counts& faults, uint64_t& bytes) const {
     if (e.empty()) return;  // a cancelled slot
@@ -258,8 +266,17 @@ class Harness {
       fault(GuardFault::deallocate_failure);
       return;
     }
+    const bool known = e.behavior() == VM_RECLAIM_FREE || e.behavior() == VM_RECLAIM_DEALLOCATE;
+    if (known && start < mem_.addr() + mem_.bytes() && mem_.addr() < end) {
+      fault(GuardFault::engine_overlap);
+      return;
+    }
     switch (e.behavior()) {
       case VM_RECLAIM_FREE:
+        if (vm_.hole.overlaps(start, end - start)) {
+          fault(GuardFault::free_gap);
+          break;
+        }
         calls.push_back({VmCall::release, start, end - start});
         if (vm_.release_fails.overlaps(start, end - start)) faults.free_failures++;
         break;
@@ -278,10 +295,10 @@ class Harness {
 
   void call(Op op) {
     const Snapshot before = snapshot();
-    // A tail below head makes a reclaiming call retry 1,001 times with
-    // sched_yield (finding O1): milliseconds each, seconds on a loaded
-    // machine. A few such calls per input cover the path; more would only
-    // make the fuzzer slow and its timeout flaky.
+    // A tail below head makes a reclaiming call yield 1,000 times before
+    // it waits on the (fake) clock (finding O1): milliseconds each, seconds
+    // on a loaded machine. A few such calls per input cover the path; more
+    // would only make the fuzzer slow and its timeout flaky.
     if (before.tail() < before.head() && ++stalled_calls_ > kMaxStalledCalls) return;
     const Counts c0 = counts();
     const uint32_t len_before = len_;
@@ -335,7 +352,7 @@ class Harness {
     const Snapshot after = snapshot();
     const uint64_t h0 = before.head(), b0 = before.busy(), t0 = before.tail(), h1 = after.head();
     const bool bad_busy = b0 < h0 || b0 - h0 > tunables_.chunk_size;
-    const bool bad_tail = !bad_busy && t0 >= h0 && t0 - h0 > len_before;
+    const bool bad_tail = !bad_busy && ((t0 >= h0 && t0 - h0 > len_before) || (t0 < h0 && h0 - t0 > len_before));
     // The user side alone writes these; so does the harness, between calls.
     FUZZ_CHECK(after.tail() == t0);
     FUZZ_CHECK(after.header[0] >> 32 == before.header[0] >> 32);                    // max_len
@@ -354,11 +371,17 @@ class Harness {
       return;
     }
     if (t0 < h0) {
-      // A cancel in flight, for all the engine can tell: it gives up, quietly.
+      // A cancel's lock, for all the engine can tell at first; but nothing
+      // lets go of it between calls here, so a reclaiming call waits it out
+      // (a second on the fake clock) and reports the indices.
       FUZZ_CHECK(h1 == h0 && after.busy() == b0, h1, after.busy());
       FUZZ_CHECK(vm_.calls.empty());
+      if (reclaims) FUZZ_CHECK(delta(GuardFault::index_failure) == 1 && err == VM_RECLAIM_INVALID_RING, err);
+      if (delta(GuardFault::index_failure) > 0) FUZZ_CHECK(err == VM_RECLAIM_INVALID_RING, err);
       for (int f = 0; f < engine::kGuardFaultKinds; f++) {
-        if (f != static_cast<int>(GuardFault::accounting_failure)) FUZZ_CHECK(c1.faults[f] == c0.faults[f], f);
+        if (f != static_cast<int>(GuardFault::accounting_failure) && f != static_cast<int>(GuardFault::index_failure)) {
+          FUZZ_CHECK(c1.faults[f] == c0.faults[f], f);
+        }
       }
       return;
     }
@@ -371,11 +394,10 @@ class Harness {
     Counts expect;
     uint64_t bytes = 0;
     for (uint64_t id = h0; id < h1; id++) expect_entry(before.entries[id % len_before], want, expect, bytes);
-    std::vector<VmCall> got = vm_.calls;
-    std::sort(want.begin(), want.end());
-    std::sort(got.begin(), got.end());
-    if (got != want) fail("kernel requests differ from the entries taken", got.size(), want.size());
-    for (GuardFault f : {GuardFault::dealloc_gap, GuardFault::deallocate_failure}) {
+    if (!same_requests(vm_.calls, want))
+      fail("kernel requests differ from the entries taken", vm_.calls.size(), want.size());
+    for (GuardFault f :
+         {GuardFault::dealloc_gap, GuardFault::deallocate_failure, GuardFault::free_gap, GuardFault::engine_overlap}) {
       const uint64_t d = delta(f), e = expect.faults[static_cast<int>(f)];
       FUZZ_CHECK(d == e, d, e);
     }

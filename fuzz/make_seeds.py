@@ -221,6 +221,8 @@ H_FLUSH, H_DRAIN, H_TRIM, H_RESIZE, H_UPDATE, H_SAMPLE, H_CLOCK = 9, 10, 11, 12,
 # Header words (8 bytes each): 0 len|max_len, 1 last_sample_abs, 2 deadline,
 # 3 ceiling, 4 reclaimable_bytes, 5 min, 6 head, 7 busy, 8 tail, 9 _reserved.
 W_CEILING, W_BYTES, W_MIN, W_HEAD, W_BUSY, W_TAIL = 3, 4, 5, 6, 7, 8
+# The hostile harness's ring reservation: 80-byte header + 300 entries of 16 bytes, in pages.
+RING_BYTES = (80 + 300 * 16 + PAGE - 1) // PAGE * PAGE
 
 
 class Hostile(Program):
@@ -250,11 +252,14 @@ class Hostile(Program):
         return self
 
     def address(self, page_index=0, offset=0, kind=3):
-        self.int(0, 4, kind)
+        # kind: 0 null, 1 near the top, 2 raw, 3-4 the fake pages, 5 inside the ring (offset)
+        self.int(0, 5, kind)
         if kind == 1:
             self.int(0, 2 * PAGE, offset)
         elif kind == 2:
             self.u64(offset)
+        elif kind == 5:
+            self.int(0, RING_BYTES - 1, offset)
         elif kind >= 3:
             self.int(0, 15, page_index).bool(offset == 0)
             if offset:
@@ -273,9 +278,9 @@ class Hostile(Program):
             self.int(0, 255, action)
         return self
 
-    def enter(self, page_index, size=PAGE, free=True, offset=0):
+    def enter(self, page_index, size=PAGE, free=True, offset=0, addr_kind=3):
         self.op(H_ENTER).int(1, 4 * PAGE, size)
-        self.address(page_index, offset)
+        self.address(page_index, offset, addr_kind)
         return self.int(0, 3, 0 if free else 1)
 
     def kernel(self, which, page_index, pages):
@@ -323,6 +328,26 @@ def hostile_seeds():
     p = Hostile(4, 0, 2)
     p.header(W_HEAD, 6, 5).header(W_BUSY, 6, 5).header(W_TAIL, 6, 3).flush(3).drain().resize(6)
     s["tail_below_head"] = p
+
+    # head = busy = 5, tail = 1: backwards for good (RECLAIM_INDEX_FAILURE after the wait).
+    p = Hostile(4, 0, 2)
+    p.header(W_HEAD, 6, 5).header(W_BUSY, 6, 5).header(W_TAIL, 6, 1).drain()
+    s["indices_backwards"] = p
+
+    # A tail more than a ring's length below head: RECLAIM_INDEX_FAILURE at once.
+    p = Hostile(4, 0, 2)
+    p.header(W_HEAD, 6, 500).header(W_BUSY, 6, 500).header(W_TAIL, 6, 3).flush(1)
+    s["tail_far_below_head"] = p
+
+    # A FREE entry over a hole (FREE_GAP, none of it released) between two good ones.
+    p = Hostile(4, 0, 4)
+    p.kernel(0, 2, 1).enter(0).enter(1, size=3 * PAGE).enter(6).drain()
+    s["free_gap"] = p
+
+    # Entries over the ring itself, FREE and DEALLOCATE (RECLAIM_ENGINE_OVERLAP).
+    p = Hostile(4, 0, 4)
+    p.enter(0, addr_kind=5, offset=100).enter(0, free=False, addr_kind=5, offset=PAGE).enter(3).drain()
+    s["entry_over_ring"] = p
 
     p = Hostile(4, 0, 4)
     p.enter(0).header(W_TAIL, 4, 19).drain().header(W_TAIL, 1, 0).flush(2)

@@ -63,9 +63,9 @@ mach_vm_reclaim_error_t mach_vm_reclaim_try_enter(mach_vm_reclaim_ring_t ring, m
                                                   mach_vm_reclaim_id_t* id, bool* should_update_kernel_accounting) {
   vmreclaim::engine::Stats* st = vmreclaim::engine::current_ring_stats(ring);
   if (st == nullptr) return VM_RECLAIM_INVALID_RING;
-  if (id == nullptr || should_update_kernel_accounting == nullptr || !valid_action(action)) {
-    return VM_RECLAIM_INVALID_ARGUMENT;
-  }
+  // Darwin's order and values: a missing ID pointer is an invalid ID.
+  if (id == nullptr) return VM_RECLAIM_INVALID_ID;
+  if (should_update_kernel_accounting == nullptr || !valid_action(action)) return VM_RECLAIM_INVALID_ARGUMENT;
   if (region_size > VM_RECLAIM_REGION_SIZE_MAX || region_size == 0) {
     *id = VM_RECLAIM_ID_NULL;
     return VM_RECLAIM_INVALID_REGION_SIZE;
@@ -94,10 +94,11 @@ mach_vm_reclaim_error_t mach_vm_reclaim_try_cancel(mach_vm_reclaim_ring_t ring, 
                                                    bool* should_update_kernel_accounting) {
   vmreclaim::engine::Stats* st = vmreclaim::engine::current_ring_stats(ring);
   if (st == nullptr) return VM_RECLAIM_INVALID_RING;
+  // Darwin's order: the null ID before the out-pointers.
+  if (id == VM_RECLAIM_ID_NULL) return VM_RECLAIM_INVALID_ID;
   if (state == nullptr || should_update_kernel_accounting == nullptr || !valid_action(action)) {
     return VM_RECLAIM_INVALID_ARGUMENT;
   }
-  if (id == VM_RECLAIM_ID_NULL) return VM_RECLAIM_INVALID_ID;
   if (region_size > VM_RECLAIM_REGION_SIZE_MAX || region_size == 0) return VM_RECLAIM_INVALID_REGION_SIZE;
   const auto size = static_cast<uint32_t>(region_size);
   mach_vm_reclaim_error_t err =
@@ -118,8 +119,9 @@ mach_vm_reclaim_error_t mach_vm_reclaim_try_cancel(mach_vm_reclaim_ring_t ring, 
 mach_vm_reclaim_error_t mach_vm_reclaim_query_state(mach_vm_reclaim_ring_t ring, mach_vm_reclaim_id_t id,
                                                     mach_vm_reclaim_action_t action, mach_vm_reclaim_state_t* state) {
   if (vmreclaim::engine::current_ring_stats(ring) == nullptr) return VM_RECLAIM_INVALID_RING;
-  if (state == nullptr || !valid_action(action)) return VM_RECLAIM_INVALID_ARGUMENT;
+  // Darwin's order: the null ID before the action.
   if (id == VM_RECLAIM_ID_NULL) return VM_RECLAIM_INVALID_ID;
+  if (state == nullptr || !valid_action(action)) return VM_RECLAIM_INVALID_ARGUMENT;
   return vmreclaim::ring::query(ring, id, action, state);
 }
 

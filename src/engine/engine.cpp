@@ -1,8 +1,10 @@
 #include "engine/engine.h"
 
 #include <sched.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <new>
 
 #include "engine/entry_reclaimer.h"
 #include "platform/linux/copyio.h"
@@ -17,9 +19,14 @@ constexpr auto relaxed = std::memory_order_relaxed;
 constexpr auto acquire = std::memory_order_acquire;
 constexpr auto release = std::memory_order_release;
 
-// A cancel holds the tail below head for a few instructions; after this many
-// yields a tail that stays there is a broken client, not a race.
-constexpr int kMaxAbortedRounds = 1000;
+// A cancel or re-enter holds the tail below head for a few instructions (its
+// lock, docs/protocol-proof.md F2). The engine yields this many times, then
+// looks every kStallPauseNs; a tail that stays below head for kStallLimitNs
+// is no lock (a thread preempted inside one is back long before) but indices
+// the user side cannot produce: RECLAIM_INDEX_FAILURE.
+constexpr uint64_t kYieldRounds = 1000;
+constexpr uint64_t kStallPauseNs = 1'000'000;
+constexpr uint64_t kStallLimitNs = 1'000'000'000;
 
 uint64_t ring_addr(const ring::Ring* r) { return reinterpret_cast<uint64_t>(r); }
 
@@ -61,6 +68,28 @@ Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_
   ring::store(ring_->reclaimable_bytes_ceiling, UINT64_MAX);
   ring::store(ring_->last_sample_abs, now);
   ring::store(ring_->next_sample_deadline_abs, next_deadline(now, period_now()));
+}
+
+namespace {
+uint64_t engine_mapping_bytes() noexcept {
+  const uint64_t page = ring::page_size();
+  return (sizeof(Engine) + page - 1) / page * page;
+}
+}  // namespace
+
+Engine* Engine::create(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len,
+                       mach_vm_reclaim_count_t max_len, const policy::Tunables& tunables, Platform platform) noexcept {
+  void* p = platform::map_private(engine_mapping_bytes(), "vm_reclaim_engine");
+  if (p == nullptr) return nullptr;
+  auto* e = new (p) Engine(ring, reserved_bytes, len, max_len, tunables, platform);
+  e->own_.add(reinterpret_cast<uint64_t>(p), engine_mapping_bytes());
+  return e;
+}
+
+void Engine::destroy(Engine* e) noexcept {
+  if (e == nullptr) return;
+  e->~Engine();
+  ::munmap(e, engine_mapping_bytes());
 }
 
 mach_vm_reclaim_count_t Engine::capacity() const noexcept {
@@ -112,6 +141,14 @@ Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_ent
   // Only the engine writes head and busy, and between chunks busy == head.
   if (busy < head || busy - head > tunables_.chunk_size) {
     guard(GuardFault::index_failure, ring_addr(r), "a chunk (busy/head corrupted)");
+    out.failed = true;
+    return out;
+  }
+  // The lock a cancel or re-enter takes is an ID at most a ring's length
+  // below the tail it found, and that tail was at or above head: a tail
+  // further below head than that is never a lock.
+  if (tail < head && head - tail > len_) {
+    guard(GuardFault::index_failure, ring_addr(r), "a chunk (tail more than the ring's length below head)");
     out.failed = true;
     return out;
   }
@@ -191,7 +228,8 @@ Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_ent
 
 bool Engine::reclaim(uint64_t byte_target, uint64_t entry_target, Cause cause, uint64_t* bytes_out) noexcept {
   uint64_t bytes = 0, entries = 0;
-  int aborted_rounds = 0;
+  uint64_t aborted_rounds = 0;  // consecutive: reset by a chunk that makes progress
+  uint64_t stall_start = 0;
   bool accessible = true;
   while (bytes < byte_target && entries < entry_target) {
     uint64_t want = std::min<uint64_t>(entry_target - entries, tunables_.chunk_size);
@@ -204,13 +242,22 @@ bool Engine::reclaim(uint64_t byte_target, uint64_t entry_target, Cause cause, u
     }
     if (c.aborted) {
       stats_.aborted_chunks.add(1);
-      if (++aborted_rounds > kMaxAbortedRounds) {
-        support::log(support::LogLevel::info, "tail stayed below head; giving up this round");
+      if (++aborted_rounds <= kYieldRounds) {
+        ::sched_yield();
+        continue;
+      }
+      const uint64_t now = platform_.clock->now_ns();
+      if (aborted_rounds == kYieldRounds + 1) {
+        stall_start = now;
+      } else if (now - stall_start >= kStallLimitNs || aborted_rounds > kYieldRounds + kStallLimitNs / kStallPauseNs) {
+        guard(GuardFault::index_failure, ring_addr(ring_), "a chunk (tail stayed below head for a second)");
+        accessible = false;
         break;
       }
-      ::sched_yield();
+      platform_.clock->sleep_ns(kStallPauseNs);
       continue;
     }
+    aborted_rounds = 0;
     if (c.consumed == 0) break;  // empty
   }
   if (bytes_out != nullptr) *bytes_out = bytes;

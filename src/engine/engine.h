@@ -39,6 +39,18 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
+  // An engine in a mapping of its own (vm_reclaim_engine), out of the
+  // program's heap, which entries are refused over (RECLAIM_ENGINE_OVERLAP):
+  // a FREE entry over a heap page cannot zero the engine's tunables, its
+  // view of the ring or its counters. nullptr if the mapping failed.
+  static Engine* create(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len,
+                        mach_vm_reclaim_count_t max_len, const policy::Tunables& tunables, Platform platform) noexcept;
+  static void destroy(Engine* e) noexcept;
+
+  // More memory no entry may cover (the state the engine's platform lives
+  // in, the library's image). Before the engine is shared with other threads.
+  void protect_memory(uint64_t addr, uint64_t len) noexcept { own_.add(addr, len); }
+
   ring::Ring* ring() const noexcept { return ring_; }
   uint64_t reserved_bytes() const noexcept { return reserved_bytes_; }
   const policy::Tunables& tunables() const noexcept { return tunables_; }

@@ -23,7 +23,7 @@ struct EntryBatchResult {
 // Memory no entry may touch: the engine's own state, the ring, the
 // library's image. An entry overlapping any of it is RECLAIM_ENGINE_OVERLAP.
 struct EngineMemory {
-  static constexpr uint32_t kMax = 4;
+  static constexpr uint32_t kMax = 6;
   platform::Span ranges[kMax] = {};
   uint32_t n = 0;
 

@@ -14,8 +14,13 @@ constinit CurrentRing g_current_ring;
 
 Registry& Registry::get() noexcept {
   // Never destroyed: the ring outlives static destructors and exit handlers
-  // that may still free memory into it.
-  static Registry* r = new Registry();
+  // that may still free memory into it. In a mapping of its own, out of the
+  // program's heap: the engine's platform (its VmOps, clock) lives here, and
+  // entries over it are refused (RECLAIM_ENGINE_OVERLAP).
+  static Registry* r = [] {
+    void* p = platform::map_private(sizeof(Registry), "vm_reclaim_engine");
+    return p != nullptr ? new (p) Registry() : new Registry();
+  }();
   return *r;
 }
 
@@ -157,11 +162,16 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
   }
   auto* r = static_cast<ring::Ring*>(base);
   policy::PressureSource* pressure = monitor_ ? static_cast<policy::PressureSource*>(monitor_.get()) : &fixed_pressure_;
-  auto* e = new (std::nothrow)
-      Engine(r, reserved, len, max_len, t, Platform{&clock_, &vm_, &footprint_, pressure, limits_.get()});
+  Engine* e =
+      Engine::create(r, reserved, len, max_len, t, Platform{&clock_, &vm_, &footprint_, pressure, limits_.get()});
   if (e == nullptr) {
     vm_.release_reservation(base, reserved);
     return VM_RECLAIM_RESOURCE_SHORTAGE;
+  }
+  // What else no entry may cover: this registry and the library's own image.
+  e->protect_memory(reinterpret_cast<uint64_t>(this), sizeof(Registry));
+  if (platform::Span image{}; platform::image_of(reinterpret_cast<const void*>(&Registry::get), &image)) {
+    e->protect_memory(image.addr, image.len);
   }
   e->enforce_limits();  // publishes the first byte ceiling
   engine_.store(e, std::memory_order_release);
@@ -197,7 +207,7 @@ mach_vm_reclaim_error_t Registry::destroy(ring::Ring* ring) noexcept {
   ring_.store(nullptr, std::memory_order_release);
   engine_.store(nullptr, std::memory_order_release);
   const uint64_t reserved = e->reserved_bytes();
-  delete e;
+  Engine::destroy(e);
   vm_.release_reservation(ring, reserved);
   return VM_RECLAIM_SUCCESS;
 }

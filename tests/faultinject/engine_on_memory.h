@@ -19,6 +19,7 @@ namespace vmreclaim::faultinject {
 class TestClock final : public platform::Clock {
  public:
   uint64_t now_ns() noexcept override { return now; }
+  void sleep_ns(uint64_t ns) noexcept override { now += ns; }
   uint64_t now = 1'000'000'000ull;
 };
 

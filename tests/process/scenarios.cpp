@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 
+#include "engine/registry.h"
 #include "ring/layout.h"
 #include "support/memory.h"
 
@@ -184,6 +185,41 @@ ScenarioOutcome free_gap_4g() {
   return {ok, describe(p, VMRECLAIM_GUARD_FREE_GAP) + " " + describe(p, VMRECLAIM_GUARD_ENGINE_OVERLAP)};
 }
 
+enum class OwnMemory { engine_state, ring_header, library_data };
+
+// A FREE entry over memory the engine itself depends on: its state (tunables,
+// its view of the ring, its counters), the ring's header, the library's data.
+// Before, the engine's state was in the program's heap: such an entry zeroed
+// it and the engine then read its guard mode as fatal and failed with an
+// unrelated fault. Now the entry is refused as what it is, and in log mode
+// the engine goes on with its settings intact.
+ScenarioOutcome engine_overlap(OwnMemory what) {
+  mach_vm_reclaim_ring_t r = allocate_ring();
+  if (r == nullptr) return {false, "allocate failed"};
+  engine::Engine* e = engine::Registry::get().lookup(r);
+  if (e == nullptr) return {false, "no engine"};
+  const void* target = nullptr;
+  switch (what) {
+    case OwnMemory::engine_state: target = &e->tunables(); break;
+    case OwnMemory::ring_header: target = r; break;
+    case OwnMemory::library_data: target = &engine::g_current_ring; break;
+  }
+  enter(r, target, 64, VM_RECLAIM_FREE);
+  Mapping a = Mapping::pages(1);
+  fill(a.data(), a.size(), 45);
+  enter(r, a.data(), a.size(), VM_RECLAIM_FREE);
+  Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 2));
+  const bool guard_log = e->tunables().guard == policy::GuardMode::log &&
+                         engine::Registry::get().tunables().guard == policy::GuardMode::log;
+  const bool a_released = all_zero(a.data(), a.size());
+  const bool ring_ok = ring::load(r->head) == 2 && ring::load(r->len) == mach_vm_reclaim_round_capacity(1);
+  p.detail = std::string("guard_log=") + (guard_log ? "1" : "0") + " a_released=" + (a_released ? "1" : "0") +
+             " ring_ok=" + (ring_ok ? "1" : "0");
+  const bool ok = p.err == VM_RECLAIM_SUCCESS && p.stats.guard_faults[VMRECLAIM_GUARD_ENGINE_OVERLAP] == 1 &&
+                  guard_log && a_released && ring_ok && p.stats.reclaimable_bytes == 0;
+  return {ok, describe(p, VMRECLAIM_GUARD_ENGINE_OVERLAP)};
+}
+
 // The program scribbles an action that does not exist into an entry.
 ScenarioOutcome unknown_action() {
   mach_vm_reclaim_ring_t r = allocate_ring();
@@ -200,7 +236,7 @@ ScenarioOutcome unknown_action() {
   return {ok, describe(p, VMRECLAIM_GUARD_DEALLOCATE_FAILURE)};
 }
 
-enum class IndexDamage { busy_ahead, busy_behind, tail_beyond };
+enum class IndexDamage { busy_ahead, busy_behind, tail_beyond, tail_behind, tail_far_behind };
 
 // The program overwrites indices only the engine may write (or a tail that
 // claims more entries than the ring has).
@@ -216,6 +252,22 @@ ScenarioOutcome index_failure(IndexDamage damage) {
     case IndexDamage::busy_ahead: ring::store(r->busy, head + 17); break;  // more than a chunk
     case IndexDamage::busy_behind: ring::store(r->busy, head - 1); break;
     case IndexDamage::tail_beyond: ring::store(r->tail, head + ring::load(r->len) + 5); break;
+    case IndexDamage::tail_behind:
+      // head = busy = 5, tail = 1: indices going backwards, for good (a
+      // cancel's lock is released within a moment).
+      enter(r, a.page(0), page_size(), VM_RECLAIM_FREE);
+      enter(r, a.page(1), page_size(), VM_RECLAIM_FREE);
+      enter(r, a.page(0), page_size(), VM_RECLAIM_FREE);
+      if (mach_vm_reclaim_ring_flush(r, 4) != VM_RECLAIM_SUCCESS || ring::load(r->head) != 5) {
+        return {false, "could not bring head to 5"};
+      }
+      ring::store(r->tail, uint64_t{1});
+      break;
+    case IndexDamage::tail_far_behind:
+      ring::store(r->head, uint64_t{ring::load(r->len)} + 10);
+      ring::store(r->busy, uint64_t{ring::load(r->len)} + 10);
+      ring::store(r->tail, uint64_t{5});
+      break;
   }
   Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 1));
   const bool ok = p.err == VM_RECLAIM_INVALID_RING && p.stats.guard_faults[VMRECLAIM_GUARD_INDEX_FAILURE] == 1;
@@ -250,8 +302,13 @@ const std::map<std::string, std::function<ScenarioOutcome()>>& runners() {
       {"index-busy-ahead", [] { return index_failure(IndexDamage::busy_ahead); }},
       {"index-busy-behind", [] { return index_failure(IndexDamage::busy_behind); }},
       {"index-tail-beyond", [] { return index_failure(IndexDamage::tail_beyond); }},
+      {"index-tail-behind", [] { return index_failure(IndexDamage::tail_behind); }},
+      {"index-tail-far-behind", [] { return index_failure(IndexDamage::tail_far_behind); }},
       {"accounting", [] { return accounting_failure(); }},
       {"free-gap", [] { return free_gap(); }},
+      {"engine-state", [] { return engine_overlap(OwnMemory::engine_state); }},
+      {"engine-ring-header", [] { return engine_overlap(OwnMemory::ring_header); }},
+      {"engine-library-data", [] { return engine_overlap(OwnMemory::library_data); }},
       {"free-gap-4g", [] { return free_gap_4g(); }},
   };
   return *m;
@@ -287,6 +344,11 @@ const std::vector<GuardScenario>& guard_scenarios() {
       {"index-busy-behind", "RECLAIM_INDEX_FAILURE"},
       {"index-tail-beyond", "RECLAIM_INDEX_FAILURE"},
       {"accounting", "RECLAIM_ACCOUNTING_FAILURE"},
+      {"index-tail-behind", "RECLAIM_INDEX_FAILURE"},
+      {"index-tail-far-behind", "RECLAIM_INDEX_FAILURE"},
+      {"engine-state", "RECLAIM_ENGINE_OVERLAP"},
+      {"engine-ring-header", "RECLAIM_ENGINE_OVERLAP"},
+      {"engine-library-data", "RECLAIM_ENGINE_OVERLAP"},
       {"free-gap", "FREE_GAP"},
       {"free-gap-4g", "(FREE_GAP|RECLAIM_ENGINE_OVERLAP)"},
   };

@@ -10,6 +10,7 @@
 
 #include <barrier>
 #include <cerrno>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,7 +39,14 @@ class FakeClock final : public vmreclaim::platform::Clock {
  public:
   uint64_t now_ns() noexcept override { return now.load(std::memory_order_relaxed); }
   void advance(uint64_t ns) { now.fetch_add(ns, std::memory_order_relaxed); }
+  void sleep_ns(uint64_t ns) noexcept override {
+    advance(ns);
+    sleeps++;
+    if (on_sleep) on_sleep(sleeps);
+  }
   std::atomic<uint64_t> now{5'000'000'000'000ull};
+  uint64_t sleeps = 0;
+  std::function<void(uint64_t)> on_sleep;  // e.g. a cancel's lock released after a while
 };
 
 class FakeFootprint final : public vmreclaim::platform::FootprintSource {
@@ -493,6 +501,48 @@ TEST_F(EngineGuardLogTest, CorruptIndicesStopTheOperation) {
   EXPECT_EQ(engine_->flush(2), VM_RECLAIM_INVALID_RING);
   EXPECT_EQ(faults(GuardFault::index_failure), 2u);
   EXPECT_TRUE(vm_.released.empty());
+}
+
+// Indices that go backwards: head = busy = 5, tail = 1. A cancel holds the
+// tail below head for a moment (its lock); one that stays there for a second
+// is no lock, and the engine says so instead of returning "nothing to do".
+TEST_F(EngineGuardLogTest, ATailThatStaysBelowHeadIsAnIndexFault) {
+  enter_pages(5);
+  ASSERT_EQ(engine_->flush(5), VM_RECLAIM_SUCCESS);
+  ASSERT_EQ(head(), 5u);
+  ring::store(ring_->tail, uint64_t{1});
+  uint64_t drained = 1;
+  EXPECT_EQ(engine_->drain(vmreclaim::engine::Cause::drain, &drained), VM_RECLAIM_INVALID_RING);
+  EXPECT_EQ(drained, 0u);
+  EXPECT_EQ(faults(GuardFault::index_failure), 1u);
+  EXPECT_GE(clock_.sleeps, 1000u) << "a second of looking, on the engine's clock";
+}
+
+// The same state while a cancel really holds the lock: once it lets go the
+// entries above are reclaimed, and there is no fault.
+TEST_F(EngineGuardLogTest, ATailHeldBelowHeadForAMomentIsNoFault) {
+  enter_pages(8);
+  ring::store(ring_->head, uint64_t{5});
+  ring::store(ring_->busy, uint64_t{5});
+  ring::store(ring_->tail, uint64_t{1});
+  clock_.on_sleep = [&](uint64_t n) {
+    if (n == 50) ring::store(ring_->tail, uint64_t{8});
+  };
+  uint64_t drained = 0;
+  EXPECT_EQ(engine_->drain(vmreclaim::engine::Cause::drain, &drained), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(faults(GuardFault::index_failure), 0u);
+  EXPECT_EQ(head(), 8u);
+  EXPECT_EQ(drained, 3 * kPage);
+}
+
+// No lock is more than a ring's length below head: at once a fault.
+TEST_F(EngineGuardLogTest, ATailMoreThanARingBelowHeadIsAnIndexFaultAtOnce) {
+  ring::store(ring_->head, uint64_t{len_} + 10);
+  ring::store(ring_->busy, uint64_t{len_} + 10);
+  ring::store(ring_->tail, uint64_t{5});
+  EXPECT_EQ(engine_->flush(1), VM_RECLAIM_INVALID_RING);
+  EXPECT_EQ(faults(GuardFault::index_failure), 1u);
+  EXPECT_EQ(clock_.sleeps, 0u);
 }
 
 TEST_F(EngineGuardLogTest, MoreReclaimedThanAccountedIsAnAccountingFault) {

@@ -73,8 +73,11 @@ TEST_F(InvalidArgs, TryEnter) {
     };
   };
   expect_rejected({
-      {"null id", VM_RECLAIM_INVALID_ARGUMENT,
+      // As on Darwin: a missing ID pointer is an invalid ID, checked first.
+      {"null id", VM_RECLAIM_INVALID_ID,
        [&] { return mach_vm_reclaim_try_enter(ring_, addr, size, VM_RECLAIM_FREE, nullptr, &update); }},
+      {"null id, bad action", VM_RECLAIM_INVALID_ID,
+       [&] { return mach_vm_reclaim_try_enter(ring_, addr, size, 9, nullptr, &update); }},
       {"null update flag", VM_RECLAIM_INVALID_ARGUMENT,
        [&] {
          id = VM_RECLAIM_ID_NULL;
@@ -121,6 +124,11 @@ TEST_F(InvalidArgs, TryCancel) {
        [&] {
          return mach_vm_reclaim_try_cancel(ring_, VM_RECLAIM_ID_NULL, addr, size, VM_RECLAIM_FREE, &st, &update);
        }},
+      // As on Darwin, the null ID is checked before the out-pointers.
+      {"id null, null state", VM_RECLAIM_INVALID_ID,
+       [&] {
+         return mach_vm_reclaim_try_cancel(ring_, VM_RECLAIM_ID_NULL, addr, size, VM_RECLAIM_FREE, nullptr, &update);
+       }},
       {"never-issued id", VM_RECLAIM_INVALID_ID,
        [&] { return mach_vm_reclaim_try_cancel(ring_, 3, addr, size, VM_RECLAIM_FREE, &st, &update); }},
       {"far future id", VM_RECLAIM_INVALID_ID,
@@ -138,6 +146,9 @@ TEST_F(InvalidArgs, QueryFlushResizeCapacity) {
       {"query: action 7", VM_RECLAIM_INVALID_ARGUMENT, [&] { return mach_vm_reclaim_query_state(ring_, ia_, 7, &st); }},
       {"query: id null", VM_RECLAIM_INVALID_ID,
        [&] { return mach_vm_reclaim_query_state(ring_, VM_RECLAIM_ID_NULL, VM_RECLAIM_FREE, &st); }},
+      // As on Darwin, the null ID is checked before the action.
+      {"query: id null, action 7", VM_RECLAIM_INVALID_ID,
+       [&] { return mach_vm_reclaim_query_state(ring_, VM_RECLAIM_ID_NULL, 7, &st); }},
       {"flush 0", VM_RECLAIM_INVALID_ARGUMENT, [&] { return mach_vm_reclaim_ring_flush(ring_, 0); }},
       {"resize 0", VM_RECLAIM_INVALID_CAPACITY, [&] { return mach_vm_reclaim_ring_resize(ring_, 0); }},
       {"resize above max", VM_RECLAIM_INVALID_CAPACITY,

@@ -7,6 +7,8 @@
 
 #include <time.h>
 
+#include <cerrno>
+
 #include <cstdint>
 
 namespace vmreclaim::platform {
@@ -27,6 +29,13 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual uint64_t now_ns() noexcept = 0;
+  // Waits about `ns` (the engine's back-off while a cancel holds the ring's
+  // tail). A test clock advances itself instead.
+  virtual void sleep_ns(uint64_t ns) noexcept {
+    timespec ts{static_cast<time_t>(ns / 1'000'000'000ull), static_cast<long>(ns % 1'000'000'000ull)};
+    while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+  }
 };
 
 class MonotonicClock final : public Clock {

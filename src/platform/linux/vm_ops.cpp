@@ -1,12 +1,14 @@
 #include "platform/linux/vm_ops.h"
 
 #include <fcntl.h>
+#include <link.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "platform/linux/fd.h"
@@ -40,6 +42,43 @@ int advice_of(FreeAdvice a) { return a == FreeAdvice::free ? MADV_FREE : MADV_DO
 support::LogOnce g_release_fail_log;
 
 }  // namespace
+
+bool image_of(const void* addr, Span* out) noexcept {
+  struct Search {
+    uint64_t addr;
+    Span found;
+    bool ok;
+  } s{reinterpret_cast<uint64_t>(addr), {}, false};
+  ::dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) -> int {
+        auto* search = static_cast<Search*>(data);
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+          const auto& ph = info->dlpi_phdr[i];
+          if (ph.p_type != PT_LOAD) continue;
+          lo = std::min<uint64_t>(lo, info->dlpi_addr + ph.p_vaddr);
+          hi = std::max<uint64_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+        }
+        if (lo >= hi || search->addr < lo || search->addr >= hi) return 0;
+        const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+        lo &= ~(page - 1);
+        hi = (hi + page - 1) & ~(page - 1);
+        search->found = {lo, hi - lo};
+        search->ok = true;
+        return 1;
+      },
+      &s);
+  if (s.ok) *out = s.found;
+  return s.ok;
+}
+
+void* map_private(size_t len, const char* name) noexcept {
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  // Only a name in /proc/PID/maps; without CONFIG_ANON_VMA_NAME it is anonymous.
+  (void)::prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, p, len, name);
+  return p;
+}
 
 int LinuxVmOps::self_pidfd() noexcept {
   int pid = static_cast<int>(::getpid());

@@ -48,6 +48,15 @@ class VmOps {
   std::atomic<uint64_t> syscalls_{0};
 };
 
+// The loaded ELF object (executable or shared library) that holds `addr`:
+// the page-rounded range from its first to the end of its last PT_LOAD
+// segment (data and bss included). False if no object holds it.
+bool image_of(const void* addr, Span* out) noexcept;
+
+// A private read-write anonymous mapping of `len` bytes of its own, named
+// `name` in /proc/PID/maps where the kernel allows; nullptr if mmap failed.
+void* map_private(size_t len, const char* name) noexcept;
+
 // The real thing. Uses process_madvise() on the process itself when the
 // kernel accepts it (Linux >= 6.13 for MADV_DONTNEED/MADV_FREE), else a
 // madvise() per span.
