@@ -44,7 +44,8 @@
  *       it is guaranteed to see under the C++ memory model, not a stale one.
  *
  * Mutants (-DMUTANT=n) each remove one piece of the protocol; Spin must find
- * an error in every one (model/CMakeLists.txt checks that it does):
+ * a violation of the property each one breaks (model/CMakeLists.txt names it
+ * and compiles with -DONLY=n, see CHECK below):
  *   1 the engine does not re-read the tail after publishing busy
  *   2 the user side has no fence between its tail store and busy load
  *     (modelled as the load moving above the store)
