@@ -70,6 +70,7 @@ class Guest : public ::testing::TestWithParam<Host> {
     if (GetParam() == Host::preload) o.env.push_back(std::string("LD_PRELOAD=") + VMRECLAIM_MALLOC_LIB);
     o.env.insert(o.env.end(), env.begin(), env.end());
     o.stdin_pipe = true;
+    o.own_process_group = true;  // SIGTSTP's default action must be able to stop it
     return Child::spawn(o);
   }
 

@@ -102,6 +102,7 @@ std::optional<Child> Child::spawn(const SpawnOptions& opts) {
     if (stdin_fd >= 0) ::dup2(stdin_fd, STDIN_FILENO);
     ::dup2(out[1], STDOUT_FILENO);
     if (opts.capture_stderr) ::dup2(err[1], STDERR_FILENO);
+    if (opts.own_process_group && ::setpgid(0, 0) != 0) child_fail("make a process group", 121);
     if (!opts.cgroup_procs.empty()) {
       const int fd = ::open(opts.cgroup_procs.c_str(), O_WRONLY);
       if (fd < 0 || ::write(fd, "0", 1) != 1) child_fail("join the cgroup", 120);

@@ -23,12 +23,19 @@ struct SpawnOptions {
   std::string cgroup_procs;         // join this cgroup first (write our pid to the file)
   bool stdin_pipe = false;          // else stdin is /dev/null
   bool capture_stderr = true;       // else the child writes to our stderr
+  // Put the child in a process group of its own. The kernel discards
+  // SIGTSTP's default action (stop) in an orphaned process group, and the
+  // test runner's group can be one (a CI runner that started it in a session
+  // of its own, a shell that has exited); a group whose only member's parent
+  // (this process) is in another group of the same session never is.
+  bool own_process_group = false;
 };
 
 class Child {
  public:
   // nullopt (errno set) if the pipes or the fork failed. A child that cannot
-  // exec exits 127 (126: cannot change uid, 120: cannot join the cgroup)
+  // exec exits 127 (126: cannot change uid, 120: cannot join the cgroup,
+  // 121: cannot make its own process group)
   // after a line on its stderr.
   static std::optional<Child> spawn(const SpawnOptions& opts);
   Child(Child&& o) noexcept;
