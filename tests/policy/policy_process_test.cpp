@@ -289,16 +289,17 @@ TEST(Limits, MemoryInTheRingIsReclaimedBeforeACgroupOomKill) {
 
 // docs/policy.md: the engine thread wakes on the v1 usage threshold and
 // covers a client that never calls. The pressure and limit poll is a minute
-// here and the sampling period 10 s, so in this half-second run only the
-// threshold's eventfd can wake the thread; the client touches a block every
-// few milliseconds and never asks for an update. Without the wake-up the
+// here and the sampling period 10 s, so in this 1.3 s run only the
+// threshold's eventfd can wake the thread; the client maps a 4 MiB block
+// every 20 ms (time for a woken thread on a loaded 2-core machine; at 3 ms it
+// was OOM-killed under load) and never asks for an update. Without the wake-up the
 // cgroup OOM-kills it, as the control in MemoryInTheRingIsReclaimedBeforeACgroupOomKill shows.
 TEST(Limits, CgroupV1ThresholdWakesTheEngineThreadForAClientThatNeverCalls) {
   SKIP_IF_SANITIZED();
   MemoryCgroupDir cg(64ull << 20);
   if (!cg.usable()) GTEST_SKIP() << "memory cgroups unavailable: " << cg.why();
   if (cg.version() != 1) GTEST_SKIP() << "the usage threshold is cgroup v1's (cgroup.event_control); this is v2";
-  auto opts = helper({"churn-noupdate", "256", "3000"}, {{"VMRECLAIM_PRESSURE_POLL_NS", "60000000000"}});
+  auto opts = helper({"churn-noupdate", "256", "20000"}, {{"VMRECLAIM_PRESSURE_POLL_NS", "60000000000"}});
   opts.cgroup_procs = cg.procs();
   ChildProcess c(opts);
   auto line = c.read_line(30000);
