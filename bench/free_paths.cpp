@@ -1,4 +1,4 @@
-// The three ways an allocator can free 1 MiB and use it again (SYSTEM.md §1
+// The three ways an allocator can free 1 MiB and use it again (docs/design.md §1
 // and the README quote ~400 us, ~25 us and ~15 ns):
 //   munmap + mmap + touch      give the range back, map a new one, fault it in
 //   madvise + touch            keep the mapping, drop the pages, fault them in

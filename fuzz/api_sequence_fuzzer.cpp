@@ -5,7 +5,7 @@
 // answer is determined: after each operation the ring, the engine's kernel
 // requests and its accounting are compared with a small reference model of
 // IDs, entry states, bytes and the working-set estimator written from
-// SYSTEM.md, not from the code.
+// docs/design.md, not from the code.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -24,7 +24,7 @@ namespace {
 constexpr uint32_t kMaxLen = 300;  // two pages of entries: a resize can cross a page
 constexpr int kMaxOps = 96;
 constexpr uint64_t kRegionBase = 0x100000000000ull;  // fake addresses; nothing is mapped there
-constexpr uint64_t kWmaUnit = 256;                   // SYSTEM.md §6: 1/256-byte units
+constexpr uint64_t kWmaUnit = 256;                   // docs/design.md §6: 1/256-byte units
 
 struct Region {
   uint64_t addr;
@@ -194,7 +194,7 @@ class Harness {
   // ---- engine ----
 
   // What the engine must ask of the kernel when it takes IDs [head_, to) off
-  // the ring (SYSTEM.md §5); marks them reclaimed.
+  // the ring (docs/design.md §5); marks them reclaimed.
   void consume_to(uint64_t to, std::vector<VmCall>& want) {
     for (uint64_t id = head_; id < to; id++) {
       IdRecord& rec = ids_[id];
@@ -303,7 +303,7 @@ class Harness {
     start_ns_ = clock_.now;
   }
 
-  // The estimator of SYSTEM.md §6, kept independently of src/policy: how many
+  // The estimator of docs/design.md §6, kept independently of src/policy: how many
   // bytes a sample now must trim. Updates the model's sampler state.
   uint64_t sample_trim_bytes() {
     if (footprint_.value && *footprint_.value > footprint_max_) footprint_max_ = *footprint_.value;

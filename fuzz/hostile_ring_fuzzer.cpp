@@ -2,7 +2,7 @@
 // header fields and entries (any value, not only what the user side would
 // write), makes the ring inaccessible, or makes the fake kernel fail, and the
 // engine runs with guard faults in their non-fatal mode. For every engine
-// call the harness snapshots the ring and then checks (SYSTEM.md §4, §5, §7):
+// call the harness snapshots the ring and then checks (docs/design.md §4, §5, §7):
 //  - the engine never crashes and never loops (every call returns; aborted
 //    rounds stay within the engine's bound);
 //  - it only takes IDs in [head, tail) off the ring, oldest first, and asks

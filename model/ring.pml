@@ -1,5 +1,5 @@
 /*
- * A model of the ring protocol (SYSTEM.md section 4), checked with Spin.
+ * A model of the ring protocol (docs/design.md §4), checked with Spin.
  *
  * It mirrors, step by step, the code it is about:
  *   user side  src/ring/protocol.h     enter, cancel, reenter (try_enter with an ID), query

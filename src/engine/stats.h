@@ -1,4 +1,4 @@
-// Counters per ring (SYSTEM.md §10). The engine's counters are atomics bumped
+// Counters per ring (docs/design.md §10). The engine's counters are atomics bumped
 // by whichever thread reclaims. The user side's counters are bumped on the
 // enter/cancel path, which the caller already serialises, so a relaxed load
 // and store suffices there (no locked instruction on the hot path).

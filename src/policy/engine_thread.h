@@ -1,4 +1,4 @@
-// The engine thread (SYSTEM.md §6 triggers): one per process that has a
+// The engine thread (docs/design.md §6 triggers): one per process that has a
 // ring, named "vm_reclaim". It sleeps in poll() on an eventfd (wake-ups from
 // the SIGTSTP handler, drain requests, control endpoints) and on pressure /
 // cgroup notification fds where the kernel offers them, with a timeout at the

@@ -1,5 +1,5 @@
 // Keeping the footprint under a limit before the kernel OOM-kills
-// (SYSTEM.md §6, "footprint nears a limit"). Two limits are watched: the
+// (docs/design.md §6, "footprint nears a limit"). Two limits are watched: the
 // memory cgroup's, against its working set, and a footprint limit the
 // process sets (VMRECLAIM_FOOTPRINT_LIMIT or vmreclaim_set_footprint_limit).
 // Above the high watermark (limit − limit/16) the engine reclaims ring

@@ -1,4 +1,4 @@
-// The live pressure level from Linux's own signals (SYSTEM.md §6):
+// The live pressure level from Linux's own signals (docs/design.md §6):
 //   - PSI: /proc/pressure/memory and, on cgroup v2, the cgroup's memory.pressure;
 //   - MemAvailable against MemTotal;
 //   - the working set (usage minus inactive page cache) under the memory

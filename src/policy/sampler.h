@@ -1,4 +1,4 @@
-// Working-set estimation (SYSTEM.md §6): a weighted moving average of the
+// Working-set estimation (docs/design.md §6): a weighted moving average of the
 // least the ring held during each sampling period. What stayed in the ring
 // through a whole period was not needed in it; once that is both at least a
 // page and at least the autotrim threshold, the engine trims it. Pure logic:

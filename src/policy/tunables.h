@@ -1,4 +1,4 @@
-// The engine's settings (SYSTEM.md §9). Read once from the environment;
+// The engine's settings (docs/design.md §9). Read once from the environment;
 // a bad value is reported on stderr, naming the variable, and the default
 // kept. Programs that embed the library can build a Tunables themselves.
 #pragma once

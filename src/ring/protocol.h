@@ -1,4 +1,4 @@
-// The user side of the ring protocol (SYSTEM.md §4): enter, cancel,
+// The user side of the ring protocol (docs/design.md §4): enter, cancel,
 // re-enter by ID, query, and the byte accounting. No system calls, no locks,
 // no allocation. Arguments are assumed valid (src/capi checks them); the
 // ring's own contents are not trusted beyond what the protocol needs.

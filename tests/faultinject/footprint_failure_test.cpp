@@ -1,5 +1,5 @@
 // The footprint (/proc/self/status) feeding the autotrim threshold, failing:
-// unreadable or garbage. Sampling must go on (SYSTEM.md §6): the estimator
+// unreadable or garbage. Sampling must go on (docs/design.md §6): the estimator
 // still runs, the deadline is still republished, and the threshold keeps the
 // largest footprint read so far.
 #include <gtest/gtest.h>

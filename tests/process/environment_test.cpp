@@ -1,4 +1,4 @@
-// Tunables are read from the environment once per process (SYSTEM.md §9),
+// Tunables are read from the environment once per process (docs/design.md §9),
 // so each case runs the helper program in a fresh process.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// Process lifecycle (SYSTEM.md §8): a forked child inherits a private copy
+// Process lifecycle (docs/design.md §8): a forked child inherits a private copy
 // of the ring, its entries and the engine state; neither side's reclaims
 // reach the other's memory; an exec'd image starts without a ring.
 #include <gtest/gtest.h>

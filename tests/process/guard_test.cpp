@@ -1,4 +1,4 @@
-// Guard faults as real processes (SYSTEM.md §7). By default the engine
+// Guard faults as real processes (docs/design.md §7). By default the engine
 // writes one stderr line naming the fault and kills the process with
 // SIGKILL — never a SIGSEGV inside the library, even on an unmapped ring.
 // With VMRECLAIM_GUARD=log the same damage is logged, counted and skipped.

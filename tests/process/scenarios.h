@@ -1,4 +1,4 @@
-// Guard-fault scenarios (SYSTEM.md §7): a process that breaks the ring
+// Guard-fault scenarios (docs/design.md §7): a process that breaks the ring
 // protocol in one specific way, then asks the engine to reclaim. Shared by
 // the death tests (fatal mode: the process must die of SIGKILL after one
 // stderr line naming the fault) and by the helper program, which runs them

@@ -1,4 +1,4 @@
-// Many threads on one ring (SYSTEM.md §8): workers enter and cancel regions
+// Many threads on one ring (docs/design.md §8): workers enter and cancel regions
 // under one mutex (the API requires the caller's lock for enter, cancel and
 // resize) while other threads flush, trim, query and update the accounting
 // with no lock at all, and the engine thread samples and trims as often as it
@@ -139,7 +139,7 @@ class Stress : public ::testing::Test {
 
   // A cancel that answered BUSY gave the region to the engine for good. The
   // engine may still back off that chunk (it shrinks a chunk a cancel reached
-  // into, SYSTEM.md §4), leaving the entry in the ring for a later reclaim:
+  // into, docs/design.md §4), leaving the entry in the ring for a later reclaim:
   // the region is the program's again only once its ID is reclaimed.
   void settle_engine_owned(Region& r) {
     mach_vm_reclaim_state_t st = 0;

@@ -1,4 +1,4 @@
-// Byte accounting on the user side (SYSTEM.md §4): reclaimable_bytes and
+// Byte accounting on the user side (docs/design.md §4): reclaimable_bytes and
 // its minimum through enter, cancel, re-enter, flush, trim and drain, and
 // the statistics that must add up with it.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// Guarded access to memory the program may have unmapped (SYSTEM.md §7): a
+// Guarded access to memory the program may have unmapped (docs/design.md §7): a
 // fault inside copyio() is reported as false, as often as it happens, and
 // leaves the thread as it was (no signal left blocked).
 #include "platform/linux/copyio.h"

@@ -1,4 +1,4 @@
-// The ring through the public API on real memory (SYSTEM.md §3-§5, §11):
+// The ring through the public API on real memory (docs/design.md §3-§5, §11):
 // enter + flush, what a flushed FREE / DEALLOCATE entry leaves behind,
 // cancel, a full ring, resize, re-enter by ID, query, the update flag.
 // (Touching a deallocated region and the cancel-mismatch trap are death
@@ -67,7 +67,7 @@ TEST_F(RingApi, FlushedFreeEntryIsReusableAndReadsZero) {
 }
 
 TEST_F(RingApi, FreeOfAPartialPageKeepsItsNeighbours) {
-  // The start is truncated and the end rounded up to pages (SYSTEM.md §5):
+  // The start is truncated and the end rounded up to pages (docs/design.md §5):
   // an entry inside one page releases that whole page, and no other.
   Mapping m = Mapping::pages(3);
   fill(m.data(), m.size(), 4);
@@ -197,7 +197,7 @@ TEST_F(RingApi, QueryStates) {
 
 TEST_F(RingApi, EntriesTheEngineIsReclaimingAreBusy) {
   // Stand in for the engine in the middle of a chunk: it has published
-  // busy = head + 1 and owns that entry (SYSTEM.md §4).
+  // busy = head + 1 and owns that entry (docs/design.md §4).
   Mapping m = Mapping::pages(1);
   fill(m.data(), m.size(), 6);
   const mach_vm_reclaim_id_t id = enter(m, VM_RECLAIM_FREE);

@@ -1,4 +1,4 @@
-// The working-set estimator (SYSTEM.md §6) as a pure function of injected
+// The working-set estimator (docs/design.md §6) as a pure function of injected
 // numbers and times: the 3:1 moving average in 1/256-byte units, elapsed
 // periods, abandonment, period 0, the autotrim threshold and the page minimum.
 #include "policy/sampler.h"

@@ -1,4 +1,4 @@
-// Tunables from the environment (SYSTEM.md §9): good values are taken, bad
+// Tunables from the environment (docs/design.md §9): good values are taken, bad
 // ones produce one message naming the variable and the default is kept.
 // The lookup is injected, so no process environment is touched here.
 #include "policy/tunables.h"
