@@ -23,6 +23,7 @@
 #include "control/client.h"
 #include "platform/linux/thread.h"
 #include "support/child.h"
+#include "support/sanitizers.h"
 
 namespace {
 
@@ -92,6 +93,10 @@ class Guest : public ::testing::TestWithParam<Host> {
 // Item 1: `pthread_exit` from main. glibc exits the process with 0 when the
 // last thread ends so; the engine thread must not count as one.
 TEST_P(Guest, LastThreadEndingWithPthreadExitEndsTheProcess) {
+  if (vmreclaim::test::kThreadSanitizer) {
+    GTEST_SKIP() << "ThreadSanitizer's own background thread is one glibc counts: under TSan a program whose "
+                    "last thread ends by pthread_exit hangs without the library too";
+  }
   auto c = start({"pthread-exit"});
   ASSERT_TRUE(c);
   ASSERT_EQ(line_starting(*c, "ready"), "ready") << c->stderr_so_far();
@@ -102,6 +107,10 @@ TEST_P(Guest, LastThreadEndingWithPthreadExitEndsTheProcess) {
 }
 
 TEST_P(Guest, AtexitHandlersRunWhenTheLastThreadEnds) {
+  if (vmreclaim::test::kThreadSanitizer) {
+    GTEST_SKIP() << "ThreadSanitizer's own background thread is one glibc counts: under TSan a program whose "
+                    "last thread ends by pthread_exit hangs without the library too";
+  }
   auto c = start({"pthread-exit"});
   ASSERT_TRUE(c);
   int status = -1;
@@ -113,6 +122,10 @@ TEST_P(Guest, AtexitHandlersRunWhenTheLastThreadEnds) {
 // Item 1, second form: a child forked from a non-main thread has that thread
 // only; when it returns from its start routine the child must exit.
 TEST_P(Guest, ChildForkedFromAThreadExitsWhenItsOnlyThreadReturns) {
+  if (vmreclaim::test::kThreadSanitizer) {
+    GTEST_SKIP() << "ThreadSanitizer's own background thread is one glibc counts: under TSan a program whose "
+                    "last thread ends by pthread_exit hangs without the library too";
+  }
   auto c = start({"fork-thread"});
   ASSERT_TRUE(c);
   int status = -1;
@@ -312,6 +325,9 @@ INSTANTIATE_TEST_SUITE_P(Host, Guest, ::testing::Values(Host::direct, Host::prel
 // itself; what it looks at, in a child whose threads end one by one (the
 // main thread by pthread_exit: it stays a zombie, which must not count).
 TEST(AloneCheck, SeesTheOtherThreadsEndIncludingAZombieLeader) {
+  if (vmreclaim::test::kThreadSanitizer) {
+    GTEST_SKIP() << "ThreadSanitizer runs a thread of its own in every process, a forked child included";
+  }
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
