@@ -2,11 +2,11 @@
 // writes one stderr line naming the fault and kills the process with
 // SIGKILL — never a SIGSEGV inside the library, even on an unmapped ring.
 // With VMRECLAIM_GUARD=log the same damage is logged, counted and skipped.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <cstdlib>
-#include <regex>
 #include <string>
 
 #include "process/scenarios.h"
@@ -40,7 +40,8 @@ TEST_P(GuardFault, NonFatalWithGuardLog) {
   const auto r = run_helper({"guard", s.name}, {"VMRECLAIM_GUARD=log"});
   EXPECT_TRUE(r.exited_with(0)) << r.describe();
   EXPECT_EQ(r.out.rfind("ok ", 0), 0u) << r.describe();
-  EXPECT_TRUE(std::regex_search(r.err, std::regex(std::string("guard fault ") + s.fault))) << r.describe();
+  // gtest's own (POSIX) regex: <regex> trips -Wmaybe-uninitialized in g++ 12 at -O1.
+  EXPECT_THAT(r.err, ::testing::ContainsRegex(std::string("guard fault ") + s.fault)) << r.describe();
   EXPECT_NE(r.err.find("continuing"), std::string::npos) << r.describe();
 }
 
