@@ -74,6 +74,7 @@ Block* BlockTable::insert(uintptr_t addr, size_t capacity) noexcept {
   b->addr = addr;
   b->capacity = capacity;
   link(b);
+  filter_.add(addr);
   count_++;
   return b;
 }
@@ -88,22 +89,27 @@ Block* BlockTable::find(uintptr_t addr) const noexcept {
 
 void BlockTable::rekey(Block* b, uintptr_t new_addr) noexcept {
   unlink(b);
+  filter_.remove(b->addr);
   b->addr = new_addr;
   link(b);
+  filter_.add(new_addr);
 }
 
 void BlockTable::detach(Block* b) noexcept {
   unlink(b);
+  filter_.remove(b->addr);
   count_--;
 }
 
 void BlockTable::attach(Block* b) noexcept {
   link(b);
+  filter_.add(b->addr);
   count_++;
 }
 
 void BlockTable::erase(Block* b) noexcept {
   unlink(b);
+  filter_.remove(b->addr);
   count_--;
   b->hash_next = free_records_;
   free_records_ = b;

@@ -1,0 +1,46 @@
+// The allocators the layer can put under itself, by name: what
+// `vmreclaim run --with NAME` and VMRECLAIM_MALLOC_BACKEND=NAME accept.
+// Header-only and dependency-free, so the command-line tool shares it.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace vmreclaim::alloc {
+
+enum class BackendKind : unsigned char { glibc, mimalloc, jemalloc, tcmalloc };
+
+struct BackendName {
+  BackendKind kind;
+  const char* name;
+  // The library to load; nullptr for glibc (the next `malloc` in the lookup
+  // order, found with dlsym(RTLD_NEXT)).
+  const char* soname;
+  // The library uses initial-exec TLS larger than the surplus glibc keeps
+  // for dlopen ("cannot allocate memory in static TLS block"): it must be
+  // loaded at start-up, i.e. listed in LD_PRELOAD after the layer.
+  bool needs_preload;
+};
+
+inline constexpr BackendName kBackendNames[] = {
+    {BackendKind::glibc, "glibc", nullptr, false},
+    {BackendKind::mimalloc, "mimalloc", "libmimalloc.so.2", false},
+    {BackendKind::jemalloc, "jemalloc", "libjemalloc.so.2", true},
+    {BackendKind::tcmalloc, "tcmalloc", "libtcmalloc_minimal.so.4", false},
+};
+
+// Chosen by measurement (docs/allocator.md, "Which allocator underneath").
+inline constexpr BackendKind kDefaultBackend = BackendKind::mimalloc;
+
+inline constexpr const BackendName* backend_by_name(std::string_view name) noexcept {
+  for (const BackendName& b : kBackendNames) {
+    if (name == b.name) return &b;
+  }
+  return nullptr;
+}
+
+inline constexpr const BackendName& backend_name(BackendKind k) noexcept {
+  return kBackendNames[static_cast<size_t>(k)];
+}
+
+}  // namespace vmreclaim::alloc
