@@ -55,7 +55,7 @@ bool resolve(void* handle, F*& slot, const char* name) noexcept {
 
 // glibc has no sized free; the others' are looked up by kind.
 void free_ignoring_size(void* p, size_t) noexcept { g_backend.free(p); }
-void (*g_sdallocx)(void*, size_t, int) = nullptr;
+void (*g_sdallocx)(void*, size_t, int) noexcept = nullptr;
 void jemalloc_free_sized(void* p, size_t n) noexcept { g_sdallocx(p, n, 0); }
 
 bool resolve_all(void* handle, BackendKind kind, Backend* b) noexcept {
@@ -202,11 +202,14 @@ const Backend* backend() noexcept {
 BackendKind backend_in_use() noexcept { return g_kind; }
 
 void* bootstrap_alloc(size_t bytes, size_t align) noexcept {
-  // Each block is preceded by its size, 16 bytes before the pointer.
-  if (align < 16) align = 16;
+  // Each block is preceded by its size, 16 bytes before the pointer, and
+  // starts at page offset 16 (its size at the page's start) or, for more
+  // alignment, at a page boundary (its size at the end of the page before).
+  constexpr size_t kPage = 4096;
+  auto round_up = [](size_t v, size_t a) { return (v + a - 1) / a * a; };
   size_t used = g_arena_used.load(std::memory_order_relaxed);
   for (;;) {
-    size_t start = (used + 16 + align - 1) / align * align;
+    size_t start = align <= 16 ? round_up(used, kPage) + 16 : round_up(used + 16, align < kPage ? kPage : align);
     if (bytes > kBootstrapArenaBytes || start > kBootstrapArenaBytes - bytes) return nullptr;
     if (g_arena_used.compare_exchange_weak(used, start + bytes, std::memory_order_relaxed)) {
       std::memcpy(g_bootstrap_arena + start - 16, &bytes, sizeof bytes);

@@ -75,7 +75,7 @@ inline void* new_nothrow(size_t bytes) noexcept {
 }
 
 inline void delete_plain(void* p) noexcept {
-  if (reinterpret_cast<uintptr_t>(p) % 4096 != 0 && !in_bootstrap_arena(p)) [[likely]] {
+  if (!vmreclaim::alloc::needs_owner_check(p)) [[likely]] {
     g_hot.free.load(std::memory_order_relaxed)(p);
     return;
   }

@@ -2,9 +2,10 @@
 // threshold go to the large-block heap; everything else, and every pointer
 // the heap does not own, goes to the backend (backend.h).
 //
-// The small path is a size compare and a call through the backend's
+// The small path is a size compare and a jump through the backend's
 // function pointer: no lock, no thread-local flag, no lookup. A pointer that
-// is not page-aligned cannot be the heap's (its blocks are page-aligned); a
+// is not page-aligned cannot be the heap's (its blocks are page-aligned), nor
+// the bootstrap arena's unless at page offset 16 (one test instruction); a
 // page-aligned one is checked against the heap's lock-free address filter
 // and only looked up under the heap's lock when the filter says it may be.
 #include <errno.h>
@@ -89,10 +90,8 @@ inline size_t next_pow2(size_t x) noexcept {
   return p;
 }
 
-// Whether `p` needs more than the backend: the arena's or maybe the heap's.
-inline bool special_pointer(const void* p) noexcept {
-  return reinterpret_cast<uintptr_t>(p) % kPageSize == 0 || in_bootstrap_arena(p);
-}
+// Whether `p` may need more than the backend: the arena's or the heap's.
+inline bool special_pointer(const void* p) noexcept { return vmreclaim::alloc::needs_owner_check(p); }
 
 void* aligned_impl(size_t align, size_t bytes) noexcept {
   if (small_request(bytes)) {
