@@ -174,8 +174,9 @@ constinit HotPath g_hot{0,
 
 const Backend* backend() noexcept {
   // Acquire: pairs with the release store in load().
-  if (g_state.load(std::memory_order_acquire) == 2) [[likely]]
+  if (g_state.load(std::memory_order_acquire) == 2) [[likely]] {
     return &g_backend;
+  }
   if (t_loading) return nullptr;
   // dlopen needs an initialised C library; until this library's constructor
   // runs only glibc (dlsym) can be set up. Memory handed out before then

@@ -11,7 +11,6 @@ namespace vmreclaim::alloc {
 enum class BackendKind : unsigned char { glibc, mimalloc, jemalloc, tcmalloc };
 
 struct BackendName {
-  BackendKind kind;
   const char* name;
   // The library to load; nullptr for glibc (the next `malloc` in the lookup
   // order, found with dlsym(RTLD_NEXT)).
@@ -20,13 +19,14 @@ struct BackendName {
   // for dlopen ("cannot allocate memory in static TLS block"): it must be
   // loaded at start-up, i.e. listed in LD_PRELOAD after the layer.
   bool needs_preload;
+  BackendKind kind;
 };
 
 inline constexpr BackendName kBackendNames[] = {
-    {BackendKind::glibc, "glibc", nullptr, false},
-    {BackendKind::mimalloc, "mimalloc", "libmimalloc.so.2", false},
-    {BackendKind::jemalloc, "jemalloc", "libjemalloc.so.2", true},
-    {BackendKind::tcmalloc, "tcmalloc", "libtcmalloc_minimal.so.4", false},
+    {"glibc", nullptr, false, BackendKind::glibc},
+    {"mimalloc", "libmimalloc.so.2", false, BackendKind::mimalloc},
+    {"jemalloc", "libjemalloc.so.2", true, BackendKind::jemalloc},
+    {"tcmalloc", "libtcmalloc_minimal.so.4", false, BackendKind::tcmalloc},
 };
 
 // Chosen by measurement (docs/allocator.md, "Which allocator underneath").

@@ -60,16 +60,18 @@ void* try_alloc(size_t bytes, size_t align) noexcept {
 
 inline void* new_plain(size_t bytes) {
   if (small_request(bytes)) [[likely]] {
-    if (void* p = g_hot.malloc.load(std::memory_order_relaxed)(bytes)) [[likely]]
+    if (void* p = g_hot.malloc.load(std::memory_order_relaxed)(bytes)) [[likely]] {
       return p;
+    }
   }
   return new_slow(bytes, kDefaultAlign, false);
 }
 
 inline void* new_nothrow(size_t bytes) noexcept {
   if (small_request(bytes)) [[likely]] {
-    if (void* p = g_hot.malloc.load(std::memory_order_relaxed)(bytes)) [[likely]]
+    if (void* p = g_hot.malloc.load(std::memory_order_relaxed)(bytes)) [[likely]] {
       return p;
+    }
   }
   return new_slow(bytes, kDefaultAlign, true);
 }

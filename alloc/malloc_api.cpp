@@ -23,15 +23,12 @@
 #include "reentry_guard.h"
 #include "size_classes.h"
 
-using vmreclaim::alloc::backend;
-using vmreclaim::alloc::bootstrap_alloc;
 using vmreclaim::alloc::bootstrap_usable_size;
 using vmreclaim::alloc::g_hot;
 using vmreclaim::alloc::in_bootstrap_arena;
 using vmreclaim::alloc::in_layer;
 using vmreclaim::alloc::kPageSize;
 using vmreclaim::alloc::layer;
-using vmreclaim::alloc::layer_if_built;
 
 namespace vmreclaim::alloc {
 
@@ -43,8 +40,9 @@ bool maybe_large_block(const void* p) noexcept {
 
 void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept {
   const Backend* b = backend();
-  if (b == nullptr) [[unlikely]]
+  if (b == nullptr) [[unlikely]] {
     return bootstrap_alloc(bytes, align);  // static memory: already zero
+  }
   if (bytes < g_hot.threshold.load(std::memory_order_relaxed) || in_layer()) {
     // Below the threshold (the backend became ready meanwhile), or the
     // layer's own bookkeeping allocating: the backend.
@@ -121,8 +119,9 @@ void* move_block(void* p, size_t old, size_t bytes) noexcept {
 extern "C" {
 
 __attribute__((visibility("default"))) void* malloc(size_t bytes) noexcept {
-  if (small_request(bytes)) [[likely]]
+  if (small_request(bytes)) [[likely]] {
     return g_hot.malloc.load(std::memory_order_relaxed)(bytes);
+  }
   return alloc_slow(bytes, 16, false);
 }
 
@@ -140,22 +139,25 @@ __attribute__((visibility("default"))) void* calloc(size_t n, size_t size) noexc
     errno = ENOMEM;
     return nullptr;
   }
-  if (small_request(bytes)) [[likely]]
+  if (small_request(bytes)) [[likely]] {
     return g_hot.calloc.load(std::memory_order_relaxed)(n, size);
+  }
   return alloc_slow(bytes, 16, true);
 }
 
 __attribute__((visibility("default"))) void* realloc(void* p, size_t bytes) noexcept {
-  if (bytes != 0 && small_request(bytes) && p != nullptr && !special_pointer(p)) [[likely]]
+  if (bytes != 0 && small_request(bytes) && p != nullptr && !special_pointer(p)) [[likely]] {
     return g_hot.realloc.load(std::memory_order_relaxed)(p, bytes);
+  }
   if (p == nullptr) return malloc(bytes);
   if (bytes == 0) {
     // glibc's behaviour, which programs on Linux rely on, whatever the backend.
     free(p);
     return nullptr;
   }
-  if (in_bootstrap_arena(p)) [[unlikely]]
+  if (in_bootstrap_arena(p)) [[unlikely]] {
     return move_block(p, bootstrap_usable_size(p), bytes);
+  }
   if (maybe_large_block(p)) {
     vmreclaim::alloc::Layer& l = layer();
     if (!small_request(bytes) && !in_layer()) {
@@ -187,8 +189,9 @@ __attribute__((visibility("default"))) void* reallocarray(void* p, size_t n, siz
 
 __attribute__((visibility("default"))) int posix_memalign(void** out, size_t align, size_t bytes) noexcept {
   if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
-  if (small_request(bytes)) [[likely]]
+  if (small_request(bytes)) [[likely]] {
     return g_hot.posix_memalign.load(std::memory_order_relaxed)(out, align, bytes);
+  }
   void* p = alloc_slow(bytes, align, false);
   if (p == nullptr) return ENOMEM;
   *out = p;
@@ -225,8 +228,9 @@ __attribute__((visibility("default"))) void* pvalloc(size_t bytes) noexcept {
 }
 
 __attribute__((visibility("default"))) size_t malloc_usable_size(void* p) noexcept {
-  if (p != nullptr && !special_pointer(p)) [[likely]]
+  if (p != nullptr && !special_pointer(p)) [[likely]] {
     return g_hot.usable_size.load(std::memory_order_relaxed)(p);
+  }
   return usable_size_slow(p);
 }
 
