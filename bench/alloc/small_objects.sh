@@ -91,6 +91,8 @@ full_cmd() {
   esac
 }
 
+# rptest writes its results into the current directory: run in the work one.
+cd "$work"
 declare -A ins cpu
 for c in "${configs[@]}"; do
   for b in "${benches[@]}"; do
