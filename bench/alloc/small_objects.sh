@@ -110,7 +110,7 @@ for _ in $(seq 1 "$reps"); do
       env $(env_of "$c") /usr/bin/time -f "TIME %U %S" $(full_cmd "$b") >"$out" 2>&1
       secs=$(awk '/^TIME/ {print $2 + $3}' "$out")
       # Only glibc-thread and rptest print a count of operations.
-      ops=$(grep -o "[0-9]* iterations\|[0-9.]* memory ops/CPU second" "$out" | awk '{print $1}' | head -1 || true)
+      ops=$(grep -o "[0-9]* iterations\|[0-9.]* memory ops/CPU second" "$out" | awk '{sub(/^\.+/, "", $1); print $1}' | head -1 || true)
       cpu[$c,$b]+="$secs/${ops:-0} "
       rm -f "$out"
     done
