@@ -74,6 +74,10 @@ class LargeHeap {
 
   HeapSnapshot snapshot() noexcept;
 
+  // False if `p` is certainly not one of the heap's blocks (live or cached);
+  // lock-free, for free()'s fast path.
+  bool may_own(const void* p) const noexcept { return table_.filter().may_contain(reinterpret_cast<uintptr_t>(p)); }
+
   // fork(): the lock is held across it, so the child never inherits it held.
   void lock_for_fork() noexcept { pthread_mutex_lock(&mu_); }
   void unlock_after_fork_parent() noexcept { pthread_mutex_unlock(&mu_); }

@@ -1,7 +1,13 @@
 // The C allocation API, interposed with LD_PRELOAD. Requests at or above the
 // threshold go to the large-block heap; everything else, and every pointer
-// the heap does not own, goes to the next allocator (glibc's). Only
-// page-aligned pointers can be the heap's, so most frees never look further.
+// the heap does not own, goes to the backend (backend.h).
+//
+// The small path is a size compare and a jump through the backend's
+// function pointer: no lock, no thread-local flag, no lookup. A pointer that
+// is not page-aligned cannot be the heap's (its blocks are page-aligned), nor
+// the bootstrap arena's unless at page offset 16 (one test instruction); a
+// page-aligned one is checked against the heap's lock-free address filter
+// and only looked up under the heap's lock when the filter says it may be.
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -11,38 +17,74 @@
 #include <atomic>
 #include <cstdint>
 
+#include "api.h"
+#include "backend.h"
 #include "layer.h"
 #include "reentry_guard.h"
 #include "size_classes.h"
-#include "system_malloc.h"
 
-using vmreclaim::alloc::bootstrap_alloc;
 using vmreclaim::alloc::bootstrap_usable_size;
+using vmreclaim::alloc::g_hot;
 using vmreclaim::alloc::in_bootstrap_arena;
 using vmreclaim::alloc::in_layer;
 using vmreclaim::alloc::kPageSize;
 using vmreclaim::alloc::layer;
-using vmreclaim::alloc::layer_if_built;
-using vmreclaim::alloc::system_malloc;
+
+namespace vmreclaim::alloc {
+
+bool maybe_large_block(const void* p) noexcept {
+  if (reinterpret_cast<uintptr_t>(p) % kPageSize != 0) return false;
+  const Layer* l = layer_if_built();
+  if (l == nullptr) return false;
+  // Under glibc every page-aligned pointer goes to the heap, whose misuse
+  // checks (a block freed twice after eviction, an interior pointer, memory
+  // unmapped under it) need it; glibc's own page-aligned blocks are rare.
+  // A private backend's are common, and go to it unless the filter says
+  // the layer may own them.
+  return l->heap.may_own(p) || backend_in_use() == BackendKind::glibc;
+}
+
+void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept {
+  const Backend* b = backend();
+  if (b == nullptr) [[unlikely]] {
+    return bootstrap_alloc(bytes, align);  // static memory: already zero
+  }
+  if (bytes < g_hot.threshold.load(std::memory_order_relaxed) || in_layer()) {
+    // Below the threshold (the backend became ready meanwhile), or the
+    // layer's own bookkeeping allocating: the backend.
+    if (align <= 16) return zero ? b->calloc(1, bytes) : b->malloc(bytes);
+    void* p = nullptr;
+    if (b->posix_memalign(&p, align, bytes) != 0) return nullptr;
+    if (zero) memset(p, 0, bytes);
+    return p;
+  }
+  return layer().heap.allocate(bytes, align < kPageSize ? kPageSize : align, zero);
+}
+
+void free_slow(void* p) noexcept {
+  if (p == nullptr || in_bootstrap_arena(p)) return;  // arena blocks are never reused
+  if (maybe_large_block(p) && layer().heap.free(p)) return;
+  g_hot.free.load(std::memory_order_relaxed)(p);
+}
+
+size_t usable_size_slow(void* p) noexcept {
+  if (p == nullptr) return 0;
+  if (in_bootstrap_arena(p)) return bootstrap_usable_size(p);
+  if (maybe_large_block(p)) {
+    if (size_t n = layer().heap.usable_size(p); n != 0) return n;
+  }
+  return g_hot.usable_size.load(std::memory_order_relaxed)(p);
+}
+
+}  // namespace vmreclaim::alloc
+
+using vmreclaim::alloc::alloc_slow;
+using vmreclaim::alloc::free_slow;
+using vmreclaim::alloc::maybe_large_block;
+using vmreclaim::alloc::small_request;
+using vmreclaim::alloc::usable_size_slow;
 
 namespace {
-
-std::atomic<size_t> g_threshold{0};
-
-inline size_t threshold() noexcept {
-  size_t t = g_threshold.load(std::memory_order_relaxed);
-  if (t == 0) [[unlikely]] {
-    t = vmreclaim::alloc::settings().threshold;
-    g_threshold.store(t, std::memory_order_relaxed);
-  }
-  return t;
-}
-
-inline bool is_large(size_t bytes) noexcept { return bytes >= threshold() && !in_layer(); }
-
-inline bool maybe_ours(const void* p) noexcept {
-  return reinterpret_cast<uintptr_t>(p) % kPageSize == 0 && layer_if_built() != nullptr;
-}
 
 inline bool is_pow2(size_t x) noexcept { return x != 0 && (x & (x - 1)) == 0; }
 
@@ -52,15 +94,30 @@ inline size_t next_pow2(size_t x) noexcept {
   return p;
 }
 
-void* large_alloc(size_t bytes, size_t align, bool zero) noexcept {
-  return layer().heap.allocate(bytes, align < kPageSize ? kPageSize : align, zero);
-}
+// Whether `p` may need more than the backend: the arena's or the heap's.
+inline bool special_pointer(const void* p) noexcept { return vmreclaim::alloc::needs_owner_check(p); }
 
 void* aligned_impl(size_t align, size_t bytes) noexcept {
-  if (is_large(bytes)) return large_alloc(bytes, align, false);
-  const auto* s = system_malloc();
-  if (s == nullptr) return bootstrap_alloc(bytes, align);
-  return s->memalign(align, bytes);
+  if (small_request(bytes)) {
+    void* p = nullptr;
+    int rc =
+        g_hot.posix_memalign.load(std::memory_order_relaxed)(&p, align < sizeof(void*) ? sizeof(void*) : align, bytes);
+    if (rc != 0) {
+      errno = rc;
+      return nullptr;
+    }
+    return p;
+  }
+  return alloc_slow(bytes, align, false);
+}
+
+// Moves a block's contents to a new home of `bytes` and frees the old one.
+void* move_block(void* p, size_t old, size_t bytes) noexcept {
+  void* q = malloc(bytes);
+  if (q == nullptr) return nullptr;  // the old block stays valid
+  memcpy(q, p, old < bytes ? old : bytes);
+  free(p);
+  return q;
 }
 
 }  // namespace
@@ -68,21 +125,18 @@ void* aligned_impl(size_t align, size_t bytes) noexcept {
 extern "C" {
 
 __attribute__((visibility("default"))) void* malloc(size_t bytes) noexcept {
-  if (is_large(bytes)) return large_alloc(bytes, kPageSize, false);
-  const auto* s = system_malloc();
-  if (s == nullptr) [[unlikely]]
-    return bootstrap_alloc(bytes, 16);
-  return s->malloc(bytes);
+  if (small_request(bytes)) [[likely]] {
+    return g_hot.malloc.load(std::memory_order_relaxed)(bytes);
+  }
+  return alloc_slow(bytes, 16, false);
 }
 
 __attribute__((visibility("default"))) void free(void* p) noexcept {
-  if (p == nullptr) return;
-  if (in_bootstrap_arena(p)) [[unlikely]]
-    return;  // never reused
-  if (maybe_ours(p)) {
-    if (layer().heap.free(p)) return;
+  if (!special_pointer(p)) [[likely]] {
+    g_hot.free.load(std::memory_order_relaxed)(p);
+    return;
   }
-  system_malloc()->free(p);
+  free_slow(p);
 }
 
 __attribute__((visibility("default"))) void* calloc(size_t n, size_t size) noexcept {
@@ -91,52 +145,43 @@ __attribute__((visibility("default"))) void* calloc(size_t n, size_t size) noexc
     errno = ENOMEM;
     return nullptr;
   }
-  if (is_large(bytes)) return large_alloc(bytes, kPageSize, true);
-  const auto* s = system_malloc();
-  if (s == nullptr) [[unlikely]]
-    return bootstrap_alloc(bytes, 16);  // static memory: already zero
-  return s->calloc(n, size);
+  if (small_request(bytes)) [[likely]] {
+    return g_hot.calloc.load(std::memory_order_relaxed)(n, size);
+  }
+  return alloc_slow(bytes, 16, true);
 }
 
 __attribute__((visibility("default"))) void* realloc(void* p, size_t bytes) noexcept {
+  if (bytes != 0 && small_request(bytes) && p != nullptr && !special_pointer(p)) [[likely]] {
+    return g_hot.realloc.load(std::memory_order_relaxed)(p, bytes);
+  }
   if (p == nullptr) return malloc(bytes);
   if (bytes == 0) {
-    // glibc's behaviour, which programs on Linux rely on.
+    // glibc's behaviour, which programs on Linux rely on, whatever the backend.
     free(p);
     return nullptr;
   }
   if (in_bootstrap_arena(p)) [[unlikely]] {
-    void* q = malloc(bytes);
-    size_t old = bootstrap_usable_size(p);
-    if (q != nullptr) memcpy(q, p, old < bytes ? old : bytes);
-    return q;
+    return move_block(p, bootstrap_usable_size(p), bytes);
   }
-  if (maybe_ours(p)) {
+  if (maybe_large_block(p)) {
     vmreclaim::alloc::Layer& l = layer();
-    if (is_large(bytes)) {
+    if (!small_request(bytes) && !in_layer()) {
       bool ours = false;
       void* q = l.heap.reallocate(p, bytes, &ours);
       if (ours) return q;
     } else if (size_t old = l.heap.usable_size(p, vmreclaim::alloc::LargeHeap::Use::realloc); old != 0) {
-      // Below the threshold: move to the system allocator.
-      void* q = system_malloc()->malloc(bytes);
-      if (q == nullptr) return nullptr;
-      memcpy(q, p, old < bytes ? old : bytes);
-      free(p);
-      return q;
+      // Below the threshold now: the data moves to the backend.
+      return move_block(p, old, bytes);
     }
   }
-  const auto* s = system_malloc();
-  if (is_large(bytes)) {
-    // Above the threshold now: move from the system allocator to the heap.
-    size_t old = s->malloc_usable_size(p);
-    void* q = large_alloc(bytes, kPageSize, false);
-    if (q == nullptr) return nullptr;
-    memcpy(q, p, old < bytes ? old : bytes);
-    s->free(p);
-    return q;
+  // The backend's block.
+  if (!small_request(bytes) && !in_layer()) {
+    // At or above the threshold now: the data moves to the heap. The whole
+    // usable size is copied: the caller may have used all of it.
+    return move_block(p, g_hot.usable_size.load(std::memory_order_relaxed)(p), bytes);
   }
-  return s->realloc(p, bytes);
+  return g_hot.realloc.load(std::memory_order_relaxed)(p, bytes);
 }
 
 __attribute__((visibility("default"))) void* reallocarray(void* p, size_t n, size_t size) noexcept {
@@ -150,14 +195,10 @@ __attribute__((visibility("default"))) void* reallocarray(void* p, size_t n, siz
 
 __attribute__((visibility("default"))) int posix_memalign(void** out, size_t align, size_t bytes) noexcept {
   if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
-  void* p;
-  if (is_large(bytes)) {
-    p = large_alloc(bytes, align, false);
-  } else {
-    const auto* s = system_malloc();
-    if (s != nullptr) return s->posix_memalign(out, align, bytes);
-    p = bootstrap_alloc(bytes, align);
+  if (small_request(bytes)) [[likely]] {
+    return g_hot.posix_memalign.load(std::memory_order_relaxed)(out, align, bytes);
   }
+  void* p = alloc_slow(bytes, align, false);
   if (p == nullptr) return ENOMEM;
   *out = p;
   return 0;
@@ -193,12 +234,10 @@ __attribute__((visibility("default"))) void* pvalloc(size_t bytes) noexcept {
 }
 
 __attribute__((visibility("default"))) size_t malloc_usable_size(void* p) noexcept {
-  if (p == nullptr) return 0;
-  if (in_bootstrap_arena(p)) return bootstrap_usable_size(p);
-  if (maybe_ours(p)) {
-    if (size_t n = layer().heap.usable_size(p); n != 0) return n;
+  if (p != nullptr && !special_pointer(p)) [[likely]] {
+    return g_hot.usable_size.load(std::memory_order_relaxed)(p);
   }
-  return system_malloc()->malloc_usable_size(p);
+  return usable_size_slow(p);
 }
 
 }  // extern "C"

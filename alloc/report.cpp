@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "backend.h"
 #include "layer.h"
 
 namespace vmreclaim::alloc {
@@ -30,6 +31,11 @@ class LineWriter {
   void add(const char* key, unsigned long long v) noexcept {
     if (len_ >= sizeof buf_) return;
     int n = std::snprintf(buf_ + len_, sizeof buf_ - len_, "%s%s=%llu", len_ == 0 ? "" : " ", key, v);
+    if (n > 0) len_ += static_cast<size_t>(n);
+  }
+  void add_text(const char* key, const char* v) noexcept {
+    if (len_ >= sizeof buf_) return;
+    int n = std::snprintf(buf_ + len_, sizeof buf_ - len_, "%s%s=%s", len_ == 0 ? "" : " ", key, v);
     if (n > 0) len_ += static_cast<size_t>(n);
   }
   bool finish(int fd) noexcept {
@@ -59,6 +65,7 @@ void write_report() noexcept {
   LineWriter w;
   w.add("pid", static_cast<unsigned long long>(::getpid()));
   w.add("threshold", s.threshold);
+  w.add_text("backend", backend_name(backend_in_use()).name);
   HeapSnapshot h{};
   if (l != nullptr) h = l->heap.snapshot();
   w.add("large_allocs", h.heap.allocs);

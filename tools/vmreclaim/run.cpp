@@ -1,7 +1,9 @@
-// `vmreclaim run [--threshold N] -- CMD ARGS...`: runs a command with the
-// large-allocation layer (libvmreclaim-malloc.so) preloaded and prints, when
-// it exits, what the layer did: large allocations, how many were served from
-// the ring without a fault, bytes reclaimed by cause, peak and final RssAnon.
+// `vmreclaim run [--with BACKEND] [--threshold N] -- CMD ARGS...`: runs a
+// command with the large-allocation layer (libvmreclaim-malloc.so) preloaded
+// in front of the chosen allocator for small requests (glibc, mimalloc,
+// jemalloc, tcmalloc; VMRECLAIM_MALLOC_BACKEND) and prints, when it exits,
+// what the layer did: large allocations, how many were served from the ring
+// without a fault, bytes reclaimed by cause, peak and final RssAnon.
 // Each process that uses the layer appends a line to a report file at exit
 // (VMRECLAIM_MALLOC_REPORT); the peak is sampled here from /proc/PID/status.
 #include <fcntl.h>
@@ -22,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "backend_names.h"
 #include "commands.h"
 #include "control/stats_json.h"
 #include "support/environment.h"
@@ -32,6 +35,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct RunOptions {
+  std::string backend;  // empty: the layer's default
   std::string threshold;
   int interval_ms = 10;
   std::vector<std::string> command;
@@ -80,7 +84,9 @@ std::string mib(double bytes) {
 }
 
 // Sums the key=value lines the processes wrote.
-std::map<std::string, unsigned long long> read_reports(const std::string& path, int* processes) {
+// Sums the key=value lines the processes wrote; `backends` collects the
+// (textual) backend names they reported.
+std::map<std::string, unsigned long long> read_reports(const std::string& path, int* processes, std::string* backends) {
   std::map<std::string, unsigned long long> sum;
   std::ifstream f(path);
   std::string line;
@@ -92,6 +98,13 @@ std::map<std::string, unsigned long long> read_reports(const std::string& path, 
     while (words >> kv) {
       size_t eq = kv.find('=');
       if (eq == std::string::npos || kv.compare(0, eq, "pid") == 0) continue;
+      if (kv.compare(0, eq, "backend") == 0) {
+        const std::string name = kv.substr(eq + 1);
+        if ((" " + *backends + " ").find(" " + name + " ") == std::string::npos) {
+          *backends += (backends->empty() ? "" : " ") + name;
+        }
+        continue;
+      }
       sum[kv.substr(0, eq)] += std::strtoull(kv.c_str() + eq + 1, nullptr, 10);
     }
   }
@@ -100,7 +113,8 @@ std::map<std::string, unsigned long long> read_reports(const std::string& path, 
 
 void print_summary(const RunOptions& o, int status, double seconds, long long peak, const std::string& report) {
   int processes = 0;
-  auto r = read_reports(report, &processes);
+  std::string backends;
+  auto r = read_reports(report, &processes, &backends);
   std::string cmd;
   for (const std::string& a : o.command) cmd += (cmd.empty() ? "" : " ") + a;
   std::fprintf(stderr, "\nvmreclaim run: %s\n", cmd.c_str());
@@ -114,6 +128,7 @@ void print_summary(const RunOptions& o, int status, double seconds, long long pe
     std::fprintf(stderr, "  no process reported (none exited normally with the layer loaded)\n");
   } else {
     std::fprintf(stderr, "  processes reporting     %d\n", processes);
+    std::fprintf(stderr, "  backend                 %s\n", backends.empty() ? "unknown" : backends.c_str());
     std::fprintf(stderr, "  large allocations       %llu (threshold %llu bytes)\n", r["large_allocs"],
                  processes > 0 ? r["threshold"] / static_cast<unsigned>(processes) : 0ull);
     std::fprintf(stderr, "  served from the ring    %llu without a fault, %llu after reclaim (pages faulted back in)\n",
@@ -147,6 +162,18 @@ int run_command(const RunOptions& o) {
   }
   const std::string report = std::string(dir) + "/report";
   std::string preload = lib;
+  const alloc::BackendName* backend = nullptr;
+  if (!o.backend.empty()) {
+    backend = alloc::backend_by_name(o.backend);
+    if (backend == nullptr) {  // CLI11 checked it already
+      std::fprintf(stderr, "vmreclaim run: unknown backend '%s'\n", o.backend.c_str());
+      return 2;
+    }
+    // A backend that cannot be loaded late goes right after the layer (by
+    // soname, found like a DT_NEEDED entry); the layer stays first, so the
+    // program's malloc and operator new are always the layer's.
+    if (backend->needs_preload) preload += std::string(":") + backend->soname;
+  }
   if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') preload += std::string(":") + old;
 
   // Like system(): the command gets the terminal's signals, we wait for it.
@@ -167,6 +194,7 @@ int run_command(const RunOptions& o) {
     setenv("LD_PRELOAD", preload.c_str(), 1);
     setenv("VMRECLAIM_MALLOC_REPORT", report.c_str(), 1);
     if (!o.threshold.empty()) setenv("VMRECLAIM_MALLOC_THRESHOLD", o.threshold.c_str(), 1);
+    if (backend != nullptr) setenv("VMRECLAIM_MALLOC_BACKEND", backend->name, 1);
     std::vector<char*> argv;
     for (const std::string& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -210,6 +238,12 @@ void register_run(CLI::App& app, CommandSet& set) {
   auto opts = std::make_shared<RunOptions>();
   CLI::App* sub =
       app.add_subcommand("run", "Run a command with the large-allocation layer preloaded and summarise what it did");
+  std::vector<std::string> names;
+  for (const alloc::BackendName& b : alloc::kBackendNames) names.emplace_back(b.name);
+  sub->add_option("--with", opts->backend,
+                  std::string("The allocator for requests below the threshold (default ") +
+                      alloc::backend_name(alloc::kDefaultBackend).name + ")")
+      ->check(CLI::IsMember(names));
   sub->add_option("--threshold", opts->threshold, "Requests at least this large go to the layer (e.g. 64K, 1M)");
   sub->add_option("--interval-ms", opts->interval_ms, "RssAnon sampling interval")->check(CLI::Range(1, 10000));
   sub->add_option("command", opts->command, "The command and its arguments (after --)")->required();

@@ -1,0 +1,27 @@
+// What the C shims (malloc_api.cpp) and the C++ operators (cxx_new.cpp)
+// share: the fast-path test and the slow paths.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+#include "backend.h"
+
+namespace vmreclaim::alloc {
+
+// Below the threshold, and the backend is ready (the threshold reads 0
+// until then). Acquire: pairs with the release store of the threshold
+// after the backend's functions (backend.cpp).
+inline bool small_request(size_t bytes) noexcept { return bytes < g_hot.threshold.load(std::memory_order_acquire); }
+
+// Everything that is not a small request to a ready backend: the arena
+// while loading, the heap at or above the threshold, the backend for the
+// layer's own bookkeeping. `align` is a power of two; nullptr if out of memory.
+void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept;
+// A free of a pointer that is null, the arena's, or page-aligned.
+void free_slow(void* p) noexcept;
+size_t usable_size_slow(void* p) noexcept;
+// Lock-free: false if `p` is certainly not one of the heap's blocks.
+bool maybe_large_block(const void* p) noexcept;
+
+}  // namespace vmreclaim::alloc

@@ -1,0 +1,229 @@
+#include "backend.h"
+
+#include <dlfcn.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "settings.h"
+#include "support/environment.h"
+
+namespace vmreclaim::alloc {
+
+alignas(4096) unsigned char g_bootstrap_arena[kBootstrapArenaBytes];
+
+namespace {
+
+std::atomic<size_t> g_arena_used{0};
+
+Backend g_backend;
+BackendKind g_kind = BackendKind::glibc;
+// 0: not loaded; 1: a thread is loading it; 2: ready (g_backend is set and
+// never changes again).
+std::atomic<int> g_state{0};
+// Set by this library's constructor: from then on dlopen is safe.
+std::atomic<bool> g_constructed{false};
+__thread bool t_loading __attribute__((tls_model("initial-exec"))) = false;
+
+void say(const char* line) noexcept {
+  ssize_t ignored = ::write(STDERR_FILENO, line, std::strlen(line));
+  (void)ignored;
+}
+
+// The backend asked for by VMRECLAIM_MALLOC_BACKEND, or the default. *asked
+// tells whether the user named one (then failing to load it is reported);
+// *unknown is the value if it names none.
+const BackendName& chosen(bool* asked, const char** unknown) noexcept {
+  const char* v = support::setting_from_env("VMRECLAIM_MALLOC_BACKEND");
+  *asked = v != nullptr && *v != '\0';
+  *unknown = nullptr;
+  if (!*asked) return backend_name(kDefaultBackend);
+  if (const BackendName* b = backend_by_name(v)) return *b;
+  *asked = false;
+  *unknown = v;
+  return backend_name(kDefaultBackend);
+}
+
+template <class F>
+bool resolve(void* handle, F*& slot, const char* name) noexcept {
+  slot = reinterpret_cast<F*>(::dlsym(handle, name));
+  return slot != nullptr;
+}
+
+// glibc has no sized free; the others' are looked up by kind.
+void free_ignoring_size(void* p, size_t) noexcept { g_backend.free(p); }
+void (*g_sdallocx)(void*, size_t, int) noexcept = nullptr;
+void jemalloc_free_sized(void* p, size_t n) noexcept { g_sdallocx(p, n, 0); }
+
+bool resolve_all(void* handle, BackendKind kind, Backend* b) noexcept {
+  bool ok = resolve(handle, b->malloc, "malloc") && resolve(handle, b->free, "free") &&
+            resolve(handle, b->calloc, "calloc") && resolve(handle, b->realloc, "realloc") &&
+            resolve(handle, b->posix_memalign, "posix_memalign") &&
+            resolve(handle, b->usable_size, "malloc_usable_size");
+  if (!ok) return false;
+  b->free_sized = free_ignoring_size;
+  switch (kind) {
+    case BackendKind::glibc: break;
+    case BackendKind::mimalloc: resolve(handle, b->free_sized, "mi_free_size"); break;
+    case BackendKind::tcmalloc: resolve(handle, b->free_sized, "tc_free_sized"); break;
+    case BackendKind::jemalloc:
+      if (resolve(handle, g_sdallocx, "sdallocx")) b->free_sized = jemalloc_free_sized;
+      break;
+  }
+  if (b->free_sized == nullptr) b->free_sized = free_ignoring_size;
+  return true;
+}
+
+// Runs on the one thread that set g_state to 1.
+void load() noexcept {
+  bool asked = false;
+  const char* unknown = nullptr;
+  const BackendName& want = chosen(&asked, &unknown);
+  if (unknown != nullptr) {
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "vmreclaim-malloc: ignoring VMRECLAIM_MALLOC_BACKEND=%.64s (not one of glibc, mimalloc, jemalloc, "
+                  "tcmalloc); using the default (%s)\n",
+                  unknown, want.name);
+    say(line);
+  }
+  Backend b{};
+  BackendKind kind = BackendKind::glibc;
+  if (want.soname != nullptr) {
+    // RTLD_LOCAL: the backend's `malloc` stays out of the global scope. If
+    // it is already loaded (listed in LD_PRELOAD after the layer), this is
+    // that copy, and the handle's symbols are still its own definitions.
+    void* h = ::dlopen(want.soname, RTLD_NOW | RTLD_LOCAL);
+    if (h != nullptr && resolve_all(h, want.kind, &b)) {
+      kind = want.kind;
+    } else if (asked) {
+      const char* why = h == nullptr ? ::dlerror() : "it lacks a malloc function";
+      char line[512];
+      std::snprintf(line, sizeof line, "vmreclaim-malloc: cannot use %s as the backend (%.300s)%s; using glibc\n",
+                    want.name, why != nullptr ? why : "unknown error",
+                    want.needs_preload ? "; list it in LD_PRELOAD after the layer" : "");
+      say(line);
+    }
+  }
+  if (kind == BackendKind::glibc && !resolve_all(RTLD_NEXT, kind, &b)) {
+    say("vmreclaim-malloc: the system allocator lacks a malloc function: aborting\n");
+    std::abort();
+  }
+  const size_t threshold = settings().threshold;
+  g_backend = b;
+  g_kind = kind;
+  // Pairs with the acquire load in backend(): g_backend is complete first.
+  g_state.store(2, std::memory_order_release);
+  // The fast paths: functions first, then the threshold that lets them be
+  // taken (release, pairing with the shims' acquire load of it).
+  g_hot.malloc.store(b.malloc, std::memory_order_relaxed);
+  g_hot.free.store(b.free, std::memory_order_relaxed);
+  g_hot.free_sized.store(b.free_sized, std::memory_order_relaxed);
+  g_hot.calloc.store(b.calloc, std::memory_order_relaxed);
+  g_hot.realloc.store(b.realloc, std::memory_order_relaxed);
+  g_hot.posix_memalign.store(b.posix_memalign, std::memory_order_relaxed);
+  g_hot.usable_size.store(b.usable_size, std::memory_order_relaxed);
+  g_hot.threshold.store(threshold, std::memory_order_release);
+}
+
+bool arena_has_room() noexcept { return g_arena_used.load(std::memory_order_relaxed) < kBootstrapArenaBytes / 2; }
+
+// Trampolines for the fast paths that do not look at the threshold: a
+// pointer reaching them before the backend is ready was not handed out by
+// the backend (the arena's are filtered out before), so wait for it.
+const Backend& wait_for_backend() noexcept {
+  for (;;) {
+    if (const Backend* b = backend()) return *b;
+    if (t_loading) {
+      // Only glibc can own it: the foreign pointer predates us.
+      static Backend next{};
+      if (next.free == nullptr) resolve_all(RTLD_NEXT, BackendKind::glibc, &next);
+      return next;
+    }
+    ::sched_yield();
+  }
+}
+void boot_free(void* p) noexcept { wait_for_backend().free(p); }
+void boot_free_sized(void* p, size_t n) noexcept { wait_for_backend().free_sized(p, n); }
+size_t boot_usable_size(void* p) noexcept { return wait_for_backend().usable_size(p); }
+void* boot_unused_malloc(size_t) noexcept { return nullptr; }
+void* boot_unused_calloc(size_t, size_t) noexcept { return nullptr; }
+void* boot_unused_realloc(void*, size_t) noexcept { return nullptr; }
+int boot_unused_memalign(void**, size_t, size_t) noexcept { return 12; }
+
+__attribute__((constructor(101))) void load_when_constructed() noexcept {
+  g_constructed.store(true, std::memory_order_release);
+  (void)backend();
+}
+
+}  // namespace
+
+// malloc/calloc/realloc/posix_memalign are gated by threshold == 0 until
+// ready and never called through these placeholders.
+constinit HotPath g_hot{0,
+                        boot_unused_malloc,
+                        boot_free,
+                        boot_free_sized,
+                        boot_unused_calloc,
+                        boot_unused_realloc,
+                        boot_unused_memalign,
+                        boot_usable_size};
+
+const Backend* backend() noexcept {
+  // Acquire: pairs with the release store in load().
+  if (g_state.load(std::memory_order_acquire) == 2) [[likely]] {
+    return &g_backend;
+  }
+  if (t_loading) return nullptr;
+  // dlopen needs an initialised C library; until this library's constructor
+  // runs only glibc (dlsym) can be set up. Memory handed out before then
+  // comes from the arena. If the arena runs short first, load anyway.
+  bool early = !g_constructed.load(std::memory_order_acquire) && arena_has_room();
+  if (early) {
+    bool asked = false;
+    const char* unknown = nullptr;
+    if (chosen(&asked, &unknown).soname != nullptr) return nullptr;
+  }
+  int expected = 0;
+  if (g_state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    t_loading = true;
+    load();
+    t_loading = false;
+    return &g_backend;
+  }
+  // Another thread is loading: use the arena while it has room, then wait.
+  if (arena_has_room()) return nullptr;
+  while (g_state.load(std::memory_order_acquire) != 2) ::sched_yield();
+  return &g_backend;
+}
+
+BackendKind backend_in_use() noexcept { return g_kind; }
+
+void* bootstrap_alloc(size_t bytes, size_t align) noexcept {
+  // Each block is preceded by its size, 16 bytes before the pointer, and
+  // starts at page offset 16 (its size at the page's start) or, for more
+  // alignment, at a page boundary (its size at the end of the page before).
+  constexpr size_t kPage = 4096;
+  auto round_up = [](size_t v, size_t a) { return (v + a - 1) / a * a; };
+  size_t used = g_arena_used.load(std::memory_order_relaxed);
+  for (;;) {
+    size_t start = align <= 16 ? round_up(used, kPage) + 16 : round_up(used + 16, align < kPage ? kPage : align);
+    if (bytes > kBootstrapArenaBytes || start > kBootstrapArenaBytes - bytes) return nullptr;
+    if (g_arena_used.compare_exchange_weak(used, start + bytes, std::memory_order_relaxed)) {
+      std::memcpy(g_bootstrap_arena + start - 16, &bytes, sizeof bytes);
+      return g_bootstrap_arena + start;
+    }
+  }
+}
+
+size_t bootstrap_usable_size(const void* p) noexcept {
+  size_t n = 0;
+  std::memcpy(&n, static_cast<const unsigned char*>(p) - 16, sizeof n);
+  return n;
+}
+
+}  // namespace vmreclaim::alloc

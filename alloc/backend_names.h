@@ -1,0 +1,49 @@
+// The allocators the layer can put under itself, by name: what
+// `vmreclaim run --with NAME` and VMRECLAIM_MALLOC_BACKEND=NAME accept.
+// Header-only and dependency-free, so the command-line tool shares it.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace vmreclaim::alloc {
+
+enum class BackendKind : unsigned char { glibc, mimalloc, jemalloc, tcmalloc };
+
+struct BackendName {
+  const char* name;
+  // The library to load; nullptr for glibc (the next `malloc` in the lookup
+  // order, found with dlsym(RTLD_NEXT)).
+  const char* soname;
+  // The library uses initial-exec TLS larger than the surplus glibc keeps
+  // for dlopen ("cannot allocate memory in static TLS block"): it must be
+  // loaded at start-up, i.e. listed in LD_PRELOAD after the layer.
+  bool needs_preload;
+  BackendKind kind;
+};
+
+inline constexpr BackendName kBackendNames[] = {
+    {"glibc", nullptr, false, BackendKind::glibc},
+    {"mimalloc", "libmimalloc.so.2", false, BackendKind::mimalloc},
+    {"jemalloc", "libjemalloc.so.2", true, BackendKind::jemalloc},
+    {"tcmalloc", "libtcmalloc_minimal.so.4", false, BackendKind::tcmalloc},
+};
+
+// glibc, the allocator the program had, until the layer's misuse checks
+// cover a privately loaded backend too (docs/allocator.md, "Which allocator
+// underneath": mimalloc measured best, but with it a freed, evicted or
+// interior page-aligned pointer reaches mimalloc unchecked).
+inline constexpr BackendKind kDefaultBackend = BackendKind::glibc;
+
+inline constexpr const BackendName* backend_by_name(std::string_view name) noexcept {
+  for (const BackendName& b : kBackendNames) {
+    if (name == b.name) return &b;
+  }
+  return nullptr;
+}
+
+inline constexpr const BackendName& backend_name(BackendKind k) noexcept {
+  return kBackendNames[static_cast<size_t>(k)];
+}
+
+}  // namespace vmreclaim::alloc
