@@ -89,7 +89,7 @@ Engine* Engine::create(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclai
 void Engine::destroy(Engine* e) noexcept {
   if (e == nullptr) return;
   e->~Engine();
-  ::munmap(e, engine_mapping_bytes());
+  platform::unmap_private(e, engine_mapping_bytes());
 }
 
 mach_vm_reclaim_count_t Engine::capacity() const noexcept {

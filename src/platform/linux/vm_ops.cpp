@@ -12,6 +12,9 @@
 #include <cerrno>
 
 #include "platform/linux/fd.h"
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 #include "support/log.h"
 
 #ifndef PR_SET_VMA
@@ -77,7 +80,20 @@ void* map_private(size_t len, const char* name) noexcept {
   if (p == MAP_FAILED) return nullptr;
   // Only a name in /proc/PID/maps; without CONFIG_ANON_VMA_NAME it is anonymous.
   (void)::prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, p, len, name);
+#if defined(__SANITIZE_ADDRESS__)
+  // LeakSanitizer looks for pointers in globals, stacks and the heap, not in
+  // mappings of our own: what the engine's state points to would read as
+  // leaked.
+  __lsan_register_root_region(p, len);
+#endif
   return p;
+}
+
+void unmap_private(void* p, size_t len) noexcept {
+#if defined(__SANITIZE_ADDRESS__)
+  __lsan_unregister_root_region(p, len);
+#endif
+  ::munmap(p, len);
 }
 
 int LinuxVmOps::self_pidfd() noexcept {

@@ -56,6 +56,8 @@ bool image_of(const void* addr, Span* out) noexcept;
 // A private read-write anonymous mapping of `len` bytes of its own, named
 // `name` in /proc/PID/maps where the kernel allows; nullptr if mmap failed.
 void* map_private(size_t len, const char* name) noexcept;
+// Unmaps what map_private() returned.
+void unmap_private(void* p, size_t len) noexcept;
 
 // The real thing. Uses process_madvise() on the process itself when the
 // kernel accepts it (Linux >= 6.13 for MADV_DONTNEED/MADV_FREE), else a
