@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "backend_names.h"
+#include "report_dir.h"
 
 namespace {
 
@@ -91,23 +92,7 @@ int lines(const std::string& text) {
   return n;
 }
 
-class WithReport : public ::testing::Test {
- protected:
-  void SetUp() override {
-#ifdef VMRECLAIM_ALLOC_SANITIZED
-    GTEST_SKIP() << "an LD_PRELOAD malloc cannot run in the same process as the ASan/TSan runtime";
-#endif
-    char dir[] = "/tmp/vmreclaim-backend-report-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    report_ = dir_ + "/report";
-  }
-  void TearDown() override {
-    if (!report_.empty()) unlink(report_.c_str());
-    if (!dir_.empty()) rmdir(dir_.c_str());
-  }
-  std::string dir_, report_;
-};
+using WithReport = vmreclaim::test::ReportDir;
 
 class Backend : public WithReport, public ::testing::WithParamInterface<const char*> {
  protected:

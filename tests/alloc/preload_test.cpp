@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "report_dir.h"
 #include "support/child.h"
 
 namespace {
@@ -83,21 +84,8 @@ long long report_value(const std::string& line, const std::string& key) {
   return std::atoll(line.c_str() + at + key.size() + 2);
 }
 
-class Preload : public ::testing::Test {
+class Preload : public vmreclaim::test::ReportDir {
  protected:
-  void SetUp() override {
-#ifdef VMRECLAIM_ALLOC_SANITIZED
-    GTEST_SKIP() << "an LD_PRELOAD malloc cannot run in the same process as the ASan/TSan runtime";
-#endif
-    char dir[] = "/tmp/vmreclaim-report-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    report_ = dir_ + "/report";
-  }
-  void TearDown() override {
-    if (!report_.empty()) unlink(report_.c_str());
-    if (!dir_.empty()) rmdir(dir_.c_str());
-  }
   std::vector<std::string> env() const { return {kPreload, "VMRECLAIM_MALLOC_REPORT=" + report_}; }
   Outcome probe(const char* scenario, std::vector<std::string> extra = {}, const char* arg = nullptr) {
     std::vector<std::string> e = env();
@@ -106,8 +94,6 @@ class Preload : public ::testing::Test {
     if (arg != nullptr) argv.emplace_back(arg);
     return run(argv, e);
   }
-
-  std::string dir_, report_;
 };
 
 TEST_F(Preload, EveryEntryPointWorksAndBlocksAreReused) {
