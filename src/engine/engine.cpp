@@ -9,6 +9,7 @@
 #include "engine/entry_reclaimer.h"
 #include "platform/linux/copyio.h"
 #include "ring/protocol.h"
+#include "ring/reclaimer.h"
 #include "support/log.h"
 #include "support/probes.h"
 
@@ -16,8 +17,6 @@ namespace vmreclaim::engine {
 namespace {
 
 constexpr auto relaxed = std::memory_order_relaxed;
-constexpr auto acquire = std::memory_order_acquire;
-constexpr auto release = std::memory_order_release;
 
 // A cancel or re-enter holds the tail below head for a few instructions (its
 // lock, docs/protocol-proof.md F2). The engine yields this many times, then
@@ -58,16 +57,7 @@ Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_
   own_.add(ring_addr(ring), reserved_bytes);
   const uint64_t now = platform_.clock->now_ns();
   sampler_.last_sample_ns = now;
-  ring::store(ring_->len, len);
-  ring::store(ring_->max_len, max_len);
-  ring::store(ring_->head, uint64_t{0});
-  ring::store(ring_->busy, uint64_t{0});
-  ring::store(ring_->tail, uint64_t{0});
-  ring::store(ring_->reclaimable_bytes, uint64_t{0});
-  ring::store(ring_->reclaimable_bytes_min, uint64_t{0});
-  ring::store(ring_->reclaimable_bytes_ceiling, UINT64_MAX);
-  ring::store(ring_->last_sample_abs, now);
-  ring::store(ring_->next_sample_deadline_abs, next_deadline(now, period_now()));
+  ring::init_header(ring_, len, max_len, now, next_deadline(now, period_now()));
 }
 
 namespace {
@@ -113,114 +103,82 @@ uint64_t Engine::last_sample_ns() noexcept {
   return sampler_.last_sample_ns;
 }
 
-uint64_t Engine::ring_bytes() noexcept {
-  uint64_t held = 0;
-  if (!platform::copyio([&] { held = ring::load(ring_->reclaimable_bytes); })) return 0;
-  uint64_t unreported = unreported_.load(relaxed);
-  return held > unreported ? held - unreported : 0;
-}
-
 void Engine::guard(GuardFault fault, uint64_t addr, const char* what) noexcept {
   stats_.guard_faults[static_cast<int>(fault)].add(1);
   raise_guard(fault, addr, tunables_.guard, what);
 }
 
-Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_entries, Cause cause) noexcept {
-  ChunkResult out;
-  ring::Ring* const r = ring_;
-  uint64_t head = 0, busy = 0, tail = 0;
-  if (!platform::copyio([&] {
-        head = ring::load(r->head, acquire);
-        busy = ring::load(r->busy, acquire);
-        tail = ring::load(r->tail, acquire);
-      })) {
-    guard(GuardFault::copyio_failure, ring_addr(r), "reading the ring indices");
-    out.failed = true;
-    return out;
-  }
-  // Only the engine writes head and busy, and between chunks busy == head.
-  if (busy < head || busy - head > tunables_.chunk_size) {
-    guard(GuardFault::index_failure, ring_addr(r), "a chunk (busy/head corrupted)");
-    out.failed = true;
-    return out;
-  }
-  // The lock a cancel or re-enter takes is an ID at most a ring's length
-  // below the tail it found, and that tail was at or above head: a tail
-  // further below head than that is never a lock.
-  if (tail < head && head - tail > len_) {
-    guard(GuardFault::index_failure, ring_addr(r), "a chunk (tail more than the ring's length below head)");
-    out.failed = true;
-    return out;
-  }
-  if (tail < head) {
-    out.aborted = true;  // a cancel is in flight
-    return out;
-  }
-  if (tail - head > len_) {
-    guard(GuardFault::index_failure, ring_addr(r), "a chunk (tail beyond capacity)");
-    out.failed = true;
-    return out;
-  }
-  uint64_t k = std::min<uint64_t>({tail - head, max_entries, tunables_.chunk_size});
-  if (k == 0) return out;
+// Copy-I/O, then the guard: every access of the engine to the shared ring
+// goes through here (or through unguarded_access(), where a failure is only
+// reported as VM_RECLAIM_INVALID_RING).
+template <class Fn>
+bool Engine::access_ring(const char* what, Fn&& fn) noexcept {
+  if (platform::copyio(fn)) return true;
+  guard(GuardFault::copyio_failure, ring_addr(ring_), what);
+  return false;
+}
 
-  bool ok = true;
-  for (;;) {
-    busy = head + k;
-    ok = platform::copyio([&] {
-      ring::store(r->busy, busy, relaxed);
-      // Orders the busy store before the tail load; pairs with the user
-      // side's fence between its tail store and busy load (cancel, reenter).
-      ring::full_fence();
-      tail = ring::load(r->tail, acquire);
-    });
-    if (!ok || tail >= busy) break;
-    // A cancel pulled the tail into the chunk: take only what is below it.
-    // The chunk only shrinks, so this converges.
-    if (tail <= head) {
-      ok = platform::copyio([&] { ring::store(r->busy, head, release); });
-      if (ok) {
-        // The tail came down to head or below: a cancel of the oldest ID is
-        // in flight, not an empty ring (F2). Try again after it.
-        out.aborted = true;
-        return out;
-      }
+auto Engine::guarded_access() noexcept {
+  return [this](const char* what, auto&& fn) { return access_ring(what, fn); };
+}
+
+auto Engine::unguarded_access() noexcept {
+  return [](const char*, auto&& fn) { return platform::copyio(fn); };
+}
+
+uint64_t Engine::ring_bytes() noexcept {
+  uint64_t held = 0;
+  // A ring that cannot be read holds nothing to report; no guard here (the
+  // next reclaim reports it).
+  if (!ring::read_bytes(ring_, &held, "", unguarded_access())) return 0;
+  uint64_t unreported = unreported_.load(relaxed);
+  return held > unreported ? held - unreported : 0;
+}
+
+bool Engine::claim_chunk(uint32_t max_entries, ring::ChunkClaim& c, ChunkResult& out) noexcept {
+  c = ring::claim(ring_, len_, tunables_.chunk_size, max_entries, guarded_access());
+  switch (c.status) {
+    case ring::ChunkStatus::claimed: return true;
+    case ring::ChunkStatus::empty: break;
+    case ring::ChunkStatus::aborted: out.aborted = true; break;
+    case ring::ChunkStatus::index_failure:
+      guard(GuardFault::index_failure, ring_addr(ring_), c.what);
+      out.failed = true;
       break;
-    }
-    k = tail - head;
+    case ring::ChunkStatus::access_failure: out.failed = true; break;  // reported by the access
   }
-  if (!ok) {
-    guard(GuardFault::copyio_failure, ring_addr(r), "publishing busy");
-    out.failed = true;
-    return out;
-  }
+  return false;
+}
 
-  // [head, busy) is ours now: the user side cannot cancel or reuse it.
-  ring::EntryWords copies[policy::Tunables::kMaxChunk];
-  const uint64_t len = len_;
-  if (!platform::copyio([&] {
-        for (uint64_t i = 0; i < k; i++) copies[i] = ring::load_entry(r, (head + i) % len);
-      })) {
-    guard(GuardFault::copyio_failure, ring_addr(r), "copying entries");
-    out.failed = true;
-    return out;
-  }
-  EntryBatchResult res = reclaim_entries(copies, static_cast<uint32_t>(k), byte_target, *platform_.vm, tunables_, own_);
+EntryBatchResult Engine::reclaim_copies(const ring::EntryWords* copies, uint32_t n, uint64_t byte_target) noexcept {
+  EntryBatchResult res = reclaim_entries(copies, n, byte_target, *platform_.vm, tunables_, own_);
   for (int f = 0; f < kGuardFaultKinds; f++) stats_.guard_faults[f].add(res.faults[f]);
   stats_.free_failures.add(res.free_failures);
+  return res;
+}
 
-  head += res.consumed;
-  if (!platform::copyio([&] {
-        // Release: whoever sees the new head sees the memory reclaimed.
-        ring::store(r->head, head, release);
-        ring::store(r->busy, head, release);
-      })) {
-    guard(GuardFault::copyio_failure, ring_addr(r), "publishing head");
-    out.failed = true;
-  }
+void Engine::count_reclaimed(const EntryBatchResult& res, Cause cause) noexcept {
   unreported_.fetch_add(res.bytes, relaxed);
   stats_.reclaimed_entries[static_cast<int>(cause)].add(res.consumed);
   stats_.reclaimed_bytes[static_cast<int>(cause)].add(res.bytes);
+}
+
+// One chunk: claim it (busy), copy its entries out, reclaim them, retire it
+// (head). The protocol steps are ring::claim/copy_chunk/retire
+// (src/ring/reclaimer.h); here are the guards and the statistics.
+Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_entries, Cause cause) noexcept {
+  ChunkResult out;
+  ring::ChunkClaim c;
+  if (!claim_chunk(max_entries, c, out)) return out;
+  // [head, head + count) is ours now: the user side cannot cancel or reuse it.
+  ring::EntryWords copies[policy::Tunables::kMaxChunk];
+  if (!ring::copy_chunk(ring_, len_, c.head, c.count, copies, guarded_access())) {
+    out.failed = true;
+    return out;
+  }
+  const EntryBatchResult res = reclaim_copies(copies, static_cast<uint32_t>(c.count), byte_target);
+  if (!ring::retire(ring_, c.head + res.consumed, guarded_access())) out.failed = true;
+  count_reclaimed(res, cause);
   out.consumed = res.consumed;
   out.bytes = res.bytes;
   return out;
@@ -268,9 +226,8 @@ bool Engine::settle() noexcept {
   uint64_t bytes = unreported_.exchange(0, relaxed);
   if (bytes == 0) return true;
   uint64_t held = 0;
-  if (!platform::copyio([&] { held = ring::load(ring_->reclaimable_bytes); })) {
+  if (!ring::read_bytes(ring_, &held, "reporting reclaimed bytes", guarded_access())) {
     unreported_.fetch_add(bytes, relaxed);
-    guard(GuardFault::copyio_failure, ring_addr(ring_), "reporting reclaimed bytes");
     return false;
   }
   if (bytes > held) {
@@ -278,23 +235,15 @@ bool Engine::settle() noexcept {
     guard(GuardFault::accounting_failure, held, "reporting reclaimed bytes");
     bytes = held;
   }
-  return platform::copyio([&] { ring::account_reclaimed(ring_, bytes); });
+  return ring::report_reclaimed(ring_, bytes, unguarded_access());
 }
 
 bool Engine::sample_locked(Cause trim_cause) noexcept {
-  ring::Ring* const r = ring_;
   const uint64_t now = platform_.clock->now_ns();
   const policy::PressureLevel level = pressure_level();
   const uint64_t period = tunables_.period_ns(level);
   uint64_t min = 0, cur = 0;
-  if (!platform::copyio([&] {
-        min = ring::load(r->reclaimable_bytes_min);
-        cur = ring::load(r->reclaimable_bytes);
-        ring::store(r->reclaimable_bytes_min, cur);  // a new period starts
-      })) {
-    guard(GuardFault::copyio_failure, ring_addr(r), "sampling");
-    return false;
-  }
+  if (!ring::start_period(ring_, &min, &cur, guarded_access())) return false;
   if (auto fp = platform_.footprint->footprint_bytes(); fp && *fp > footprint_max_) footprint_max_ = *fp;
   policy::SampleInput in;
   in.now_ns = now;
@@ -326,40 +275,39 @@ bool Engine::sample_locked(Cause trim_cause) noexcept {
     VMR_PROBE3(reclaim_trim, static_cast<int>(::getpid()), res.trim_bytes, got);
   }
   if (!accessible) return false;
-  const uint64_t deadline = next_deadline(now, period);
-  return platform::copyio([&] {
-    ring::store(r->last_sample_abs, now);
-    ring::store(r->next_sample_deadline_abs, deadline, release);
-  });
+  return ring::publish_sample(ring_, now, next_deadline(now, period), unguarded_access());
+}
+
+mach_vm_reclaim_error_t Engine::reclaim_settled(uint64_t byte_target, uint64_t entry_target, Cause cause,
+                                                uint64_t* bytes_out) noexcept {
+  std::lock_guard lk(mu_);
+  uint64_t bytes = 0;
+  const bool ok = reclaim(byte_target, entry_target, cause, &bytes);
+  if (bytes_out != nullptr) *bytes_out = bytes;
+  return ok && settle() ? VM_RECLAIM_SUCCESS : VM_RECLAIM_INVALID_RING;
 }
 
 mach_vm_reclaim_error_t Engine::flush(mach_vm_reclaim_count_t entries) noexcept {
-  std::lock_guard lk(mu_);
   uint64_t bytes = 0;
-  bool ok = reclaim(UINT64_MAX, entries, Cause::flush, &bytes);
+  const mach_vm_reclaim_error_t err = reclaim_settled(UINT64_MAX, entries, Cause::flush, &bytes);
   VMR_PROBE2(reclaim_flush, entries, bytes);
-  if (!ok || !settle()) return VM_RECLAIM_INVALID_RING;
-  return VM_RECLAIM_SUCCESS;
+  return err;
 }
 
 mach_vm_reclaim_error_t Engine::drain(Cause cause, uint64_t* bytes_out) noexcept {
-  std::lock_guard lk(mu_);
   uint64_t bytes = 0;
-  bool ok = reclaim(UINT64_MAX, UINT64_MAX, cause, &bytes);
+  const mach_vm_reclaim_error_t err = reclaim_settled(UINT64_MAX, UINT64_MAX, cause, &bytes);
   VMR_PROBE2(reclaim_drain, static_cast<int>(::getpid()), bytes);
   if (bytes_out != nullptr) *bytes_out = bytes;
-  if (!ok || !settle()) return VM_RECLAIM_INVALID_RING;
-  return VM_RECLAIM_SUCCESS;
+  return err;
 }
 
 mach_vm_reclaim_error_t Engine::trim(uint64_t target, Cause cause, uint64_t* bytes_out) noexcept {
-  std::lock_guard lk(mu_);
   uint64_t bytes = 0;
-  bool ok = reclaim(target, UINT64_MAX, cause, &bytes);
+  const mach_vm_reclaim_error_t err = reclaim_settled(target, UINT64_MAX, cause, &bytes);
   VMR_PROBE3(reclaim_trim, static_cast<int>(::getpid()), target, bytes);
   if (bytes_out != nullptr) *bytes_out = bytes;
-  if (!ok || !settle()) return VM_RECLAIM_INVALID_RING;
-  return VM_RECLAIM_SUCCESS;
+  return err;
 }
 
 mach_vm_reclaim_error_t Engine::resize(mach_vm_reclaim_count_t new_len) noexcept {
@@ -368,15 +316,9 @@ mach_vm_reclaim_error_t Engine::resize(mach_vm_reclaim_count_t new_len) noexcept
   // Every entry goes first: IDs would map to other slots under a new length.
   uint64_t bytes = 0;
   if (!reclaim(UINT64_MAX, UINT64_MAX, Cause::resize, &bytes)) return VM_RECLAIM_INVALID_RING;
-  uint64_t head = 0, tail = 0;
-  if (!platform::copyio([&] {
-        head = ring::load(ring_->head, acquire);
-        tail = ring::load(ring_->tail, acquire);
-      })) {
-    guard(GuardFault::copyio_failure, ring_addr(ring_), "resize");
-    return VM_RECLAIM_INVALID_RING;
-  }
-  if (head != tail) {
+  ring::Indices ix;
+  if (!ring::read_indices(ring_, &ix, guarded_access())) return VM_RECLAIM_INVALID_RING;
+  if (ix.head != ix.tail) {
     // Only a caller entering or cancelling concurrently (which the API
     // forbids) leaves entries behind; changing the length now would alias them.
     support::log_always("resize: entries were entered during the resize; capacity left at %u", old_len);
@@ -397,10 +339,7 @@ mach_vm_reclaim_error_t Engine::resize(mach_vm_reclaim_count_t new_len) noexcept
   }
   len_ = new_len;
   // IDs keep increasing: head == busy == tail stays where it was.
-  if (!platform::copyio([&] { ring::store(ring_->len, new_len, release); })) {
-    guard(GuardFault::copyio_failure, ring_addr(ring_), "resize");
-    return VM_RECLAIM_INVALID_RING;
-  }
+  if (!ring::publish_len(ring_, new_len, guarded_access())) return VM_RECLAIM_INVALID_RING;
   VMR_PROBE2(reclaim_ring_resize, old_len, new_len);
   return settle() ? VM_RECLAIM_SUCCESS : VM_RECLAIM_INVALID_RING;
 }
@@ -412,20 +351,10 @@ mach_vm_reclaim_error_t Engine::update_accounting() noexcept {
   // Without reading any clock: is the ceiling passed, or is there a
   // deadline at all (none while the engine thread samples on its own)?
   bool maybe = false;
-  if (!platform::copyio([&] {
-        maybe = ring::load(ring_->reclaimable_bytes) > ring::load(ring_->reclaimable_bytes_ceiling) ||
-                ring::load(ring_->next_sample_deadline_abs) < ring::kNoDeadline;
-      })) {
-    guard(GuardFault::copyio_failure, ring_addr(ring_), "update accounting");
-    return VM_RECLAIM_INVALID_RING;
-  }
+  if (!ring::work_maybe_due(ring_, &maybe, guarded_access())) return VM_RECLAIM_INVALID_RING;
   if (!maybe) return VM_RECLAIM_SUCCESS;
   unsigned claimed = ring::kClaimNone;
-  const uint64_t now = platform_.clock->now_ns();
-  if (!platform::copyio([&] { claimed = ring::claim_due_work(ring_, now); })) {
-    guard(GuardFault::copyio_failure, ring_addr(ring_), "update accounting");
-    return VM_RECLAIM_INVALID_RING;
-  }
+  if (!ring::claim_due(ring_, platform_.clock->now_ns(), &claimed, guarded_access())) return VM_RECLAIM_INVALID_RING;
   if (claimed == ring::kClaimNone) return VM_RECLAIM_SUCCESS;
   std::lock_guard lk(mu_);
   if ((claimed & ring::kClaimLimit) != 0 && !enforce_limits_locked()) return VM_RECLAIM_INVALID_RING;
@@ -445,9 +374,7 @@ void Engine::set_background_sampling(bool on) noexcept {
   std::lock_guard lk(mu_);
   background_sampling_.store(on, relaxed);
   const uint64_t deadline = next_deadline(platform_.clock->now_ns(), period_now());
-  if (!platform::copyio([&] { ring::store(ring_->next_sample_deadline_abs, deadline, release); })) {
-    guard(GuardFault::copyio_failure, ring_addr(ring_), "publishing the deadline");
-  }
+  ring::publish_deadline(ring_, deadline, guarded_access());
 }
 
 mach_vm_reclaim_error_t Engine::enforce_limits() noexcept {
@@ -470,7 +397,7 @@ bool Engine::enforce_limits_locked() noexcept {
     // settles before returning); UINT64_MAX stays reserved for "none".
     ceiling = std::min(d.ceiling, UINT64_MAX - 1);
   }
-  return platform::copyio([&] { ring::store(ring_->reclaimable_bytes_ceiling, ceiling, release); });
+  return ring::publish_ceiling(ring_, ceiling, unguarded_access());
 }
 
 mach_vm_reclaim_error_t Engine::sample_now(Cause trim_cause) noexcept {

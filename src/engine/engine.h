@@ -19,6 +19,10 @@
 #include "policy/tunables.h"
 #include "ring/layout.h"
 
+namespace vmreclaim::ring {
+struct ChunkClaim;
+}
+
 namespace vmreclaim::engine {
 
 // What the engine reads the world through; tests pass fakes.
@@ -98,7 +102,21 @@ class Engine {
     bool failed = false;   // guard fault (log mode): stop this operation
   };
 
+  // One chunk: claim_chunk, copy, reclaim_copies, retire and count_reclaimed.
   ChunkResult reclaim_chunk(uint64_t byte_target, uint32_t max_entries, Cause cause) noexcept;
+  // False if nothing was claimed (`out` says whether aborted or failed).
+  bool claim_chunk(uint32_t max_entries, ring::ChunkClaim& c, ChunkResult& out) noexcept;
+  EntryBatchResult reclaim_copies(const ring::EntryWords* copies, uint32_t n, uint64_t byte_target) noexcept;
+  void count_reclaimed(const EntryBatchResult& res, Cause cause) noexcept;
+  // flush, drain and trim: reclaim under the lock, then settle.
+  mach_vm_reclaim_error_t reclaim_settled(uint64_t byte_target, uint64_t entry_target, Cause cause,
+                                          uint64_t* bytes_out) noexcept;
+  // Copy-I/O on the shared ring, then the guard (RECLAIM_COPYIO_FAILURE
+  // naming `what`) if it faulted. The accessors hand it to src/ring.
+  template <class Fn>
+  bool access_ring(const char* what, Fn&& fn) noexcept;
+  auto guarded_access() noexcept;
+  auto unguarded_access() noexcept;
   // Reclaims chunks until `byte_target` bytes or `entry_target` entries are
   // reclaimed or the ring is empty. False if the ring became inaccessible.
   bool reclaim(uint64_t byte_target, uint64_t entry_target, Cause cause, uint64_t* bytes_out) noexcept;

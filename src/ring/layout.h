@@ -46,8 +46,12 @@ inline std::atomic_ref<T> ref(T& field) noexcept {
 }
 
 // The full fence the protocol needs between a store and a later load of a
-// different location (tail vs busy), and between an entry's words and the
-// index that publishes them. ThreadSanitizer does not model stand-alone
+// different location: the user side's tail store before its busy load
+// (cancel, reenter), paired with the reclaimer's busy store before its tail
+// load (ring::claim). It no longer publishes entry words: since the F6 fix
+// every store of the tail is a release store, and the reclaimer's acquire
+// load of the tail is what makes the words below it visible
+// (docs/protocol-proof.md §1.5). ThreadSanitizer does not model stand-alone
 // fences (and gcc warns about them under -fsanitize=thread), so there it is a
 // sequentially consistent read-modify-write of a private atomic instead: a
 // full barrier on x86-64 and arm64 alike, and an operation TSan understands.
@@ -74,9 +78,7 @@ inline uint64_t pack_meta(uint32_t size, uint8_t behavior) noexcept {
   return static_cast<uint64_t>(size) | static_cast<uint64_t>(behavior) << 32;
 }
 
-inline uint64_t* entry_words(Ring* r, uint64_t slot) noexcept {
-  return reinterpret_cast<uint64_t*>(&r->entries[slot]);
-}
+inline uint64_t* entry_words(Ring* r, uint64_t slot) noexcept { return reinterpret_cast<uint64_t*>(&r->entries[slot]); }
 
 inline EntryWords load_entry(const Ring* r, uint64_t slot) noexcept {
   uint64_t* w = entry_words(const_cast<Ring*>(r), slot);
