@@ -3,8 +3,11 @@
  *
  * It mirrors, step by step, the code it is about:
  *   user side  src/ring/protocol.h     enter, cancel, reenter (try_enter with an ID), query
- *   engine     src/engine/engine.cpp   Engine::reclaim_chunk, Engine::reclaim, Engine::settle,
- *                                      Engine::resize
+ *   reclaimer  src/ring/reclaimer.h    claim, copy_chunk, retire (reclaim_chunk below);
+ *                                      read_bytes, report_reclaimed (settle); read_indices,
+ *                                      publish_len (resize)
+ *   the loops and the lock around them: src/engine/engine.cpp (Engine::reclaim_chunk,
+ *   Engine::reclaim, Engine::settle, Engine::resize, Engine::mu_)
  * Every access to shared memory in the real code is one step here (an entry
  * is two 64-bit words, so two steps). Steps that touch only the process's own
  * variables, or head and busy inside the engine's lock (only the engine that
@@ -179,7 +182,7 @@ byte ever[MAXLEN]; /* guaranteed visible to the engine */
 inline lock() { atomic { mutex == 0 -> mutex = 1 } }
 inline unlock() { mutex = 0 }
 
-/* ---- the engine (src/engine/engine.cpp) ---- */
+/* ---- the reclaimer (src/ring/reclaimer.h, driven by src/engine/engine.cpp) ---- */
 
 /* P3 after every write of head or busy. */
 #define INDICES_OK (head <= busy && busy - head <= CHUNK)
@@ -201,7 +204,8 @@ inline reclaim_entry(x0, x1) {
 }
 
 /*
- * Engine::reclaim_chunk(byte_target, max_entries). Outputs consumed, aborted,
+ * Engine::reclaim_chunk(byte_target, max_entries): ring::claim up to the
+ * copy, ring::copy_chunk, reclaim_entries, ring::retire. Outputs consumed, aborted,
  * and whole (0 when a byte target stopped it inside the chunk).
  */
 inline reclaim_chunk(maxent, trim) {
@@ -361,7 +365,8 @@ progress_reclaimed:
   atomic { entries = 0; rounds = 0; want = 0; eh = 0; consumed = 0; whole = 0 }
 }
 
-/* Engine::settle: hands the unreported bytes to the ring's count (lock-free). */
+/* Engine::settle: hands the unreported bytes to the ring's count (lock-free):
+   ring::read_bytes, ring::report_reclaimed. */
 inline settle() {
   atomic { s = unreported; unreported = 0 }
   if
