@@ -150,8 +150,9 @@ bool Engine::claim_chunk(uint32_t max_entries, ring::ChunkClaim& c, ChunkResult&
   return false;
 }
 
-EntryBatchResult Engine::reclaim_copies(const ring::EntryWords* copies, uint32_t n, uint64_t byte_target) noexcept {
-  EntryBatchResult res = reclaim_entries(copies, n, byte_target, *platform_.vm, tunables_, own_);
+EntryBatchResult Engine::reclaim_copies(const ring::EntryWords* copies, uint32_t n, uint64_t byte_target,
+                                        MappedSpan& mapped) noexcept {
+  EntryBatchResult res = reclaim_entries(copies, n, byte_target, *platform_.vm, tunables_, own_, &mapped);
   for (int f = 0; f < kGuardFaultKinds; f++) stats_.guard_faults[f].add(res.faults[f]);
   stats_.free_failures.add(res.free_failures);
   return res;
@@ -166,17 +167,32 @@ void Engine::count_reclaimed(const EntryBatchResult& res, Cause cause) noexcept 
 // One chunk: claim it (busy), copy its entries out, reclaim them, retire it
 // (head). The protocol steps are ring::claim/copy_chunk/retire
 // (src/ring/reclaimer.h); here are the guards and the statistics.
-Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_entries, Cause cause) noexcept {
+void Engine::check_ahead(uint64_t from, uint64_t entries_wanted, FreeCheck& check) noexcept {
+  ring::EntryWords ahead[policy::Tunables::kMaxChunk];
+  uint64_t n = 0;
+  const uint64_t max = std::min<uint64_t>(entries_wanted, policy::Tunables::kMaxChunk);
+  // Unguarded: a ring that cannot be read here fails the chunk's own copy.
+  if (!ring::peek_entries(ring_, len_, from, max, ahead, &n, unguarded_access())) n = 0;
+  check.mapped = probe_free_span(ahead, static_cast<uint32_t>(n), *platform_.vm);
+  check.until = from + n;
+}
+
+Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_entries, uint64_t entries_wanted,
+                                          Cause cause, FreeCheck& check) noexcept {
   ChunkResult out;
   ring::ChunkClaim c;
   if (!claim_chunk(max_entries, c, out)) return out;
+  // More chunks to come: one probe over the span of the next entries (up to
+  // kMaxChunk of them) instead of one per chunk, redone once the chunks
+  // pass them. A single chunk checks its own runs, as before.
+  if (entries_wanted > c.count && c.head + c.count > check.until) check_ahead(c.head, entries_wanted, check);
   // [head, head + count) is ours now: the user side cannot cancel or reuse it.
   ring::EntryWords copies[policy::Tunables::kMaxChunk];
   if (!ring::copy_chunk(ring_, len_, c.head, c.count, copies, guarded_access())) {
     out.failed = true;
     return out;
   }
-  const EntryBatchResult res = reclaim_copies(copies, static_cast<uint32_t>(c.count), byte_target);
+  const EntryBatchResult res = reclaim_copies(copies, static_cast<uint32_t>(c.count), byte_target, check.mapped);
   if (!ring::retire(ring_, c.head + res.consumed, guarded_access())) out.failed = true;
   count_reclaimed(res, cause);
   out.consumed = res.consumed;
@@ -189,9 +205,11 @@ bool Engine::reclaim(uint64_t byte_target, uint64_t entry_target, Cause cause, u
   uint64_t aborted_rounds = 0;  // consecutive: reset by a chunk that makes progress
   uint64_t stall_start = 0;
   bool accessible = true;
+  FreeCheck check;  // for this call only
   while (bytes < byte_target && entries < entry_target) {
     uint64_t want = std::min<uint64_t>(entry_target - entries, tunables_.chunk_size);
-    ChunkResult c = reclaim_chunk(byte_target - bytes, static_cast<uint32_t>(want), cause);
+    ChunkResult c =
+        reclaim_chunk(byte_target - bytes, static_cast<uint32_t>(want), entry_target - entries, cause, check);
     bytes += c.bytes;
     entries += c.consumed;
     if (c.failed) {

@@ -102,11 +102,22 @@ class Engine {
     bool failed = false;   // guard fault (log mode): stop this operation
   };
 
+  // The hole check of FREE entries across the chunks of one reclaim():
+  // `mapped` was found wholly mapped by one probe over the entries below ID
+  // `until` (issue 9).
+  struct FreeCheck {
+    MappedSpan mapped;
+    uint64_t until = 0;
+  };
+
   // One chunk: claim_chunk, copy, reclaim_copies, retire and count_reclaimed.
-  ChunkResult reclaim_chunk(uint64_t byte_target, uint32_t max_entries, Cause cause) noexcept;
+  ChunkResult reclaim_chunk(uint64_t byte_target, uint32_t max_entries, uint64_t entries_wanted, Cause cause,
+                            FreeCheck& check) noexcept;
   // False if nothing was claimed (`out` says whether aborted or failed).
   bool claim_chunk(uint32_t max_entries, ring::ChunkClaim& c, ChunkResult& out) noexcept;
-  EntryBatchResult reclaim_copies(const ring::EntryWords* copies, uint32_t n, uint64_t byte_target) noexcept;
+  void check_ahead(uint64_t from, uint64_t entries_wanted, FreeCheck& check) noexcept;
+  EntryBatchResult reclaim_copies(const ring::EntryWords* copies, uint32_t n, uint64_t byte_target,
+                                  MappedSpan& mapped) noexcept;
   void count_reclaimed(const EntryBatchResult& res, Cause cause) noexcept;
   // flush, drain and trim: reclaim under the lock, then settle.
   mach_vm_reclaim_error_t reclaim_settled(uint64_t byte_target, uint64_t entry_target, Cause cause,

@@ -24,8 +24,8 @@ void count_fault(EntryBatchResult& res, const policy::Tunables& t, GuardFault f,
 // mapped, then fail).
 class PendingFrees {
  public:
-  PendingFrees(platform::VmOps& vm, const policy::Tunables& t, EntryBatchResult& res) noexcept
-      : vm_(vm), t_(t), res_(res) {}
+  PendingFrees(platform::VmOps& vm, const policy::Tunables& t, EntryBatchResult& res, const MappedSpan* mapped) noexcept
+      : vm_(vm), t_(t), res_(res), mapped_(mapped) {}
 
   void add(platform::Span span, uint64_t entry_addr) noexcept {
     spans_[n_] = span;
@@ -77,7 +77,8 @@ class PendingFrees {
         last++;
       }
       const bool whole = last - first == 1;
-      if (vm_.probe_mapped(run_start, run_end - run_start) != ENOMEM) {
+      if ((mapped_ != nullptr && mapped_->covers(run_start, run_end)) ||
+          vm_.probe_mapped(run_start, run_end - run_start) != ENOMEM) {
         for (uint32_t k = first; k < last; k++) ok[order[k]] = true;
       } else {
         for (uint32_t k = first; k < last; k++) {
@@ -96,6 +97,7 @@ class PendingFrees {
   platform::VmOps& vm_;
   const policy::Tunables& t_;
   EntryBatchResult& res_;
+  const MappedSpan* mapped_;  // found mapped earlier in this engine call; may be null
   platform::Span spans_[policy::Tunables::kMaxChunk];
   uint64_t addrs_[policy::Tunables::kMaxChunk];
   uint32_t n_ = 0;
@@ -114,10 +116,37 @@ void EngineMemory::add(uint64_t addr, uint64_t len) noexcept {
   if (len != 0 && n < kMax) ranges[n++] = {addr, len};
 }
 
+MappedSpan probe_free_span(const ring::EntryWords* entries, uint32_t n, platform::VmOps& vm) noexcept {
+  platform::Span spans[policy::Tunables::kMaxChunk];
+  uint32_t k = 0;
+  const uint64_t mask = ring::page_size() - 1;
+  for (uint32_t i = 0; i < n && k < policy::Tunables::kMaxChunk; i++) {
+    const ring::EntryWords& e = entries[i];
+    if (e.behavior() != VM_RECLAIM_FREE || e.size() == 0) continue;
+    const uint64_t start = e.address & ~mask;
+    const uint64_t end = (e.address + e.size() + mask) & ~mask;
+    if (end <= start || e.address + e.size() < e.address) continue;  // refused when reclaimed
+    spans[k++] = {start, end - start};
+  }
+  MappedSpan out;
+  if (k == 0) return out;
+  std::sort(spans, spans + k, [](const platform::Span& a, const platform::Span& b) { return a.addr < b.addr; });
+  uint64_t end = spans[0].addr + spans[0].len;
+  for (uint32_t i = 1; i < k; i++) {
+    if (spans[i].addr > end + kMergeGap) return out;  // far apart: the chunks check their own runs
+    end = std::max(end, spans[i].addr + spans[i].len);
+  }
+  // Only a probe that succeeds vouches for the span (one that fails for
+  // another reason than ENOMEM is no evidence either way: each chunk then
+  // probes its own runs).
+  if (vm.probe_mapped(spans[0].addr, end - spans[0].addr) == 0) out = {spans[0].addr, end};
+  return out;
+}
+
 EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, uint64_t byte_target, platform::VmOps& vm,
-                                 const policy::Tunables& t, const EngineMemory& own) noexcept {
+                                 const policy::Tunables& t, const EngineMemory& own, MappedSpan* mapped) noexcept {
   EntryBatchResult res;
-  PendingFrees frees(vm, t, res);
+  PendingFrees frees(vm, t, res, mapped);
   const uint64_t mask = ring::page_size() - 1;
   auto fault = [&](GuardFault f, uint64_t addr, const char* what) { count_fault(res, t, f, addr, what); };
 
@@ -157,6 +186,9 @@ EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, ui
           break;
         }
         int err = vm.unmap(start, end - start);
+        // Pages this call found mapped may be gone now: a later FREE entry
+        // over them is probed again.
+        if (mapped != nullptr && mapped->overlaps(start, end)) mapped->clear();
         if (err != 0) fault(GuardFault::deallocate_failure, e.address, "munmap of a DEALLOCATE entry");
         break;
       }

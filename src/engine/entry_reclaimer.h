@@ -31,9 +31,30 @@ struct EngineMemory {
   bool overlaps(uint64_t start, uint64_t end) const noexcept;
 };
 
+// A range found wholly mapped by one probe earlier in the same engine call
+// (probe_free_span): FREE entries inside it need no probe of their own. Any
+// munmap of the engine's inside it ends it (a later FREE entry there must
+// be probed again), and it lives no longer than that call.
+struct MappedSpan {
+  uint64_t start = 0, end = 0;
+
+  bool covers(uint64_t s, uint64_t e) const noexcept { return start <= s && e <= end && s < e; }
+  bool overlaps(uint64_t s, uint64_t e) const noexcept { return s < end && start < e; }
+  void clear() noexcept { start = end = 0; }
+};
+
+// The pages the FREE entries among `entries` cover, if they lie close
+// together (no gap over 1 MiB between neighbours: the same runs the
+// per-chunk check merges) and one probe finds them all mapped; an empty
+// span otherwise (the chunks are then checked on their own, as without it).
+// The entries need not be claimed: they only choose what to probe.
+MappedSpan probe_free_span(const ring::EntryWords* entries, uint32_t n, platform::VmOps& vm) noexcept;
+
 // Consumes entries in order until their bytes reach `byte_target` (or all
-// are consumed). Empty (cancelled) entries are consumed for free.
+// are consumed). Empty (cancelled) entries are consumed for free. FREE
+// entries inside `*mapped` (if given) are not probed again.
 EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, uint64_t byte_target, platform::VmOps& vm,
-                                 const policy::Tunables& t, const EngineMemory& own = {}) noexcept;
+                                 const policy::Tunables& t, const EngineMemory& own = {},
+                                 MappedSpan* mapped = nullptr) noexcept;
 
 }  // namespace vmreclaim::engine

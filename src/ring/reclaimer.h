@@ -162,6 +162,25 @@ bool copy_chunk(const Ring* r, uint64_t len, uint64_t head, uint64_t count, Entr
   });
 }
 
+// Copies up to `max` entries from ID `from` on (at most a ring's length, and
+// none at or above the tail) into `out`, without claiming them: the user
+// side may cancel or rewrite them meanwhile, so the copies are a hint (the
+// engine uses them to choose what to probe ahead), never something to
+// reclaim. Relaxed loads: nothing is relied on. `*n` gets the count.
+template <class Access>
+bool peek_entries(const Ring* r, uint64_t len, uint64_t from, uint64_t max, EntryWords* out, uint64_t* n,
+                  Access&& access) noexcept {
+  *n = 0;
+  return access("reading entries ahead", [&] {
+    const uint64_t tail = load(r->tail);
+    uint64_t k = tail > from ? tail - from : 0;
+    if (k > max) k = max;
+    if (k > len) k = len;
+    for (uint64_t i = 0; i < k; i++) out[i] = load_entry(r, (from + i) % len);
+    *n = k;
+  });
+}
+
 // Ends a claimed chunk: entries below `new_head` are reclaimed, those from
 // new_head up to the claim's busy go back to the ring (a trim that stopped
 // early). Head first, then busy = head.

@@ -173,6 +173,32 @@ TEST(DeallocGap, AHoleUnderTheEntryIsTheGuardFaultAndNothingIsUnmapped) {
   EXPECT_TRUE(is_mapped(m.page(2), page_size()));
 }
 
+// A flush of several chunks probes the span of the entries ahead once
+// (issue 9); a DEALLOCATE in one chunk unmaps part of that span, and a FREE
+// entry over those pages in a later chunk (a use after free) must still be
+// FREE_GAP, not a release that fails half-way.
+TEST(FreeGap, AnUnmapEarlierInTheFlushIsSeenByALaterFreeEntry) {
+  platform::LinuxVmOps vm;
+  policy::Tunables t = tunables_with(GuardMode::log);
+  t.chunk_size = 2;
+  EngineOnMemory e(vm, t);
+  Mapping m = Mapping::pages(8);
+  fill(m.data(), m.size(), 5);
+  e.enter(m.page(0), page_size(), VM_RECLAIM_FREE);
+  e.enter(m.page(1), page_size(), VM_RECLAIM_FREE);
+  e.enter(m.page(2), 2 * page_size(), VM_RECLAIM_DEALLOCATE);
+  e.enter(m.page(4), page_size(), VM_RECLAIM_FREE);
+  e.enter(m.page(2), 2 * page_size(), VM_RECLAIM_FREE);  // unmapped by the entry before
+  e.enter(m.page(5), 3 * page_size(), VM_RECLAIM_FREE);
+  ASSERT_EQ(e.engine().flush(6), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(e.head(), 6u);
+  EXPECT_EQ(e.guard_faults(GuardFault::free_gap), 1u);
+  EXPECT_EQ(e.stats().free_failures.get(), 0u);
+  EXPECT_TRUE(is_unmapped(m.page(2), 2 * page_size()));
+  EXPECT_TRUE(all_zero(m.page(0), 2 * page_size()));
+  EXPECT_TRUE(all_zero(m.page(4), 4 * page_size()));
+}
+
 TEST(DeallocGap, InjectedEnomemFromTheProbeIsTheGuardFault) {
   FailingVmOps vm;
   vm.fail(VmCall::probe, ENOMEM);
