@@ -11,14 +11,22 @@
 //     (the Dekker pairing with the engine; mutants 2 and 8 of the model);
 //   - entry words are written before the tail store that publishes them
 //     (mutant 4), and a cancel clears its slot before it restores the tail.
-// It links no library code: only the inline user side, traced.
+// The reclaimer side (src/ring/reclaimer.h) likewise: claim publishes busy
+// and runs the full fence before anything else (the other half of the
+// Dekker pairing; mutant 3), a claim given up behind a cancel resets busy to
+// head, and retire stores head, then busy, both with release (mutant 7 and
+// section 1.5, point 4).
+// It links no library code but src/ring/reclaimer.cpp: only the inline
+// protocol, traced, with a plain accessor in place of the engine's copy-I/O.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "ring/protocol.h"
+#include "ring/reclaimer.h"
 
 namespace vmreclaim::ring {
 
@@ -146,6 +154,72 @@ TEST_F(RingStoreOrders, ReenterLocksWithReleaseFencesWritesAndRestoresWithReleas
   }
   EXPECT_GT(written, 0u);
   EXPECT_GT(restored, written) << "the entry is written before the tail that publishes it";
+}
+
+// The reclaimer's accesses, without copy-I/O: every step runs as is.
+// `between` runs after the step named `after` (a user thread's move).
+struct PlainAccess {
+  const char* after = nullptr;
+  void (*between)(Ring*) = nullptr;
+  Ring* r = nullptr;
+  template <class Fn>
+  bool operator()(const char* what, Fn&& fn) const {
+    fn();
+    if (after != nullptr && std::string_view(what) == after) between(r);
+    return true;
+  }
+};
+
+TEST_F(RingStoreOrders, ClaimPublishesBusyThenFencesBeforeAnythingElse) {
+  for (uint64_t a = 1; a <= 3; a++) ASSERT_EQ(enter(a << 16), a - 1);
+  g_events.clear();
+  const ChunkClaim c = claim(r_, kLen, 16, 16, PlainAccess{});
+  ASSERT_EQ(c.status, ChunkStatus::claimed);
+  EXPECT_EQ(c.head, 0u);
+  EXPECT_EQ(c.count, 3u);
+  ASSERT_EQ(g_events.size(), 2u) << "one busy store and one fence, nothing else";
+  EXPECT_EQ(g_events[0].field, &r_->busy);
+  EXPECT_EQ(g_events[0].value, 3u);
+  EXPECT_EQ(g_events[1].field, nullptr) << "the full fence right after the busy store";
+  EXPECT_EQ(g_events[1].order, std::memory_order_seq_cst);
+}
+
+TEST_F(RingStoreOrders, AClaimMetByACancelOfTheOldestIdGivesUpAndResetsBusy) {
+  for (uint64_t a = 1; a <= 2; a++) ASSERT_EQ(enter(a << 16), a - 1);
+  g_events.clear();
+  // A cancel of ID 0 takes its lock (tail = 0) after the indices are read,
+  // before the busy store: the re-read after the fence sees it.
+  PlainAccess cancel_lock{"reading the ring indices", [](Ring* r) { store(r->tail, uint64_t{0}); }, r_};
+  const ChunkClaim c = claim(r_, kLen, 16, 16, cancel_lock);
+  EXPECT_EQ(c.status, ChunkStatus::aborted);
+  EXPECT_EQ(load(r_->busy), 0u) << "busy back to head";
+  ASSERT_GE(g_events.size(), 4u);
+  EXPECT_EQ(g_events.back().field, &r_->busy);
+  EXPECT_EQ(g_events.back().value, 0u);
+}
+
+TEST_F(RingStoreOrders, RetireStoresHeadThenBusyWithRelease) {
+  for (uint64_t a = 1; a <= 3; a++) ASSERT_EQ(enter(a << 16), a - 1);
+  const ChunkClaim c = claim(r_, kLen, 16, 16, PlainAccess{});
+  ASSERT_EQ(c.status, ChunkStatus::claimed);
+  g_events.clear();
+  ASSERT_TRUE(retire(r_, c.head + 2, PlainAccess{}));  // a trim that stopped after two entries
+  ASSERT_EQ(g_events.size(), 2u);
+  EXPECT_EQ(g_events[0].field, &r_->head) << "head first: a slot is handed back only once reclaimed";
+  EXPECT_EQ(g_events[0].value, 2u);
+  EXPECT_EQ(g_events[0].order, std::memory_order_release);
+  EXPECT_EQ(g_events[1].field, &r_->busy);
+  EXPECT_EQ(g_events[1].value, 2u);
+  EXPECT_EQ(g_events[1].order, std::memory_order_release);
+}
+
+TEST_F(RingStoreOrders, CorruptIndicesAreNamedAndNothingIsStored) {
+  store(r_->busy, uint64_t{5});  // busy above head with no chunk claimed... and beyond the chunk
+  g_events.clear();
+  const ChunkClaim c = claim(r_, kLen, 2, 16, PlainAccess{});
+  EXPECT_EQ(c.status, ChunkStatus::index_failure);
+  EXPECT_STREQ(c.what, "a chunk (busy/head corrupted)");
+  EXPECT_TRUE(g_events.empty());
 }
 
 }  // namespace
