@@ -164,9 +164,8 @@ void Engine::count_reclaimed(const EntryBatchResult& res, Cause cause) noexcept 
   stats_.reclaimed_bytes[static_cast<int>(cause)].add(res.bytes);
 }
 
-// One chunk: claim it (busy), copy its entries out, reclaim them, retire it
-// (head). The protocol steps are ring::claim/copy_chunk/retire
-// (src/ring/reclaimer.h); here are the guards and the statistics.
+// The entries ahead of a chunk, peeked (a hint), and one probe over their
+// span if they lie in one run (probe_free_span).
 void Engine::check_ahead(uint64_t from, uint64_t entries_wanted, FreeCheck& check) noexcept {
   ring::EntryWords ahead[policy::Tunables::kMaxChunk];
   uint64_t n = 0;
@@ -177,6 +176,9 @@ void Engine::check_ahead(uint64_t from, uint64_t entries_wanted, FreeCheck& chec
   check.until = from + n;
 }
 
+// One chunk: claim it (busy), copy its entries out, reclaim them, retire it
+// (head). The protocol steps are ring::claim/copy_chunk/retire
+// (src/ring/reclaimer.h); here are the guards and the statistics.
 Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_entries, uint64_t entries_wanted,
                                           Cause cause, FreeCheck& check) noexcept {
   ChunkResult out;
