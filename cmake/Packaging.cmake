@@ -7,7 +7,9 @@
 # CMake package files, the large-allocation layer, the `vmreclaim` command,
 # and whatever else gains an install rule later (the daemon and its unit)
 # without a change here. Included last from the top CMakeLists.txt, after
-# every install rule.
+# every install rule. An install rule should name a relative destination
+# (a systemd unit: lib/systemd/system, which becomes /usr/lib/systemd/system
+# in the package, where systemd on Debian 12 reads units).
 #
 # Paths: installed under /usr (CPACK_PACKAGING_INSTALL_PREFIX) with the
 # build's relative CMAKE_INSTALL_LIBDIR — lib/ for the default prefix,
