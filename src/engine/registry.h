@@ -58,8 +58,9 @@ class Registry {
   uint64_t footprint_limit() noexcept;
   // Whether the control endpoint is served when VMRECLAIM_CONTROL is unset.
   void set_control_default(bool serve) noexcept {
-    // Relaxed: a setting read under mu_ when the endpoint opens; the caller
-    // sets it before the ring it concerns exists.
+    // Relaxed: a lone flag, nothing is published through it; read when the
+    // endpoint opens (under mu_, or on the engine thread after a loss), and
+    // the caller sets it before the ring it concerns exists.
     control_default_.store(serve, std::memory_order_relaxed);
   }
 
