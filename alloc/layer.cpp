@@ -1,6 +1,7 @@
 #include "layer.h"
 
 #include <sched.h>
+#include <vmreclaim/vmreclaim.h>
 
 #include <atomic>
 #include <new>
@@ -21,6 +22,11 @@ Layer& layer() noexcept {
     return *l;
   bool expected = false;
   if (g_building.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
+    // A program that knows nothing of the library gets no control endpoint
+    // (descriptors it did not open) unless VMRECLAIM_CONTROL=1 asks for it,
+    // as `vmreclaim run` does (docs/allocator.md). Set before the ring
+    // exists: it is allocated at the first large request, after this.
+    vmreclaim_set_control_default(0);
     Layer* l = new (g_storage) Layer(settings());
     g_layer.store(l, std::memory_order_release);
     install_fork_handlers();

@@ -82,6 +82,18 @@ void vmreclaim_set_footprint_limit(uint64_t bytes);
 /* The footprint limit in force, or 0. */
 uint64_t vmreclaim_get_footprint_limit(void);
 
+/*
+ * Whether the ring's control endpoint (what `vmreclaim show/trim/drain` talk
+ * to: a listening socket and an epoll descriptor) is served when the
+ * environment does not say (VMRECLAIM_CONTROL unset). 1 by default; the
+ * preloaded large-allocation layer sets 0 before its ring exists, so a program
+ * that knows nothing of the library gains no descriptor unless asked
+ * (`vmreclaim run` sets VMRECLAIM_CONTROL=1). Takes effect when the endpoint
+ * is next opened (at mach_vm_reclaim_ring_allocate, in a forked child); an
+ * endpoint already open stays.
+ */
+void vmreclaim_set_control_default(int serve);
+
 /* This process's ring, or NULL if it has none. */
 mach_vm_reclaim_ring_t vmreclaim_ring_current(void);
 

@@ -3,8 +3,10 @@
 #include <pthread.h>
 
 #include <new>
+#include <string_view>
 
 #include "platform/linux/suspend_signal.h"
+#include "support/environment.h"
 #include "support/log.h"
 #include "support/probes.h"
 
@@ -78,8 +80,18 @@ void Registry::on_suspend() noexcept {
   if (platform::suspend_stops_process()) platform::stop_process();
 }
 
+bool Registry::control_wanted() noexcept {
+  // The environment, where it says, wins over the program's default.
+  // A malformed value is reported (tunables) and leaves the default.
+  static const bool from_env = [] {
+    const char* s = support::setting_from_env("VMRECLAIM_CONTROL");
+    return s != nullptr && (std::string_view(s) == "0" || std::string_view(s) == "1");
+  }();
+  return from_env ? tunables().control : control_default_.load(std::memory_order_relaxed);
+}
+
 void Registry::open_control_locked() noexcept {
-  if (!tunables().control || !thread_ || !thread_->running()) return;
+  if (!control_wanted() || !thread_ || !thread_->running()) return;
   auto server = control::Server::open();
   if (!server) {
     support::log(support::LogLevel::info, "no control endpoint: %s", server.error().message().c_str());

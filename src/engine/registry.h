@@ -56,6 +56,13 @@ class Registry {
   // 0 removes the limit. Applies at once to an existing ring.
   void set_footprint_limit(uint64_t bytes) noexcept;
   uint64_t footprint_limit() noexcept;
+  // Whether the control endpoint is served when VMRECLAIM_CONTROL is unset.
+  void set_control_default(bool serve) noexcept {
+    // Relaxed: a lone flag, nothing is published through it; read when the
+    // endpoint opens (under mu_, or on the engine thread after a loss), and
+    // the caller sets it before the ring it concerns exists.
+    control_default_.store(serve, std::memory_order_relaxed);
+  }
 
  private:
   Registry() = default;
@@ -67,6 +74,8 @@ class Registry {
   static void on_control_lost(void*) noexcept;
   // The per-process control endpoint, served by the engine thread.
   void open_control_locked() noexcept;
+  // VMRECLAIM_CONTROL if set, else the default the program chose.
+  bool control_wanted() noexcept;
   void close_control_locked() noexcept;
 
   std::mutex mu_;  // allocate/destroy/fork
@@ -81,6 +90,7 @@ class Registry {
   std::unique_ptr<policy::PressureMonitor> monitor_;
   std::unique_ptr<policy::ProcessLimits> limits_;
   std::atomic<uint64_t> pending_footprint_limit_{0};
+  std::atomic<bool> control_default_{true};
   // One per ring.
   std::unique_ptr<policy::EngineThread> thread_;
   std::unique_ptr<control::Server> control_;

@@ -275,6 +275,56 @@ TEST_F(Preload, VmreclaimRunRunsTheProgramUnderTheLayer) {
 #endif
 }
 
+// The layer opens no control endpoint unless asked (a program that knows
+// nothing of the library gains no descriptor); `vmreclaim run` asks, so the
+// operator who started a program under it can drain and trim it. The same
+// program with the layer preloaded by hand cannot be reached.
+TEST_F(Preload, VmreclaimRunAsksForTheControlEndpoint) {
+#ifndef VMRECLAIM_CLI
+  GTEST_SKIP() << "built without the vmreclaim command (VMRECLAIM_BUILD_TOOLS=OFF)";
+#else
+  const char* script =
+      "import os, sys\n"
+      "b = bytearray(8 << 20)\n"
+      "del b\n"
+      "print(os.getpid(), flush=True)\n"
+      "sys.stdin.readline()\n";
+  // Starts the program, then runs `vmreclaim ARGS... PID` on it; the outputs.
+  auto operate = [](std::vector<std::string> argv, std::vector<std::string> env,
+                    std::vector<std::vector<std::string> > commands) {
+    std::vector<Outcome> outcomes;
+    SpawnOptions o;
+    o.argv = std::move(argv);
+    o.env = std::move(env);
+    o.drop_vmreclaim_env = true;
+    o.stdin_pipe = true;
+    std::optional<Child> c = Child::spawn(o);
+    if (!c) return outcomes;
+    std::optional<std::string> pid = c->read_line(kChildTimeout);
+    if (!pid || pid->empty()) return outcomes;
+    for (std::vector<std::string> cmd : commands) {
+      cmd.insert(cmd.begin(), VMRECLAIM_CLI);
+      cmd.insert(cmd.begin() + 2, *pid);
+      outcomes.push_back(run(cmd, {}));
+    }
+    c->close_stdin();
+    std::string out, err;
+    c->communicate(&out, &err, kChildTimeout);
+    return outcomes;
+  };
+  const std::vector<std::vector<std::string> > commands = {{"trim", "4K"}, {"drain", "--timeout", "2"}};
+  std::vector<Outcome> served = operate({VMRECLAIM_CLI, "run", "--", "/usr/bin/python3", "-c", script}, {}, commands);
+  ASSERT_EQ(served.size(), 2u);
+  EXPECT_EQ(served[0].exit_code, 0) << served[0].output;
+  EXPECT_EQ(served[1].exit_code, 0) << served[1].output;
+  EXPECT_NE(served[1].output.find("drained"), std::string::npos) << served[1].output;
+
+  std::vector<Outcome> plain = operate({"/usr/bin/python3", "-c", script}, {kPreload}, {{"drain", "--timeout", "0.2"}});
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_EQ(plain[0].exit_code, 6) << "the layer opened a control endpoint unasked: " << plain[0].output;
+#endif
+}
+
 TEST_F(Preload, SortOfALargeFileMatchesTheUnpreloadedResult) {
   const std::string input = dir_ + "/input", plain = dir_ + "/plain", layered = dir_ + "/layered";
   {

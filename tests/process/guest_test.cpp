@@ -135,15 +135,17 @@ TEST_P(Guest, ChildForkedFromAThreadExitsWhenItsOnlyThreadReturns) {
 }
 
 // Item 3: the library's descriptors stay out of the low numbers programs
-// count on, and none reaches a new image.
+// count on, and none reaches a new image. The control endpoint is asked for
+// (VMRECLAIM_CONTROL=1), so both hosts have descriptors to check.
 TEST_P(Guest, LibraryDescriptorsAreHighAndCloseOnExec) {
-  auto c = start({"fds"});
+  auto c = start({"fds"}, {"VMRECLAIM_CONTROL=1"});
   ASSERT_TRUE(c);
   int status = -1;
   std::string out = finish(*c, &status);
   ASSERT_EQ(describe_status(status), "exited 0") << out;
   auto added = field(out.substr(out.find("new=")), "new");
   ASSERT_TRUE(added) << out;
+  ASSERT_NE(*added, "none") << "VMRECLAIM_CONTROL=1 opens the control endpoint: " << out;
   EXPECT_EQ(out.find("inheritable="), std::string::npos) << out;
   EXPECT_NE(out.find("inherited=none"), std::string::npos) << out;
   // Every new descriptor is out of the low numbers: at 256 or above, or, in
@@ -160,6 +162,26 @@ TEST_P(Guest, LibraryDescriptorsAreHighAndCloseOnExec) {
       if (comma == std::string::npos) break;
       pos = comma + 1;
     }
+  }
+}
+
+// Item 3 with the default settings: a program that knows nothing of the
+// library (the layer preloaded into it) gets no control endpoint unless it is
+// asked for (VMRECLAIM_CONTROL=1, which `vmreclaim run` sets), so it gains no
+// descriptor, and a child it spawns counting what it passes on (CPython's
+// test_pass_fds_redirected) finds none of ours. A program linked with the
+// library chose it and serves the endpoint by default.
+TEST_P(Guest, ByDefaultOnlyAProgramLinkedWithTheLibraryServesTheEndpoint) {
+  auto c = start({"fds"});
+  ASSERT_TRUE(c);
+  int status = -1;
+  std::string out = finish(*c, &status);
+  ASSERT_EQ(describe_status(status), "exited 0") << out;
+  EXPECT_NE(out.find("inherited=none"), std::string::npos) << out;
+  if (GetParam() == Host::preload) {
+    EXPECT_NE(out.find("new=none"), std::string::npos) << "the preloaded layer opened descriptors unasked: " << out;
+  } else {
+    EXPECT_EQ(out.find("new=none"), std::string::npos) << "a linked program serves its endpoint by default: " << out;
   }
 }
 
@@ -185,7 +207,7 @@ TEST_P(Guest, DescriptorsTheProgramTookBackAreNeverUsed) {
   char dir[] = "/tmp/vmreclaim-guest-XXXXXX";
   ASSERT_NE(::mkdtemp(dir), nullptr);
   const std::string file = std::string(dir) + "/own-file";
-  auto c = start({"stop-closed", file}, {"VMRECLAIM_SUSPEND_DRAIN=1"});
+  auto c = start({"stop-closed", file}, {"VMRECLAIM_SUSPEND_DRAIN=1", "VMRECLAIM_CONTROL=1"});
   ASSERT_TRUE(c);
   std::string ready = line_starting(*c, "ready");
   ASSERT_FALSE(ready.empty()) << c->stderr_so_far();

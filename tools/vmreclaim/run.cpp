@@ -45,10 +45,10 @@ struct RunOptions {
 std::string find_layer() {
   // Never from the invoker's environment if this command runs privileged.
   if (const char* env = support::setting_from_env("VMRECLAIM_MALLOC_LIB"); env != nullptr && *env != '\0') return env;
+  // Beside this command first (an installed copy, e.g. from the package,
+  // uses its own layer even where the build tree it came from still exists),
+  // then the build tree it was built in.
   std::vector<fs::path> candidates;
-#ifdef VMRECLAIM_MALLOC_BUILD_PATH
-  candidates.emplace_back(VMRECLAIM_MALLOC_BUILD_PATH);
-#endif
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
@@ -59,6 +59,9 @@ std::string find_layer() {
     candidates.push_back(prefix / "lib" / "libvmreclaim-malloc.so");
     candidates.push_back(prefix / "alloc" / "libvmreclaim-malloc.so");  // build tree
   }
+#ifdef VMRECLAIM_MALLOC_BUILD_PATH
+  candidates.emplace_back(VMRECLAIM_MALLOC_BUILD_PATH);
+#endif
 #ifdef VMRECLAIM_INSTALL_FULL_LIBDIR
   candidates.emplace_back(fs::path(VMRECLAIM_INSTALL_FULL_LIBDIR) / "libvmreclaim-malloc.so");
 #endif
@@ -195,6 +198,10 @@ int run_command(const RunOptions& o) {
     setenv("VMRECLAIM_MALLOC_REPORT", report.c_str(), 1);
     if (!o.threshold.empty()) setenv("VMRECLAIM_MALLOC_THRESHOLD", o.threshold.c_str(), 1);
     if (backend != nullptr) setenv("VMRECLAIM_MALLOC_BACKEND", backend->name, 1);
+    // The layer serves no control endpoint unless asked; the operator who
+    // runs a program through us can then show, trim and drain it. An
+    // explicit VMRECLAIM_CONTROL (0 included) is left as it is.
+    setenv("VMRECLAIM_CONTROL", "1", 0);
     std::vector<char*> argv;
     for (const std::string& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
