@@ -5,6 +5,7 @@
 #include <string>
 
 #include "support/environment.h"
+#include "support/numbers.h"
 
 namespace vmreclaim::policy {
 
@@ -28,33 +29,6 @@ uint32_t Tunables::autotrim_pct(PressureLevel level) const noexcept {
   return autotrim_pct_normal;
 }
 
-std::optional<uint64_t> parse_u64(std::string_view text) noexcept {
-  if (text.empty() || text.size() > 20) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (UINT64_MAX - d) / 10) return std::nullopt;
-    v = v * 10 + d;
-  }
-  return v;
-}
-
-std::optional<uint64_t> parse_bytes(std::string_view text) noexcept {
-  if (text.empty()) return std::nullopt;
-  unsigned shift = 0;
-  switch (text.back()) {
-    case 'k': case 'K': shift = 10; break;
-    case 'm': case 'M': shift = 20; break;
-    case 'g': case 'G': shift = 30; break;
-    default: break;
-  }
-  if (shift != 0) text.remove_suffix(1);
-  auto v = parse_u64(text);
-  if (!v || (shift != 0 && *v > (UINT64_MAX >> shift))) return std::nullopt;
-  return *v << shift;
-}
-
 namespace {
 
 class Reader {
@@ -64,7 +38,7 @@ class Reader {
   void number(const char* name, uint64_t& out, uint64_t lo, uint64_t hi) {
     const char* s = lookup_(name);
     if (s == nullptr) return;
-    auto v = parse_u64(s);
+    auto v = support::parse_u64(s);
     if (!v || *v < lo || *v > hi) {
       bad(name, s, ("a whole number from " + std::to_string(lo) + " to " + std::to_string(hi)).c_str(),
           std::to_string(out).c_str());
@@ -143,7 +117,7 @@ Tunables tunables_from_env(const EnvLookup& lookup, const EnvComplaint& complain
     }
   }
   if (const char* s = r.raw("VMRECLAIM_FOOTPRINT_LIMIT"); s != nullptr) {
-    auto v = parse_bytes(s);
+    auto v = support::parse_bytes(s);
     if (v && *v > 0) {
       t.footprint_limit = v;
     } else {
@@ -152,11 +126,10 @@ Tunables tunables_from_env(const EnvLookup& lookup, const EnvComplaint& complain
   }
   r.choice<GuardMode>("VMRECLAIM_GUARD", t.guard, {{"fatal", GuardMode::fatal}, {"log", GuardMode::log}},
                       "fatal or log", "fatal");
-  r.choice<support::LogLevel>("VMRECLAIM_LOG", t.log_level,
-                              {{"debug", support::LogLevel::debug},
-                               {"info", support::LogLevel::info},
-                               {"error", support::LogLevel::error}},
-                              "debug, info or error", "error");
+  r.choice<support::LogLevel>(
+      "VMRECLAIM_LOG", t.log_level,
+      {{"debug", support::LogLevel::debug}, {"info", support::LogLevel::info}, {"error", support::LogLevel::error}},
+      "debug, info or error", "error");
   r.choice<platform::FreeAdvice>("VMRECLAIM_FREE_ADVICE", t.free_advice,
                                  {{"dontneed", platform::FreeAdvice::dontneed}, {"free", platform::FreeAdvice::free}},
                                  "dontneed or free", "dontneed");

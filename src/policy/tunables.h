@@ -66,8 +66,4 @@ Tunables tunables_from_env(const EnvLookup& lookup, const EnvComplaint& complain
 // privileged process), complaining on stderr.
 Tunables tunables_from_process_env();
 
-// Parsers, exposed for tests. nullopt on anything malformed or out of range.
-std::optional<uint64_t> parse_u64(std::string_view text) noexcept;
-std::optional<uint64_t> parse_bytes(std::string_view text) noexcept;  // K/M/G suffixes
-
 }  // namespace vmreclaim::policy
