@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vmreclaim/ring.hpp>
@@ -127,6 +128,28 @@ TEST(ControlEndpoint, NothingListeningIsNoEndpoint) {
   EXPECT_EQ(client.error(), client_errc::no_endpoint);
   auto missing = Client::connect(0);
   EXPECT_FALSE(missing);
+}
+
+TEST(ControlEndpoint, NamesUpToSunPathAreServedLongerOnesRefusedAtBothEnds) {
+  // The server binds and the client connects through one address builder
+  // (socket_address.h): a name filling sun_path to the last byte reaches the
+  // server; one byte more, or none, is refused on both sides, binding nothing.
+  const std::string prefix = std::string(1, '\0') + "vmreclaim-test/long/" + std::to_string(::getpid()) + "/";
+  const std::string longest = prefix + std::string(sizeof(sockaddr_un::sun_path) - prefix.size(), 'x');
+  auto server = Server::open(longest);
+  ASSERT_TRUE(server) << server.error().message();
+  auto client = Client::connect_name(longest, std::chrono::milliseconds(50));
+  ASSERT_TRUE(client) << client.error().message();
+  // The same name but its last byte: a different abstract socket, nobody's.
+  EXPECT_EQ(Client::connect_name(longest.substr(0, longest.size() - 1)).error(), client_errc::no_endpoint);
+  for (const std::string& bad : {longest + "y", std::string()}) {
+    auto s = Server::open(bad);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error(), std::errc::invalid_argument);
+    auto c = Client::connect_name(bad);
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error(), std::errc::invalid_argument);
+  }
 }
 
 TEST(ControlEndpoint, RefusesAnEndpointHeldByAnotherProcess) {
