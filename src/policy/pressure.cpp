@@ -12,11 +12,4 @@ std::string_view to_string(PressureLevel level) noexcept {
   return "unknown";
 }
 
-std::optional<PressureLevel> parse_pressure_level(std::string_view text) noexcept {
-  for (auto l : {PressureLevel::normal, PressureLevel::warning, PressureLevel::urgent, PressureLevel::critical}) {
-    if (text == to_string(l)) return l;
-  }
-  return std::nullopt;
-}
-
 }  // namespace vmreclaim::policy

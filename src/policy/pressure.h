@@ -11,7 +11,6 @@ namespace vmreclaim::policy {
 enum class PressureLevel : uint8_t { normal = 0, warning = 1, urgent = 2, critical = 3 };
 
 std::string_view to_string(PressureLevel level) noexcept;
-std::optional<PressureLevel> parse_pressure_level(std::string_view text) noexcept;
 
 class PressureSource {
  public:

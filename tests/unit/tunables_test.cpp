@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,18 +23,18 @@ struct Parsed {
   std::vector<std::string> complaints;
 };
 
-Parsed parse(const std::map<std::string, std::string> &env) {
+Parsed parse(const std::map<std::string, std::string>& env) {
   Parsed p;
   p.t = vmreclaim::policy::tunables_from_env(
-      [&](const char *name) -> const char * {
+      [&](const char* name) -> const char* {
         auto it = env.find(name);
         return it == env.end() ? nullptr : it->second.c_str();
       },
-      [&](const char *msg) { p.complaints.emplace_back(msg); });
+      [&](const char* msg) { p.complaints.emplace_back(msg); });
   return p;
 }
 
-void expect_defaults(const Tunables &t) {
+void expect_defaults(const Tunables& t) {
   const Tunables d;
   EXPECT_TRUE(t.enabled);
   EXPECT_EQ(t.period_normal_ns, 10'000'000'000u);
@@ -102,8 +103,8 @@ TEST(Tunables, GoodValuesAreTaken) {
 
 TEST(Tunables, EachBadValueIsNamedAndTheDefaultKept) {
   struct Case {
-    const char *name;
-    const char *value;
+    const char* name;
+    const char* value;
   };
   const Case cases[] = {
       {"VMRECLAIM_ENABLED", "yes"},
@@ -128,7 +129,7 @@ TEST(Tunables, EachBadValueIsNamedAndTheDefaultKept) {
       {"VMRECLAIM_GUARD", "loud"},
       {"VMRECLAIM_LOG", "verbose"},
   };
-  for (const Case &c : cases) {
+  for (const Case& c : cases) {
     SCOPED_TRACE(std::string(c.name) + "=\"" + c.value + "\"");
     Parsed p = parse({{c.name, c.value}});
     ASSERT_EQ(p.complaints.size(), 1u);
@@ -170,6 +171,69 @@ TEST(Tunables, FootprintLimitTakesByteSuffixes) {
   EXPECT_EQ(p.t.footprint_limit, 65536u);
   p = parse({{"VMRECLAIM_FOOTPRINT_LIMIT", "1G"}});
   EXPECT_EQ(p.t.footprint_limit, 1ull << 30);
+}
+
+// The table (tunables.def) drives the parser: every line of it is read
+// from its variable, over its whole range, and refuses what it must.
+using vmreclaim::policy::tunable_specs;
+using vmreclaim::policy::TunableSpec;
+
+TEST(TunablesTable, NamesAreUniqueAndTheLibrarys) {
+  std::set<std::string> seen;
+  for (const TunableSpec& spec : tunable_specs()) {
+    EXPECT_THAT(spec.env, ::testing::StartsWith("VMRECLAIM_"));
+    EXPECT_TRUE(seen.insert(spec.env).second) << spec.env << " twice";
+    EXPECT_FALSE(spec.help.empty()) << spec.env;
+    EXPECT_EQ(spec.optional, !spec.unset.empty()) << spec.env << ": an optional says what unset means";
+  }
+  EXPECT_EQ(seen.size(), 21u);
+}
+
+TEST(TunablesTable, EachDefaultReadsBackAsTheDefault) {
+  const Tunables d;
+  for (const TunableSpec& spec : tunable_specs()) {
+    if (!spec.get(d)) continue;  // unset by default: nothing to write
+    SCOPED_TRACE(spec.env);
+    Parsed p = parse({{spec.env, value_text(spec, d)}});
+    EXPECT_TRUE(p.complaints.empty()) << p.complaints.front();
+    EXPECT_EQ(spec.get(p.t), spec.get(d));
+    expect_defaults(p.t);
+  }
+}
+
+TEST(TunablesTable, EachTakesItsWholeRangeAndNothingElse) {
+  const Tunables d;
+  for (const TunableSpec& spec : tunable_specs()) {
+    SCOPED_TRACE(spec.env);
+    std::vector<std::pair<std::string, uint64_t>> good;  // text, value
+    std::vector<std::string> bad = {"", "garbage", "-1", " 1"};
+    if (spec.kind == TunableSpec::Kind::choice) {
+      for (size_t i = 0; i < spec.choices; i++) good.emplace_back(std::string(spec.choice_text(i)), i);
+      bad.push_back(std::string(spec.choice_text(0)) + "x");
+    } else {
+      good.emplace_back(std::to_string(spec.lo), spec.lo);
+      good.emplace_back(std::to_string(spec.hi), spec.hi);
+      if (spec.lo > 0) bad.push_back(std::to_string(spec.lo - 1));
+      bad.push_back(spec.hi < UINT64_MAX ? std::to_string(spec.hi + 1) : "18446744073709551616");
+    }
+    for (const auto& [text, value] : good) {
+      if (spec.env == std::string("VMRECLAIM_WMA_DENOM") || spec.env == std::string("VMRECLAIM_WMA_WEIGHT_BASE") ||
+          spec.env == std::string("VMRECLAIM_WMA_WEIGHT_CUR")) {
+        continue;  // checked together (WmaWeightsMustSumToTheDenominator)
+      }
+      Parsed p = parse({{spec.env, text}});
+      EXPECT_TRUE(p.complaints.empty()) << text << ": " << (p.complaints.empty() ? "" : p.complaints.front());
+      EXPECT_EQ(spec.get(p.t), value) << text;
+    }
+    for (const std::string& text : bad) {
+      Parsed p = parse({{spec.env, text}});
+      ASSERT_EQ(p.complaints.size(), 1u) << '"' << text << '"';
+      EXPECT_THAT(p.complaints[0], HasSubstr(spec.env));
+      EXPECT_THAT(p.complaints[0], HasSubstr("expected " + expected_text(spec, false)));
+      EXPECT_THAT(p.complaints[0], HasSubstr("using " + value_text(spec, d)));
+      expect_defaults(p.t);
+    }
+  }
 }
 
 }  // namespace
