@@ -3,11 +3,8 @@
 namespace vmreclaim::policy {
 
 std::string_view to_string(PressureLevel level) noexcept {
-  switch (level) {
-    case PressureLevel::normal: return "normal";
-    case PressureLevel::warning: return "warning";
-    case PressureLevel::urgent: return "urgent";
-    case PressureLevel::critical: return "critical";
+  for (const auto& c : kPressureLevels) {
+    if (c.value == level) return c.text;
   }
   return "unknown";
 }

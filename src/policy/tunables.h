@@ -14,23 +14,16 @@
 
 #include "platform/linux/vm_ops.h"
 #include "policy/pressure.h"
+#include "support/choice.h"
 #include "support/log.h"
 
 namespace vmreclaim::policy {
 
 enum class GuardMode : uint8_t { fatal, log };
 
-// A word a tunable may be set to, and its value.
-template <class T>
-struct Choice {
-  std::string_view text;
-  T value;
-};
+// The words of the choice tunables (tunables.def); kPressureLevels is pressure.h's.
+using support::Choice;
 inline constexpr Choice<bool> kOffOn[] = {{"0", false}, {"1", true}};
-inline constexpr Choice<PressureLevel> kPressureLevels[] = {{"normal", PressureLevel::normal},
-                                                            {"warning", PressureLevel::warning},
-                                                            {"urgent", PressureLevel::urgent},
-                                                            {"critical", PressureLevel::critical}};
 inline constexpr Choice<GuardMode> kGuardModes[] = {{"fatal", GuardMode::fatal}, {"log", GuardMode::log}};
 inline constexpr Choice<support::LogLevel> kLogLevels[] = {
     {"debug", support::LogLevel::debug}, {"info", support::LogLevel::info}, {"error", support::LogLevel::error}};

@@ -236,4 +236,15 @@ TEST(TunablesTable, EachTakesItsWholeRangeAndNothingElse) {
   }
 }
 
+TEST(TunablesTable, PressureLevelsAreNamedAsTheyAreRead) {
+  // One list of level names (pressure.h) for the logs and VMRECLAIM_PRESSURE.
+  for (PressureLevel l :
+       {PressureLevel::normal, PressureLevel::warning, PressureLevel::urgent, PressureLevel::critical}) {
+    Parsed p = parse({{"VMRECLAIM_PRESSURE", std::string(vmreclaim::policy::to_string(l))}});
+    EXPECT_TRUE(p.complaints.empty());
+    EXPECT_EQ(p.t.forced_pressure, l);
+  }
+  EXPECT_EQ(vmreclaim::policy::to_string(PressureLevel::urgent), "urgent");
+}
+
 }  // namespace
