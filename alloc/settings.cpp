@@ -9,6 +9,7 @@
 
 #include "size_classes.h"
 #include "support/environment.h"
+#include "support/numbers.h"
 
 namespace vmreclaim::alloc {
 namespace {
@@ -16,10 +17,10 @@ namespace {
 Settings g_settings;
 std::atomic<int> g_state{0};  // 0 unread, 1 reading, 2 ready
 
-void complain(const char* var, const char* value, const char* why) noexcept {
-  char line[256];
-  int n =
-      std::snprintf(line, sizeof line, "vmreclaim-malloc: ignoring %s=%s (%s); using the default\n", var, value, why);
+void complain(const char* var, const char* value, const char* why, const char* detail = nullptr) noexcept {
+  char line[320];
+  int n = std::snprintf(line, sizeof line, "vmreclaim-malloc: ignoring %s=%s (%s%s%s); using the default\n", var, value,
+                        why, detail != nullptr ? ": " : "", detail != nullptr ? detail : "");
   if (n > 0) {
     ssize_t ignored = ::write(STDERR_FILENO, line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1);
     (void)ignored;
@@ -29,44 +30,18 @@ void complain(const char* var, const char* value, const char* why) noexcept {
 void read_size(const char* var, size_t min, size_t max, size_t* out) noexcept {
   const char* v = support::setting_from_env(var);
   if (v == nullptr) return;
-  std::optional<size_t> n = parse_size(v);
-  if (!n) {
-    complain(var, v, "not a size");
-  } else if (*n < min || *n > max) {
+  static_assert(sizeof(size_t) == sizeof(uint64_t), "a byte count fits a size_t");
+  const support::ParsedNumber n = support::parse_byte_size(v);
+  if (!n.ok()) {
+    complain(var, v, "not a size", support::number_error_text(n.error));
+  } else if (n.value < min || n.value > max) {
     complain(var, v, "out of range");
   } else {
-    *out = *n;
+    *out = static_cast<size_t>(n.value);
   }
 }
 
 }  // namespace
-
-std::optional<size_t> parse_size(std::string_view text) noexcept {
-  if (text.empty()) return std::nullopt;
-  size_t v = 0;
-  size_t i = 0;
-  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; i++) {
-    size_t d = static_cast<size_t>(text[i] - '0');
-    if (v > (SIZE_MAX - d) / 10) return std::nullopt;
-    v = v * 10 + d;
-  }
-  if (i == 0) return std::nullopt;
-  unsigned shift = 0;
-  if (i < text.size()) {
-    switch (text[i]) {
-      case 'k':
-      case 'K': shift = 10; break;
-      case 'm':
-      case 'M': shift = 20; break;
-      case 'g':
-      case 'G': shift = 30; break;
-      default: return std::nullopt;
-    }
-    if (++i != text.size()) return std::nullopt;
-  }
-  if (shift != 0 && v > (SIZE_MAX >> shift)) return std::nullopt;
-  return v << shift;
-}
 
 const Settings& settings() noexcept {
   if (g_state.load(std::memory_order_acquire) == 2) return g_settings;

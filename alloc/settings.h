@@ -1,6 +1,7 @@
 // The layer's settings, read once from the environment without allocating:
 //   VMRECLAIM_MALLOC_THRESHOLD  requests at least this large are served by
-//                               the layer (bytes, K/M/G suffixes; default 128K)
+//                               the layer (bytes, K/M/G suffixes: support/numbers.h;
+//                               default 128K)
 //   VMRECLAIM_MALLOC_CACHE_MAX  most bytes the cache of freed blocks may hold
 //                               (default: 1G, or 1/8 of RAM if smaller)
 //   VMRECLAIM_MALLOC_REPORT     append a one-line summary to this file at exit
@@ -10,8 +11,6 @@
 #pragma once
 
 #include <cstddef>
-#include <optional>
-#include <string_view>
 
 namespace vmreclaim::alloc {
 
@@ -23,8 +22,5 @@ struct Settings {
 
 // Parsed on first call; later calls return the same object.
 const Settings& settings() noexcept;
-
-// "131072", "128K", "1M", "2G" -> bytes; nullopt if malformed or overflowing.
-std::optional<size_t> parse_size(std::string_view text) noexcept;
 
 }  // namespace vmreclaim::alloc

@@ -14,49 +14,37 @@
 
 __BEGIN_DECLS
 
-/* Why the engine reclaimed: indices of the per-cause arrays below. */
+/* Why the engine reclaimed: indices of the per-cause arrays below, in the
+ * order of <vmreclaim/causes.def> (VMRECLAIM_CAUSE_FLUSH = 0, ...). */
 enum {
-  VMRECLAIM_CAUSE_FLUSH = 0,
-  VMRECLAIM_CAUSE_TRIM = 1,
-  VMRECLAIM_CAUSE_DRAIN = 2,
-  VMRECLAIM_CAUSE_RESIZE = 3,
-  VMRECLAIM_CAUSE_LIMIT = 4,
-  VMRECLAIM_CAUSE_SUSPEND = 5,
-  VMRECLAIM_CAUSE_BACKGROUND = 6,
-  VMRECLAIM_CAUSE_COUNT = 7
+#define VMRECLAIM_CAUSE(ID, name, what) VMRECLAIM_CAUSE_##ID,
+#include <vmreclaim/causes.def>
+  VMRECLAIM_CAUSE_COUNT
 };
 
-/* Guard fault kinds: indices of guard_faults[] below. */
+/* Guard fault kinds: indices of guard_faults[] below, in the order of
+ * <vmreclaim/guard_faults.def> (VMRECLAIM_GUARD_DEALLOC_GAP = 0, ...). */
 enum {
-  VMRECLAIM_GUARD_DEALLOC_GAP = 0,
-  VMRECLAIM_GUARD_COPYIO_FAILURE = 1,
-  VMRECLAIM_GUARD_INDEX_FAILURE = 2,
-  VMRECLAIM_GUARD_DEALLOCATE_FAILURE = 3,
-  VMRECLAIM_GUARD_ACCOUNTING_FAILURE = 4,
-  VMRECLAIM_GUARD_FREE_GAP = 5,       /* a FREE entry covers unmapped pages */
-  VMRECLAIM_GUARD_ENGINE_OVERLAP = 6, /* an entry covers the engine's own memory */
-  VMRECLAIM_GUARD_COUNT = 7
+#define VMRECLAIM_GUARD_FAULT(ID, key, NAME, when) VMRECLAIM_GUARD_##ID,
+#include <vmreclaim/guard_faults.def>
+  VMRECLAIM_GUARD_COUNT
 };
 
+/* The statistics of a ring, field by field as <vmreclaim/stats.def> lists
+ * and explains them: capacity, max_capacity, entries, reclaimable_bytes,
+ * unreported_bytes, the user side's counters, reclaimed_entries[] and
+ * reclaimed_bytes[] by cause, the engine's counters, guard_faults[] by
+ * fault, wma_bytes, last_min_bytes, footprint_max, syscalls. */
+#define VMRECLAIM_STAT_VALUE_(type, name) type name;
+#define VMRECLAIM_STAT_BY_CAUSE_(type, name) type name[VMRECLAIM_CAUSE_COUNT];
+#define VMRECLAIM_STAT_BY_GUARD_(type, name) type name[VMRECLAIM_GUARD_COUNT];
+#define VMRECLAIM_STAT(SHAPE, type, name, SOURCE, meaning) VMRECLAIM_STAT_##SHAPE##_(type, name)
 struct vmreclaim_ring_stats {
-  uint32_t capacity;      /* current length, in entries */
-  uint32_t max_capacity;  /* length the ring may grow to */
-  uint64_t entries;       /* IDs in [head, tail): live or cancelled slots */
-  uint64_t reclaimable_bytes;
-  uint64_t unreported_bytes; /* reclaimed by the engine, not yet settled */
-  /* user side */
-  uint64_t entered_entries, entered_bytes, reentered_entries, enter_full;
-  uint64_t cancelled_unreclaimed, cancelled_busy, cancelled_freed, cancelled_deallocated, cancelled_bytes;
-  /* engine */
-  uint64_t reclaimed_entries[VMRECLAIM_CAUSE_COUNT];
-  uint64_t reclaimed_bytes[VMRECLAIM_CAUSE_COUNT];
-  uint64_t samples, trims, aborted_chunks, free_failures;
-  uint64_t guard_faults[VMRECLAIM_GUARD_COUNT];
-  uint64_t wma_bytes;      /* working-set estimate of unneeded bytes */
-  uint64_t last_min_bytes; /* the minimum seen at the last sample */
-  uint64_t footprint_max;  /* lifetime maximum footprint seen by the engine */
-  uint64_t syscalls;       /* system calls the engine has issued */
+#include <vmreclaim/stats.def>
 };
+#undef VMRECLAIM_STAT_VALUE_
+#undef VMRECLAIM_STAT_BY_CAUSE_
+#undef VMRECLAIM_STAT_BY_GUARD_
 
 /* Reclaim every entry now. *bytes_reclaimed (may be NULL) gets the bytes. */
 mach_vm_reclaim_error_t vmreclaim_ring_drain(mach_vm_reclaim_ring_t ring, uint64_t *bytes_reclaimed);

@@ -16,6 +16,15 @@ namespace {
 
 inline bool valid_action(mach_vm_reclaim_action_t a) { return a == VM_RECLAIM_FREE || a == VM_RECLAIM_DEALLOCATE; }
 
+// One statistic from the engine's live counters into the C struct; an array
+// only into an array of the same length (the same list, stats.def).
+void copy_stat(uint64_t& out, const vmreclaim::engine::Counter& in) noexcept { out = in.get(); }
+void copy_stat(uint64_t& out, const vmreclaim::engine::Gauge& in) noexcept { out = in.load(std::memory_order_relaxed); }
+template <class T, size_t N>
+void copy_stat(uint64_t (&out)[N], const T (&in)[N]) noexcept {
+  for (size_t i = 0; i < N; i++) copy_stat(out[i], in[i]);
+}
+
 }  // namespace
 
 // The public API is the library's only exported surface (-fvisibility=hidden).
@@ -171,29 +180,15 @@ mach_vm_reclaim_error_t vmreclaim_ring_get_stats(mach_vm_reclaim_ring_t ring, st
     out->reclaimable_bytes = reclaimable;
   }
   out->unreported_bytes = e->unreported_bytes();
-  out->entered_entries = s.entered_entries.get();
-  out->entered_bytes = s.entered_bytes.get();
-  out->reentered_entries = s.reentered_entries.get();
-  out->enter_full = s.enter_full.get();
-  out->cancelled_unreclaimed = s.cancelled_unreclaimed.get();
-  out->cancelled_busy = s.cancelled_busy.get();
-  out->cancelled_freed = s.cancelled_freed.get();
-  out->cancelled_deallocated = s.cancelled_deallocated.get();
-  out->cancelled_bytes = s.cancelled_bytes.get();
-  static_assert(VMRECLAIM_CAUSE_COUNT == vmreclaim::engine::kCauses);
-  static_assert(VMRECLAIM_GUARD_COUNT == vmreclaim::engine::kGuardFaultKinds);
-  for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
-    out->reclaimed_entries[i] = s.reclaimed_entries[i].get();
-    out->reclaimed_bytes[i] = s.reclaimed_bytes[i].get();
-  }
-  out->samples = s.samples.get();
-  out->trims = s.trims.get();
-  out->aborted_chunks = s.aborted_chunks.get();
-  out->free_failures = s.free_failures.get();
-  for (int i = 0; i < VMRECLAIM_GUARD_COUNT; i++) out->guard_faults[i] = s.guard_faults[i].get();
-  out->wma_bytes = s.wma_bytes.load(std::memory_order_relaxed);
-  out->last_min_bytes = s.last_min_bytes.load(std::memory_order_relaxed);
-  out->footprint_max = s.footprint_max.load(std::memory_order_relaxed);
+  // The engine's counters and gauges, each under its own name (stats.def).
+#define VMR_COPY_CALL(name)
+#define VMR_COPY_COUNTER(name) copy_stat(out->name, s.name);
+#define VMR_COPY_GAUGE(name) copy_stat(out->name, s.name);
+#define VMRECLAIM_STAT(SHAPE, type, name, SOURCE, meaning) VMR_COPY_##SOURCE(name)
+#include <vmreclaim/stats.def>
+#undef VMR_COPY_CALL
+#undef VMR_COPY_COUNTER
+#undef VMR_COPY_GAUGE
   out->syscalls = Registry::get().vm().syscalls();
   return VM_RECLAIM_SUCCESS;
 }

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "control/protocol.h"
+#include "control/socket_address.h"
 #include "control/stats_json.h"
 
 namespace vmreclaim::control {
@@ -198,13 +199,8 @@ Result<Client> Client::connect(pid_t pid, std::chrono::milliseconds timeout) {
 }
 
 Result<Client> Client::connect_name(const std::string& abstract_name, std::chrono::milliseconds timeout) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (abstract_name.empty() || abstract_name.size() > sizeof addr.sun_path) {
-    return std::make_error_code(std::errc::invalid_argument);
-  }
-  std::memcpy(addr.sun_path, abstract_name.data(), abstract_name.size());
-  const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + abstract_name.size());
+  const auto addr = socket_address(abstract_name);
+  if (!addr) return std::make_error_code(std::errc::invalid_argument);
   int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) return sys_error(errno);
   Client c(fd);
@@ -217,7 +213,7 @@ Result<Client> Client::connect_name(const std::string& abstract_name, std::chron
   }
   int rc;
   do {
-    rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), addr_len);
+    rc = ::connect(fd, addr->get(), addr->len);
   } while (rc != 0 && errno == EINTR);
   if (rc != 0) {
     if (errno == ECONNREFUSED || errno == ENOENT) return make_error_code(client_errc::no_endpoint);
@@ -330,10 +326,10 @@ Result<StatsReply> Client::stats() {
   return r;
 }
 
-Result<ReclaimReply> Client::drain() {
-  auto body = call(static_cast<uint16_t>(MessageType::drain), "");
-  if (!body) return body.error();
-  json j = json::parse(*body, nullptr, false);
+Result<ReclaimReply> Client::reclaim(uint16_t type, std::string_view body) {
+  auto reply = call(type, body);
+  if (!reply) return reply.error();
+  json j = json::parse(*reply, nullptr, false);
   ReclaimReply r;
   if (!j.is_object() || !read_pid(j, &r.pid) || !read_u64(j, "bytes_reclaimed", &r.bytes_reclaimed)) {
     return make_error_code(client_errc::protocol_error);
@@ -341,15 +337,10 @@ Result<ReclaimReply> Client::drain() {
   return r;
 }
 
+Result<ReclaimReply> Client::drain() { return reclaim(static_cast<uint16_t>(MessageType::drain), ""); }
+
 Result<ReclaimReply> Client::trim(uint64_t bytes) {
-  auto body = call(static_cast<uint16_t>(MessageType::trim), json{{"bytes", bytes}}.dump());
-  if (!body) return body.error();
-  json j = json::parse(*body, nullptr, false);
-  ReclaimReply r;
-  if (!j.is_object() || !read_pid(j, &r.pid) || !read_u64(j, "bytes_reclaimed", &r.bytes_reclaimed)) {
-    return make_error_code(client_errc::protocol_error);
-  }
-  return r;
+  return reclaim(static_cast<uint16_t>(MessageType::trim), json{{"bytes", bytes}}.dump());
 }
 
 }  // namespace vmreclaim::control

@@ -85,6 +85,8 @@ class Client {
   ssize_t send_packet(std::string_view packet) noexcept;
   // A request of `type` with `body`; the reply's JSON body on success.
   Result<std::string> call(uint16_t type, std::string_view body);
+  // A drain or trim request: the reply's pid and bytes reclaimed.
+  Result<ReclaimReply> reclaim(uint16_t type, std::string_view body);
 
   int fd_ = -1;
   int proof_fd_ = -1;  // /proc/PID/mem, sent with the first request, then closed

@@ -14,6 +14,7 @@
 
 #include "control/handler.h"
 #include "control/protocol.h"
+#include "control/socket_address.h"
 #include "platform/linux/fd.h"
 #include "support/log.h"
 
@@ -43,14 +44,11 @@ Result<std::string> random_part() {
 
 // The listening socket, bound to `name` (abstract: starts with NUL).
 Result<int> listen_on(const std::string& name) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (name.empty() || name.size() > sizeof addr.sun_path) return std::make_error_code(std::errc::invalid_argument);
-  std::memcpy(addr.sun_path, name.data(), name.size());
-  const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size());
+  const auto addr = socket_address(name);
+  if (!addr) return std::make_error_code(std::errc::invalid_argument);
   int lfd = platform::move_fd_high(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (lfd < 0) return last_error();
-  if (::bind(lfd, reinterpret_cast<const sockaddr*>(&addr), addr_len) != 0 || ::listen(lfd, 16) != 0) {
+  if (::bind(lfd, addr->get(), addr->len) != 0 || ::listen(lfd, 16) != 0) {
     std::error_code e = last_error();
     ::close(lfd);
     return e;

@@ -31,20 +31,6 @@ uint64_t ring_addr(const ring::Ring* r) { return reinterpret_cast<uint64_t>(r); 
 
 }  // namespace
 
-const char* cause_name(Cause cause) noexcept {
-  switch (cause) {
-    case Cause::flush: return "flush";
-    case Cause::trim: return "trim";
-    case Cause::drain: return "drain";
-    case Cause::resize: return "resize";
-    case Cause::limit: return "limit";
-    case Cause::suspend: return "suspend";
-    case Cause::background: return "background";
-    case Cause::count_: break;
-  }
-  return "unknown";
-}
-
 Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len, mach_vm_reclaim_count_t max_len,
                const policy::Tunables& tunables, Platform platform) noexcept
     : ring_(ring),

@@ -4,27 +4,33 @@
 // non-fatal: logged, counted, and the offending entry or operation skipped.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "policy/tunables.h"
 
 namespace vmreclaim::engine {
 
+// The faults of <vmreclaim/guard_faults.def>, in its order:
+// GuardFault::x is VMRECLAIM_GUARD_X.
 enum class GuardFault : uint8_t {
-  dealloc_gap,         // a DEALLOCATE entry covers unmapped pages (double free)
-  copyio_failure,      // the engine could not read or write the ring
-  index_failure,       // busy < head, busy - head > chunk, or tail beyond capacity
-  deallocate_failure,  // unknown action, or munmap failed for another reason
-  accounting_failure,  // reclaimed more bytes than the ring claims to hold
-  free_gap,            // a FREE entry covers unmapped pages (nothing of it is released)
-  engine_overlap,      // an entry covers the engine's own memory (its state, the ring, the library)
+#define VMRECLAIM_GUARD_FAULT(ID, key, NAME, when) key,
+#include <vmreclaim/guard_faults.def>
   count_
 };
 
 inline constexpr int kGuardFaultKinds = static_cast<int>(GuardFault::count_);
 
-// The one list of guard fault names (logs, stats, the control endpoint).
-const char* guard_name(GuardFault fault) noexcept;
+// The fault's name (logs, stats, the control endpoint): "DEALLOC_GAP", ...
+constexpr const char* guard_name(GuardFault fault) noexcept {
+  constexpr const char* kNames[] = {
+#define VMRECLAIM_GUARD_FAULT(ID, key, NAME, when) NAME,
+#include <vmreclaim/guard_faults.def>
+  };
+  static_assert(sizeof kNames / sizeof kNames[0] == kGuardFaultKinds);
+  const auto i = static_cast<size_t>(fault);
+  return i < static_cast<size_t>(kGuardFaultKinds) ? kNames[i] : "UNKNOWN";
+}
 
 // Fatal mode: does not return. Log mode: logs and returns.
 void raise_guard(GuardFault fault, uint64_t addr, policy::GuardMode mode, const char* context) noexcept;

@@ -5,15 +5,30 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "engine/guard.h"
 
 namespace vmreclaim::engine {
 
-enum class Cause : uint8_t { flush, trim, drain, resize, limit, suspend, background, count_ };
+// The causes of <vmreclaim/causes.def>, in its order: Cause::x is VMRECLAIM_CAUSE_X.
+enum class Cause : uint8_t {
+#define VMRECLAIM_CAUSE(ID, name, what) name,
+#include <vmreclaim/causes.def>
+  count_
+};
 inline constexpr int kCauses = static_cast<int>(Cause::count_);
-const char* cause_name(Cause cause) noexcept;
+
+constexpr const char* cause_name(Cause cause) noexcept {
+  constexpr const char* kNames[] = {
+#define VMRECLAIM_CAUSE(ID, name, what) #name,
+#include <vmreclaim/causes.def>
+  };
+  static_assert(sizeof kNames / sizeof kNames[0] == kCauses);
+  const auto i = static_cast<size_t>(cause);
+  return i < static_cast<size_t>(kCauses) ? kNames[i] : "unknown";
+}
 
 struct Counter {
   std::atomic<uint64_t> v{0};
@@ -25,16 +40,26 @@ struct Counter {
   uint64_t get() const noexcept { return v.load(std::memory_order_relaxed); }
 };
 
+// A value the engine sets at each working-set sample.
+using Gauge = std::atomic<uint64_t>;
+
+// The COUNTER and GAUGE statistics of <vmreclaim/stats.def>, under the same
+// names (the CALL ones are read when asked: vmreclaim_ring_get_stats).
 struct Stats {
-  // User side.
-  Counter entered_entries, entered_bytes, reentered_entries, enter_full;
-  Counter cancelled_unreclaimed, cancelled_busy, cancelled_freed, cancelled_deallocated, cancelled_bytes;
-  // Engine.
-  Counter reclaimed_entries[kCauses];
-  Counter reclaimed_bytes[kCauses];
-  Counter samples, trims, aborted_chunks, free_failures;
-  Counter guard_faults[kGuardFaultKinds];
-  std::atomic<uint64_t> wma_bytes{0}, last_min_bytes{0}, footprint_max{0};
+#define VMR_STAT_DIM_VALUE
+#define VMR_STAT_DIM_BY_CAUSE [kCauses]
+#define VMR_STAT_DIM_BY_GUARD [kGuardFaultKinds]
+#define VMR_STAT_FIELD_CALL(dim, name)
+#define VMR_STAT_FIELD_COUNTER(dim, name) Counter name dim{};
+#define VMR_STAT_FIELD_GAUGE(dim, name) Gauge name dim{};
+#define VMRECLAIM_STAT(SHAPE, type, name, SOURCE, meaning) VMR_STAT_FIELD_##SOURCE(VMR_STAT_DIM_##SHAPE, name)
+#include <vmreclaim/stats.def>
+#undef VMR_STAT_FIELD_CALL
+#undef VMR_STAT_FIELD_COUNTER
+#undef VMR_STAT_FIELD_GAUGE
+#undef VMR_STAT_DIM_VALUE
+#undef VMR_STAT_DIM_BY_CAUSE
+#undef VMR_STAT_DIM_BY_GUARD
 };
 
 }  // namespace vmreclaim::engine

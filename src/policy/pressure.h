@@ -6,12 +6,19 @@
 #include <optional>
 #include <string_view>
 
+#include "support/choice.h"
+
 namespace vmreclaim::policy {
 
 enum class PressureLevel : uint8_t { normal = 0, warning = 1, urgent = 2, critical = 3 };
 
+// The levels' names (logs, VMRECLAIM_PRESSURE), in order.
+inline constexpr support::Choice<PressureLevel> kPressureLevels[] = {{"normal", PressureLevel::normal},
+                                                                     {"warning", PressureLevel::warning},
+                                                                     {"urgent", PressureLevel::urgent},
+                                                                     {"critical", PressureLevel::critical}};
+
 std::string_view to_string(PressureLevel level) noexcept;
-std::optional<PressureLevel> parse_pressure_level(std::string_view text) noexcept;
 
 class PressureSource {
  public:

@@ -2,9 +2,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 
 #include "support/environment.h"
+#include "support/numbers.h"
 
 namespace vmreclaim::policy {
 
@@ -28,138 +30,188 @@ uint32_t Tunables::autotrim_pct(PressureLevel level) const noexcept {
   return autotrim_pct_normal;
 }
 
-std::optional<uint64_t> parse_u64(std::string_view text) noexcept {
-  if (text.empty() || text.size() > 20) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    uint64_t d = static_cast<uint64_t>(c - '0');
-    if (v > (UINT64_MAX - d) / 10) return std::nullopt;
-    v = v * 10 + d;
-  }
-  return v;
-}
-
-std::optional<uint64_t> parse_bytes(std::string_view text) noexcept {
-  if (text.empty()) return std::nullopt;
-  unsigned shift = 0;
-  switch (text.back()) {
-    case 'k': case 'K': shift = 10; break;
-    case 'm': case 'M': shift = 20; break;
-    case 'g': case 'G': shift = 30; break;
-    default: break;
-  }
-  if (shift != 0) text.remove_suffix(1);
-  auto v = parse_u64(text);
-  if (!v || (shift != 0 && *v > (UINT64_MAX >> shift))) return std::nullopt;
-  return *v << shift;
-}
-
 namespace {
 
-class Reader {
- public:
-  Reader(const EnvLookup& lookup, const EnvComplaint& complain) : lookup_(lookup), complain_(complain) {}
-
-  void number(const char* name, uint64_t& out, uint64_t lo, uint64_t hi) {
-    const char* s = lookup_(name);
-    if (s == nullptr) return;
-    auto v = parse_u64(s);
-    if (!v || *v < lo || *v > hi) {
-      bad(name, s, ("a whole number from " + std::to_string(lo) + " to " + std::to_string(hi)).c_str(),
-          std::to_string(out).c_str());
-      return;
-    }
-    out = *v;
-  }
-  void number(const char* name, uint32_t& out, uint32_t lo, uint32_t hi) {
-    uint64_t v = out;
-    number(name, v, lo, hi);
-    out = static_cast<uint32_t>(v);
-  }
-  template <class T>
-  void choice(const char* name, T& out, std::initializer_list<std::pair<std::string_view, T>> options,
-              const char* expected, const char* dflt) {
-    const char* s = lookup_(name);
-    if (s == nullptr) return;
-    for (const auto& [text, value] : options) {
-      if (text == s) {
-        out = value;
-        return;
-      }
-    }
-    bad(name, s, expected, dflt);
-  }
-  const char* raw(const char* name) { return lookup_(name); }
-  void bad(const char* name, const char* value, const char* expected, const char* dflt) {
-    char msg[512];
-    std::snprintf(msg, sizeof msg, "%s=\"%.64s\" is not valid (expected %s); using %s", name, value, expected, dflt);
-    complain_(msg);
-  }
-
- private:
-  const EnvLookup& lookup_;
-  const EnvComplaint& complain_;
+template <class M>
+struct MemberOf;
+template <class C, class T>
+struct MemberOf<T C::*> {
+  using type = T;
 };
+
+// Access to one field, as a number or as the index of a word.
+template <auto Field>
+std::optional<uint64_t> get_number(const Tunables& t) noexcept {
+  return static_cast<uint64_t>(t.*Field);
+}
+template <auto Field>
+void set_number(Tunables& t, uint64_t v) noexcept {
+  t.*Field = static_cast<typename MemberOf<decltype(Field)>::type>(v);
+}
+template <auto Field>
+std::optional<uint64_t> get_bytes(const Tunables& t) noexcept {
+  return t.*Field;
+}
+template <auto Field>
+void set_bytes(Tunables& t, uint64_t v) noexcept {
+  t.*Field = v;
+}
+template <const auto& Choices>
+std::string_view choice_text(size_t i) noexcept {
+  return i < std::size(Choices) ? Choices[i].text : std::string_view();
+}
+template <const auto& Choices, class T>
+std::optional<uint64_t> index_of(const T& value) noexcept {
+  for (size_t i = 0; i < std::size(Choices); i++) {
+    if (Choices[i].value == value) return i;
+  }
+  return std::nullopt;
+}
+template <class T>
+inline constexpr bool kIsOptional = false;
+template <class T>
+inline constexpr bool kIsOptional<std::optional<T>> = true;
+
+template <auto Field, const auto& Choices>
+std::optional<uint64_t> get_choice(const Tunables& t) noexcept {
+  if constexpr (kIsOptional<typename MemberOf<decltype(Field)>::type>) {
+    return (t.*Field).has_value() ? index_of<Choices>(*(t.*Field)) : std::nullopt;
+  } else {
+    return index_of<Choices>(t.*Field);
+  }
+}
+template <auto Field, const auto& Choices>
+void set_choice(Tunables& t, uint64_t i) noexcept {
+  if (i < std::size(Choices)) t.*Field = Choices[i].value;
+}
+
+template <auto Field>
+constexpr TunableSpec number_spec(const char* env, TunableSpec::Kind kind, uint64_t lo, uint64_t hi,
+                                  std::string_view help) {
+  return {env, kind, false, lo, hi, 0, nullptr, {}, help, &get_number<Field>, &set_number<Field>};
+}
+template <auto Field, const auto& Choices>
+constexpr TunableSpec choice_spec(const char* env, std::string_view unset, std::string_view help) {
+  constexpr bool optional = kIsOptional<typename MemberOf<decltype(Field)>::type>;
+  return {env,
+          TunableSpec::Kind::choice,
+          optional,
+          0,
+          0,
+          std::size(Choices),
+          &choice_text<Choices>,
+          unset,
+          help,
+          &get_choice<Field, Choices>,
+          &set_choice<Field, Choices>};
+}
+template <auto Field>
+constexpr TunableSpec bytes_spec(const char* env, uint64_t lo, uint64_t hi, std::string_view unset,
+                                 std::string_view help) {
+  return {env, TunableSpec::Kind::bytes, true, lo, hi, 0, nullptr, unset, help, &get_bytes<Field>, &set_bytes<Field>};
+}
+
+// One spec per line of tunables.def.
+#define VMR_KIND_COUNT TunableSpec::Kind::count
+#define VMR_KIND_NS TunableSpec::Kind::nanoseconds
+constexpr TunableSpec kSpecs[] = {
+#define VMRECLAIM_TUNABLE_NUMBER(type, field, dflt, env, unit, lo, hi, help) \
+  number_spec<&Tunables::field>(env, VMR_KIND_##unit, lo, hi, help),
+#define VMRECLAIM_TUNABLE_CHOICE(type, field, dflt, env, choices, help) \
+  choice_spec<&Tunables::field, choices>(env, {}, help),
+#define VMRECLAIM_TUNABLE_OPTIONAL(type, field, env, choices, unset, help) \
+  choice_spec<&Tunables::field, choices>(env, unset, help),
+#define VMRECLAIM_TUNABLE_BYTES(field, env, lo, hi, unset, help) bytes_spec<&Tunables::field>(env, lo, hi, unset, help),
+#include "policy/tunables.def"
+};
+#undef VMR_KIND_COUNT
+#undef VMR_KIND_NS
+
+// The value `text` gives `spec`: a number, or the index of a word.
+std::optional<uint64_t> parse_value(const TunableSpec& spec, std::string_view text) noexcept {
+  switch (spec.kind) {
+    case TunableSpec::Kind::count:
+    case TunableSpec::Kind::nanoseconds:
+    case TunableSpec::Kind::bytes: {
+      const support::ParsedNumber n =
+          spec.kind == TunableSpec::Kind::bytes ? support::parse_byte_size(text) : support::parse_number(text);
+      if (!n.ok() || n.value < spec.lo || n.value > spec.hi) return std::nullopt;
+      return n.value;
+    }
+    case TunableSpec::Kind::choice:
+      for (size_t i = 0; i < spec.choices; i++) {
+        if (spec.choice_text(i) == text) return i;
+      }
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+void complain_bad(const EnvComplaint& complain, const char* name, const char* value, const std::string& expected,
+                  const std::string& dflt) {
+  char msg[512];
+  std::snprintf(msg, sizeof msg, "%s=\"%.64s\" is not valid (expected %s); using %s", name, value, expected.c_str(),
+                dflt.c_str());
+  complain(msg);
+}
 
 }  // namespace
 
+std::span<const TunableSpec> tunable_specs() noexcept { return kSpecs; }
+
+std::string expected_text(const TunableSpec& spec, bool markdown) {
+  const std::string q = markdown ? "`" : "";
+  switch (spec.kind) {
+    case TunableSpec::Kind::count:
+    case TunableSpec::Kind::nanoseconds:
+      return "a whole number from " + q + std::to_string(spec.lo) + q + " to " + q + std::to_string(spec.hi) + q;
+    case TunableSpec::Kind::bytes: {
+      std::string range = spec.lo == 1 && spec.hi == UINT64_MAX ? "a positive byte count"
+                                                                : "a byte count from " + q + std::to_string(spec.lo) +
+                                                                      q + " to " + q + std::to_string(spec.hi) + q;
+      return range + " with an optional " + q + "K" + q + ", " + q + "M" + q + " or " + q + "G" + q + " suffix";
+    }
+    case TunableSpec::Kind::choice: {
+      std::string words;
+      for (size_t i = 0; i < spec.choices; i++) {
+        if (i > 0) words += i + 1 == spec.choices ? " or " : ", ";
+        words += q + std::string(spec.choice_text(i)) + q;
+      }
+      return words;
+    }
+  }
+  return "?";
+}
+
+std::string value_text(const TunableSpec& spec, const Tunables& t) {
+  const std::optional<uint64_t> v = spec.get(t);
+  if (!v) return std::string(spec.unset);
+  return spec.kind == TunableSpec::Kind::choice ? std::string(spec.choice_text(*v)) : std::to_string(*v);
+}
+
 Tunables tunables_from_env(const EnvLookup& lookup, const EnvComplaint& complain) {
   Tunables t;
-  Reader r(lookup, complain);
-  r.choice<bool>("VMRECLAIM_ENABLED", t.enabled, {{"1", true}, {"0", false}}, "0 or 1", "1");
-  constexpr uint64_t kHour = 3600ull * 1'000'000'000ull;
-  r.number("VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS", t.period_normal_ns, 0, kHour);
-  r.number("VMRECLAIM_SAMPLING_PERIOD_PRESSURE_NS", t.period_pressure_ns, 0, kHour);
-  r.number("VMRECLAIM_SAMPLING_PERIOD_CRITICAL_NS", t.period_critical_ns, 0, kHour);
-  r.number("VMRECLAIM_AUTOTRIM_PCT_NORMAL", t.autotrim_pct_normal, 0, 100);
-  r.number("VMRECLAIM_AUTOTRIM_PCT_PRESSURE", t.autotrim_pct_pressure, 0, 100);
-  r.number("VMRECLAIM_AUTOTRIM_PCT_CRITICAL", t.autotrim_pct_critical, 0, 100);
-  Tunables weights = t;
-  r.number("VMRECLAIM_WMA_WEIGHT_BASE", weights.wma_weight_base, 0, 1024);
-  r.number("VMRECLAIM_WMA_WEIGHT_CUR", weights.wma_weight_cur, 0, 1024);
-  r.number("VMRECLAIM_WMA_DENOM", weights.wma_denom, 1, 2048);
-  if (weights.wma_weight_base + weights.wma_weight_cur != weights.wma_denom) {
-    // Weights that do not sum to the denominator make the average drift.
-    char got[96];
-    std::snprintf(got, sizeof got, "%u+%u vs %u", weights.wma_weight_base, weights.wma_weight_cur, weights.wma_denom);
-    r.bad("VMRECLAIM_WMA_WEIGHT_BASE/_CUR/_DENOM", got, "BASE + CUR == DENOM", "3/1/4");
-  } else {
-    t.wma_weight_base = weights.wma_weight_base;
-    t.wma_weight_cur = weights.wma_weight_cur;
-    t.wma_denom = weights.wma_denom;
-  }
-  r.number("VMRECLAIM_ABANDONMENT_THRESHOLD", t.abandonment_periods, 1, 1u << 20);
-  r.number("VMRECLAIM_CHUNK_SIZE", t.chunk_size, 1, Tunables::kMaxChunk);
-  r.number("VMRECLAIM_PRESSURE_POLL_NS", t.pressure_poll_ns, 10'000'000, kHour);
-  r.choice<bool>("VMRECLAIM_SUSPEND_DRAIN", t.suspend_drain, {{"1", true}, {"0", false}}, "0 or 1", "0");
-  r.choice<bool>("VMRECLAIM_ENGINE_THREAD", t.engine_thread, {{"1", true}, {"0", false}}, "0 or 1", "1");
-  r.choice<bool>("VMRECLAIM_CONTROL", t.control, {{"1", true}, {"0", false}}, "0 or 1", "1");
-  if (const char* s = r.raw("VMRECLAIM_PRESSURE"); s != nullptr) {
-    if (auto l = parse_pressure_level(s)) {
-      t.forced_pressure = l;
+  for (const TunableSpec& spec : tunable_specs()) {
+    const char* s = lookup(spec.env);
+    if (s == nullptr) continue;
+    if (auto v = parse_value(spec, s)) {
+      spec.set(t, *v);
     } else {
-      r.bad("VMRECLAIM_PRESSURE", s, "normal, warning, urgent or critical", "live pressure");
+      complain_bad(complain, spec.env, s, expected_text(spec, false), value_text(spec, t));
     }
   }
-  if (const char* s = r.raw("VMRECLAIM_FOOTPRINT_LIMIT"); s != nullptr) {
-    auto v = parse_bytes(s);
-    if (v && *v > 0) {
-      t.footprint_limit = v;
-    } else {
-      r.bad("VMRECLAIM_FOOTPRINT_LIMIT", s, "a positive byte count with an optional K, M or G suffix", "no limit");
-    }
+  // Weights that do not sum to the denominator make the average drift: all
+  // three keep their defaults.
+  if (t.wma_weight_base + t.wma_weight_cur != t.wma_denom) {
+    const Tunables d;
+    char got[96], dflt[64];
+    std::snprintf(got, sizeof got, "%u+%u vs %u", t.wma_weight_base, t.wma_weight_cur, t.wma_denom);
+    std::snprintf(dflt, sizeof dflt, "%u/%u/%u", d.wma_weight_base, d.wma_weight_cur, d.wma_denom);
+    complain_bad(complain, "VMRECLAIM_WMA_WEIGHT_BASE/_CUR/_DENOM", got, "BASE + CUR == DENOM", dflt);
+    t.wma_weight_base = d.wma_weight_base;
+    t.wma_weight_cur = d.wma_weight_cur;
+    t.wma_denom = d.wma_denom;
   }
-  r.choice<GuardMode>("VMRECLAIM_GUARD", t.guard, {{"fatal", GuardMode::fatal}, {"log", GuardMode::log}},
-                      "fatal or log", "fatal");
-  r.choice<support::LogLevel>("VMRECLAIM_LOG", t.log_level,
-                              {{"debug", support::LogLevel::debug},
-                               {"info", support::LogLevel::info},
-                               {"error", support::LogLevel::error}},
-                              "debug, info or error", "error");
-  r.choice<platform::FreeAdvice>("VMRECLAIM_FREE_ADVICE", t.free_advice,
-                                 {{"dontneed", platform::FreeAdvice::dontneed}, {"free", platform::FreeAdvice::free}},
-                                 "dontneed or free", "dontneed");
   return t;
 }
 

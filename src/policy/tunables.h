@@ -1,60 +1,73 @@
-// The engine's settings (docs/design.md §9). Read once from the environment;
-// a bad value is reported on stderr, naming the variable, and the default
-// kept. Programs that embed the library can build a Tunables themselves.
+// The engine's settings (docs/design.md §9), listed once in tunables.def.
+// Read once from the environment; a bad value is reported on stderr, naming
+// the variable, and the default kept. Programs that embed the library can
+// build a Tunables themselves.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "platform/linux/vm_ops.h"
 #include "policy/pressure.h"
+#include "support/choice.h"
 #include "support/log.h"
 
 namespace vmreclaim::policy {
 
 enum class GuardMode : uint8_t { fatal, log };
 
-struct Tunables {
-  bool enabled = true;
-  // Sampling period by pressure: normal, warning/urgent, critical.
-  uint64_t period_normal_ns = 10'000'000'000ull;
-  uint64_t period_pressure_ns = 1'000'000'000ull;
-  uint64_t period_critical_ns = 0;
-  // Autotrim threshold, percent of the lifetime maximum footprint.
-  uint32_t autotrim_pct_normal = 10;
-  uint32_t autotrim_pct_pressure = 5;
-  uint32_t autotrim_pct_critical = 1;
-  // WMA = (base * old + cur * new) / denom.
-  uint32_t wma_weight_base = 3;
-  uint32_t wma_weight_cur = 1;
-  uint32_t wma_denom = 4;
-  uint32_t abandonment_periods = 512;
-  uint32_t chunk_size = 16;
-  // How often the engine thread reads the pressure sources and limits while
-  // the ring holds anything (the fallback when PSI triggers are refused).
-  uint64_t pressure_poll_ns = 1'000'000'000ull;
-  // Drain the ring on SIGTSTP before the process stops. Off by default: the
-  // handler this needs makes a stop/continue interrupt the call the signal
-  // met (nanosleep, poll, select return EINTR), which the default action
-  // never does (docs/policy.md, "Suspend").
-  bool suspend_drain = false;
-  // Run the background engine thread.
-  bool engine_thread = true;
-  // Serve the control endpoint (@vmreclaim/<pid>/<random>) from the engine thread.
-  bool control = true;
-  std::optional<PressureLevel> forced_pressure;
-  std::optional<uint64_t> footprint_limit;
-  GuardMode guard = GuardMode::fatal;
-  support::LogLevel log_level = support::LogLevel::error;
-  platform::FreeAdvice free_advice = platform::FreeAdvice::dontneed;
+// The words of the choice tunables (tunables.def); kPressureLevels is pressure.h's.
+using support::Choice;
+inline constexpr Choice<bool> kOffOn[] = {{"0", false}, {"1", true}};
+inline constexpr Choice<GuardMode> kGuardModes[] = {{"fatal", GuardMode::fatal}, {"log", GuardMode::log}};
+inline constexpr Choice<support::LogLevel> kLogLevels[] = {
+    {"debug", support::LogLevel::debug}, {"info", support::LogLevel::info}, {"error", support::LogLevel::error}};
+inline constexpr Choice<platform::FreeAdvice> kFreeAdvice[] = {{"dontneed", platform::FreeAdvice::dontneed},
+                                                               {"free", platform::FreeAdvice::free}};
+inline constexpr uint64_t kHourNs = 3600ull * 1'000'000'000ull;
 
+// One field per line of tunables.def, where each is explained.
+struct Tunables {
   static constexpr uint32_t kMaxChunk = 256;
+
+#define VMRECLAIM_TUNABLE_NUMBER(type, field, dflt, env, unit, lo, hi, help) type field = dflt;
+#define VMRECLAIM_TUNABLE_CHOICE(type, field, dflt, env, choices, help) type field = dflt;
+#define VMRECLAIM_TUNABLE_OPTIONAL(type, field, env, choices, unset, help) std::optional<type> field;
+#define VMRECLAIM_TUNABLE_BYTES(field, env, lo, hi, unset, help) std::optional<uint64_t> field;
+#include "policy/tunables.def"
 
   uint64_t period_ns(PressureLevel level) const noexcept;
   uint32_t autotrim_pct(PressureLevel level) const noexcept;
 };
+
+// What the environment parser and the README's table know of a tunable:
+// one entry per line of tunables.def, in its order.
+struct TunableSpec {
+  enum class Kind : uint8_t { count, nanoseconds, choice, bytes };
+  const char* env;  // "VMRECLAIM_..."
+  Kind kind;
+  bool optional;    // unset by default
+  uint64_t lo, hi;  // count, nanoseconds, bytes
+  size_t choices;   // choice: how many words
+  std::string_view (*choice_text)(size_t i) noexcept;
+  std::string_view unset;  // optional: what unset means
+  std::string_view help;   // Markdown
+  // The value as a number or as the index of a word; nullopt when unset.
+  std::optional<uint64_t> (*get)(const Tunables& t) noexcept;
+  void (*set)(Tunables& t, uint64_t v) noexcept;
+};
+std::span<const TunableSpec> tunable_specs() noexcept;
+// What a value must look like ("a whole number from 1 to 256", "0 or 1");
+// with `markdown`, values in backticks.
+std::string expected_text(const TunableSpec& spec, bool markdown);
+// The value of `spec` in `t` as it would be written ("16", "fatal"), or
+// the `unset` text.
+std::string value_text(const TunableSpec& spec, const Tunables& t);
 
 // Looks a variable up; returns nullptr when unset.
 using EnvLookup = std::function<const char*(const char*)>;
@@ -65,9 +78,5 @@ Tunables tunables_from_env(const EnvLookup& lookup, const EnvComplaint& complain
 // From the process environment (support::setting_from_env: nothing in a
 // privileged process), complaining on stderr.
 Tunables tunables_from_process_env();
-
-// Parsers, exposed for tests. nullopt on anything malformed or out of range.
-std::optional<uint64_t> parse_u64(std::string_view text) noexcept;
-std::optional<uint64_t> parse_bytes(std::string_view text) noexcept;  // K/M/G suffixes
 
 }  // namespace vmreclaim::policy

@@ -201,7 +201,7 @@ TEST_F(Preload, ThresholdSettingDecidesWhatTheLayerServes) {
 
   Outcome bad = probe("settings", {"VMRECLAIM_MALLOC_THRESHOLD=12Q"});
   EXPECT_EQ(bad.exit_code, 0) << bad.output;
-  EXPECT_NE(bad.output.find("vmreclaim-malloc: ignoring VMRECLAIM_MALLOC_THRESHOLD=12Q (not a size)"),
+  EXPECT_NE(bad.output.find("vmreclaim-malloc: ignoring VMRECLAIM_MALLOC_THRESHOLD=12Q (not a size: an unknown suffix"),
             std::string::npos)
       << bad.output;
   EXPECT_NE(bad.output.find("layer_served_64k=0"), std::string::npos) << bad.output;

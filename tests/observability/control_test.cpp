@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vmreclaim/ring.hpp>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "control/authorise.h"
@@ -127,6 +129,28 @@ TEST(ControlEndpoint, NothingListeningIsNoEndpoint) {
   EXPECT_EQ(client.error(), client_errc::no_endpoint);
   auto missing = Client::connect(0);
   EXPECT_FALSE(missing);
+}
+
+TEST(ControlEndpoint, NamesUpToSunPathAreServedLongerOnesRefusedAtBothEnds) {
+  // The server binds and the client connects through one address builder
+  // (socket_address.h): a name filling sun_path to the last byte reaches the
+  // server; one byte more, or none, is refused on both sides, binding nothing.
+  const std::string prefix = std::string(1, '\0') + "vmreclaim-test/long/" + std::to_string(::getpid()) + "/";
+  const std::string longest = prefix + std::string(sizeof(sockaddr_un::sun_path) - prefix.size(), 'x');
+  auto server = Server::open(longest);
+  ASSERT_TRUE(server) << server.error().message();
+  auto client = Client::connect_name(longest, std::chrono::milliseconds(50));
+  ASSERT_TRUE(client) << client.error().message();
+  // The same name but its last byte: a different abstract socket, nobody's.
+  EXPECT_EQ(Client::connect_name(longest.substr(0, longest.size() - 1)).error(), client_errc::no_endpoint);
+  for (const std::string& bad : {longest + "y", std::string()}) {
+    auto s = Server::open(bad);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error(), std::errc::invalid_argument);
+    auto c = Client::connect_name(bad);
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error(), std::errc::invalid_argument);
+  }
 }
 
 TEST(ControlEndpoint, RefusesAnEndpointHeldByAnotherProcess) {
@@ -270,6 +294,53 @@ TEST(StatsJson, RoundTripsEveryField) {
   j["max_capacity"] = uint64_t{1} << 40;  // does not fit in 32 bits
   EXPECT_FALSE(stats_from_json(j));
   EXPECT_STREQ(guard_fault_name(VMRECLAIM_GUARD_COPYIO_FAILURE), "RECLAIM_COPYIO_FAILURE");
+}
+
+TEST(StatsJson, KeysAreTheProtocols) {
+  // The JSON is made from stats.def; its keys are the control protocol's
+  // (docs/control-protocol.md) and may not change with the table.
+  const auto keys = [](const nlohmann::json& o) {
+    std::vector<std::string> k;
+    for (auto it = o.begin(); it != o.end(); ++it) k.push_back(it.key());
+    std::sort(k.begin(), k.end());
+    return k;
+  };
+  const auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  const nlohmann::json j = stats_to_json(vmreclaim_ring_stats{});
+  EXPECT_EQ(keys(j), sorted({"capacity",
+                             "max_capacity",
+                             "entries",
+                             "reclaimable_bytes",
+                             "unreported_bytes",
+                             "entered_entries",
+                             "entered_bytes",
+                             "reentered_entries",
+                             "enter_full",
+                             "cancelled_unreclaimed",
+                             "cancelled_busy",
+                             "cancelled_freed",
+                             "cancelled_deallocated",
+                             "cancelled_bytes",
+                             "reclaimed_entries",
+                             "reclaimed_bytes",
+                             "samples",
+                             "trims",
+                             "aborted_chunks",
+                             "free_failures",
+                             "guard_faults",
+                             "wma_bytes",
+                             "last_min_bytes",
+                             "footprint_max",
+                             "syscalls"}));
+  const auto causes = sorted({"flush", "trim", "drain", "resize", "limit", "suspend", "background"});
+  EXPECT_EQ(keys(j["reclaimed_entries"]), causes);
+  EXPECT_EQ(keys(j["reclaimed_bytes"]), causes);
+  EXPECT_EQ(keys(j["guard_faults"]),
+            sorted({"DEALLOC_GAP", "RECLAIM_COPYIO_FAILURE", "RECLAIM_INDEX_FAILURE", "RECLAIM_DEALLOCATE_FAILURE",
+                    "RECLAIM_ACCOUNTING_FAILURE", "FREE_GAP", "RECLAIM_ENGINE_OVERLAP"}));
 }
 
 TEST(Protocol, DecodeChecksTheFraming) {

@@ -25,6 +25,9 @@ void c11_get_ring_layout(struct c11_ring_layout* out);
 enum { C11_CONSTANTS = 14 };
 void c11_get_constants(int64_t out[C11_CONSTANTS]);
 uint64_t c11_id_null(void);
+// A guard fault's name from <vmreclaim/guard_faults.def> as C sees it, NULL
+// out of range.
+const char* c11_guard_fault_name(int fault);
 
 // Allocates a ring, enters `region` (private anonymous, writable), cancels,
 // re-enters, flushes and destroys the ring, all from C. 0 on success, else

@@ -12,6 +12,8 @@
 #include <vmreclaim/result.hpp>
 #include <vmreclaim/ring.hpp>
 
+#include "control/stats_json.h"
+#include "engine/stats.h"
 #include "support/memory.h"
 #include "unit/headers_c11.h"
 
@@ -117,6 +119,21 @@ TEST(Headers, C11ProgramUsesTheApi) {
   ASSERT_TRUE(region.ok());
   EXPECT_EQ(c11_ring_roundtrip(region.data(), region.size()), 0);
   EXPECT_EQ(vmreclaim_ring_current(), nullptr);
+}
+
+TEST(Headers, C11AndTheEngineNameTheGuardFaultsAlike) {
+  // One table (guard_faults.def) for C, the engine and the control endpoint.
+  for (int f = 0; f < VMRECLAIM_GUARD_COUNT; f++) {
+    ASSERT_NE(c11_guard_fault_name(f), nullptr) << f;
+    EXPECT_STREQ(c11_guard_fault_name(f), vmreclaim::engine::guard_name(static_cast<vmreclaim::engine::GuardFault>(f)));
+    EXPECT_STREQ(c11_guard_fault_name(f), vmreclaim::control::guard_fault_name(f));
+  }
+  EXPECT_EQ(c11_guard_fault_name(VMRECLAIM_GUARD_COUNT), nullptr);
+  EXPECT_STREQ(vmreclaim::engine::guard_name(vmreclaim::engine::GuardFault::dealloc_gap), "DEALLOC_GAP");
+  EXPECT_STREQ(vmreclaim::engine::guard_name(vmreclaim::engine::GuardFault::engine_overlap), "RECLAIM_ENGINE_OVERLAP");
+  EXPECT_STREQ(vmreclaim::control::cause_name(VMRECLAIM_CAUSE_BACKGROUND), "background");
+  EXPECT_STREQ(vmreclaim::engine::cause_name(vmreclaim::engine::Cause::flush), "flush");
+  EXPECT_STREQ(vmreclaim::control::cause_name(VMRECLAIM_CAUSE_COUNT), "unknown");
 }
 
 TEST(Headers, ErrorCategory) {

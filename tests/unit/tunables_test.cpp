@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using vmreclaim::policy::GuardMode;
-using vmreclaim::policy::parse_bytes;
-using vmreclaim::policy::parse_u64;
 using vmreclaim::policy::PressureLevel;
 using vmreclaim::policy::Tunables;
 
@@ -167,34 +166,85 @@ TEST(Tunables, WmaWeightsMustSumToTheDenominator) {
   EXPECT_TRUE(parse({{"VMRECLAIM_WMA_WEIGHT_BASE", "5"}, {"VMRECLAIM_WMA_DENOM", "6"}}).complaints.empty());
 }
 
-TEST(Tunables, ByteSuffixes) {
-  EXPECT_EQ(parse_bytes("0"), 0u);
-  EXPECT_EQ(parse_bytes("4096"), 4096u);
-  EXPECT_EQ(parse_bytes("4K"), 4096u);
-  EXPECT_EQ(parse_bytes("4k"), 4096u);
-  EXPECT_EQ(parse_bytes("3M"), 3u << 20);
-  EXPECT_EQ(parse_bytes("3m"), 3u << 20);
-  EXPECT_EQ(parse_bytes("2G"), 2ull << 30);
-  EXPECT_EQ(parse_bytes("2g"), 2ull << 30);
-  EXPECT_EQ(parse_bytes("17179869183G"), 17179869183ull << 30);  // the largest that fits
-  EXPECT_EQ(parse_bytes("17179869184G"), std::nullopt);          // 2^64: overflow
-  EXPECT_EQ(parse_bytes("18446744073709551615"), UINT64_MAX);
-  for (const char* bad : {"", "K", "1T", "1KB", "1.5M", "-1K", " 1K", "1 K", "K1"}) {
-    EXPECT_EQ(parse_bytes(bad), std::nullopt) << '"' << bad << '"';
-  }
+TEST(Tunables, FootprintLimitTakesByteSuffixes) {
   Parsed p = parse({{"VMRECLAIM_FOOTPRINT_LIMIT", "64k"}});
   EXPECT_EQ(p.t.footprint_limit, 65536u);
   p = parse({{"VMRECLAIM_FOOTPRINT_LIMIT", "1G"}});
   EXPECT_EQ(p.t.footprint_limit, 1ull << 30);
 }
 
-TEST(Tunables, PlainNumbers) {
-  EXPECT_EQ(parse_u64("0"), 0u);
-  EXPECT_EQ(parse_u64("007"), 7u);
-  EXPECT_EQ(parse_u64("18446744073709551615"), UINT64_MAX);
-  for (const char* bad : {"", "18446744073709551616", "99999999999999999999", "+1", "-0", "1 ", " 1", "1_000", "0x1"}) {
-    EXPECT_EQ(parse_u64(bad), std::nullopt) << '"' << bad << '"';
+// The table (tunables.def) drives the parser: every line of it is read
+// from its variable, over its whole range, and refuses what it must.
+using vmreclaim::policy::tunable_specs;
+using vmreclaim::policy::TunableSpec;
+
+TEST(TunablesTable, NamesAreUniqueAndTheLibrarys) {
+  std::set<std::string> seen;
+  for (const TunableSpec& spec : tunable_specs()) {
+    EXPECT_THAT(spec.env, ::testing::StartsWith("VMRECLAIM_"));
+    EXPECT_TRUE(seen.insert(spec.env).second) << spec.env << " twice";
+    EXPECT_FALSE(spec.help.empty()) << spec.env;
+    EXPECT_EQ(spec.optional, !spec.unset.empty()) << spec.env << ": an optional says what unset means";
   }
+  EXPECT_EQ(seen.size(), 21u);
+}
+
+TEST(TunablesTable, EachDefaultReadsBackAsTheDefault) {
+  const Tunables d;
+  for (const TunableSpec& spec : tunable_specs()) {
+    if (!spec.get(d)) continue;  // unset by default: nothing to write
+    SCOPED_TRACE(spec.env);
+    Parsed p = parse({{spec.env, value_text(spec, d)}});
+    EXPECT_TRUE(p.complaints.empty()) << p.complaints.front();
+    EXPECT_EQ(spec.get(p.t), spec.get(d));
+    expect_defaults(p.t);
+  }
+}
+
+TEST(TunablesTable, EachTakesItsWholeRangeAndNothingElse) {
+  const Tunables d;
+  for (const TunableSpec& spec : tunable_specs()) {
+    SCOPED_TRACE(spec.env);
+    std::vector<std::pair<std::string, uint64_t>> good;  // text, value
+    std::vector<std::string> bad = {"", "garbage", "-1", " 1"};
+    if (spec.kind == TunableSpec::Kind::choice) {
+      for (size_t i = 0; i < spec.choices; i++) good.emplace_back(std::string(spec.choice_text(i)), i);
+      bad.push_back(std::string(spec.choice_text(0)) + "x");
+    } else {
+      good.emplace_back(std::to_string(spec.lo), spec.lo);
+      good.emplace_back(std::to_string(spec.hi), spec.hi);
+      if (spec.lo > 0) bad.push_back(std::to_string(spec.lo - 1));
+      bad.push_back(spec.hi < UINT64_MAX ? std::to_string(spec.hi + 1) : "18446744073709551616");
+    }
+    for (const auto& [text, value] : good) {
+      if (spec.env == std::string("VMRECLAIM_WMA_DENOM") || spec.env == std::string("VMRECLAIM_WMA_WEIGHT_BASE") ||
+          spec.env == std::string("VMRECLAIM_WMA_WEIGHT_CUR")) {
+        continue;  // checked together (WmaWeightsMustSumToTheDenominator)
+      }
+      Parsed p = parse({{spec.env, text}});
+      EXPECT_TRUE(p.complaints.empty()) << text << ": " << (p.complaints.empty() ? "" : p.complaints.front());
+      EXPECT_EQ(spec.get(p.t), value) << text;
+    }
+    for (const std::string& text : bad) {
+      Parsed p = parse({{spec.env, text}});
+      ASSERT_EQ(p.complaints.size(), 1u) << '"' << text << '"';
+      EXPECT_THAT(p.complaints[0], HasSubstr(spec.env));
+      EXPECT_THAT(p.complaints[0], HasSubstr("expected " + expected_text(spec, false)));
+      EXPECT_THAT(p.complaints[0], HasSubstr("using " + value_text(spec, d)));
+      expect_defaults(p.t);
+    }
+  }
+}
+
+TEST(TunablesTable, PressureLevelsAreNamedAsTheyAreRead) {
+  // One list of level names (pressure.h) for the logs and VMRECLAIM_PRESSURE.
+  for (PressureLevel l :
+       {PressureLevel::normal, PressureLevel::warning, PressureLevel::urgent, PressureLevel::critical}) {
+    Parsed p = parse({{"VMRECLAIM_PRESSURE", std::string(vmreclaim::policy::to_string(l))}});
+    EXPECT_TRUE(p.complaints.empty());
+    EXPECT_EQ(p.t.forced_pressure, l);
+  }
+  EXPECT_EQ(vmreclaim::policy::to_string(PressureLevel::urgent), "urgent");
 }
 
 }  // namespace
