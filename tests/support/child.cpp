@@ -262,7 +262,8 @@ int Child::stop(std::chrono::milliseconds grace) {
 bool ChildResult::exited_with(int code) const { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
 bool ChildResult::killed_by(int sig) const { return WIFSIGNALED(status) && WTERMSIG(status) == sig; }
 std::string ChildResult::describe() const {
-  return describe_status(status) + "\n--- stdout ---\n" + out + "--- stderr ---\n" + err;
+  return (timed_out ? std::string("timed out and killed") : describe_status(status)) + "\n--- stdout ---\n" + out +
+         "--- stderr ---\n" + err;
 }
 
 ChildResult run_child(const SpawnOptions& opts, std::chrono::milliseconds timeout) {
