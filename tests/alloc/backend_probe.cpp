@@ -23,12 +23,8 @@
 
 namespace {
 
-using vmreclaim::test::aligned;
-using vmreclaim::test::fill;
-using vmreclaim::test::fork_while_allocating;
-using vmreclaim::test::g_failures;
-using vmreclaim::test::has_pattern;
-using vmreclaim::test::kLarge;
+// The shared probe code (probe.h).
+using namespace vmreclaim::test;
 
 constexpr size_t kThreshold = 128 * 1024;
 

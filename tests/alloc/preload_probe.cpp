@@ -24,13 +24,8 @@
 
 namespace {
 
-using vmreclaim::test::aligned;
-using vmreclaim::test::fill;
-using vmreclaim::test::fork_while_allocating;
-using vmreclaim::test::g_failures;
-using vmreclaim::test::has_pattern;
-using vmreclaim::test::is_zero;
-using vmreclaim::test::kLarge;
+// The shared probe code (probe.h).
+using namespace vmreclaim::test;
 
 // Opaque to the compiler, so it does not reject the overflowing calls at build time.
 volatile size_t g_huge = SIZE_MAX / 2;
