@@ -45,14 +45,9 @@ class Harness {
       : in_(in),
         len_(in.ConsumeIntegralInRange<uint32_t>(1, 9)),
         level_(pick_level(in.ConsumeIntegralInRange<int>(0, 3))),
-        pressure_(level_),
-        mem_(len_, kMaxLen) {
-    tunables_.chunk_size = in.ConsumeIntegralInRange<uint32_t>(1, 17);
-    tunables_.guard = policy::GuardMode::log;  // a fault is counted (and checked), not fatal
-    vm_.reservation = mem_.addr();
-    vm_.reservation_len = mem_.bytes();
-    engine_.emplace(mem_.ring(), mem_.bytes(), len_, kMaxLen, tunables_,
-                    engine::Platform{&clock_, &vm_, &footprint_, &pressure_});
+        tunables_(fuzz_tunables(in)),
+        on_(vm_, tunables_, {.len = len_, .max_len = kMaxLen, .pressure = level_}) {
+    fail_outside_the_ring(vm_);
     last_sample_ = clock_.now;
     deadline_ = next_deadline();
     FUZZ_TRACE("ring: len %u, pressure %d, chunk %u", len_, static_cast<int>(level_), tunables_.chunk_size);
@@ -377,12 +372,12 @@ class Harness {
   uint32_t len_;
   policy::PressureLevel level_;
   policy::Tunables tunables_;
-  FakeClock clock_;
-  RecordingVmOps vm_;
-  FakeFootprint footprint_;
-  policy::FixedPressure pressure_;
-  RingMemory mem_;
-  std::optional<engine::Engine> engine_;
+  FakeVmOps vm_;
+  EngineOnRing on_;
+  test::FakeClock& clock_ = on_.clock;
+  test::FakeFootprint& footprint_ = on_.footprint;
+  const test::RingMemory& mem_ = on_.memory();
+  engine::Engine* engine_ = &on_.engine();
 
   // The reference model.
   std::vector<IdRecord> ids_;  // by ID; the tail is its size

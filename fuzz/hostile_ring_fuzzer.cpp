@@ -81,14 +81,10 @@ class Harness {
   explicit Harness(FuzzedDataProvider& in)
       : in_(in),
         len_(in.ConsumeIntegralInRange<uint32_t>(1, 9)),
-        pressure_(static_cast<policy::PressureLevel>(in.ConsumeIntegralInRange<int>(0, 3))),
-        mem_(len_, kMaxLen) {
-    tunables_.chunk_size = in.ConsumeIntegralInRange<uint32_t>(1, 17);
-    tunables_.guard = policy::GuardMode::log;
-    vm_.reservation = mem_.addr();
-    vm_.reservation_len = mem_.bytes();
-    engine_.emplace(mem_.ring(), mem_.bytes(), len_, kMaxLen, tunables_,
-                    engine::Platform{&clock_, &vm_, &footprint_, &pressure_});
+        level_(static_cast<policy::PressureLevel>(in.ConsumeIntegralInRange<int>(0, 3))),
+        tunables_(fuzz_tunables(in)),
+        on_(vm_, tunables_, {.len = len_, .max_len = kMaxLen, .pressure = level_}) {
+    fail_outside_the_ring(vm_);
     FUZZ_TRACE("ring: len %u, pressure %d, chunk %u", len_, static_cast<int>(pressure_.level()), tunables_.chunk_size);
   }
 
@@ -430,13 +426,15 @@ class Harness {
 
   FuzzedDataProvider& in_;
   uint32_t len_;
+  policy::PressureLevel level_;
   policy::Tunables tunables_;
-  FakeClock clock_;
-  RecordingVmOps vm_;
-  FakeFootprint footprint_;
-  policy::FixedPressure pressure_;
-  RingMemory mem_;
-  std::optional<engine::Engine> engine_;
+  FakeVmOps vm_;
+  EngineOnRing on_;
+  test::FakeClock& clock_ = on_.clock;
+  test::FakeFootprint& footprint_ = on_.footprint;
+  policy::FixedPressure& pressure_ = on_.pressure;
+  const test::RingMemory& mem_ = on_.memory();
+  engine::Engine* engine_ = &on_.engine();
   bool protect_next_ = false;
   int stalled_calls_ = 0;
 };

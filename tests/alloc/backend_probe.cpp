@@ -19,35 +19,14 @@
 #include <thread>
 #include <vector>
 
+#include "probe.h"
+
 namespace {
 
-int g_failures = 0;
+// The shared probe code (probe.h).
+using namespace vmreclaim::test;
 
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      g_failures++;                                                                 \
-    }                                                                               \
-  } while (0)
-
-constexpr size_t kLarge = 1u << 20;  // above the default 128 KiB threshold
 constexpr size_t kThreshold = 128 * 1024;
-
-bool aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
-
-void fill(void* p, size_t n, unsigned seed, size_t stride = 1) {
-  auto* b = static_cast<unsigned char*>(p);
-  for (size_t i = 0; i < n; i += stride) b[i] = static_cast<unsigned char>(i * 31 + seed);
-}
-
-bool has_pattern(const void* p, size_t n, unsigned seed, size_t stride = 1) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; i += stride) {
-    if (b[i] != static_cast<unsigned char>(i * 31 + seed)) return false;
-  }
-  return true;
-}
 
 // Every replaceable form of operator new at or above the threshold: the
 // layer must serve each (the test counts them in the exit report), and a
@@ -216,44 +195,29 @@ void mixed_threads() {
 // allocators (the backend's and the layer's) work and its inherited blocks
 // are intact, with every backend.
 void fork_with_threads() {
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> ts;
-  for (int t = 0; t < 2; t++) {
-    ts.emplace_back([&stop, t] {
-      unsigned i = 0;
-      while (!stop.load()) {
+  void* inherited_large = malloc(kLarge);
+  fill(inherited_large, kLarge, 9);
+  auto* inherited_small = new std::string(1000, 'x');
+  fork_while_allocating(
+      [](int t, unsigned i) {
         size_t n = i % 2 == 0 ? 64 + (i % 50) * 16 : 200 * 1024 + (i % 10) * 100 * 1024;
         auto* p = static_cast<char*>(::operator new(n));
         fill(p, 64, static_cast<unsigned>(t));
         ::operator delete(p);
-        i++;
-      }
-    });
-  }
-  void* inherited_large = malloc(kLarge);
-  fill(inherited_large, kLarge, 9);
-  auto* inherited_small = new std::string(1000, 'x');
-  for (int k = 0; k < 20; k++) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      int ok = has_pattern(inherited_large, kLarge, 9) && *inherited_small == std::string(1000, 'x');
-      auto small = std::make_unique<std::vector<int>>(1000, 7);
-      auto* big = new char[3 * kLarge];
-      std::memset(big, 3, 3 * kLarge);
-      delete[] big;
-      void* q = calloc(1, 2 * kLarge);
-      ok = ok && q != nullptr && (*small)[999] == 7;
-      free(q);
-      free(inherited_large);
-      delete inherited_small;
-      _exit(ok ? 0 : 3);
-    }
-    int status = 0;
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  }
-  stop = true;
-  for (auto& th : ts) th.join();
+      },
+      [&] {
+        bool ok = has_pattern(inherited_large, kLarge, 9) && *inherited_small == std::string(1000, 'x');
+        auto small = std::make_unique<std::vector<int>>(1000, 7);
+        auto* big = new char[3 * kLarge];
+        std::memset(big, 3, 3 * kLarge);
+        delete[] big;
+        void* q = calloc(1, 2 * kLarge);
+        ok = ok && q != nullptr && (*small)[999] == 7;
+        free(q);
+        free(inherited_large);
+        delete inherited_small;
+        return ok;
+      });
   CHECK(has_pattern(inherited_large, kLarge, 9));
   free(inherited_large);
   delete inherited_small;

@@ -10,7 +10,7 @@
 namespace vmreclaim::alloc {
 namespace {
 
-using testing::FakeRing;
+using test::FakeRing;
 
 class BlockCacheTest : public ::testing::Test {
  protected:

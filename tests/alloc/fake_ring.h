@@ -11,9 +11,9 @@
 
 #include "reclaim_ring.h"
 
-namespace vmreclaim::alloc::testing {
+namespace vmreclaim::test {
 
-class FakeRing final : public ReclaimRing {
+class FakeRing final : public alloc::ReclaimRing {
  public:
   struct Entry {
     uintptr_t addr;
@@ -73,4 +73,4 @@ class FakeRing final : public ReclaimRing {
   bool full_ = false;
 };
 
-}  // namespace vmreclaim::alloc::testing
+}  // namespace vmreclaim::test

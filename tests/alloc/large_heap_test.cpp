@@ -18,7 +18,7 @@
 namespace vmreclaim::alloc {
 namespace {
 
-using testing::FakeRing;
+using test::FakeRing;
 
 bool all_zero(const void* p, size_t n) {
   const auto* b = static_cast<const unsigned char*>(p);

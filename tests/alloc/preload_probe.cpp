@@ -20,46 +20,15 @@
 #include <thread>
 #include <vector>
 
+#include "probe.h"
+
 namespace {
 
-int g_failures = 0;
+// The shared probe code (probe.h).
+using namespace vmreclaim::test;
 
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      g_failures++;                                                                 \
-    }                                                                               \
-  } while (0)
-
-constexpr size_t kLarge = 1u << 20;  // above the default 128 KiB threshold
 // Opaque to the compiler, so it does not reject the overflowing calls at build time.
 volatile size_t g_huge = SIZE_MAX / 2;
-
-bool is_zero(const void* p, size_t n) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; i++) {
-    if (b[i] != 0) return false;
-  }
-  return true;
-}
-
-// Patterns are written and checked at every `stride`-th byte: enough to see a
-// block handed to two owners, or contents lost in a move.
-bool has_pattern(const void* p, size_t n, unsigned seed, size_t stride = 1) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; i += stride) {
-    if (b[i] != static_cast<unsigned char>(i * 31 + seed)) return false;
-  }
-  return true;
-}
-
-void fill(void* p, size_t n, unsigned seed, size_t stride = 1) {
-  auto* b = static_cast<unsigned char*>(p);
-  for (size_t i = 0; i < n; i += stride) b[i] = static_cast<unsigned char>(i * 31 + seed);
-}
-
-bool aligned(const void* p, size_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
 
 void entry_points() {
   // malloc / free / reuse, and calloc on a block that comes back dirty.
@@ -173,44 +142,30 @@ void mt_churn() {
 }
 
 void fork_during_allocation() {
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> ts;
-  for (int t = 0; t < 2; t++) {
-    ts.emplace_back([&stop, t] {
-      unsigned i = 0;
-      while (!stop.load()) {
-        size_t n = 200 * 1024 + (i++ % 10) * 100 * 1024;
-        void* p = malloc(n);
-        fill(p, 4096, static_cast<unsigned>(t));
-        free(p);
-      }
-    });
-  }
   void* inherited = malloc(kLarge);
   fill(inherited, kLarge, 9);
   void* cached = malloc(2 * kLarge);
   free(cached);  // sits in the cache (and the ring) across the fork
-  for (int k = 0; k < 20; k++) {
-    pid_t pid = fork();
-    if (pid == 0) {
-      // The child: the heap works, inherited blocks are intact, the cached
-      // block can be reused.
-      int ok = has_pattern(inherited, kLarge, 9);
-      void* p = malloc(2 * kLarge);
-      std::memset(p, 3, 2 * kLarge);
-      free(p);
-      void* q = calloc(1, 3 * kLarge);
-      ok = ok && q != nullptr && is_zero(q, 3 * kLarge);
-      free(q);
-      free(inherited);
-      _exit(ok ? 0 : 3);
-    }
-    int status = 0;
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  }
-  stop = true;
-  for (auto& th : ts) th.join();
+  fork_while_allocating(
+      [](int t, unsigned i) {
+        size_t n = 200 * 1024 + (i % 10) * 100 * 1024;
+        void* p = malloc(n);
+        fill(p, 4096, static_cast<unsigned>(t));
+        free(p);
+      },
+      [&] {
+        // The child: the heap works, inherited blocks are intact, the cached
+        // block can be reused.
+        bool ok = has_pattern(inherited, kLarge, 9);
+        void* p = malloc(2 * kLarge);
+        std::memset(p, 3, 2 * kLarge);
+        free(p);
+        void* q = calloc(1, 3 * kLarge);
+        ok = ok && q != nullptr && is_zero(q, 3 * kLarge);
+        free(q);
+        free(inherited);
+        return ok;
+      });
   CHECK(has_pattern(inherited, kLarge, 9));
   free(inherited);
 }

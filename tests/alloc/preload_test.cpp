@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,49 +22,27 @@
 
 namespace {
 
-using vmreclaim::test::Child;
+using vmreclaim::test::ChildResult;
 using vmreclaim::test::describe_status;
-using vmreclaim::test::SpawnOptions;
+using vmreclaim::test::run_child;
 
 // Generous: the slowest scenario (xz, python) takes a few seconds on a busy
 // machine; a deadlock (e.g. in the fork handlers) must fail the test, not
 // hang the suite.
 constexpr std::chrono::seconds kChildTimeout{60};
 
-struct Outcome {
-  int exit_code = -1;  // -1 if killed by a signal (or timed out)
-  int signal = 0;
-  bool timed_out = false;
-  std::string output;  // stdout, then stderr
-};
-
 // Runs argv[0] (a path) with `env_extra` added to the environment; the
 // inherited VMRECLAIM_* settings are left out so each test says what it uses.
-Outcome run(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra,
-            std::optional<uid_t> as_uid = std::nullopt) {
-  SpawnOptions opts;
-  opts.argv = argv;
-  opts.env = env_extra;
-  opts.drop_vmreclaim_env = true;
-  opts.as_uid = as_uid;
-  Outcome o;
-  std::optional<Child> c = Child::spawn(opts);
-  if (!c) {
-    o.output = std::string("spawn failed: ") + std::strerror(errno);
-    return o;
-  }
-  std::string out, err;
-  std::optional<int> status = c->communicate(&out, &err, kChildTimeout);
-  o.output = out + err;
-  if (!status) {
-    o.timed_out = true;
-    o.output += "\n[timed out after " + std::to_string(kChildTimeout.count()) + " s and was killed]";
-    return o;
-  }
-  if (WIFEXITED(*status)) o.exit_code = WEXITSTATUS(*status);
-  if (WIFSIGNALED(*status)) o.signal = WTERMSIG(*status);
-  o.output += "\n[" + describe_status(*status) + "]";
-  return o;
+ChildResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra) {
+  return run_child({.argv = argv, .env = env_extra, .drop_vmreclaim_env = true}, kChildTimeout);
+}
+
+// Its stdout, then its stderr, then how it ended: what the tests search and
+// show.
+std::string output(const ChildResult& r) {
+  const std::string end = r.timed_out ? "timed out after " + std::to_string(kChildTimeout.count()) + " s and was killed"
+                                      : describe_status(r.status);
+  return r.out + r.err + "\n[" + end + "]";
 }
 
 const std::string kPreload = std::string("LD_PRELOAD=") + VMRECLAIM_MALLOC_LIB;
@@ -87,7 +64,7 @@ long long report_value(const std::string& line, const std::string& key) {
 class Preload : public vmreclaim::test::ReportDir {
  protected:
   std::vector<std::string> env() const { return {kPreload, "VMRECLAIM_MALLOC_REPORT=" + report_}; }
-  Outcome probe(const char* scenario, std::vector<std::string> extra = {}, const char* arg = nullptr) {
+  ChildResult probe(const char* scenario, std::vector<std::string> extra = {}, const char* arg = nullptr) {
     std::vector<std::string> e = env();
     e.insert(e.end(), extra.begin(), extra.end());
     std::vector<std::string> argv{VMRECLAIM_PRELOAD_PROBE, scenario};
@@ -97,9 +74,9 @@ class Preload : public vmreclaim::test::ReportDir {
 };
 
 TEST_F(Preload, EveryEntryPointWorksAndBlocksAreReused) {
-  Outcome o = probe("entry_points");
-  EXPECT_EQ(o.exit_code, 0) << o.output;
-  EXPECT_NE(o.output.find("ok"), std::string::npos) << o.output;
+  ChildResult o = probe("entry_points");
+  EXPECT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_NE(output(o).find("ok"), std::string::npos) << output(o);
   std::string line = read_file(report_);
   EXPECT_GT(report_value(line, "large_allocs"), 20) << line;
   EXPECT_GT(report_value(line, "reused_intact"), 0) << line;
@@ -107,15 +84,15 @@ TEST_F(Preload, EveryEntryPointWorksAndBlocksAreReused) {
 }
 
 TEST_F(Preload, ThreadsChurningKeepTheirContents) {
-  Outcome o = probe("mt_churn");
-  EXPECT_EQ(o.exit_code, 0) << o.output;
+  ChildResult o = probe("mt_churn");
+  EXPECT_EQ(o.exit_code, 0) << output(o);
   std::string line = read_file(report_);
   EXPECT_GT(report_value(line, "reused_intact") + report_value(line, "reused_zeroed"), 100) << line;
 }
 
 TEST_F(Preload, ForkWhileOtherThreadsAllocate) {
-  Outcome o = probe("fork");
-  EXPECT_EQ(o.exit_code, 0) << o.output;
+  ChildResult o = probe("fork");
+  EXPECT_EQ(o.exit_code, 0) << output(o);
   // The children leave with _exit (no exit report); the parent's shows the
   // heap kept working across twenty forks.
   std::string line = read_file(report_);
@@ -123,10 +100,10 @@ TEST_F(Preload, ForkWhileOtherThreadsAllocate) {
 }
 
 TEST_F(Preload, DoubleFreeOfALargeBlockIsReportedAndAborts) {
-  Outcome o = probe("double_free");
-  EXPECT_EQ(o.signal, SIGABRT) << o.output;
-  EXPECT_NE(o.output.find("vmreclaim-malloc: double free of large block"), std::string::npos) << o.output;
-  EXPECT_EQ(o.output.find("survived"), std::string::npos);
+  ChildResult o = probe("double_free");
+  EXPECT_TRUE(o.killed_by(SIGABRT)) << output(o);
+  EXPECT_NE(output(o).find("vmreclaim-malloc: double free of large block"), std::string::npos) << output(o);
+  EXPECT_EQ(output(o).find("survived"), std::string::npos);
 }
 
 // calloc on a block the real engine released: zero whatever advice released
@@ -134,13 +111,13 @@ TEST_F(Preload, DoubleFreeOfALargeBlockIsReportedAndAborts) {
 TEST_F(Preload, CallocAfterTheEngineReleasedTheBlockReadsAsZero) {
   for (const char* advice : {"free", "dontneed"}) {
     SCOPED_TRACE(advice);
-    Outcome o = probe("calloc_after_drain", {std::string("VMRECLAIM_FREE_ADVICE=") + advice});
-    EXPECT_EQ(o.exit_code, 0) << o.output;
-    EXPECT_NE(o.output.find("ok"), std::string::npos) << o.output;
+    ChildResult o = probe("calloc_after_drain", {std::string("VMRECLAIM_FREE_ADVICE=") + advice});
+    EXPECT_EQ(o.exit_code, 0) << output(o);
+    EXPECT_NE(output(o).find("ok"), std::string::npos) << output(o);
     // The case that matters did happen: MADV_FREE left the bytes in place
     // (no memory pressure in between).
     if (advice[0] == 'f') {
-      EXPECT_NE(o.output.find("stale_pages_before_calloc=1"), std::string::npos) << o.output;
+      EXPECT_NE(output(o).find("stale_pages_before_calloc=1"), std::string::npos) << output(o);
     }
     std::string line = read_file(report_);
     EXPECT_EQ(report_value(line, "reused_zeroed"), 1) << line;
@@ -165,10 +142,10 @@ TEST_P(PreloadMisuse, OneLineAndAbort) {
   const Misuse& m = GetParam();
   std::vector<std::string> extra;
   if (m.evicting) extra.emplace_back("VMRECLAIM_MALLOC_CACHE_MAX=1M");
-  Outcome o = probe("misuse", extra, m.scenario);
-  EXPECT_EQ(o.signal, SIGABRT) << o.output;
-  EXPECT_NE(o.output.find(m.line), std::string::npos) << o.output;
-  EXPECT_EQ(o.output.find("survived"), std::string::npos) << o.output;
+  ChildResult o = probe("misuse", extra, m.scenario);
+  EXPECT_TRUE(o.killed_by(SIGABRT)) << output(o);
+  EXPECT_NE(output(o).find(m.line), std::string::npos) << output(o);
+  EXPECT_EQ(output(o).find("survived"), std::string::npos) << output(o);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -187,38 +164,38 @@ INSTANTIATE_TEST_SUITE_P(
 // VMRECLAIM_MALLOC_THRESHOLD decides which requests the layer serves; a bad
 // value is named on stderr and the default kept.
 TEST_F(Preload, ThresholdSettingDecidesWhatTheLayerServes) {
-  Outcome dflt = probe("settings");
-  EXPECT_EQ(dflt.exit_code, 0) << dflt.output;
-  EXPECT_NE(dflt.output.find("layer_served_64k=0"), std::string::npos) << dflt.output;
+  ChildResult dflt = probe("settings");
+  EXPECT_EQ(dflt.exit_code, 0) << output(dflt);
+  EXPECT_NE(output(dflt).find("layer_served_64k=0"), std::string::npos) << output(dflt);
   EXPECT_EQ(report_value(read_file(report_), "threshold"), 128 * 1024);
   unlink(report_.c_str());
 
-  Outcome low = probe("settings", {"VMRECLAIM_MALLOC_THRESHOLD=16K"});
-  EXPECT_EQ(low.exit_code, 0) << low.output;
-  EXPECT_NE(low.output.find("layer_served_64k=1"), std::string::npos) << low.output;
+  ChildResult low = probe("settings", {"VMRECLAIM_MALLOC_THRESHOLD=16K"});
+  EXPECT_EQ(low.exit_code, 0) << output(low);
+  EXPECT_NE(output(low).find("layer_served_64k=1"), std::string::npos) << output(low);
   EXPECT_EQ(report_value(read_file(report_), "threshold"), 16 * 1024);
   unlink(report_.c_str());
 
-  Outcome bad = probe("settings", {"VMRECLAIM_MALLOC_THRESHOLD=12Q"});
-  EXPECT_EQ(bad.exit_code, 0) << bad.output;
-  EXPECT_NE(bad.output.find("vmreclaim-malloc: ignoring VMRECLAIM_MALLOC_THRESHOLD=12Q (not a size: an unknown suffix"),
+  ChildResult bad = probe("settings", {"VMRECLAIM_MALLOC_THRESHOLD=12Q"});
+  EXPECT_EQ(bad.exit_code, 0) << output(bad);
+  EXPECT_NE(output(bad).find("vmreclaim-malloc: ignoring VMRECLAIM_MALLOC_THRESHOLD=12Q (not a size: an unknown suffix"),
             std::string::npos)
-      << bad.output;
-  EXPECT_NE(bad.output.find("layer_served_64k=0"), std::string::npos) << bad.output;
+      << output(bad);
+  EXPECT_NE(output(bad).find("layer_served_64k=0"), std::string::npos) << output(bad);
 }
 
 // VMRECLAIM_MALLOC_CACHE_MAX bounds the cache: past it the oldest blocks are
 // unmapped.
 TEST_F(Preload, CacheMaxSettingBoundsTheCache) {
-  Outcome dflt = probe("cache_cap");
-  ASSERT_EQ(dflt.exit_code, 0) << dflt.output;
+  ChildResult dflt = probe("cache_cap");
+  ASSERT_EQ(dflt.exit_code, 0) << output(dflt);
   std::string line = read_file(report_);
   EXPECT_EQ(report_value(line, "cached_bytes"), 4 << 20) << line;
   EXPECT_EQ(report_value(line, "evictions"), 0) << line;
   unlink(report_.c_str());
 
-  Outcome capped = probe("cache_cap", {"VMRECLAIM_MALLOC_CACHE_MAX=2M"});
-  ASSERT_EQ(capped.exit_code, 0) << capped.output;
+  ChildResult capped = probe("cache_cap", {"VMRECLAIM_MALLOC_CACHE_MAX=2M"});
+  ASSERT_EQ(capped.exit_code, 0) << output(capped);
   line = read_file(report_);
   EXPECT_EQ(report_value(line, "cached_bytes"), 2 << 20) << line;
   EXPECT_EQ(report_value(line, "evictions"), 2) << line;
@@ -227,8 +204,8 @@ TEST_F(Preload, CacheMaxSettingBoundsTheCache) {
 
 // mremap cannot move a block whose mapping was split: realloc copies.
 TEST_F(Preload, ReallocCopiesWhenMremapCannotMoveTheBlock) {
-  Outcome o = probe("realloc_copy_fallback");
-  EXPECT_EQ(o.exit_code, 0) << o.output;
+  ChildResult o = probe("realloc_copy_fallback");
+  EXPECT_EQ(o.exit_code, 0) << output(o);
   std::string line = read_file(report_);
   EXPECT_EQ(report_value(line, "realloc_copied"), 1) << line;
   EXPECT_EQ(report_value(line, "realloc_remapped"), 0) << line;
@@ -236,15 +213,15 @@ TEST_F(Preload, ReallocCopiesWhenMremapCannotMoveTheBlock) {
 
 // One ring per process, whoever allocates it first.
 TEST_F(Preload, AProgramsOwnRingBesideTheLayer) {
-  Outcome first = probe("own_ring_first");
-  EXPECT_EQ(first.exit_code, 0) << first.output;
+  ChildResult first = probe("own_ring_first");
+  EXPECT_EQ(first.exit_code, 0) << output(first);
   std::string line = read_file(report_);
   EXPECT_EQ(report_value(line, "direct_unmaps"), 3) << line;  // no ring for the layer
   EXPECT_EQ(report_value(line, "reused_intact"), 0) << line;
   unlink(report_.c_str());
 
-  Outcome after = probe("own_ring_after");
-  EXPECT_EQ(after.exit_code, 0) << after.output;
+  ChildResult after = probe("own_ring_after");
+  EXPECT_EQ(after.exit_code, 0) << output(after);
   line = read_file(report_);
   EXPECT_EQ(report_value(line, "reused_intact"), 1) << line;
 }
@@ -254,24 +231,24 @@ TEST_F(Preload, VmreclaimRunRunsTheProgramUnderTheLayer) {
 #ifndef VMRECLAIM_CLI
   GTEST_SKIP() << "built without the vmreclaim command (VMRECLAIM_BUILD_TOOLS=OFF)";
 #else
-  Outcome o = run({VMRECLAIM_CLI, "run", "--", VMRECLAIM_PRELOAD_PROBE, "entry_points"}, {});
-  EXPECT_EQ(o.exit_code, 0) << o.output;
-  EXPECT_NE(o.output.find("ok"), std::string::npos) << o.output;
-  EXPECT_NE(o.output.find("exited with status 0"), std::string::npos) << o.output;
-  EXPECT_NE(o.output.find("processes reporting     1"), std::string::npos) << o.output;
-  size_t at = o.output.find("large allocations       ");
-  ASSERT_NE(at, std::string::npos) << o.output;
-  EXPECT_GT(std::atoll(o.output.c_str() + at + 24), 20) << o.output;
+  ChildResult o = run({VMRECLAIM_CLI, "run", "--", VMRECLAIM_PRELOAD_PROBE, "entry_points"}, {});
+  EXPECT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_NE(output(o).find("ok"), std::string::npos) << output(o);
+  EXPECT_NE(output(o).find("exited with status 0"), std::string::npos) << output(o);
+  EXPECT_NE(output(o).find("processes reporting     1"), std::string::npos) << output(o);
+  size_t at = output(o).find("large allocations       ");
+  ASSERT_NE(at, std::string::npos) << output(o);
+  EXPECT_GT(std::atoll(output(o).c_str() + at + 24), 20) << output(o);
 
   // --threshold reaches the layer.
-  Outcome low = run({VMRECLAIM_CLI, "run", "--threshold", "16K", "--", VMRECLAIM_PRELOAD_PROBE, "settings"}, {});
-  EXPECT_EQ(low.exit_code, 0) << low.output;
-  EXPECT_NE(low.output.find("layer_served_64k=1"), std::string::npos) << low.output;
-  EXPECT_NE(low.output.find("(threshold 16384 bytes)"), std::string::npos) << low.output;
+  ChildResult low = run({VMRECLAIM_CLI, "run", "--threshold", "16K", "--", VMRECLAIM_PRELOAD_PROBE, "settings"}, {});
+  EXPECT_EQ(low.exit_code, 0) << output(low);
+  EXPECT_NE(output(low).find("layer_served_64k=1"), std::string::npos) << output(low);
+  EXPECT_NE(output(low).find("(threshold 16384 bytes)"), std::string::npos) << output(low);
 
   // The program's exit status is the command's.
-  Outcome failing = run({VMRECLAIM_CLI, "run", "--", VMRECLAIM_PRELOAD_PROBE, "no-such-scenario"}, {});
-  EXPECT_EQ(failing.exit_code, 2) << failing.output;
+  ChildResult failing = run({VMRECLAIM_CLI, "run", "--", VMRECLAIM_PRELOAD_PROBE, "no-such-scenario"}, {});
+  EXPECT_EQ(failing.exit_code, 2) << output(failing);
 #endif
 }
 
@@ -292,7 +269,7 @@ TEST_F(Preload, VmreclaimRunAsksForTheControlEndpoint) {
   // Starts the program, then runs `vmreclaim ARGS... PID` on it; the outputs.
   auto operate = [](std::vector<std::string> argv, std::vector<std::string> env,
                     std::vector<std::vector<std::string> > commands) {
-    std::vector<Outcome> outcomes;
+    std::vector<ChildResult> outcomes;
     SpawnOptions o;
     o.argv = std::move(argv);
     o.env = std::move(env);
@@ -313,15 +290,15 @@ TEST_F(Preload, VmreclaimRunAsksForTheControlEndpoint) {
     return outcomes;
   };
   const std::vector<std::vector<std::string> > commands = {{"trim", "4K"}, {"drain", "--timeout", "2"}};
-  std::vector<Outcome> served = operate({VMRECLAIM_CLI, "run", "--", "/usr/bin/python3", "-c", script}, {}, commands);
+  std::vector<ChildResult> served = operate({VMRECLAIM_CLI, "run", "--", "/usr/bin/python3", "-c", script}, {}, commands);
   ASSERT_EQ(served.size(), 2u);
-  EXPECT_EQ(served[0].exit_code, 0) << served[0].output;
-  EXPECT_EQ(served[1].exit_code, 0) << served[1].output;
-  EXPECT_NE(served[1].output.find("drained"), std::string::npos) << served[1].output;
+  EXPECT_EQ(served[0].exit_code, 0) << output(served[0]);
+  EXPECT_EQ(served[1].exit_code, 0) << output(served[1]);
+  EXPECT_NE(output(served[1]).find("drained"), std::string::npos) << output(served[1]);
 
-  std::vector<Outcome> plain = operate({"/usr/bin/python3", "-c", script}, {kPreload}, {{"drain", "--timeout", "0.2"}});
+  std::vector<ChildResult> plain = operate({"/usr/bin/python3", "-c", script}, {kPreload}, {{"drain", "--timeout", "0.2"}});
   ASSERT_EQ(plain.size(), 1u);
-  EXPECT_EQ(plain[0].exit_code, 6) << "the layer opened a control endpoint unasked: " << plain[0].output;
+  EXPECT_EQ(plain[0].exit_code, 6) << "the layer opened a control endpoint unasked: " << output(plain[0]);
 #endif
 }
 
@@ -335,10 +312,10 @@ TEST_F(Preload, SortOfALargeFileMatchesTheUnpreloadedResult) {
       f << r % 1000003 << " line " << i << '\n';
     }
   }
-  Outcome a = run({"/usr/bin/sort", "-S", "64M", "-o", plain, input}, {});
-  Outcome b = run({"/usr/bin/sort", "-S", "64M", "-o", layered, input}, env());
-  ASSERT_EQ(a.exit_code, 0) << a.output;
-  ASSERT_EQ(b.exit_code, 0) << b.output;
+  ChildResult a = run({"/usr/bin/sort", "-S", "64M", "-o", plain, input}, {});
+  ChildResult b = run({"/usr/bin/sort", "-S", "64M", "-o", layered, input}, env());
+  ASSERT_EQ(a.exit_code, 0) << output(a);
+  ASSERT_EQ(b.exit_code, 0) << output(b);
   EXPECT_EQ(read_file(plain), read_file(layered));
   EXPECT_GT(report_value(read_file(report_), "large_allocs"), 0);
   unlink(input.c_str());
@@ -356,11 +333,11 @@ TEST_F(Preload, PythonBuildingLargeObjectsComputesTheSame) {
       "    for x in xs: h.update(x)\n"
       "    h.update(str(sum(big)).encode())\n"
       "print(h.hexdigest())\n";
-  Outcome a = run({"/usr/bin/python3", "-c", script}, {});
-  Outcome b = run({"/usr/bin/python3", "-c", script}, env());
-  ASSERT_EQ(a.exit_code, 0) << a.output;
-  EXPECT_EQ(b.exit_code, 0) << b.output;
-  EXPECT_EQ(a.output, b.output);
+  ChildResult a = run({"/usr/bin/python3", "-c", script}, {});
+  ChildResult b = run({"/usr/bin/python3", "-c", script}, env());
+  ASSERT_EQ(a.exit_code, 0) << output(a);
+  EXPECT_EQ(b.exit_code, 0) << output(b);
+  EXPECT_EQ(output(a), output(b));
   EXPECT_GT(report_value(read_file(report_), "reused_intact"), 0) << read_file(report_);
 }
 
@@ -375,10 +352,10 @@ TEST_F(Preload, XzRoundTripUnderTheLayer) {
       f.put(static_cast<char>("abcdefgh"[(r >> 16) % 8]));
     }
   }
-  Outcome c = run({"/bin/sh", "-c", "xz -6 -T2 -c " + input + " > " + packed}, env());
-  ASSERT_EQ(c.exit_code, 0) << c.output;
-  Outcome d = run({"/bin/sh", "-c", "xz -d -c " + packed + " > " + unpacked}, env());
-  ASSERT_EQ(d.exit_code, 0) << d.output;
+  ChildResult c = run({"/bin/sh", "-c", "xz -6 -T2 -c " + input + " > " + packed}, env());
+  ASSERT_EQ(c.exit_code, 0) << output(c);
+  ChildResult d = run({"/bin/sh", "-c", "xz -d -c " + packed + " > " + unpacked}, env());
+  ASSERT_EQ(d.exit_code, 0) << output(d);
   EXPECT_EQ(read_file(input), read_file(unpacked));
   EXPECT_GT(report_value(read_file(report_), "large_allocs"), 0);
   unlink(input.c_str());

@@ -23,35 +23,13 @@
 namespace {
 
 namespace fs = std::filesystem;
-using vmreclaim::test::Child;
-using vmreclaim::test::describe_status;
+using vmreclaim::test::ChildResult;
 using vmreclaim::test::nobody_ids;
-using vmreclaim::test::SpawnOptions;
+using vmreclaim::test::run_child;
 
-struct Outcome {
-  std::optional<int> status;  // nullopt: timed out (killed)
-  std::string out, err;
-  std::string describe() const {
-    return (status ? describe_status(*status) : std::string("timed out")) + "\nstdout: " + out + "\nstderr: " + err;
-  }
-  bool exited(int code) const { return status && WIFEXITED(*status) && WEXITSTATUS(*status) == code; }
-  bool killed_by(int sig) const { return status && WIFSIGNALED(*status) && WTERMSIG(*status) == sig; }
-};
-
-Outcome run(const std::vector<std::string>& argv, const std::vector<std::string>& env, std::optional<uid_t> as_uid) {
-  SpawnOptions opts;
-  opts.argv = argv;
-  opts.env = env;
-  opts.drop_vmreclaim_env = true;
-  opts.as_uid = as_uid;
-  Outcome r;
-  std::optional<Child> c = Child::spawn(opts);
-  if (!c) {
-    r.err = "spawn failed";
-    return r;
-  }
-  r.status = c->communicate(&r.out, &r.err, std::chrono::seconds(60));
-  return r;
+ChildResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                std::optional<uid_t> as_uid) {
+  return run_child({.argv = argv, .env = env, .drop_vmreclaim_env = true, .as_uid = as_uid}, std::chrono::seconds(60));
 }
 
 class Privileged : public ::testing::Test {
@@ -98,12 +76,12 @@ TEST_F(Privileged, SetuidProgramKeepsItsGuardFatalWhateverTheInvokerSets) {
   const std::vector<std::string> env{"VMRECLAIM_GUARD=log"};
 
   // An ordinary process honours the setting: the fault is logged, it goes on.
-  Outcome ordinary = run({plain, "guard", "dealloc-gap"}, env, nobody_);
-  ASSERT_TRUE(ordinary.exited(0)) << ordinary.describe();
+  ChildResult ordinary = run({plain, "guard", "dealloc-gap"}, env, nobody_);
+  ASSERT_TRUE(ordinary.exited_with(0)) << ordinary.describe();
   EXPECT_NE(ordinary.err.find("continuing"), std::string::npos) << ordinary.describe();
 
   // The set-user-ID one does not: the default, fatal, holds.
-  Outcome privileged = run({suid, "guard", "dealloc-gap"}, env, nobody_);
+  ChildResult privileged = run({suid, "guard", "dealloc-gap"}, env, nobody_);
   EXPECT_TRUE(privileged.killed_by(SIGKILL)) << privileged.describe();
   EXPECT_NE(privileged.err.find("guard fault DEALLOC_GAP"), std::string::npos) << privileged.describe();
   EXPECT_NE(privileged.err.find("killing the process"), std::string::npos) << privileged.describe();
@@ -118,15 +96,15 @@ TEST_F(Privileged, SetuidProgramIgnoresTheLayerSettingsAndWritesNoReport) {
   const std::string report_plain = dir_ + "/report-plain", report_suid = dir_ + "/report-suid";
 
   // Unprivileged as far as the kernel is concerned (no AT_SECURE): honoured.
-  Outcome ordinary = run({plain, "settings"},
-                         {"VMRECLAIM_MALLOC_THRESHOLD=16K", "VMRECLAIM_MALLOC_REPORT=" + report_plain}, std::nullopt);
-  ASSERT_TRUE(ordinary.exited(0)) << ordinary.describe();
+  ChildResult ordinary = run(
+      {plain, "settings"}, {"VMRECLAIM_MALLOC_THRESHOLD=16K", "VMRECLAIM_MALLOC_REPORT=" + report_plain}, std::nullopt);
+  ASSERT_TRUE(ordinary.exited_with(0)) << ordinary.describe();
   EXPECT_NE(ordinary.out.find("layer_served_64k=1"), std::string::npos) << ordinary.describe();
   EXPECT_TRUE(fs::exists(report_plain)) << ordinary.describe();
 
-  Outcome privileged =
+  ChildResult privileged =
       run({suid, "settings"}, {"VMRECLAIM_MALLOC_THRESHOLD=16K", "VMRECLAIM_MALLOC_REPORT=" + report_suid}, nobody_);
-  ASSERT_TRUE(privileged.exited(0)) << privileged.describe();
+  ASSERT_TRUE(privileged.exited_with(0)) << privileged.describe();
   EXPECT_NE(privileged.out.find("layer_served_64k=0"), std::string::npos) << privileged.describe();
   EXPECT_FALSE(fs::exists(report_suid)) << "a set-user-ID-root process wrote the invoker's report file\n"
                                         << privileged.describe();

@@ -16,18 +16,13 @@
 #include <optional>
 #include <string>
 
-#include "engine_on_memory.h"
+#include "support/engine_on_ring.h"
 #include "support/memory.h"
 
-namespace vmreclaim::faultinject {
+namespace vmreclaim::test {
 namespace {
 
 using policy::GuardMode;
-using test::fill;
-using test::holds;
-using test::is_mapped;
-using test::Mapping;
-using test::page_size;
 
 std::string describe(int status) {
   if (WIFEXITED(status)) return "exited " + std::to_string(WEXITSTATUS(status));
@@ -36,7 +31,7 @@ std::string describe(int status) {
   return "status " + std::to_string(status);
 }
 
-uint64_t all_guard_faults(EngineOnMemory& e) {
+uint64_t all_guard_faults(EngineOnRing& e) {
   uint64_t n = 0;
   for (int f = 0; f < engine::kGuardFaultKinds; f++) n += e.stats().guard_faults[f].get();
   return n;
@@ -49,7 +44,7 @@ uint64_t all_guard_faults(EngineOnMemory& e) {
 // or unmapped (DEALLOCATE).
 TEST(FindingF3, ZeroSizeEntriesAreSkippedWhereverTheyPoint) {
   platform::LinuxVmOps vm;
-  EngineOnMemory e(vm, tunables_with(GuardMode::log));
+  EngineOnRing e(vm, tunables_with(GuardMode::log));
   Mapping m = Mapping::pages(4);
   ASSERT_TRUE(m.ok());
   for (size_t i = 0; i < 4; i++) fill(m.page(i), page_size(), 7);
@@ -72,7 +67,7 @@ TEST(FindingF3, ZeroSizeEntriesAreSkippedWhereverTheyPoint) {
 // the real one (here a century) a due sample was skipped.
 TEST(FindingF4, UpdateAccountingSamplesByTheEnginesClock) {
   platform::LinuxVmOps vm;
-  EngineOnMemory e(vm, tunables_with(GuardMode::log));
+  EngineOnRing e(vm, tunables_with(GuardMode::log));
   e.clock.now = 100ull * 365 * 24 * 3600 * 1'000'000'000ull;
   ASSERT_EQ(e.engine().sample_now(), VM_RECLAIM_SUCCESS);  // deadline = now + the normal period
   const uint64_t samples = e.stats().samples.get();
@@ -105,7 +100,7 @@ constexpr int kEntries = 4;
 // Exits with the number of entries the drain took off the ring.
 [[noreturn]] void drain_in_child(int report_fd) {
   platform::LinuxVmOps vm;
-  EngineOnMemory e(vm, tunables_with(GuardMode::log));
+  EngineOnRing e(vm, tunables_with(GuardMode::log));
   Mapping m = Mapping::pages(kEntries);
   for (int i = 0; i < kEntries; i++) e.enter(m.page(static_cast<size_t>(i)), page_size(), VM_RECLAIM_FREE);
   ring::Ring* r = e.ring();
@@ -182,4 +177,4 @@ TEST(FindingF2, ADrainThatMeetsACancelOfTheOldestIdRetriesAndEmptiesTheRing) {
 }
 
 }  // namespace
-}  // namespace vmreclaim::faultinject
+}  // namespace vmreclaim::test

@@ -7,19 +7,15 @@
 #include <cerrno>
 #include <cstdint>
 
-#include "engine_on_memory.h"
 #include "platform/linux/footprint.h"
 #include "platform/linux/proc_file.h"
+#include "support/engine_on_ring.h"
 #include "support/memory.h"
 
-namespace vmreclaim::faultinject {
+namespace vmreclaim::test {
 namespace {
 
 using policy::GuardMode;
-using test::all_zero;
-using test::fill;
-using test::holds;
-using test::Mapping;
 
 constexpr uint64_t kPeriod = 10'000'000'000ull;  // the default normal-pressure period
 
@@ -49,7 +45,7 @@ class FootprintFailure : public ::testing::Test {
   }
 
   platform::LinuxVmOps vm_;
-  EngineOnMemory e_;
+  EngineOnRing e_;
   Mapping pages_[4];
 };
 
@@ -111,4 +107,4 @@ TEST(FootprintSource, UnreadableProcFileIsAnErrorNotACrash) {
 }
 
 }  // namespace
-}  // namespace vmreclaim::faultinject
+}  // namespace vmreclaim::test

@@ -14,16 +14,12 @@
 #include "platform/linux/vm_ops.h"
 #include "support/memory.h"
 
-namespace vmreclaim::faultinject {
+namespace vmreclaim::test {
 namespace {
 
 using platform::FreeAdvice;
 using platform::LinuxVmOps;
 using platform::Span;
-using test::all_zero;
-using test::fill;
-using test::Mapping;
-using test::page_size;
 
 // Spans of `pages` pages each, laid out in one mapping with a page between
 // neighbours, so that a hole punched into one span is surrounded by mapped
@@ -144,4 +140,4 @@ TEST(ReleaseFallback, AFailingLastRangeKeepsTheBatchedOnes) {
 }
 
 }  // namespace
-}  // namespace vmreclaim::faultinject
+}  // namespace vmreclaim::test

@@ -5,7 +5,7 @@
 // RECLAIM_DEALLOCATE_FAILURE; a DEALLOCATE over unmapped pages (msync
 // ENOMEM) is DEALLOC_GAP; in fatal mode a guard fault is one stderr line and
 // SIGKILL. Failures come from the real kernel where a test can arrange them
-// (a page unmapped under an entry) and from FailingVmOps otherwise.
+// (a page unmapped under an entry) and from FakeVmOps otherwise.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -14,22 +14,14 @@
 
 #include <cerrno>
 
-#include "engine_on_memory.h"
-#include "failing_vm_ops.h"
+#include "support/engine_on_ring.h"
 #include "support/memory.h"
 
-namespace vmreclaim::faultinject {
+namespace vmreclaim::test {
 namespace {
 
 using engine::GuardFault;
 using policy::GuardMode;
-using test::all_zero;
-using test::fill;
-using test::holds;
-using test::is_mapped;
-using test::is_unmapped;
-using test::Mapping;
-using test::page_size;
 
 class FaultInjectionDeathTest : public ::testing::Test {
  protected:
@@ -42,7 +34,7 @@ class FaultInjectionDeathTest : public ::testing::Test {
 // it. Returns whether the engine reported the middle one as FREE_GAP (log
 // mode) without releasing any of its pages, released the other two and took
 // all three off the ring.
-bool free_with_a_hole_in_the_middle(EngineOnMemory& e) {
+bool free_with_a_hole_in_the_middle(EngineOnRing& e) {
   Mapping a = Mapping::pages(2), b = Mapping::pages(3), c = Mapping::pages(2);
   fill(a.data(), a.size(), 1);
   fill(b.data(), b.size(), 2);
@@ -65,7 +57,7 @@ bool free_with_a_hole_in_the_middle(EngineOnMemory& e) {
 
 TEST(FreeGap, AHoleUnderTheEntryIsTheGuardFaultAndNothingOfItIsReleased) {
   platform::LinuxVmOps vm;
-  EngineOnMemory e(vm, tunables_with(GuardMode::log));
+  EngineOnRing e(vm, tunables_with(GuardMode::log));
   EXPECT_TRUE(free_with_a_hole_in_the_middle(e));
 }
 
@@ -73,7 +65,7 @@ TEST_F(FaultInjectionDeathTest, FreeGapInFatalModeIsSigkillWithTheFaultName) {
   EXPECT_EXIT(
       {
         platform::LinuxVmOps vm;
-        EngineOnMemory e(vm, tunables_with(GuardMode::fatal));
+        EngineOnRing e(vm, tunables_with(GuardMode::fatal));
         _exit(free_with_a_hole_in_the_middle(e) ? 0 : 1);
       },
       ::testing::KilledBySignal(SIGKILL), "guard fault FREE_GAP at 0x[0-9a-f]+");
@@ -86,7 +78,7 @@ TEST_F(FaultInjectionDeathTest, FreeFailureIsLogged) {
   EXPECT_EXIT(
       {
         platform::LinuxVmOps vm;
-        EngineOnMemory e(vm, tunables_with(GuardMode::fatal));
+        EngineOnRing e(vm, tunables_with(GuardMode::fatal));
         Mapping a = Mapping::pages(1);
         // The system call itself: the sanitizers' mlock() interceptor locks nothing.
         if (::syscall(SYS_mlock, a.data(), a.size()) != 0) _exit(2);
@@ -98,9 +90,9 @@ TEST_F(FaultInjectionDeathTest, FreeFailureIsLogged) {
 }
 
 TEST(FreeFailure, InjectedErrorsAreCountedPerEntry) {
-  FailingVmOps vm;
+  FakeVmOps vm(FakeVmOps::kPassThrough);
   vm.fail(VmCall::release, EIO, 2, 1);  // the 2nd and 3rd of four
-  EngineOnMemory e(vm, tunables_with(GuardMode::fatal));
+  EngineOnRing e(vm, tunables_with(GuardMode::fatal));
   Mapping m[4];
   for (int i = 0; i < 4; i++) {
     m[i] = Mapping::pages(1);
@@ -127,9 +119,9 @@ TEST(FreeFailure, InjectedErrorsAreCountedPerEntry) {
 // ---- DEALLOCATE: munmap failing ----
 
 TEST(MunmapFailure, InLogModeIsCountedAndTheEngineGoesOn) {
-  FailingVmOps vm;
+  FakeVmOps vm(FakeVmOps::kPassThrough);
   vm.fail(VmCall::unmap, EINVAL);
-  EngineOnMemory e(vm, tunables_with(GuardMode::log));
+  EngineOnRing e(vm, tunables_with(GuardMode::log));
   Mapping a = Mapping::pages(2), b = Mapping::pages(2);
   fill(a.data(), a.size(), 1);
   e.enter(a, VM_RECLAIM_DEALLOCATE);
@@ -146,9 +138,9 @@ TEST(MunmapFailure, InLogModeIsCountedAndTheEngineGoesOn) {
 TEST_F(FaultInjectionDeathTest, MunmapFailureInFatalModeIsSigkillWithTheFaultName) {
   EXPECT_EXIT(
       {
-        FailingVmOps vm;
+        FakeVmOps vm(FakeVmOps::kPassThrough);
         vm.fail(VmCall::unmap, EINVAL);
-        EngineOnMemory e(vm, tunables_with(GuardMode::fatal));
+        EngineOnRing e(vm, tunables_with(GuardMode::fatal));
         Mapping a = Mapping::pages(1);
         e.enter(a, VM_RECLAIM_DEALLOCATE);
         e.engine().flush(1);
@@ -161,7 +153,7 @@ TEST_F(FaultInjectionDeathTest, MunmapFailureInFatalModeIsSigkillWithTheFaultNam
 
 TEST(DeallocGap, AHoleUnderTheEntryIsTheGuardFaultAndNothingIsUnmapped) {
   platform::LinuxVmOps vm;
-  EngineOnMemory e(vm, tunables_with(GuardMode::log));
+  EngineOnRing e(vm, tunables_with(GuardMode::log));
   Mapping m = Mapping::pages(3);
   fill(m.data(), m.size(), 7);
   ASSERT_EQ(::munmap(m.page(1), page_size()), 0);  // e.g. a double free
@@ -200,9 +192,9 @@ TEST(FreeGap, AnUnmapEarlierInTheFlushIsSeenByALaterFreeEntry) {
 }
 
 TEST(DeallocGap, InjectedEnomemFromTheProbeIsTheGuardFault) {
-  FailingVmOps vm;
+  FakeVmOps vm(FakeVmOps::kPassThrough);
   vm.fail(VmCall::probe, ENOMEM);
-  EngineOnMemory e(vm, tunables_with(GuardMode::log));
+  EngineOnRing e(vm, tunables_with(GuardMode::log));
   Mapping m = Mapping::pages(2);
   fill(m.data(), m.size(), 8);
   e.enter(m, VM_RECLAIM_DEALLOCATE);
@@ -212,9 +204,9 @@ TEST(DeallocGap, InjectedEnomemFromTheProbeIsTheGuardFault) {
 }
 
 TEST(DeallocGap, AProbeFailingForAnotherReasonDoesNotStopTheUnmap) {
-  FailingVmOps vm;
+  FakeVmOps vm(FakeVmOps::kPassThrough);
   vm.fail(VmCall::probe, EAGAIN);  // mincore could not tell: no evidence of a gap
-  EngineOnMemory e(vm, tunables_with(GuardMode::fatal));
+  EngineOnRing e(vm, tunables_with(GuardMode::fatal));
   Mapping m = Mapping::pages(2);
   e.enter(m, VM_RECLAIM_DEALLOCATE);
   ASSERT_EQ(e.engine().flush(1), VM_RECLAIM_SUCCESS);
@@ -227,7 +219,7 @@ TEST_F(FaultInjectionDeathTest, GapInFatalModeIsSigkillWithTheFaultName) {
   EXPECT_EXIT(
       {
         platform::LinuxVmOps vm;
-        EngineOnMemory e(vm, tunables_with(GuardMode::fatal));
+        EngineOnRing e(vm, tunables_with(GuardMode::fatal));
         Mapping m = Mapping::pages(3);
         if (::munmap(m.page(1), page_size()) != 0) _exit(2);
         e.enter(m, VM_RECLAIM_DEALLOCATE);
@@ -240,9 +232,9 @@ TEST_F(FaultInjectionDeathTest, GapInFatalModeIsSigkillWithTheFaultName) {
 // ---- ring storage: mprotect and madvise on the ring itself ----
 
 TEST(RingStorageFailure, ResizeThatCannotMapTheNewEntriesKeepsTheCapacity) {
-  FailingVmOps vm;
+  FakeVmOps vm(FakeVmOps::kPassThrough);
   vm.fail(VmCall::protect, ENOMEM);
-  EngineOnMemory e(vm, tunables_with(GuardMode::fatal), 16, 600);
+  EngineOnRing e(vm, tunables_with(GuardMode::fatal), {.len = 16, .max_len = 600});
   Mapping m = Mapping::pages(1);
   e.enter(m, VM_RECLAIM_FREE);
   ASSERT_GT(ring::ring_bytes(400), ring::ring_bytes(16));
@@ -261,9 +253,9 @@ TEST(RingStorageFailure, ResizeThatCannotMapTheNewEntriesKeepsTheCapacity) {
 }
 
 TEST(RingStorageFailure, ShrinkThatCannotDiscardOnlyCostsMemory) {
-  FailingVmOps vm;
+  FakeVmOps vm(FakeVmOps::kPassThrough);
   vm.fail(VmCall::discard, EINVAL);
-  EngineOnMemory e(vm, tunables_with(GuardMode::fatal), 400, 600);
+  EngineOnRing e(vm, tunables_with(GuardMode::fatal), {.len = 400, .max_len = 600});
   ASSERT_LT(ring::ring_bytes(16), ring::ring_bytes(400));
   EXPECT_EQ(e.engine().resize(16), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(vm.failed(VmCall::discard), 1);
@@ -271,4 +263,4 @@ TEST(RingStorageFailure, ShrinkThatCannotDiscardOnlyCostsMemory) {
 }
 
 }  // namespace
-}  // namespace vmreclaim::faultinject
+}  // namespace vmreclaim::test

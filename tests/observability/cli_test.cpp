@@ -13,16 +13,16 @@
 #include <vector>
 
 #include "control/client.h"
-#include "subprocess.h"
+#include "support/child.h"
 
 #ifdef VMRECLAIM_CLI
 
 namespace {
 
 using nlohmann::json;
-using vmreclaim::testing::Process;
-using vmreclaim::testing::run;
-using vmreclaim::testing::RunResult;
+using vmreclaim::test::Child;
+using vmreclaim::test::ChildResult;
+using vmreclaim::test::run_child;
 
 constexpr int kRegions = 25;
 
@@ -33,7 +33,7 @@ struct Region {
 
 // A ring target and the regions it says it entered.
 struct Target {
-  std::optional<Process> process;
+  std::optional<Child> process;
   std::vector<Region> regions;
   pid_t pid() const { return process->pid(); }
 };
@@ -42,7 +42,7 @@ Target start_target(std::vector<std::string> extra = {}, std::vector<std::string
   Target t;
   std::vector<std::string> argv = {VMRECLAIM_RING_TARGET, "--regions", std::to_string(kRegions)};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  auto p = Process::start(argv, env);
+  auto p = Child::start(argv, env);
   if (!p) return t;
   t.process.emplace(std::move(*p));
   while (auto line = t.process->read_line()) {
@@ -59,12 +59,12 @@ Target start_target(std::vector<std::string> extra = {}, std::vector<std::string
   return t;
 }
 
-RunResult cli(std::vector<std::string> args) {
+ChildResult cli(std::vector<std::string> args) {
   args.insert(args.begin(), VMRECLAIM_CLI);
-  return run(args);
+  return run_child({.argv = args});
 }
 
-json parse(const RunResult& r) {
+json parse(const ChildResult& r) {
   json j = json::parse(r.out, nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.out;
   return j;
@@ -85,7 +85,7 @@ TEST(Cli, ListShowsTheRing) {
   uint64_t total = 0;
   for (const auto& r : t.regions) total += r.size;
 
-  RunResult table = cli({"list"});
+  ChildResult table = cli({"list"});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   std::istringstream lines(table.out);
   std::string line;
@@ -103,7 +103,7 @@ TEST(Cli, ListShowsTheRing) {
   }
   EXPECT_TRUE(found) << table.out;
 
-  RunResult r = cli({"list", "--json"});
+  ChildResult r = cli({"list", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto entry = listed(parse(r), t.pid());
   ASSERT_TRUE(entry) << r.out;
@@ -116,7 +116,7 @@ TEST(Cli, ListShowsTheRing) {
 TEST(Cli, ShowGivesRegionsAndStatistics) {
   Target t = start_target();
   ASSERT_TRUE(t.process);
-  RunResult r = cli({"show", std::to_string(t.pid()), "--json"});
+  ChildResult r = cli({"show", std::to_string(t.pid()), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json j = parse(r);
   ASSERT_EQ(j["regions"].size(), static_cast<size_t>(kRegions));
@@ -130,7 +130,7 @@ TEST(Cli, ShowGivesRegionsAndStatistics) {
   EXPECT_EQ(j["stats"]["entered_entries"], kRegions);
   EXPECT_EQ(j["stats"]["entries"], kRegions);
 
-  RunResult table = cli({"show", std::to_string(t.pid()), "--limit", "3"});
+  ChildResult table = cli({"show", std::to_string(t.pid()), "--limit", "3"});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find("25 entries"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("entered      25 entries"), std::string::npos) << table.out;
@@ -144,7 +144,7 @@ TEST(Cli, TrimThenDrain) {
   for (const auto& r : t.regions) total += r.size;
   const std::string pid = std::to_string(t.pid());
 
-  RunResult trim = cli({"trim", pid, "4K", "--json"});
+  ChildResult trim = cli({"trim", pid, "4K", "--json"});
   ASSERT_EQ(trim.exit_code, 0) << trim.err;
   json tj = parse(trim);
   EXPECT_EQ(tj["bytes_requested"], 4096);
@@ -152,11 +152,11 @@ TEST(Cli, TrimThenDrain) {
   EXPECT_GE(trimmed, 4096u);
   EXPECT_EQ(trimmed, t.regions[0].size) << "the oldest entry goes first";
 
-  RunResult drain = cli({"drain", pid});
+  ChildResult drain = cli({"drain", pid});
   ASSERT_EQ(drain.exit_code, 0) << drain.err;
   EXPECT_NE(drain.out.find("drained"), std::string::npos) << drain.out;
 
-  RunResult show = cli({"show", pid, "--json"});
+  ChildResult show = cli({"show", pid, "--json"});
   ASSERT_EQ(show.exit_code, 0) << show.err;
   json sj = parse(show);
   EXPECT_EQ(sj["entries"], 0);
@@ -168,7 +168,7 @@ TEST(Cli, TrimThenDrain) {
 TEST(Cli, WatchRefreshesCountTimes) {
   Target t = start_target();
   ASSERT_TRUE(t.process);
-  RunResult table = cli({"watch", "--count", "2", "--interval", "0.1"});
+  ChildResult table = cli({"watch", "--count", "2", "--interval", "0.1"});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   size_t headers = 0;
   for (size_t at = table.out.find("COMMAND"); at != std::string::npos; at = table.out.find("COMMAND", at + 1)) {
@@ -176,7 +176,7 @@ TEST(Cli, WatchRefreshesCountTimes) {
   }
   EXPECT_EQ(headers, 2u) << table.out;
 
-  RunResult j = cli({"watch", "--count", "3", "--interval", "0.1", "--json"});
+  ChildResult j = cli({"watch", "--count", "3", "--interval", "0.1", "--json"});
   ASSERT_EQ(j.exit_code, 0) << j.err;
   std::istringstream lines(j.out);
   std::string line;
@@ -193,13 +193,13 @@ TEST(Cli, WatchRefreshesCountTimes) {
 // The error cases: one line on stderr, a distinct exit code, and with
 // --json a complete JSON document naming the error.
 void expect_error(const std::vector<std::string>& args, int code, const char* error, const char* words) {
-  RunResult r = cli(args);
+  ChildResult r = cli(args);
   EXPECT_EQ(r.exit_code, code) << args[0] << ": " << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_NE(r.err.find(words), std::string::npos) << r.err;
   std::vector<std::string> with_json = args;
   with_json.push_back("--json");
-  RunResult rj = cli(with_json);
+  ChildResult rj = cli(with_json);
   EXPECT_EQ(rj.exit_code, code);
   json j = parse(rj);
   EXPECT_EQ(j["error"], error) << rj.out;
@@ -236,7 +236,7 @@ TEST(Cli, ProcessThatDoesNotServeItsEndpoint) {
   const std::string pid = std::to_string(t.pid());
   expect_error({"drain", pid, "--timeout", "0.2"}, 6, "unreachable", "control endpoint");
   // show still shows what introspection can read, and says why stats are missing.
-  RunResult r = cli({"show", pid, "--json", "--timeout", "0.2"});
+  ChildResult r = cli({"show", pid, "--json", "--timeout", "0.2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json j = parse(r);
   EXPECT_TRUE(j["stats"].is_null());
@@ -256,7 +256,7 @@ TEST(Cli, BadArguments) {
         Case{{"frob", "1"}, "unknown subcommand 'frob'"}, Case{{"watch", "--interval", "0"}, "out of range"},
         Case{{"watch", "--count", "-1"}, "out of range"}, Case{{"show", "1", "--timeout", "1e9"}, "out of range"}}) {
     const std::string what = c.args[0] + " " + (c.args.size() > 1 ? c.args[1] : "");
-    RunResult r = cli(c.args);
+    ChildResult r = cli(c.args);
     EXPECT_FALSE(r.timed_out) << what;
     EXPECT_GE(r.exit_code, 100) << what << ": command-line errors use CLI11's codes: " << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << what << ": one line: " << r.err;
@@ -265,7 +265,7 @@ TEST(Cli, BadArguments) {
     // With --json, one JSON document on stdout says the same.
     std::vector<std::string> with_json = c.args;
     with_json.push_back("--json");
-    RunResult rj = cli(with_json);
+    ChildResult rj = cli(with_json);
     EXPECT_EQ(rj.exit_code, r.exit_code) << what;
     json j = parse(rj);
     if (!j.is_object()) continue;  // parse() said why
@@ -273,7 +273,7 @@ TEST(Cli, BadArguments) {
     EXPECT_EQ(j["exit_code"], r.exit_code) << what;
     EXPECT_NE(j["message"].get<std::string>().find(c.says), std::string::npos) << rj.out;
   }
-  RunResult help = cli({"drain", "--help"});
+  ChildResult help = cli({"drain", "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("5 permission denied"), std::string::npos) << help.out;
 }

@@ -68,7 +68,7 @@ TEST(ControlFuzz, BrokenMessagesAreRejectedAndTheTargetIsUnharmed) {
   std::memset(mem, 7, kEntries * page);
   for (int i = 0; i < kEntries; i++) ASSERT_TRUE(ring->try_enter(mem + i * page, page, Action::free)->entered());
 
-  testing::ServedEndpoint endpoint;
+  test::ServedEndpoint endpoint;
   ASSERT_TRUE(endpoint.ok());
   const uint64_t seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));

@@ -25,7 +25,7 @@
 namespace vmreclaim::control {
 namespace {
 
-using testing::ServedEndpoint;
+using test::ServedEndpoint;
 
 // A ring holding `n` one-page FREE entries of resident memory.
 class RingWithEntries : public ::testing::Test {

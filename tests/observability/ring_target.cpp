@@ -20,7 +20,7 @@
 #include <random>
 #include <string>
 
-#include "subprocess.h"
+#include "support/child.h"
 
 namespace {
 
@@ -96,8 +96,8 @@ int main(int argc, char** argv) {
   if (userns && !enter_user_namespace(*userns, ns_uid)) return fail("enter a user namespace");
 
   if (as_nobody) {
-    auto [uid, gid] = vmreclaim::testing::nobody_ids();
-    if (!vmreclaim::testing::become_user(uid, gid)) return fail("become nobody");
+    auto [uid, gid] = vmreclaim::test::nobody_ids();
+    if (!vmreclaim::test::become_user(uid, gid)) return fail("become nobody");
   }
 
   mach_vm_reclaim_ring_t ring = nullptr;

@@ -14,7 +14,7 @@
 
 #include "control/server.h"
 
-namespace vmreclaim::testing {
+namespace vmreclaim::test {
 
 class ServedEndpoint {
  public:
@@ -62,4 +62,4 @@ class ServedEndpoint {
   std::atomic<uint64_t> wakeups_{0};
 };
 
-}  // namespace vmreclaim::testing
+}  // namespace vmreclaim::test

@@ -24,13 +24,13 @@
 
 #include "control/client.h"
 #include "control/server.h"
-#include "subprocess.h"
+#include "support/child.h"
 
 namespace {
 
 using vmreclaim::control::Client;
 using vmreclaim::control::client_errc;
-using vmreclaim::testing::Process;
+using vmreclaim::test::Child;
 
 constexpr int kRegions = 25;
 constexpr uid_t kIntruderUid = 4242;
@@ -77,7 +77,7 @@ int as_user(uid_t uid, const std::function<int()>& ask) {
   pid_t child = ::fork();
   if (child < 0) return -1;
   if (child == 0) {
-    if (!vmreclaim::testing::become_user(uid, uid)) ::_exit(kSetupFailed);
+    if (!vmreclaim::test::become_user(uid, uid)) ::_exit(kSetupFailed);
     ::_exit(ask());
   }
   int status = 0;
@@ -114,7 +114,7 @@ class Target {
   explicit Target(std::vector<std::string> extra) {
     std::vector<std::string> argv = {VMRECLAIM_RING_TARGET, "--regions", std::to_string(kRegions)};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    auto p = Process::start(argv);
+    auto p = Child::start(argv);
     if (!p) return;
     process_.emplace(std::move(*p));
     while (auto line = process_->read_line()) {
@@ -154,7 +154,7 @@ class Target {
   }
 
  private:
-  std::optional<Process> process_;
+  std::optional<Child> process_;
   bool ready_ = false;
 };
 
@@ -183,7 +183,8 @@ TEST_F(UserNamespaces, AnUnmappedUserIsNotTheTargetsUser) {
   }
   EXPECT_EQ(t.entries(), static_cast<mach_vm_reclaim_count_t>(kRegions)) << "nothing was drained";
 #ifdef VMRECLAIM_CLI
-  auto r = vmreclaim::testing::run({VMRECLAIM_CLI, "trim", std::to_string(t.pid()), "4M"}, kIntruderUid);
+  auto r = vmreclaim::test::run_child(
+      {.argv = {VMRECLAIM_CLI, "trim", std::to_string(t.pid()), "4M"}, .as_uid = kIntruderUid});
   EXPECT_EQ(r.exit_code, 5) << r.err;
   EXPECT_EQ(t.entries(), static_cast<mach_vm_reclaim_count_t>(kRegions)) << "nothing was trimmed";
 #endif
@@ -292,7 +293,7 @@ TEST(Squatting, AnotherUserCannotTakeOrImpersonateTheEndpoint) {
   if (squatter == 0) {
     ::close(ready[0]);
     ::close(done[1]);
-    if (!vmreclaim::testing::become_user(kIntruderUid, kIntruderUid)) ::_exit(2);
+    if (!vmreclaim::test::become_user(kIntruderUid, kIntruderUid)) ::_exit(2);
     std::vector<std::unique_ptr<vmreclaim::control::Server>> held;
     for (const std::string& n :
          {std::string("vmreclaim/") + std::to_string(pid), std::string("vmreclaim/") + std::to_string(pid) + "/"}) {
@@ -340,7 +341,7 @@ TEST(Squatting, AnotherUserCannotTakeOrImpersonateTheEndpoint) {
   EXPECT_EQ(stats->pid, pid);
   EXPECT_EQ(stats->stats.entries, static_cast<uint64_t>(kRegions));
 #ifdef VMRECLAIM_CLI
-  auto r = vmreclaim::testing::run({VMRECLAIM_CLI, "drain", std::to_string(pid), "--json"});
+  auto r = vmreclaim::test::run_child({.argv = {VMRECLAIM_CLI, "drain", std::to_string(pid), "--json"}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 #endif
 
@@ -359,7 +360,7 @@ namespace {
 // A ring target started through unshare(1) with `flags`; the pid of the
 // process that holds the ring (with --fork, unshare's child).
 struct NamespacedTarget {
-  std::optional<Process> process;
+  std::optional<Child> process;
   pid_t ring_pid = 0;
 };
 
@@ -368,7 +369,7 @@ NamespacedTarget start_namespaced(const std::vector<std::string>& flags) {
   std::vector<std::string> argv = {"/usr/bin/unshare"};
   argv.insert(argv.end(), flags.begin(), flags.end());
   argv.insert(argv.end(), {VMRECLAIM_RING_TARGET, "--regions", std::to_string(kRegions)});
-  auto p = Process::start(argv);
+  auto p = Child::start(argv);
   if (!p) return t;
   t.process.emplace(std::move(*p));
   while (auto line = t.process->read_line()) {
@@ -393,7 +394,7 @@ TEST(Namespaces, AProcessInAChildPidNamespaceIsReached) {
   NamespacedTarget t = start_namespaced({"--pid", "--fork"});
   ASSERT_TRUE(t.process && t.ring_pid > 0);
   ASSERT_NE(t.ring_pid, t.process->pid()) << "the ring is in unshare's child";
-  auto r = vmreclaim::testing::run({VMRECLAIM_CLI, "drain", std::to_string(t.ring_pid), "--json"});
+  auto r = vmreclaim::test::run_child({.argv = {VMRECLAIM_CLI, "drain", std::to_string(t.ring_pid), "--json"}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("\"bytes_reclaimed\""), std::string::npos) << r.out;
 }
@@ -404,7 +405,7 @@ TEST(Namespaces, AProcessInAnotherNetworkNamespaceIsNamedAsSuch) {
   if (::geteuid() != 0 || ::access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "needs root and unshare(1)";
   NamespacedTarget t = start_namespaced({"--net"});
   ASSERT_TRUE(t.process && t.ring_pid > 0);
-  auto r = vmreclaim::testing::run({VMRECLAIM_CLI, "drain", std::to_string(t.ring_pid)});
+  auto r = vmreclaim::test::run_child({.argv = {VMRECLAIM_CLI, "drain", std::to_string(t.ring_pid)}});
   EXPECT_EQ(r.exit_code, 6) << r.err;
   EXPECT_NE(r.err.find("another network namespace"), std::string::npos) << r.err;
 }

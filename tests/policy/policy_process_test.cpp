@@ -16,8 +16,8 @@
 
 #include <gtest/gtest.h>
 
-#include "child_process.h"
 #include "platform/linux/cgroup.h"
+#include "support/child.h"
 
 namespace vmreclaim::test {
 namespace {
@@ -33,18 +33,54 @@ constexpr bool kSanitized = false;
 #define SKIP_IF_SANITIZED() \
   if (kSanitized) GTEST_SKIP() << "sanitizer shadow memory makes RssAnon meaningless in this build"
 
-using Env = std::vector<std::pair<std::string, std::string>>;
+using namespace std::chrono_literals;
 
-ChildProcess::Options helper(std::vector<std::string> args, Env env = {}) {
+// The policy helper with `args`, talked to over its stdin and stdout; `env`
+// "NAME=value" settings (of two with one name the later wins).
+SpawnOptions helper(std::vector<std::string> args, std::vector<std::string> env = {}) {
   args.insert(args.begin(), VMRECLAIM_POLICY_HELPER);
   // A quiet machine for the test: no surprise trims from a 10 s period
   // expiring or from pressure elsewhere on the machine, unless asked for.
-  env.insert(env.begin(), {"VMRECLAIM_PRESSURE", "normal"});
-  return {args, env, ""};
+  env.insert(env.begin(), "VMRECLAIM_PRESSURE=normal");
+  SpawnOptions o;
+  o.argv = args;
+  o.env = env;
+  o.stdin_pipe = true;
+  return o;
 }
 
-long ready_rss(ChildProcess& c) {
-  auto line = c.read_line(10000);
+// "pong <RssAnon kB>" round trip with the helper; the number, or -1.
+long ping(Child& c) {
+  if (!c.write_line("ping")) return -1;
+  auto line = c.read_line(5s);
+  if (!line || line->rfind("pong ", 0) != 0) return -1;
+  return std::strtol(line->c_str() + 5, nullptr, 10);
+}
+
+// What a helper that reports once and exits left: its report line (within
+// `line_timeout`), its wait status (within `exit_timeout` after that), and
+// what it wrote to stderr. nullopt where it did not.
+struct Report {
+  std::optional<std::string> line;
+  std::optional<int> status;
+  std::string err;
+};
+Report run_to_report(const SpawnOptions& o, std::chrono::milliseconds line_timeout,
+                     std::chrono::milliseconds exit_timeout) {
+  Report r;
+  std::optional<Child> c = Child::spawn(o);
+  if (!c) {
+    r.err = "cannot start the helper";
+    return r;
+  }
+  r.line = c->read_line(line_timeout);
+  r.status = c->wait(exit_timeout);
+  r.err = c->stderr_so_far();
+  return r;
+}
+
+long ready_rss(Child& c) {
+  auto line = c.read_line(10s);
   if (!line || line->rfind("ready ", 0) != 0) return -1;
   return std::atol(line->c_str() + 6);
 }
@@ -53,11 +89,11 @@ long ready_rss(ChildProcess& c) {
 // soon as the child is not alive (rss_anon_kb), which every caller asserts
 // against: a dead child holds no memory and must not pass for one that gave
 // its memory back.
-long wait_rss_below(ChildProcess& c, long kb, int ms) {
-  long rss = c.rss_anon_kb();
+long wait_rss_below(Child& c, long kb, int ms) {
+  long rss = rss_anon_kb(c.pid());
   for (int t = 0; t < ms && rss >= kb; t += 20) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    rss = c.rss_anon_kb();
+    rss = rss_anon_kb(c.pid());
   }
   return rss;
 }
@@ -74,55 +110,64 @@ long field(const std::string& line, const std::string& key) {
 
 TEST(SuspendDrain, SigtstpLowersRssByWhatTheRingHeld) {
   SKIP_IF_SANITIZED();
-  ChildProcess c(helper({"hold", "128"}, {{"VMRECLAIM_SUSPEND_DRAIN", "1"}}));
+  std::optional<Child> spawned = Child::spawn(helper({"hold", "128"}, {"VMRECLAIM_SUSPEND_DRAIN=1"}));
+  ASSERT_TRUE(spawned) << "cannot start the helper";
+  Child& c = *spawned;
   long before = ready_rss(c);
   ASSERT_GT(before, 120 * 1024) << "the ring should hold 128 MiB of touched memory";
   ASSERT_EQ(kill(c.pid(), SIGTSTP), 0);
-  auto st = c.wait_stopped_or_exited(5000);
+  auto st = c.wait(5000ms, /*stopped=*/true);
   ASSERT_TRUE(st && WIFSTOPPED(*st)) << "the process must stop after the drain";
-  long after = c.rss_anon_kb();
+  long after = rss_anon_kb(c.pid());
   ASSERT_GE(after, 0) << "the stopped child is not alive";
   EXPECT_LT(after, before - 120 * 1024) << "stopped with " << after << " kB resident";
   ASSERT_EQ(kill(c.pid(), SIGCONT), 0);
-  EXPECT_GE(c.ping(), 0) << "the process must run again after SIGCONT";
+  EXPECT_GE(ping(c), 0) << "the process must run again after SIGCONT";
 }
 
 TEST(SuspendDrain, RepeatedStopContinueIsHarmless) {
-  ChildProcess c(helper({"hold", "16"}, {{"VMRECLAIM_SUSPEND_DRAIN", "1"}}));
+  std::optional<Child> spawned = Child::spawn(helper({"hold", "16"}, {"VMRECLAIM_SUSPEND_DRAIN=1"}));
+  ASSERT_TRUE(spawned) << "cannot start the helper";
+  Child& c = *spawned;
   ASSERT_GT(ready_rss(c), 0);
   for (int round = 0; round < 4; round++) {
     ASSERT_EQ(kill(c.pid(), SIGTSTP), 0);
-    auto st = c.wait_stopped_or_exited(5000);
+    auto st = c.wait(5000ms, /*stopped=*/true);
     ASSERT_TRUE(st && WIFSTOPPED(*st)) << "round " << round;
     ASSERT_EQ(kill(c.pid(), SIGCONT), 0);
-    ASSERT_GE(c.ping(), 0) << "round " << round;
+    ASSERT_GE(ping(c), 0) << "round " << round;
   }
   c.close_stdin();
-  auto st = c.wait_exit(5000);
+  auto st = c.wait(5000ms);
   ASSERT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0);
 }
 
 TEST(SuspendDrain, DoubleFreeFoundDuringSuspendKillsWithTheGapGuard) {
-  ChildProcess c(helper({"gap"}, {{"VMRECLAIM_SUSPEND_DRAIN", "1"}}));
+  std::optional<Child> spawned = Child::spawn(helper({"gap"}, {"VMRECLAIM_SUSPEND_DRAIN=1"}));
+  ASSERT_TRUE(spawned) << "cannot start the helper";
+  Child& c = *spawned;
   ASSERT_GE(ready_rss(c), 0);
   ASSERT_EQ(kill(c.pid(), SIGTSTP), 0);
-  auto st = c.wait_stopped_or_exited(5000);
+  auto st = c.wait(5000ms, /*stopped=*/true);
   ASSERT_TRUE(st.has_value());
   ASSERT_TRUE(WIFSIGNALED(*st)) << "status " << *st;
   EXPECT_EQ(WTERMSIG(*st), SIGKILL);
-  EXPECT_NE(c.stderr_text().find("DEALLOC_GAP"), std::string::npos);
+  EXPECT_NE(c.stderr_so_far().find("DEALLOC_GAP"), std::string::npos);
 }
 
 TEST(EngineThread, IdleProcessGivesMemoryBackWithoutCalls) {
   SKIP_IF_SANITIZED();
-  ChildProcess c(helper({"hold", "64"}, {{"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS", "300000000"}}));
+  std::optional<Child> spawned =
+      Child::spawn(helper({"hold", "64"}, {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=300000000"}));
+  ASSERT_TRUE(spawned) << "cannot start the helper";
+  Child& c = *spawned;
   long before = ready_rss(c);
   ASSERT_GT(before, 60 * 1024);
   // The WMA needs a few periods to believe the ring is idle; 6 s is 20.
   long after = wait_rss_below(c, 8 * 1024, 6000);
-  ASSERT_GE(after, 0) << "the child died: " << c.stderr_text();
+  ASSERT_GE(after, 0) << "the child died: " << c.stderr_so_far();
   EXPECT_LT(after, 8 * 1024) << "RssAnon stayed at " << after << " kB";
-  EXPECT_GE(c.ping(), 0) << "the child must still answer";
+  EXPECT_GE(ping(c), 0) << "the child must still answer";
 }
 
 TEST(EngineThread, RingCycledToEmptyKeepsEveryEntry) {
@@ -135,10 +180,11 @@ TEST(EngineThread, RingCycledToEmptyKeepsEveryEntry) {
   constexpr long kPeriodMs = 200;
   std::string last;
   for (int attempt = 0; attempt < 3; attempt++) {
-    ChildProcess c(helper({"cycle", "1500"}, {{"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS", "200000000"}}));
-    auto line = c.read_line(60000);
-    auto st = c.wait_exit(5000);
-    ASSERT_TRUE(line.has_value()) << "no report: " << c.stderr_text();
+    const Report r =
+        run_to_report(helper({"cycle", "1500"}, {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=200000000"}), 60s, 5s);
+    const auto& line = r.line;
+    const auto& st = r.status;
+    ASSERT_TRUE(line.has_value()) << "no report: " << r.err;
     ASSERT_TRUE(st && WIFEXITED(*st)) << *line;
     last = *line;
     const long lost = field(*line, "lost"), samples = field(*line, "samples"), gap = field(*line, "maxgap_ms");
@@ -157,23 +203,27 @@ TEST(EngineThread, RingCycledToEmptyKeepsEveryEntry) {
 TEST(EngineThread, CriticalPressureDrainsWithoutCalls) {
   SKIP_IF_SANITIZED();
   auto opts = helper({"hold", "64"});
-  opts.env.push_back({"VMRECLAIM_PRESSURE", "critical"});  // later wins
-  ChildProcess c(opts);
+  opts.env.push_back("VMRECLAIM_PRESSURE=critical");  // later wins
+  std::optional<Child> spawned = Child::spawn(opts);
+  ASSERT_TRUE(spawned) << "cannot start the helper";
+  Child& c = *spawned;
   ASSERT_GT(ready_rss(c), 0);
   long after = wait_rss_below(c, 8 * 1024, 3000);
-  ASSERT_GE(after, 0) << "the child died: " << c.stderr_text();
+  ASSERT_GE(after, 0) << "the child died: " << c.stderr_so_far();
   EXPECT_LT(after, 8 * 1024);
-  EXPECT_GE(c.ping(), 0) << "the child must still answer";
+  EXPECT_GE(ping(c), 0) << "the child must still answer";
 }
 
 TEST(EngineThread, NamedRestartedInForkedChildAndNeverKeepsTheProcessAlive) {
-  ChildProcess c(helper({"threads"}));
-  auto parent = c.read_line(5000);
-  auto child = c.read_line(5000);
+  std::optional<Child> spawned = Child::spawn(helper({"threads"}));
+  ASSERT_TRUE(spawned) << "cannot start the helper";
+  Child& c = *spawned;
+  auto parent = c.read_line(5000ms);
+  auto child = c.read_line(5000ms);
   ASSERT_TRUE(parent && child);
   EXPECT_NE(parent->find("vm_reclaim"), std::string::npos) << *parent;
   EXPECT_NE(child->find("vm_reclaim"), std::string::npos) << *child;
-  auto st = c.wait_exit(5000);
+  auto st = c.wait(5000ms);
   ASSERT_TRUE(st.has_value()) << "returning from main must end the process";
   EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0);
 }
@@ -181,16 +231,18 @@ TEST(EngineThread, NamedRestartedInForkedChildAndNeverKeepsTheProcessAlive) {
 TEST(Limits, FootprintLimitFromTheEnvironmentHolds) {
   SKIP_IF_SANITIZED();
   // 512 MiB pass through the ring; 64 MiB may be resident at most.
-  ChildProcess c(helper({"churn", "512"}, {{"VMRECLAIM_FOOTPRINT_LIMIT", "64M"}}));
-  auto line = c.read_line(30000);
-  ASSERT_TRUE(line.has_value()) << c.stderr_text();
+  std::optional<Child> spawned = Child::spawn(helper({"churn", "512"}, {"VMRECLAIM_FOOTPRINT_LIMIT=64M"}));
+  ASSERT_TRUE(spawned) << "cannot start the helper";
+  Child& c = *spawned;
+  auto line = c.read_line(30000ms);
+  ASSERT_TRUE(line.has_value()) << c.stderr_so_far();
   // The helper reads RssAnon after touching each block, before the enter
   // that may trigger the reclaim, and again after it: the peak is the real one.
   long peak = field(*line, "peak");
   EXPECT_GT(peak, 0) << *line;
   EXPECT_LE(peak, 64 * 1024) << *line;
   EXPECT_GT(field(*line, "limit-reclaimed"), 0) << "the limit must be what reclaimed: " << *line;
-  auto st = c.wait_exit(5000);
+  auto st = c.wait(5000ms);
   ASSERT_TRUE(st && WIFEXITED(*st) && WEXITSTATUS(*st) == 0);
 }
 
@@ -199,24 +251,26 @@ TEST(Limits, FootprintLimitFromTheEnvironmentHolds) {
 // 0 removes it.
 TEST(Limits, SetFootprintLimitReclaimsInTheCall) {
   SKIP_IF_SANITIZED();
-  ChildProcess c(helper({"hold", "64"}));
+  std::optional<Child> spawned = Child::spawn(helper({"hold", "64"}));
+  ASSERT_TRUE(spawned) << "cannot start the helper";
+  Child& c = *spawned;
   const long before = ready_rss(c);
-  ASSERT_GT(before, 60 * 1024) << c.stderr_text();
+  ASSERT_GT(before, 60 * 1024) << c.stderr_so_far();
   constexpr unsigned long long kLimit = 16ull << 20;
   ASSERT_TRUE(c.write_line("limit " + std::to_string(kLimit)));
-  auto line = c.read_line(10000);
-  ASSERT_TRUE(line && line->rfind("limited ", 0) == 0) << (line ? *line : "no answer: " + c.stderr_text());
+  auto line = c.read_line(10000ms);
+  ASSERT_TRUE(line && line->rfind("limited ", 0) == 0) << (line ? *line : "no answer: " + c.stderr_so_far());
   long rss = -1, reclaimed = -1;
   unsigned long long got = 0;
   ASSERT_EQ(std::sscanf(line->c_str(), "limited %ld %llu %ld", &rss, &got, &reclaimed), 3) << *line;
   EXPECT_EQ(got, kLimit) << *line;
   EXPECT_LE(rss, static_cast<long>(kLimit / 1024)) << "RssAnon right after the call: " << *line;
   EXPECT_GT(reclaimed, 0) << "the limit must be what reclaimed: " << *line;
-  const long outside = c.rss_anon_kb();
+  const long outside = rss_anon_kb(c.pid());
   ASSERT_GE(outside, 0) << "the child is not alive";
   EXPECT_LE(outside, static_cast<long>(kLimit / 1024));
   ASSERT_TRUE(c.write_line("limit 0"));
-  line = c.read_line(10000);
+  line = c.read_line(10000ms);
   ASSERT_TRUE(line.has_value());
   ASSERT_EQ(std::sscanf(line->c_str(), "limited %ld %llu %ld", &rss, &got, &reclaimed), 3) << *line;
   EXPECT_EQ(got, 0u) << "0 removes the limit";
@@ -268,19 +322,21 @@ TEST(Limits, MemoryInTheRingIsReclaimedBeforeACgroupOomKill) {
     // Control: a client that ignores should_update_kernel_accounting and
     // has no engine thread leaves everything in the ring and is OOM-killed,
     // so this setup really presses on the limit.
-    auto opts = helper({"churn-noupdate", "512"}, {{"VMRECLAIM_ENGINE_THREAD", "0"}});
+    auto opts = helper({"churn-noupdate", "512"}, {"VMRECLAIM_ENGINE_THREAD=0"});
     opts.cgroup_procs = cg.procs();
-    ChildProcess c(opts);
-    auto st = c.wait_exit(30000);
+    std::optional<Child> spawned = Child::spawn(opts);
+    ASSERT_TRUE(spawned) << "cannot start the helper";
+    Child& c = *spawned;
+    auto st = c.wait(30000ms);
     ASSERT_TRUE(st.has_value());
     ASSERT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGKILL) << "expected an OOM kill, status " << *st;
   }
   auto opts = helper({"churn", "512"});
   opts.cgroup_procs = cg.procs();
-  ChildProcess c(opts);
-  auto line = c.read_line(30000);
-  auto st = c.wait_exit(30000);
-  ASSERT_TRUE(st.has_value());
+  const Report r = run_to_report(opts, 30s, 30s);
+  const auto& line = r.line;
+  const auto& st = r.status;
+  ASSERT_TRUE(st.has_value()) << r.err;
   ASSERT_TRUE(WIFEXITED(*st)) << "killed by signal " << (WIFSIGNALED(*st) ? WTERMSIG(*st) : 0);
   EXPECT_EQ(WEXITSTATUS(*st), 0);
   ASSERT_TRUE(line.has_value());
@@ -299,12 +355,12 @@ TEST(Limits, CgroupV1ThresholdWakesTheEngineThreadForAClientThatNeverCalls) {
   MemoryCgroupDir cg(64ull << 20);
   if (!cg.usable()) GTEST_SKIP() << "memory cgroups unavailable: " << cg.why();
   if (cg.version() != 1) GTEST_SKIP() << "the usage threshold is cgroup v1's (cgroup.event_control); this is v2";
-  auto opts = helper({"churn-noupdate", "256", "20000"}, {{"VMRECLAIM_PRESSURE_POLL_NS", "60000000000"}});
+  auto opts = helper({"churn-noupdate", "256", "20000"}, {"VMRECLAIM_PRESSURE_POLL_NS=60000000000"});
   opts.cgroup_procs = cg.procs();
-  ChildProcess c(opts);
-  auto line = c.read_line(30000);
-  auto st = c.wait_exit(30000);
-  ASSERT_TRUE(st.has_value());
+  const Report r = run_to_report(opts, 30s, 30s);
+  const auto& line = r.line;
+  const auto& st = r.status;
+  ASSERT_TRUE(st.has_value()) << r.err;
   ASSERT_TRUE(WIFEXITED(*st)) << "killed by signal " << (WIFSIGNALED(*st) ? WTERMSIG(*st) : 0)
                               << " (an OOM kill: the threshold did not wake the engine thread)";
   EXPECT_EQ(WEXITSTATUS(*st), 0);

@@ -1,8 +1,6 @@
 // Policy decisions with injected readings: the pressure level from each
 // source, the monitor keeping last good values, the limit decisions and
 // their byte ceiling, and an engine driven through them.
-#include <sys/mman.h>
-
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
@@ -10,9 +8,27 @@
 #include "policy/limits.h"
 #include "policy/pressure_monitor.h"
 #include "ring/protocol.h"
+#include "support/engine_on_ring.h"
+#include "support/fake_platform.h"
+#include "support/memory.h"
 
-namespace vmreclaim::policy {
+namespace vmreclaim::test {
 namespace {
+
+using policy::decide_limits;
+using policy::high_watermark;
+using policy::level_from;
+using policy::level_from_cgroup;
+using policy::level_from_meminfo;
+using policy::level_from_psi;
+using policy::LimitDecision;
+using policy::LimitSource;
+using policy::low_watermark;
+using policy::PressureInputs;
+using policy::PressureLevel;
+using policy::PressureMonitor;
+using policy::PressureThresholds;
+using policy::Tunables;
 
 constexpr uint64_t MiB = 1ull << 20;
 
@@ -45,20 +61,8 @@ TEST(PressureLevels, WorstSourceWins) {
   EXPECT_EQ(level_from(in, {}), PressureLevel::critical);
 }
 
-class ScriptedReaders : public PressureReaders {
- public:
-  std::optional<platform::PsiReading> psi;
-  std::optional<platform::MemInfo> mem;
-  std::optional<platform::PsiReading> system_psi() override { return psi; }
-  std::optional<platform::PsiReading> cgroup_psi() override { return std::nullopt; }
-  std::optional<platform::MemInfo> meminfo() override { return mem; }
-  std::optional<platform::CgroupMemory> cgroup() override { return std::nullopt; }
-  bool has_cgroup_psi() override { return false; }
-  bool has_cgroup() override { return false; }
-};
-
 TEST(PressureMonitor, KeepsTheLastGoodReadingWhenASourceFails) {
-  ScriptedReaders r;
+  FakePressureReaders r;
   PressureMonitor m(r);
   r.psi = platform::PsiReading{35, 0, 0, 0};
   r.mem = platform::MemInfo{1000, 900};
@@ -107,15 +111,6 @@ TEST(Limits, TheTighterOfCgroupAndFootprintLimitsWins) {
 }
 
 // An engine on a ring of our own with scripted limits.
-class FakeClock : public platform::Clock {
- public:
-  uint64_t now = 1'000'000'000;
-  uint64_t now_ns() noexcept override { return now; }
-};
-class NoFootprint : public platform::FootprintSource {
- public:
-  std::optional<uint64_t> footprint_bytes() noexcept override { return 0; }
-};
 class ScriptedLimits : public LimitSource {
  public:
   uint64_t footprint = 0, limit = 64 * MiB;
@@ -127,23 +122,18 @@ class ScriptedLimits : public LimitSource {
 };
 
 TEST(EngineLimits, CrossingTheCeilingOnEnterAsksForAnUpdateThatReclaims) {
-  const uint64_t len = ring::round_capacity(64);
-  const uint64_t bytes = ring::ring_bytes(len);
-  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(mem, MAP_FAILED);
-  void* data = mmap(nullptr, 64 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(data, MAP_FAILED);
-  auto* r = static_cast<ring::Ring*>(mem);
-  FakeClock clock;
-  // The user side checks the deadline against the real coarse clock.
-  clock.now = platform::coarse_now_ns();
+  const uint32_t len = ring::round_capacity(64);
+  Mapping data(64 * MiB);
+  ASSERT_TRUE(data.ok());
   platform::LinuxVmOps vm;
-  NoFootprint fp;
-  FixedPressure pressure;
   ScriptedLimits limits;
-  Tunables t;
-  engine::Engine e(r, bytes, static_cast<uint32_t>(len), static_cast<uint32_t>(len), t,
-                   {&clock, &vm, &fp, &pressure, &limits});
+  // The user side checks the deadline against the real coarse clock.
+  EngineOnRing on(vm, Tunables{},
+                  {.len = len, .max_len = len, .clock_start = platform::coarse_now_ns(), .limits = &limits});
+  ASSERT_TRUE(on.ok());
+  on.footprint.value = 0;
+  engine::Engine& e = on.engine();
+  ring::Ring* r = on.ring();
   limits.footprint = 40 * MiB;
   ASSERT_EQ(e.enforce_limits(), VM_RECLAIM_SUCCESS);
   const uint64_t ceiling = ring::load(r->reclaimable_bytes_ceiling);
@@ -153,7 +143,7 @@ TEST(EngineLimits, CrossingTheCeilingOnEnterAsksForAnUpdateThatReclaims) {
   bool update = false;
   int entered = 0;
   while (!update && entered < 60) {
-    auto addr = reinterpret_cast<uint64_t>(data) + static_cast<uint64_t>(entered) * MiB;
+    const uint64_t addr = data.address() + static_cast<uint64_t>(entered) * MiB;
     ASSERT_NE(ring::enter(r, addr, MiB, VM_RECLAIM_FREE, &update), VM_RECLAIM_ID_NULL);
     entered++;
   }
@@ -164,11 +154,10 @@ TEST(EngineLimits, CrossingTheCeilingOnEnterAsksForAnUpdateThatReclaims) {
   ASSERT_EQ(e.update_accounting(), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(e.stats().reclaimed_bytes[static_cast<int>(engine::Cause::limit)].get(),
             62 * MiB - low_watermark(64 * MiB));
-  EXPECT_EQ(ring::load(r->reclaimable_bytes), static_cast<uint64_t>(entered) * MiB - (62 * MiB - low_watermark(64 * MiB)));
+  EXPECT_EQ(ring::load(r->reclaimable_bytes),
+            static_cast<uint64_t>(entered) * MiB - (62 * MiB - low_watermark(64 * MiB)));
   EXPECT_NE(ring::load(r->reclaimable_bytes_ceiling), UINT64_MAX) << "a new ceiling is published";
-  munmap(data, 64 * MiB);
-  munmap(mem, bytes);
 }
 
 }  // namespace
-}  // namespace vmreclaim::policy
+}  // namespace vmreclaim::test

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "process/subprocess.h"
+#include "support/child.h"
 
 namespace {
 

@@ -7,22 +7,38 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <functional>
 #include <thread>
 
 #include "control/client.h"
-#include "process/subprocess.h"
+#include "support/child.h"
 #include "support/ring_fixture.h"
 #include "support/sanitizers.h"
 
 namespace {
 
 using vmreclaim::test::fill;
-using vmreclaim::test::fork_child;
 using vmreclaim::test::holds;
 using vmreclaim::test::is_mapped;
 using vmreclaim::test::is_unmapped;
 using vmreclaim::test::Mapping;
 using vmreclaim::test::wait_child;
+
+// fork(); the child runs fn and exits 0, or 1 if the test recorded a failure
+// in the child (its messages appear on the child's stdout).
+pid_t fork_child(const std::function<void()>& fn) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    fn();
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::_exit(::testing::Test::HasFailure() ? 1 : 0);
+  }
+  return pid;
+}
 
 class ForkTest : public vmreclaim::test::RingTest {
  protected:

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "process/scenarios.h"
-#include "process/subprocess.h"
+#include "support/child.h"
 #include "support/sanitizers.h"
 
 namespace {

@@ -29,7 +29,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using vmreclaim::test::Child;
+using vmreclaim::test::ChildResult;
 using vmreclaim::test::describe_status;
+using vmreclaim::test::run_child;
 using vmreclaim::test::SpawnOptions;
 
 enum class Host { direct, preload };
@@ -51,6 +53,13 @@ long long number(const std::string& line, const std::string& key) {
   return v ? std::atoll(v->c_str()) : -2;
 }
 
+// ThreadSanitizer's own background thread is one glibc counts: under TSan a
+// program whose last thread ends by pthread_exit hangs without the library too.
+#define SKIP_IF_TSAN_THREAD_COUNTS()                                                                   \
+  if (vmreclaim::test::kThreadSanitizer)                                                               \
+  GTEST_SKIP() << "ThreadSanitizer's own background thread is one glibc counts: under TSan a program " \
+                  "whose last thread ends by pthread_exit hangs without the library too"
+
 class Guest : public ::testing::TestWithParam<Host> {
  protected:
   void SetUp() override {
@@ -63,6 +72,17 @@ class Guest : public ::testing::TestWithParam<Host> {
   // minus every VMRECLAIM_* setting. The pressure level is pinned: these
   // tests are about the host, not about the machine's memory.
   std::optional<Child> start(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    return Child::spawn(options(args, env));
+  }
+  // The same, run to its end (killed after 20 s): its wait status (-1 if it
+  // did not start or did not end), its stdout then its stderr in `output`.
+  int run(const std::vector<std::string>& args, const std::vector<std::string>& env, std::string* output) {
+    const ChildResult r = run_child(options(args, env), 20s);
+    *output = r.out + r.err;
+    return r.status;
+  }
+
+  SpawnOptions options(const std::vector<std::string>& args, const std::vector<std::string>& env) {
     SpawnOptions o;
     o.argv = {GetParam() == Host::direct ? VMRECLAIM_GUEST_DIRECT : VMRECLAIM_GUEST_PLAIN};
     o.argv.insert(o.argv.end(), args.begin(), args.end());
@@ -72,7 +92,7 @@ class Guest : public ::testing::TestWithParam<Host> {
     o.env.insert(o.env.end(), env.begin(), env.end());
     o.stdin_pipe = true;
     o.own_process_group = true;  // SIGTSTP's default action must be able to stop it
-    return Child::spawn(o);
+    return o;
   }
 
   // Reads lines until one starts with `prefix`; "" on EOF or timeout.
@@ -81,6 +101,28 @@ class Guest : public ::testing::TestWithParam<Host> {
       if (l->rfind(prefix, 0) == 0) return *l;
     }
     return "";
+  }
+
+  // The guest run to its end exits 0 and its output holds `text`.
+  void expect_clean_exit_saying(const std::vector<std::string>& args, const std::string& text) {
+    std::string out;
+    EXPECT_EQ(describe_status(run(args, {}, &out)), "exited 0") << out;
+    EXPECT_NE(out.find(text), std::string::npos) << out;
+  }
+
+  // The guest's "sleep" mode with `env`: ready, left alone for `settle`,
+  // stopped by SIGTSTP (which must stop it) and continued; its report line
+  // ("sleep=... suspend_bytes=...") in `report`.
+  void sleep_through_stop(const std::vector<std::string>& env, std::chrono::milliseconds settle, std::string* report) {
+    auto c = start({"sleep"}, env);
+    ASSERT_TRUE(c);
+    ASSERT_EQ(line_starting(*c, "ready"), "ready") << c->stderr_so_far();
+    std::this_thread::sleep_for(settle);
+    ASSERT_EQ(::kill(c->pid(), SIGTSTP), 0);
+    auto st = c->wait(10s, true);
+    ASSERT_TRUE(st && WIFSTOPPED(*st)) << "SIGTSTP must stop the process";
+    ASSERT_EQ(::kill(c->pid(), SIGCONT), 0);
+    *report = line_starting(*c, "sleep=");
   }
 
   static std::string finish(Child& c, int* status) {
@@ -93,10 +135,7 @@ class Guest : public ::testing::TestWithParam<Host> {
 // Item 1: `pthread_exit` from main. glibc exits the process with 0 when the
 // last thread ends so; the engine thread must not count as one.
 TEST_P(Guest, LastThreadEndingWithPthreadExitEndsTheProcess) {
-  if (vmreclaim::test::kThreadSanitizer) {
-    GTEST_SKIP() << "ThreadSanitizer's own background thread is one glibc counts: under TSan a program whose "
-                    "last thread ends by pthread_exit hangs without the library too";
-  }
+  SKIP_IF_TSAN_THREAD_COUNTS();
   auto c = start({"pthread-exit"});
   ASSERT_TRUE(c);
   ASSERT_EQ(line_starting(*c, "ready"), "ready") << c->stderr_so_far();
@@ -107,41 +146,23 @@ TEST_P(Guest, LastThreadEndingWithPthreadExitEndsTheProcess) {
 }
 
 TEST_P(Guest, AtexitHandlersRunWhenTheLastThreadEnds) {
-  if (vmreclaim::test::kThreadSanitizer) {
-    GTEST_SKIP() << "ThreadSanitizer's own background thread is one glibc counts: under TSan a program whose "
-                    "last thread ends by pthread_exit hangs without the library too";
-  }
-  auto c = start({"pthread-exit"});
-  ASSERT_TRUE(c);
-  int status = -1;
-  std::string out = finish(*c, &status);
-  EXPECT_EQ(describe_status(status), "exited 0") << out;
-  EXPECT_NE(out.find("ready\natexit\n"), std::string::npos) << out;
+  SKIP_IF_TSAN_THREAD_COUNTS();
+  expect_clean_exit_saying({"pthread-exit"}, "ready\natexit\n");
 }
 
 // Item 1, second form: a child forked from a non-main thread has that thread
 // only; when it returns from its start routine the child must exit.
 TEST_P(Guest, ChildForkedFromAThreadExitsWhenItsOnlyThreadReturns) {
-  if (vmreclaim::test::kThreadSanitizer) {
-    GTEST_SKIP() << "ThreadSanitizer's own background thread is one glibc counts: under TSan a program whose "
-                    "last thread ends by pthread_exit hangs without the library too";
-  }
-  auto c = start({"fork-thread"});
-  ASSERT_TRUE(c);
-  int status = -1;
-  std::string out = finish(*c, &status);
-  EXPECT_EQ(describe_status(status), "exited 0") << out;
-  EXPECT_NE(out.find("child=exited 0"), std::string::npos) << out;
+  SKIP_IF_TSAN_THREAD_COUNTS();
+  expect_clean_exit_saying({"fork-thread"}, "child=exited 0");
 }
 
 // Item 3: the library's descriptors stay out of the low numbers programs
 // count on, and none reaches a new image. The control endpoint is asked for
 // (VMRECLAIM_CONTROL=1), so both hosts have descriptors to check.
 TEST_P(Guest, LibraryDescriptorsAreHighAndCloseOnExec) {
-  auto c = start({"fds"}, {"VMRECLAIM_CONTROL=1"});
-  ASSERT_TRUE(c);
-  int status = -1;
-  std::string out = finish(*c, &status);
+  std::string out;
+  const int status = run({"fds"}, {"VMRECLAIM_CONTROL=1"}, &out);
   ASSERT_EQ(describe_status(status), "exited 0") << out;
   auto added = field(out.substr(out.find("new=")), "new");
   ASSERT_TRUE(added) << out;
@@ -190,10 +211,8 @@ TEST_P(Guest, ByDefaultOnlyAProgramLinkedWithTheLibraryServesTheEndpoint) {
 // PIDFD_SELF) the engine thread polls no descriptor and needs none to be
 // woken, so the process gains none at all.
 TEST_P(Guest, WithoutTheControlEndpointTheProcessGainsNoDescriptor) {
-  auto c = start({"fds"}, {"VMRECLAIM_CONTROL=0"});
-  ASSERT_TRUE(c);
-  int status = -1;
-  std::string out = finish(*c, &status);
+  std::string out;
+  const int status = run({"fds"}, {"VMRECLAIM_CONTROL=0"}, &out);
   ASSERT_EQ(describe_status(status), "exited 0") << out;
   EXPECT_NE(out.find("new=none"), std::string::npos) << out;
   EXPECT_NE(out.find("inherited=none"), std::string::npos) << out;
@@ -250,15 +269,8 @@ TEST_P(Guest, DescriptorsTheProgramTookBackAreNeverUsed) {
 // Item 4: stop and continue under the default settings leave a sleeping
 // call alone, as the default SIGTSTP action does.
 TEST_P(Guest, SleepAcrossStopAndContinueCompletesByDefault) {
-  auto c = start({"sleep"});
-  ASSERT_TRUE(c);
-  ASSERT_EQ(line_starting(*c, "ready"), "ready") << c->stderr_so_far();
-  std::this_thread::sleep_for(300ms);
-  ASSERT_EQ(::kill(c->pid(), SIGTSTP), 0);
-  auto st = c->wait(10s, true);
-  ASSERT_TRUE(st && WIFSTOPPED(*st)) << "SIGTSTP must stop the process";
-  ASSERT_EQ(::kill(c->pid(), SIGCONT), 0);
-  std::string report = line_starting(*c, "sleep=");
+  std::string report;
+  ASSERT_NO_FATAL_FAILURE(sleep_through_stop({}, 300ms, &report));
   EXPECT_EQ(field(report, "sleep"), "0") << report;
   EXPECT_EQ(number(report, "suspend_bytes"), 0) << "no drain unless asked for: " << report;
 }
@@ -266,15 +278,8 @@ TEST_P(Guest, SleepAcrossStopAndContinueCompletesByDefault) {
 // The documented price of VMRECLAIM_SUSPEND_DRAIN=1: the memory is given
 // back before the stop, and the call the signal met returns EINTR.
 TEST_P(Guest, SuspendDrainOnRequestGivesMemoryBackAndInterruptsTheSleep) {
-  auto c = start({"sleep"}, {"VMRECLAIM_SUSPEND_DRAIN=1"});
-  ASSERT_TRUE(c);
-  ASSERT_EQ(line_starting(*c, "ready"), "ready") << c->stderr_so_far();
-  std::this_thread::sleep_for(300ms);
-  ASSERT_EQ(::kill(c->pid(), SIGTSTP), 0);
-  auto st = c->wait(10s, true);
-  ASSERT_TRUE(st && WIFSTOPPED(*st)) << "SIGTSTP must stop the process";
-  ASSERT_EQ(::kill(c->pid(), SIGCONT), 0);
-  std::string report = line_starting(*c, "sleep=");
+  std::string report;
+  ASSERT_NO_FATAL_FAILURE(sleep_through_stop({"VMRECLAIM_SUSPEND_DRAIN=1"}, 300ms, &report));
   EXPECT_EQ(field(report, "sleep"), "-1") << report;
   EXPECT_GE(number(report, "suspend_bytes"), 1 << 20) << report;
 }
@@ -282,27 +287,14 @@ TEST_P(Guest, SuspendDrainOnRequestGivesMemoryBackAndInterruptsTheSleep) {
 // Without the control endpoint the engine thread sleeps on a futex, which
 // the SIGTSTP handler wakes as it would the eventfd.
 TEST_P(Guest, SuspendDrainWakesAThreadThatHasNoDescriptor) {
-  auto c = start({"sleep"}, {"VMRECLAIM_SUSPEND_DRAIN=1", "VMRECLAIM_CONTROL=0"});
-  ASSERT_TRUE(c);
-  ASSERT_EQ(line_starting(*c, "ready"), "ready") << c->stderr_so_far();
-  ASSERT_EQ(::kill(c->pid(), SIGTSTP), 0);
-  auto st = c->wait(10s, true);
-  ASSERT_TRUE(st && WIFSTOPPED(*st)) << "SIGTSTP must stop the process";
-  ASSERT_EQ(::kill(c->pid(), SIGCONT), 0);
-  std::string report = line_starting(*c, "sleep=");
+  std::string report;
+  ASSERT_NO_FATAL_FAILURE(sleep_through_stop({"VMRECLAIM_SUSPEND_DRAIN=1", "VMRECLAIM_CONTROL=0"}, 0ms, &report));
   EXPECT_GE(number(report, "suspend_bytes"), 1 << 20) << report;
 }
 
 TEST_P(Guest, SuspendDrainZeroLeavesSigtstpAlone) {
-  auto c = start({"sleep"}, {"VMRECLAIM_SUSPEND_DRAIN=0"});
-  ASSERT_TRUE(c);
-  ASSERT_EQ(line_starting(*c, "ready"), "ready") << c->stderr_so_far();
-  std::this_thread::sleep_for(300ms);
-  ASSERT_EQ(::kill(c->pid(), SIGTSTP), 0);
-  auto st = c->wait(10s, true);
-  ASSERT_TRUE(st && WIFSTOPPED(*st)) << "SIGTSTP must stop the process";
-  ASSERT_EQ(::kill(c->pid(), SIGCONT), 0);
-  std::string report = line_starting(*c, "sleep=");
+  std::string report;
+  ASSERT_NO_FATAL_FAILURE(sleep_through_stop({"VMRECLAIM_SUSPEND_DRAIN=0"}, 300ms, &report));
   EXPECT_EQ(field(report, "sleep"), "0") << report;
   EXPECT_EQ(number(report, "suspend_bytes"), 0) << report;
 }

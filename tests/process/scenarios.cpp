@@ -92,15 +92,31 @@ void wait_for_engine_thread_idle() {
   }
 }
 
-// The program unmaps its own ring, then calls into the engine.
-ScenarioOutcome copyio(const std::function<mach_vm_reclaim_error_t(mach_vm_reclaim_ring_t)>& call, bool unmap) {
+// The process's ring with one FREE entry over `m`, taken from the engine
+// once its thread is idle: unmapped (`unmap`) or made inaccessible. nullptr,
+// with what failed in `failed`, if a step did.
+mach_vm_reclaim_ring_t ring_taken_away(const Mapping& m, bool unmap, ScenarioOutcome* failed) {
   mach_vm_reclaim_ring_t r = allocate_ring();
-  if (r == nullptr) return {false, "allocate failed"};
-  Mapping m = Mapping::pages(1);
+  if (r == nullptr) {
+    *failed = {false, "allocate failed"};
+    return nullptr;
+  }
   enter(r, m.data(), m.size(), VM_RECLAIM_FREE);
   const size_t reserved = ring::ring_bytes(ring::load(r->max_len));
   wait_for_engine_thread_idle();
-  if (unmap ? ::munmap(r, reserved) != 0 : ::mprotect(r, reserved, PROT_NONE) != 0) return {false, "munmap failed"};
+  if (unmap ? ::munmap(r, reserved) != 0 : ::mprotect(r, reserved, PROT_NONE) != 0) {
+    *failed = {false, "munmap failed"};
+    return nullptr;
+  }
+  return r;
+}
+
+// The program unmaps its own ring, then calls into the engine.
+ScenarioOutcome copyio(const std::function<mach_vm_reclaim_error_t(mach_vm_reclaim_ring_t)>& call, bool unmap) {
+  Mapping m = Mapping::pages(1);
+  ScenarioOutcome failed;
+  mach_vm_reclaim_ring_t r = ring_taken_away(m, unmap, &failed);
+  if (r == nullptr) return failed;
   Probe p = with_stats(r, call(r));
   const bool ok = p.err == VM_RECLAIM_INVALID_RING && p.stats.guard_faults[VMRECLAIM_GUARD_COPYIO_FAILURE] >= 1;
   return {ok, describe(p, VMRECLAIM_GUARD_COPYIO_FAILURE)};
@@ -317,13 +333,9 @@ const std::map<std::string, std::function<ScenarioOutcome()>>& runners() {
 }  // namespace
 
 ScenarioOutcome run_suspend_on_unmapped_ring() {
-  mach_vm_reclaim_ring_t r = allocate_ring();
-  if (r == nullptr) return {false, "allocate failed"};
   Mapping m = Mapping::pages(1);
-  enter(r, m.data(), m.size(), VM_RECLAIM_FREE);
-  const size_t reserved = ring::ring_bytes(ring::load(r->max_len));
-  wait_for_engine_thread_idle();
-  if (::munmap(r, reserved) != 0) return {false, "munmap failed"};
+  ScenarioOutcome failed;
+  if (ring_taken_away(m, /*unmap=*/true, &failed) == nullptr) return failed;
   // A terminal stop: the engine thread drains before the process stops.
   ::kill(::getpid(), SIGTSTP);
   for (int i = 0; i < 500; i++) ::usleep(10'000);

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <thread>
 #include <utility>
 
@@ -126,6 +128,15 @@ std::optional<Child> Child::spawn(const SpawnOptions& opts) {
   return Child(pid, in[1], out[0], err[0]);
 }
 
+std::optional<Child> Child::start(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  SpawnOptions o;
+  o.argv = argv;
+  o.env = env;
+  o.stdin_pipe = true;
+  o.capture_stderr = false;
+  return spawn(o);
+}
+
 Child::Child(Child&& o) noexcept
     : pid_(std::exchange(o.pid_, -1)),
       in_(std::exchange(o.in_, -1)),
@@ -235,6 +246,67 @@ std::optional<int> Child::wait(std::chrono::milliseconds timeout, bool stopped) 
     if (Clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+int Child::stop(std::chrono::milliseconds grace) {
+  close_stdin();
+  std::optional<int> st = wait(grace);
+  if (!st) {
+    ::kill(pid_, SIGKILL);
+    wait(std::chrono::hours(1));
+    return -1;
+  }
+  return WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
+}
+
+bool ChildResult::exited_with(int code) const { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
+bool ChildResult::killed_by(int sig) const { return WIFSIGNALED(status) && WTERMSIG(status) == sig; }
+std::string ChildResult::describe() const {
+  return (timed_out ? std::string("timed out and killed") : describe_status(status)) + "\n--- stdout ---\n" + out +
+         "--- stderr ---\n" + err;
+}
+
+ChildResult run_child(const SpawnOptions& opts, std::chrono::milliseconds timeout) {
+  ChildResult r;
+  std::optional<Child> c = Child::spawn(opts);
+  if (!c) return r;
+  std::optional<int> st = c->communicate(&r.out, &r.err, timeout);
+  r.timed_out = !st.has_value();
+  r.status = st.value_or(-1);
+  r.exit_code = st && WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
+  return r;
+}
+
+int wait_child(pid_t pid) {
+  if (pid < 0) return -1;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return -1;
+  }
+  return status;
+}
+
+long rss_anon_kb(pid_t pid) {
+  if (pid <= 0) return -1;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  long rss = -1;
+  bool alive = false;
+  while (std::getline(f, line)) {
+    // A child that died but is not reaped yet is a zombie (Z) with no memory
+    // and no RssAnon line; one being torn down is X. Either must not pass
+    // for a child that gave its memory back.
+    if (line.rfind("State:", 0) == 0) {
+      const auto at = line.find_first_not_of(" \t", 6);
+      alive = at != std::string::npos && line[at] != 'Z' && line[at] != 'X';
+    }
+    if (line.rfind("RssAnon:", 0) == 0) {
+      char* end = nullptr;
+      const long v = std::strtol(line.c_str() + 8, &end, 10);
+      if (end != line.c_str() + 8 && v >= 0) rss = v;
+    }
+  }
+  return alive ? rss : -1;
 }
 
 bool become_user(uid_t uid, gid_t gid) {

@@ -10,135 +10,55 @@
 
 #include <barrier>
 #include <cerrno>
-#include <functional>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
 #include "ring/protocol.h"
+#include "support/engine_on_ring.h"
 #include "support/memory.h"
 #include "support/sanitizers.h"
 
+namespace vmreclaim::test {
 namespace {
 
-using vmreclaim::engine::Cause;
-using vmreclaim::engine::Engine;
-using vmreclaim::engine::GuardFault;
-using vmreclaim::platform::FreeAdvice;
-using vmreclaim::platform::Span;
-using vmreclaim::policy::FixedPressure;
-using vmreclaim::policy::PressureLevel;
-using vmreclaim::policy::Tunables;
-namespace ring = vmreclaim::ring;
+using engine::Cause;
+using engine::Engine;
+using engine::GuardFault;
+using platform::FreeAdvice;
+using platform::Span;
+using policy::FixedPressure;
+using policy::PressureLevel;
+using policy::Tunables;
 
 constexpr uint64_t kPeriod = 10'000'000'000ull;
 
-class FakeClock final : public vmreclaim::platform::Clock {
- public:
-  uint64_t now_ns() noexcept override { return now.load(std::memory_order_relaxed); }
-  void advance(uint64_t ns) { now.fetch_add(ns, std::memory_order_relaxed); }
-  void sleep_ns(uint64_t ns) noexcept override {
-    advance(ns);
-    sleeps++;
-    if (on_sleep) on_sleep(sleeps);
-  }
-  std::atomic<uint64_t> now{5'000'000'000'000ull};
-  uint64_t sleeps = 0;
-  std::function<void(uint64_t)> on_sleep;  // e.g. a cancel's lock released after a while
-};
-
-class FakeFootprint final : public vmreclaim::platform::FootprintSource {
- public:
-  std::optional<uint64_t> footprint_bytes() noexcept override { return bytes; }
-  std::optional<uint64_t> bytes;
-};
-
-// Records what the engine asks of the VM; touches no memory.
-class FakeVm final : public vmreclaim::platform::VmOps {
- public:
-  void release(const Span* spans, size_t n, FreeAdvice advice, int* errs) noexcept override {
-    std::lock_guard lk(mu);
-    release_calls.push_back(n);
-    for (size_t i = 0; i < n; i++) {
-      released.push_back(spans[i]);
-      errs[i] = 0;
-    }
-    last_advice = advice;
-  }
-  int unmap(uint64_t addr, uint64_t len) noexcept override {
-    std::lock_guard lk(mu);
-    unmapped.push_back({addr, len});
-    return 0;
-  }
-  int probe_mapped(uint64_t addr, uint64_t len) noexcept override {
-    std::lock_guard lk(mu);
-    probed.push_back({addr, len});
-    for (const Span& h : holes) {
-      if (addr < h.addr + h.len && h.addr < addr + len) return ENOMEM;
-    }
-    return probe_result;
-  }
-  void* reserve(size_t, const char*) noexcept override { return nullptr; }
-  int release_reservation(void*, size_t) noexcept override { return 0; }
-  int protect(void* addr, size_t len, bool accessible) noexcept override {
-    std::lock_guard lk(mu);
-    protects.push_back({reinterpret_cast<uint64_t>(addr), len});
-    protect_accessible.push_back(accessible);
-    return 0;
-  }
-  int discard(void*, size_t) noexcept override { return 0; }
-
-  uint64_t released_bytes() {
-    std::lock_guard lk(mu);
-    uint64_t sum = 0;
-    for (const Span& s : released) sum += s.len;
-    return sum;
-  }
-
-  std::mutex mu;
-  std::vector<size_t> release_calls;
-  std::vector<Span> released, unmapped, probed, protects;
-  std::vector<Span> holes;  // probe_mapped says ENOMEM for a range overlapping one
-  std::vector<bool> protect_accessible;
-  FreeAdvice last_advice = FreeAdvice::dontneed;
-  int probe_result = 0;
-};
-
-// A ring mapped by the test, with its engine on the fake platform.
+// A ring mapped by the test, with its engine on the fake platform; the VM
+// operations are recorded, not done.
 class EngineTest : public ::testing::Test {
  protected:
   static constexpr uint64_t kPage = 4096;
   static constexpr uint64_t kBase = 0x7f0000000000ull;  // fake region addresses
 
   void SetUp() override { ASSERT_TRUE(make()); }
-  void TearDown() override {
-    engine_.reset();
-    if (ring_ != nullptr) ::munmap(ring_, reserved_);
-  }
 
   bool make(uint32_t len = 1, uint32_t max = 1000) {
     len_ = ring::round_capacity(len);
     max_ = ring::round_capacity(max);
-    reserved_ = ring::ring_bytes(max_);
-    void* p = ::mmap(nullptr, reserved_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return false;
-    ring_ = static_cast<ring::Ring*>(p);
-    engine_ = std::make_unique<Engine>(ring_, reserved_, len_, max_, tunables_,
-                                       vmreclaim::engine::Platform{&clock_, &vm_, &footprint_, &pressure_});
+    e_.reset();
+    e_.emplace(vm_, tunables_,
+               EngineOnRing::Options{.len = len_, .max_len = max_, .clock_start = 5'000'000'000'000ull});
+    if (!e_->ok()) return false;
+    engine_ = &e_->engine();
+    ring_ = e_->ring();
+    reserved_ = e_->reserved_bytes();
     return true;
   }
-  void remake() {
-    TearDown();
-    ring_ = nullptr;
-    ASSERT_TRUE(make());
-  }
+  void remake() { ASSERT_TRUE(make()); }
 
   // The user side, straight through the protocol (as the C API does).
   mach_vm_reclaim_id_t enter(uint64_t addr, uint32_t size, uint8_t action = VM_RECLAIM_FREE) {
-    bool update = false;
-    return ring::enter(ring_, addr, size, action, &update);
+    return e_->enter(addr, size, action);
   }
   mach_vm_reclaim_state_t cancel(mach_vm_reclaim_id_t id, uint64_t addr, uint32_t size,
                                  uint8_t action = VM_RECLAIM_FREE) {
@@ -156,25 +76,27 @@ class EngineTest : public ::testing::Test {
   void enter_pages(uint32_t n, uint64_t first = 0) {
     for (uint32_t i = 0; i < n; i++) ASSERT_NE(enter(kBase + (first + i) * kPage, kPage), VM_RECLAIM_ID_NULL);
   }
-  uint64_t bytes() const { return ring::load(ring_->reclaimable_bytes); }
-  uint64_t min_bytes() const { return ring::load(ring_->reclaimable_bytes_min); }
-  uint64_t head() const { return ring::load(ring_->head); }
+  uint64_t bytes() const { return e_->bytes(); }
+  uint64_t min_bytes() const { return e_->min_bytes(); }
+  uint64_t head() const { return e_->head(); }
 
   // One sampling period passes and the client hands its accounting over.
   void next_period(uint64_t periods = 1) {
-    clock_.advance(periods * kPeriod);
+    clock().advance(periods * kPeriod);
     ASSERT_EQ(engine_->update_accounting(), VM_RECLAIM_SUCCESS);
   }
 
+  FakeClock& clock() { return e_->clock; }
+  FakeFootprint& footprint() { return e_->footprint; }
+  FixedPressure& pressure() { return e_->pressure; }
+
   Tunables tunables_;
-  FakeClock clock_;
-  FakeFootprint footprint_;
-  FixedPressure pressure_;
-  FakeVm vm_;
+  FakeVmOps vm_;
+  std::optional<EngineOnRing> e_;
+  Engine* engine_ = nullptr;
   ring::Ring* ring_ = nullptr;
   uint64_t reserved_ = 0;
   uint32_t len_ = 0, max_ = 0;
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(EngineTest, InitialisesTheHeader) {
@@ -184,15 +106,15 @@ TEST_F(EngineTest, InitialisesTheHeader) {
   EXPECT_EQ(ring_->busy, 0u);
   EXPECT_EQ(ring_->tail, 0u);
   EXPECT_EQ(ring_->reclaimable_bytes, 0u);
-  EXPECT_EQ(ring_->last_sample_abs, clock_.now_ns());
-  EXPECT_EQ(ring_->next_sample_deadline_abs, clock_.now_ns() + kPeriod);
+  EXPECT_EQ(ring_->last_sample_abs, clock().now_ns());
+  EXPECT_EQ(ring_->next_sample_deadline_abs, clock().now_ns() + kPeriod);
   EXPECT_EQ(engine_->capacity(), len_);
   EXPECT_EQ(engine_->max_capacity(), max_);
 }
 
 TEST_F(EngineTest, NothingHappensBeforeTheDeadline) {
   enter_pages(64);
-  clock_.advance(kPeriod - 1);
+  clock().advance(kPeriod - 1);
   ASSERT_EQ(engine_->update_accounting(), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(engine_->stats().samples.get(), 0u);
   EXPECT_EQ(vm_.released_bytes(), 0u);
@@ -214,8 +136,8 @@ TEST_F(EngineTest, IdleRingIsTrimmedAfterEnoughPeriods) {
   EXPECT_EQ(engine_->stats().reclaimed_bytes[static_cast<int>(Cause::trim)].get(), 64 * kPage);
   EXPECT_EQ(vm_.released_bytes(), 64 * kPage);
   // Oldest first.
-  std::lock_guard lk(vm_.mu);
-  for (size_t i = 0; i < vm_.released.size(); i++) EXPECT_EQ(vm_.released[i].addr, kBase + i * kPage);
+  const std::vector<Span> released = vm_.released();
+  for (size_t i = 0; i < released.size(); i++) EXPECT_EQ(released[i].addr, kBase + i * kPage);
 }
 
 TEST_F(EngineTest, RingCycledToEmptyEveryPeriodKeepsItsEntries) {
@@ -244,29 +166,29 @@ TEST_F(EngineTest, RingCycledToEmptyEveryPeriodKeepsItsEntries) {
 }
 
 TEST_F(EngineTest, FootprintThresholdHoldsBackSmallTrims) {
-  footprint_.bytes = 10 << 20;  // 10 MiB: the normal threshold is 1 MiB
-  enter_pages(64);              // 256 KiB idle
+  footprint().value = 10 << 20;  // 10 MiB: the normal threshold is 1 MiB
+  enter_pages(64);               // 256 KiB idle
   for (int i = 0; i < 30; i++) ASSERT_NO_FATAL_FAILURE(next_period());
   EXPECT_EQ(vm_.released_bytes(), 0u);
   EXPECT_EQ(engine_->stats().footprint_max.load(), uint64_t{10 << 20});
   // The footprint maximum is a lifetime maximum: a smaller footprint later
   // does not lower the threshold.
-  footprint_.bytes = 1 << 20;
+  footprint().value = 1 << 20;
   for (int i = 0; i < 3; i++) ASSERT_NO_FATAL_FAILURE(next_period());
   EXPECT_EQ(vm_.released_bytes(), 0u);
 }
 
 TEST_F(EngineTest, PressureShortensThePeriodAndLowersTheThreshold) {
-  footprint_.bytes = 10 << 20;
+  footprint().value = 10 << 20;
   enter_pages(192);  // 768 KiB: under 10 % (1 MiB), over 5 % (512 KiB)
   for (int i = 0; i < 10; i++) ASSERT_NO_FATAL_FAILURE(next_period());
   ASSERT_EQ(vm_.released_bytes(), 0u);
 
-  pressure_.set(PressureLevel::warning);
+  pressure().set(PressureLevel::warning);
   ASSERT_EQ(engine_->sample_now(), VM_RECLAIM_SUCCESS);  // publishes the 1 s period
-  EXPECT_EQ(ring_->next_sample_deadline_abs, clock_.now_ns() + 1'000'000'000u);
+  EXPECT_EQ(ring_->next_sample_deadline_abs, clock().now_ns() + 1'000'000'000u);
   for (int i = 0; i < 10 && bytes() > 0; i++) {
-    clock_.advance(1'000'000'000u);
+    clock().advance(1'000'000'000u);
     ASSERT_EQ(engine_->update_accounting(), VM_RECLAIM_SUCCESS);
   }
   EXPECT_GT(vm_.released_bytes(), 0u);
@@ -274,9 +196,9 @@ TEST_F(EngineTest, PressureShortensThePeriodAndLowersTheThreshold) {
 }
 
 TEST_F(EngineTest, CriticalPressureTrimsEverythingAtEachSample) {
-  footprint_.bytes = 1ull << 40;  // thresholds are irrelevant at period 0
+  footprint().value = 1ull << 40;  // thresholds are irrelevant at period 0
   enter_pages(40);
-  pressure_.set(PressureLevel::critical);
+  pressure().set(PressureLevel::critical);
   ASSERT_EQ(engine_->sample_now(), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(bytes(), 0u);
   EXPECT_EQ(vm_.released_bytes(), 40 * kPage);
@@ -309,7 +231,7 @@ TEST_F(EngineTest, SampleResetsTheMinimumAndReportsIt) {
 
 TEST_F(EngineTest, OnlyOneCallerSamplesPerDeadline) {
   enter_pages(8);
-  clock_.advance(kPeriod);
+  clock().advance(kPeriod);
   constexpr int kThreads = 4;
   std::barrier start(kThreads);
   std::vector<std::thread> threads;
@@ -321,7 +243,7 @@ TEST_F(EngineTest, OnlyOneCallerSamplesPerDeadline) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(engine_->stats().samples.get(), 1u);
-  EXPECT_EQ(ring_->next_sample_deadline_abs, clock_.now_ns() + kPeriod);
+  EXPECT_EQ(ring_->next_sample_deadline_abs, clock().now_ns() + kPeriod);
 }
 
 // ---- reclaiming through the VM operations ----
@@ -329,7 +251,7 @@ TEST_F(EngineTest, OnlyOneCallerSamplesPerDeadline) {
 TEST_F(EngineTest, FreeEntriesGoOutInBatchesOfAChunk) {
   enter_pages(40);
   ASSERT_EQ(engine_->flush(40), VM_RECLAIM_SUCCESS);
-  EXPECT_THAT(vm_.release_calls, ::testing::ElementsAre(16, 16, 8));
+  EXPECT_THAT(vm_.release_batches(), ::testing::ElementsAre(16, 16, 8));
   EXPECT_EQ(vm_.released_bytes(), 40 * kPage);
   EXPECT_EQ(bytes(), 0u);
   EXPECT_EQ(head(), 40u);
@@ -340,7 +262,7 @@ TEST_F(EngineTest, ChunkSizeIsATunable) {
   remake();
   enter_pages(12);
   ASSERT_EQ(engine_->flush(12), VM_RECLAIM_SUCCESS);
-  EXPECT_THAT(vm_.release_calls, ::testing::ElementsAre(5, 5, 2));
+  EXPECT_THAT(vm_.release_batches(), ::testing::ElementsAre(5, 5, 2));
 }
 
 TEST_F(EngineTest, RangesAreTruncatedAndRoundedToPages) {
@@ -349,19 +271,19 @@ TEST_F(EngineTest, RangesAreTruncatedAndRoundedToPages) {
   // A DEALLOCATE entry: probed for gaps, then unmapped, same rounding.
   enter(kBase + 10 * kPage + 16, 5000, VM_RECLAIM_DEALLOCATE);
   ASSERT_EQ(engine_->flush(2), VM_RECLAIM_SUCCESS);
-  ASSERT_EQ(vm_.released.size(), 1u);
-  EXPECT_EQ(vm_.released[0].addr, kBase);
-  EXPECT_EQ(vm_.released[0].len, 2 * kPage);
+  ASSERT_EQ(vm_.released().size(), 1u);
+  EXPECT_EQ(vm_.released()[0].addr, kBase);
+  EXPECT_EQ(vm_.released()[0].len, 2 * kPage);
   // Both are checked for holes: the DEALLOCATE entry before its munmap, the
   // FREE entry before the chunk's batched release.
-  ASSERT_EQ(vm_.probed.size(), 2u);
-  ASSERT_EQ(vm_.unmapped.size(), 1u);
-  EXPECT_EQ(vm_.unmapped[0].addr, kBase + 10 * kPage);
-  EXPECT_EQ(vm_.unmapped[0].len, 2 * kPage);
-  EXPECT_EQ(vm_.probed[0].addr, vm_.unmapped[0].addr);
-  EXPECT_EQ(vm_.probed[0].len, vm_.unmapped[0].len);
-  EXPECT_EQ(vm_.probed[1].addr, kBase);
-  EXPECT_EQ(vm_.probed[1].len, 2 * kPage);
+  ASSERT_EQ(vm_.probed().size(), 2u);
+  ASSERT_EQ(vm_.unmapped().size(), 1u);
+  EXPECT_EQ(vm_.unmapped()[0].addr, kBase + 10 * kPage);
+  EXPECT_EQ(vm_.unmapped()[0].len, 2 * kPage);
+  EXPECT_EQ(vm_.probed()[0].addr, vm_.unmapped()[0].addr);
+  EXPECT_EQ(vm_.probed()[0].len, vm_.unmapped()[0].len);
+  EXPECT_EQ(vm_.probed()[1].addr, kBase);
+  EXPECT_EQ(vm_.probed()[1].len, 2 * kPage);
   EXPECT_EQ(bytes(), 0u) << "accounting uses the entered sizes";
 }
 
@@ -370,9 +292,9 @@ TEST_F(EngineTest, CancelledSlotsAreSkipped) {
   ASSERT_EQ(cancel(1, kBase + kPage, kPage), VM_RECLAIM_UNRECLAIMED);
   ASSERT_EQ(cancel(2, kBase + 2 * kPage, kPage), VM_RECLAIM_UNRECLAIMED);
   ASSERT_EQ(engine_->flush(4), VM_RECLAIM_SUCCESS);
-  ASSERT_EQ(vm_.released.size(), 2u);
-  EXPECT_EQ(vm_.released[0].addr, kBase);
-  EXPECT_EQ(vm_.released[1].addr, kBase + 3 * kPage);
+  ASSERT_EQ(vm_.released().size(), 2u);
+  EXPECT_EQ(vm_.released()[0].addr, kBase);
+  EXPECT_EQ(vm_.released()[1].addr, kBase + 3 * kPage);
   EXPECT_EQ(head(), 4u);
 }
 
@@ -381,7 +303,7 @@ TEST_F(EngineTest, FreeAdviceIsATunable) {
   remake();
   enter_pages(2);
   ASSERT_EQ(engine_->flush(2), VM_RECLAIM_SUCCESS);
-  EXPECT_EQ(vm_.last_advice, FreeAdvice::free);
+  EXPECT_EQ(vm_.last_advice(), FreeAdvice::free);
 }
 
 TEST_F(EngineTest, ResizeGrowsTheAccessibleRing) {
@@ -392,32 +314,27 @@ TEST_F(EngineTest, ResizeGrowsTheAccessibleRing) {
   EXPECT_EQ(ring_->len, bigger);
   EXPECT_EQ(vm_.released_bytes(), 10 * kPage);
   EXPECT_EQ(engine_->stats().reclaimed_entries[static_cast<int>(Cause::resize)].get(), 10u);
-  ASSERT_EQ(vm_.protects.size(), 1u);
-  EXPECT_TRUE(vm_.protect_accessible[0]);
-  EXPECT_EQ(vm_.protects[0].addr, reinterpret_cast<uint64_t>(ring_) + ring::ring_bytes(len_));
-  EXPECT_EQ(vm_.protects[0].len, ring::ring_bytes(bigger) - ring::ring_bytes(len_));
+  const std::vector<VmCall> storage = vm_.storage_calls();
+  ASSERT_EQ(storage.size(), 1u);
+  EXPECT_EQ(storage[0].kind, VmCall::protect);
+  EXPECT_TRUE(storage[0].accessible);
+  EXPECT_EQ(storage[0].addr, reinterpret_cast<uint64_t>(ring_) + ring::ring_bytes(len_));
+  EXPECT_EQ(storage[0].len, ring::ring_bytes(bigger) - ring::ring_bytes(len_));
   EXPECT_EQ(enter(kBase, kPage), 10u) << "IDs continue after a resize";
 }
 
 TEST_F(EngineTest, TwoEnginesAreIndependent) {
-  FakeVm other_vm;
-  const uint64_t bytes2 = ring::ring_bytes(ring::round_capacity(1));
-  void* p = ::mmap(nullptr, bytes2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(p, MAP_FAILED);
-  auto* r2 = static_cast<ring::Ring*>(p);
-  {
-    Engine e2(r2, bytes2, ring::round_capacity(1), ring::round_capacity(1), tunables_,
-              vmreclaim::engine::Platform{&clock_, &other_vm, &footprint_, &pressure_});
-    bool update = false;
-    ASSERT_EQ(ring::enter(r2, kBase + 100 * kPage, kPage, VM_RECLAIM_FREE, &update), 0u);
-    enter_pages(2);
-    ASSERT_EQ(e2.flush(1), VM_RECLAIM_SUCCESS);
-    EXPECT_EQ(other_vm.released_bytes(), kPage);
-    EXPECT_EQ(vm_.released_bytes(), 0u);
-    EXPECT_EQ(bytes(), 2 * kPage);
-    EXPECT_EQ(ring::load(r2->reclaimable_bytes), 0u);
-  }
-  ::munmap(p, bytes2);
+  FakeVmOps other_vm;
+  const uint32_t len2 = ring::round_capacity(1);
+  EngineOnRing e2(other_vm, tunables_, {.len = len2, .max_len = len2});
+  ASSERT_TRUE(e2.ok());
+  ASSERT_EQ(e2.enter(kBase + 100 * kPage, kPage, VM_RECLAIM_FREE), 0u);
+  enter_pages(2);
+  ASSERT_EQ(e2.engine().flush(1), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(other_vm.released_bytes(), kPage);
+  EXPECT_EQ(vm_.released_bytes(), 0u);
+  EXPECT_EQ(bytes(), 2 * kPage);
+  EXPECT_EQ(e2.bytes(), 0u);
 }
 
 // ---- guard faults in log mode: counted, skipped, the process goes on ----
@@ -425,19 +342,19 @@ TEST_F(EngineTest, TwoEnginesAreIndependent) {
 class EngineGuardLogTest : public EngineTest {
  protected:
   void SetUp() override {
-    tunables_.guard = vmreclaim::policy::GuardMode::log;
+    tunables_.guard = policy::GuardMode::log;
     EngineTest::SetUp();
   }
   uint64_t faults(GuardFault f) { return engine_->stats().guard_faults[static_cast<int>(f)].get(); }
 };
 
 TEST_F(EngineGuardLogTest, GapIsCountedAndTheEntrySkipped) {
-  vm_.holes.push_back({kBase, kPage});
+  vm_.hole = {kBase, kBase + kPage};
   enter(kBase, kPage, VM_RECLAIM_DEALLOCATE);
   enter(kBase + kPage, kPage, VM_RECLAIM_FREE);
   ASSERT_EQ(engine_->flush(2), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(faults(GuardFault::dealloc_gap), 1u);
-  EXPECT_TRUE(vm_.unmapped.empty());
+  EXPECT_TRUE(vm_.unmapped().empty());
   EXPECT_EQ(vm_.released_bytes(), kPage) << "the rest of the chunk is still reclaimed";
   EXPECT_EQ(bytes(), 0u);
 }
@@ -446,16 +363,16 @@ TEST_F(EngineGuardLogTest, GapIsCountedAndTheEntrySkipped) {
 // the mapped part and then fail), the other entries of the chunk still are,
 // in one batched call.
 TEST_F(EngineGuardLogTest, FreeGapIsCountedAndNothingOfTheEntryReleased) {
-  vm_.holes.push_back({kBase + 2 * kPage, kPage});
+  vm_.hole = {kBase + 2 * kPage, kBase + 3 * kPage};
   enter(kBase, kPage, VM_RECLAIM_FREE);
   enter(kBase + kPage, 3 * kPage, VM_RECLAIM_FREE);  // over the hole
   enter(kBase + 10 * kPage, kPage, VM_RECLAIM_FREE);
   ASSERT_EQ(engine_->flush(3), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(faults(GuardFault::free_gap), 1u);
-  ASSERT_EQ(vm_.release_calls.size(), 1u);
-  ASSERT_EQ(vm_.released.size(), 2u);
-  EXPECT_EQ(vm_.released[0].addr, kBase);
-  EXPECT_EQ(vm_.released[1].addr, kBase + 10 * kPage);
+  ASSERT_EQ(vm_.release_batches().size(), 1u);
+  ASSERT_EQ(vm_.released().size(), 2u);
+  EXPECT_EQ(vm_.released()[0].addr, kBase);
+  EXPECT_EQ(vm_.released()[1].addr, kBase + 10 * kPage);
   EXPECT_EQ(head(), 3u);
   EXPECT_EQ(bytes(), 0u);
 }
@@ -464,10 +381,10 @@ TEST_F(EngineGuardLogTest, FreeGapIsCountedAndNothingOfTheEntryReleased) {
 TEST_F(EngineTest, NearbyFreeEntriesAreCheckedTogether) {
   for (int i = 0; i < 16; i++) enter(kBase + 2 * i * kPage, kPage, VM_RECLAIM_FREE);
   ASSERT_EQ(engine_->flush(16), VM_RECLAIM_SUCCESS);
-  ASSERT_EQ(vm_.probed.size(), 1u);
-  EXPECT_EQ(vm_.probed[0].addr, kBase);
-  EXPECT_EQ(vm_.probed[0].len, 31 * kPage);
-  EXPECT_EQ(vm_.released.size(), 16u);
+  ASSERT_EQ(vm_.probed().size(), 1u);
+  EXPECT_EQ(vm_.probed()[0].addr, kBase);
+  EXPECT_EQ(vm_.probed()[0].len, 31 * kPage);
+  EXPECT_EQ(vm_.released().size(), 16u);
 }
 
 // A flush of several chunks of nearby FREE entries checks them with one
@@ -513,8 +430,8 @@ TEST_F(EngineGuardLogTest, AnEntryOverTheRingIsAnEngineOverlap) {
   enter(reinterpret_cast<uint64_t>(ring_) + kPage, kPage, VM_RECLAIM_DEALLOCATE);
   ASSERT_EQ(engine_->flush(2), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(faults(GuardFault::engine_overlap), 2u);
-  EXPECT_TRUE(vm_.released.empty());
-  EXPECT_TRUE(vm_.unmapped.empty());
+  EXPECT_TRUE(vm_.released().empty());
+  EXPECT_TRUE(vm_.unmapped().empty());
   EXPECT_EQ(head(), 2u);
 }
 
@@ -522,8 +439,8 @@ TEST_F(EngineGuardLogTest, UnknownActionIsCountedAndSkipped) {
   enter(kBase, kPage, 7);
   ASSERT_EQ(engine_->flush(1), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(faults(GuardFault::deallocate_failure), 1u);
-  EXPECT_TRUE(vm_.released.empty());
-  EXPECT_TRUE(vm_.unmapped.empty());
+  EXPECT_TRUE(vm_.released().empty());
+  EXPECT_TRUE(vm_.unmapped().empty());
   EXPECT_EQ(head(), 1u);
 }
 
@@ -532,12 +449,12 @@ TEST_F(EngineGuardLogTest, CorruptIndicesStopTheOperation) {
   ring::store(ring_->busy, head() + 100);
   EXPECT_EQ(engine_->flush(2), VM_RECLAIM_INVALID_RING);
   EXPECT_EQ(faults(GuardFault::index_failure), 1u);
-  EXPECT_TRUE(vm_.released.empty());
+  EXPECT_TRUE(vm_.released().empty());
   ring::store(ring_->busy, head());
   ring::store(ring_->tail, head() + len_ + 1);  // more entries than the ring holds
   EXPECT_EQ(engine_->flush(2), VM_RECLAIM_INVALID_RING);
   EXPECT_EQ(faults(GuardFault::index_failure), 2u);
-  EXPECT_TRUE(vm_.released.empty());
+  EXPECT_TRUE(vm_.released().empty());
 }
 
 // Indices that go backwards: head = busy = 5, tail = 1. A cancel holds the
@@ -549,10 +466,10 @@ TEST_F(EngineGuardLogTest, ATailThatStaysBelowHeadIsAnIndexFault) {
   ASSERT_EQ(head(), 5u);
   ring::store(ring_->tail, uint64_t{1});
   uint64_t drained = 1;
-  EXPECT_EQ(engine_->drain(vmreclaim::engine::Cause::drain, &drained), VM_RECLAIM_INVALID_RING);
+  EXPECT_EQ(engine_->drain(Cause::drain, &drained), VM_RECLAIM_INVALID_RING);
   EXPECT_EQ(drained, 0u);
   EXPECT_EQ(faults(GuardFault::index_failure), 1u);
-  EXPECT_GE(clock_.sleeps, 1000u) << "a second of looking, on the engine's clock";
+  EXPECT_GE(clock().sleeps, 1000u) << "a second of looking, on the engine's clock";
 }
 
 // The same state while a cancel really holds the lock: once it lets go the
@@ -562,11 +479,11 @@ TEST_F(EngineGuardLogTest, ATailHeldBelowHeadForAMomentIsNoFault) {
   ring::store(ring_->head, uint64_t{5});
   ring::store(ring_->busy, uint64_t{5});
   ring::store(ring_->tail, uint64_t{1});
-  clock_.on_sleep = [&](uint64_t n) {
+  clock().on_sleep = [&](uint64_t n) {
     if (n == 50) ring::store(ring_->tail, uint64_t{8});
   };
   uint64_t drained = 0;
-  EXPECT_EQ(engine_->drain(vmreclaim::engine::Cause::drain, &drained), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(engine_->drain(Cause::drain, &drained), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(faults(GuardFault::index_failure), 0u);
   EXPECT_EQ(head(), 8u);
   EXPECT_EQ(drained, 3 * kPage);
@@ -579,7 +496,7 @@ TEST_F(EngineGuardLogTest, ATailMoreThanARingBelowHeadIsAnIndexFaultAtOnce) {
   ring::store(ring_->tail, uint64_t{5});
   EXPECT_EQ(engine_->flush(1), VM_RECLAIM_INVALID_RING);
   EXPECT_EQ(faults(GuardFault::index_failure), 1u);
-  EXPECT_EQ(clock_.sleeps, 0u);
+  EXPECT_EQ(clock().sleeps, 0u);
 }
 
 TEST_F(EngineGuardLogTest, MoreReclaimedThanAccountedIsAnAccountingFault) {
@@ -603,3 +520,4 @@ TEST_F(EngineGuardLogTest, UnmappedRingIsACopyioFault) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

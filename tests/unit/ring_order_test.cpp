@@ -62,6 +62,13 @@ class RingStoreOrders : public ::testing::Test {
     bool update = false;
     return ring::enter(r_, addr, 4096, VM_RECLAIM_FREE, &update);
   }
+  // Cancels `id` (one page at `addr`); its state.
+  mach_vm_reclaim_state_t cancel_page(mach_vm_reclaim_id_t id, uint64_t addr) {
+    mach_vm_reclaim_state_t st = 0;
+    bool update = false;
+    EXPECT_EQ(cancel(r_, id, addr, 4096, VM_RECLAIM_FREE, &st, &update), VM_RECLAIM_SUCCESS);
+    return st;
+  }
   bool is_tail(const Event& e) const { return e.field == &r_->tail; }
   bool is_entry(const Event& e) const {
     auto* p = static_cast<const unsigned char*>(e.field);
@@ -79,6 +86,17 @@ class RingStoreOrders : public ::testing::Test {
           << ", not release";
     }
     EXPECT_GT(n, 0) << what << ": no tail store traced";
+  }
+  // The last entry store comes before the store that restores the tail to
+  // `restored` (which publishes it).
+  void expect_entry_before_restore(const char* what, uint64_t restored) const {
+    size_t entry_at = 0, restore_at = 0;
+    for (size_t i = 0; i < g_events.size(); i++) {
+      if (is_entry(g_events[i])) entry_at = i;
+      if (is_tail(g_events[i]) && g_events[i].value == restored) restore_at = i;
+    }
+    EXPECT_GT(entry_at, 0u) << what << ": no entry store after the lock";
+    EXPECT_GT(restore_at, entry_at) << what << ": the entry is stored before the tail that publishes it";
   }
   // The first tail store is the lock value `id`, and the full fence comes
   // right after it.
@@ -107,30 +125,18 @@ TEST_F(RingStoreOrders, CancelLocksWithReleaseFencesClearsAndRestoresWithRelease
   ASSERT_EQ(enter(0x10000), 0u);
   ASSERT_EQ(enter(0x20000), 1u);
   g_events.clear();
-  mach_vm_reclaim_state_t st = 0;
-  bool update = false;
-  ASSERT_EQ(cancel(r_, 0, 0x10000, 4096, VM_RECLAIM_FREE, &st, &update), VM_RECLAIM_SUCCESS);
-  ASSERT_EQ(st, VM_RECLAIM_UNRECLAIMED);
+  ASSERT_EQ(cancel_page(0, 0x10000), VM_RECLAIM_UNRECLAIMED);
   expect_lock_then_fence("cancel", 0);
   expect_tail_stores_release("cancel");
   // The slot is cleared before the tail that publishes the clearing.
-  size_t cleared = 0, restored = 0;
-  for (size_t i = 0; i < g_events.size(); i++) {
-    if (is_entry(g_events[i])) cleared = i;
-    if (is_tail(g_events[i]) && g_events[i].value == 2) restored = i;
-  }
-  EXPECT_GT(cleared, 0u);
-  EXPECT_GT(restored, cleared);
+  expect_entry_before_restore("cancel", 2);
 }
 
 TEST_F(RingStoreOrders, CancelOfABusyEntryRestoresWithRelease) {
   ASSERT_EQ(enter(0x10000), 0u);
   store(r_->busy, uint64_t{1});  // the engine holds ID 0 in a chunk
   g_events.clear();
-  mach_vm_reclaim_state_t st = 0;
-  bool update = false;
-  ASSERT_EQ(cancel(r_, 0, 0x10000, 4096, VM_RECLAIM_FREE, &st, &update), VM_RECLAIM_SUCCESS);
-  ASSERT_EQ(st, VM_RECLAIM_BUSY);
+  ASSERT_EQ(cancel_page(0, 0x10000), VM_RECLAIM_BUSY);
   expect_lock_then_fence("cancel (BUSY)", 0);
   expect_tail_stores_release("cancel (BUSY)");
 }
@@ -138,22 +144,15 @@ TEST_F(RingStoreOrders, CancelOfABusyEntryRestoresWithRelease) {
 TEST_F(RingStoreOrders, ReenterLocksWithReleaseFencesWritesAndRestoresWithRelease) {
   ASSERT_EQ(enter(0x10000), 0u);
   ASSERT_EQ(enter(0x20000), 1u);
-  mach_vm_reclaim_state_t st = 0;
-  bool update = false;
-  ASSERT_EQ(cancel(r_, 0, 0x10000, 4096, VM_RECLAIM_FREE, &st, &update), VM_RECLAIM_SUCCESS);
+  ASSERT_EQ(cancel_page(0, 0x10000), VM_RECLAIM_UNRECLAIMED);
   g_events.clear();
   mach_vm_reclaim_id_t id = 0;
+  bool update = false;
   ASSERT_EQ(reenter(r_, &id, 0x10000, 4096, VM_RECLAIM_FREE, &update), VM_RECLAIM_SUCCESS);
   ASSERT_EQ(id, 0u);
   expect_lock_then_fence("re-enter", 0);
   expect_tail_stores_release("re-enter");
-  size_t written = 0, restored = 0;
-  for (size_t i = 0; i < g_events.size(); i++) {
-    if (is_entry(g_events[i])) written = i;
-    if (is_tail(g_events[i]) && g_events[i].value == 2) restored = i;
-  }
-  EXPECT_GT(written, 0u);
-  EXPECT_GT(restored, written) << "the entry is written before the tail that publishes it";
+  expect_entry_before_restore("re-enter", 2);
 }
 
 // The reclaimer's accesses, without copy-I/O: every step runs as is.
