@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "fake_platform.h"
 #include "platform/linux/clock.h"
+#include "policy/governor.h"
 #include "policy/pressure.h"
 #include "ring/protocol.h"
 
@@ -51,8 +52,9 @@ class Harness {
     tunables_.guard = policy::GuardMode::log;  // a fault is counted (and checked), not fatal
     vm_.reservation = mem_.addr();
     vm_.reservation_len = mem_.bytes();
-    engine_.emplace(mem_.ring(), mem_.bytes(), len_, kMaxLen, tunables_,
-                    engine::Platform{&clock_, &vm_, &footprint_, &pressure_});
+    governor_.emplace(tunables_, &pressure_, &footprint_);
+    engine_.emplace(mem_.ring(), mem_.bytes(), len_, kMaxLen, policy::engine_config(tunables_),
+                    engine::Platform{&clock_, &vm_, &*governor_});
     last_sample_ = clock_.now;
     deadline_ = next_deadline();
     FUZZ_TRACE("ring: len %u, pressure %d, chunk %u", len_, static_cast<int>(level_), tunables_.chunk_size);
@@ -382,6 +384,7 @@ class Harness {
   FakeFootprint footprint_;
   policy::FixedPressure pressure_;
   RingMemory mem_;
+  std::optional<policy::Governor> governor_;
   std::optional<engine::Engine> engine_;
 
   // The reference model.

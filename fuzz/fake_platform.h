@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "platform/linux/footprint.h"
 #include "ring/layout.h"
 
 namespace vmreclaim::fuzz {

@@ -30,6 +30,7 @@
 #include "engine/engine.h"
 #include "engine/guard.h"
 #include "fake_platform.h"
+#include "policy/governor.h"
 #include "policy/pressure.h"
 #include "ring/protocol.h"
 
@@ -87,8 +88,9 @@ class Harness {
     tunables_.guard = policy::GuardMode::log;
     vm_.reservation = mem_.addr();
     vm_.reservation_len = mem_.bytes();
-    engine_.emplace(mem_.ring(), mem_.bytes(), len_, kMaxLen, tunables_,
-                    engine::Platform{&clock_, &vm_, &footprint_, &pressure_});
+    governor_.emplace(tunables_, &pressure_, &footprint_);
+    engine_.emplace(mem_.ring(), mem_.bytes(), len_, kMaxLen, policy::engine_config(tunables_),
+                    engine::Platform{&clock_, &vm_, &*governor_});
     FUZZ_TRACE("ring: len %u, pressure %d, chunk %u", len_, static_cast<int>(pressure_.level()), tunables_.chunk_size);
   }
 
@@ -436,6 +438,7 @@ class Harness {
   FakeFootprint footprint_;
   policy::FixedPressure pressure_;
   RingMemory mem_;
+  std::optional<policy::Governor> governor_;
   std::optional<engine::Engine> engine_;
   bool protect_next_ = false;
   int stalled_calls_ = 0;

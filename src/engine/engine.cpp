@@ -47,17 +47,12 @@ const char* cause_name(Cause cause) noexcept {
 }
 
 Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len, mach_vm_reclaim_count_t max_len,
-               const policy::Tunables& tunables, Platform platform) noexcept
-    : ring_(ring),
-      reserved_bytes_(reserved_bytes),
-      len_(len),
-      max_len_(max_len),
-      tunables_(tunables),
-      platform_(platform) {
+               const Config& config, Platform platform) noexcept
+    : ring_(ring), reserved_bytes_(reserved_bytes), len_(len), max_len_(max_len), config_(config), platform_(platform) {
   platform::copyio_install();
   own_.add(ring_addr(ring), reserved_bytes);
   const uint64_t now = platform_.clock->now_ns();
-  sampler_.last_sample_ns = now;
+  platform_.governor->start(now);
   ring::store(ring_->len, len);
   ring::store(ring_->max_len, max_len);
   ring::store(ring_->head, uint64_t{0});
@@ -67,7 +62,7 @@ Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_
   ring::store(ring_->reclaimable_bytes_min, uint64_t{0});
   ring::store(ring_->reclaimable_bytes_ceiling, UINT64_MAX);
   ring::store(ring_->last_sample_abs, now);
-  ring::store(ring_->next_sample_deadline_abs, next_deadline(now, period_now()));
+  ring::store(ring_->next_sample_deadline_abs, next_deadline(now, platform_.governor->period_ns()));
 }
 
 namespace {
@@ -78,10 +73,10 @@ uint64_t engine_mapping_bytes() noexcept {
 }  // namespace
 
 Engine* Engine::create(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len,
-                       mach_vm_reclaim_count_t max_len, const policy::Tunables& tunables, Platform platform) noexcept {
+                       mach_vm_reclaim_count_t max_len, const Config& config, Platform platform) noexcept {
   void* p = platform::map_private(engine_mapping_bytes(), "vm_reclaim_engine");
   if (p == nullptr) return nullptr;
-  auto* e = new (p) Engine(ring, reserved_bytes, len, max_len, tunables, platform);
+  auto* e = new (p) Engine(ring, reserved_bytes, len, max_len, config, platform);
   e->own_.add(reinterpret_cast<uint64_t>(p), engine_mapping_bytes());
   return e;
 }
@@ -97,20 +92,9 @@ mach_vm_reclaim_count_t Engine::capacity() const noexcept {
   return len_;
 }
 
-policy::SamplerState Engine::sampler_state() noexcept {
-  std::lock_guard lk(mu_);
-  return sampler_;
-}
-
-policy::PressureLevel Engine::pressure_level() noexcept {
-  return tunables_.forced_pressure ? *tunables_.forced_pressure : platform_.pressure->level();
-}
-
-uint64_t Engine::period_now() noexcept { return tunables_.period_ns(pressure_level()); }
-
 uint64_t Engine::last_sample_ns() noexcept {
   std::lock_guard lk(mu_);
-  return sampler_.last_sample_ns;
+  return platform_.governor->last_sample_ns();
 }
 
 uint64_t Engine::ring_bytes() noexcept {
@@ -122,7 +106,7 @@ uint64_t Engine::ring_bytes() noexcept {
 
 void Engine::guard(GuardFault fault, uint64_t addr, const char* what) noexcept {
   stats_.guard_faults[static_cast<int>(fault)].add(1);
-  raise_guard(fault, addr, tunables_.guard, what);
+  raise_guard(fault, addr, config_.guard, what);
 }
 
 Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_entries, Cause cause) noexcept {
@@ -139,7 +123,7 @@ Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_ent
     return out;
   }
   // Only the engine writes head and busy, and between chunks busy == head.
-  if (busy < head || busy - head > tunables_.chunk_size) {
+  if (busy < head || busy - head > config_.chunk_size) {
     guard(GuardFault::index_failure, ring_addr(r), "a chunk (busy/head corrupted)");
     out.failed = true;
     return out;
@@ -161,7 +145,7 @@ Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_ent
     out.failed = true;
     return out;
   }
-  uint64_t k = std::min<uint64_t>({tail - head, max_entries, tunables_.chunk_size});
+  uint64_t k = std::min<uint64_t>({tail - head, max_entries, config_.chunk_size});
   if (k == 0) return out;
 
   bool ok = true;
@@ -196,7 +180,7 @@ Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_ent
   }
 
   // [head, busy) is ours now: the user side cannot cancel or reuse it.
-  ring::EntryWords copies[policy::Tunables::kMaxChunk];
+  ring::EntryWords copies[Config::kMaxChunk];
   const uint64_t len = len_;
   if (!platform::copyio([&] {
         for (uint64_t i = 0; i < k; i++) copies[i] = ring::load_entry(r, (head + i) % len);
@@ -205,7 +189,7 @@ Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_ent
     out.failed = true;
     return out;
   }
-  EntryBatchResult res = reclaim_entries(copies, static_cast<uint32_t>(k), byte_target, *platform_.vm, tunables_, own_);
+  EntryBatchResult res = reclaim_entries(copies, static_cast<uint32_t>(k), byte_target, *platform_.vm, config_, own_);
   for (int f = 0; f < kGuardFaultKinds; f++) stats_.guard_faults[f].add(res.faults[f]);
   stats_.free_failures.add(res.free_failures);
 
@@ -232,7 +216,7 @@ bool Engine::reclaim(uint64_t byte_target, uint64_t entry_target, Cause cause, u
   uint64_t stall_start = 0;
   bool accessible = true;
   while (bytes < byte_target && entries < entry_target) {
-    uint64_t want = std::min<uint64_t>(entry_target - entries, tunables_.chunk_size);
+    uint64_t want = std::min<uint64_t>(entry_target - entries, config_.chunk_size);
     ChunkResult c = reclaim_chunk(byte_target - bytes, static_cast<uint32_t>(want), cause);
     bytes += c.bytes;
     entries += c.consumed;
@@ -284,8 +268,6 @@ bool Engine::settle() noexcept {
 bool Engine::sample_locked(Cause trim_cause) noexcept {
   ring::Ring* const r = ring_;
   const uint64_t now = platform_.clock->now_ns();
-  const policy::PressureLevel level = pressure_level();
-  const uint64_t period = tunables_.period_ns(level);
   uint64_t min = 0, cur = 0;
   if (!platform::copyio([&] {
         min = ring::load(r->reclaimable_bytes_min);
@@ -295,26 +277,22 @@ bool Engine::sample_locked(Cause trim_cause) noexcept {
     guard(GuardFault::copyio_failure, ring_addr(r), "sampling");
     return false;
   }
-  if (auto fp = platform_.footprint->footprint_bytes(); fp && *fp > footprint_max_) footprint_max_ = *fp;
-  policy::SampleInput in;
+  SampleReading in;
   in.now_ns = now;
-  in.period_ns = period;
   in.min_bytes = min;
   in.cur_bytes = cur;
   in.unreported_bytes = unreported_.load(relaxed);
-  in.footprint_max = footprint_max_;
-  in.autotrim_pct = tunables_.autotrim_pct(level);
   in.page_size = ring::page_size();
-  policy::SampleResult res = policy::sample_working_set(sampler_, in, tunables_);
+  const SampleDecision res = platform_.governor->sample(in);
+  const uint64_t period = res.period_ns;
   stats_.samples.add(1);
-  stats_.wma_bytes.store(sampler_.wma / policy::kWmaUnit, relaxed);
+  stats_.wma_bytes.store(res.wma_bytes, relaxed);
   stats_.last_min_bytes.store(res.min_bytes, relaxed);
-  stats_.footprint_max.store(footprint_max_, relaxed);
-  VMR_PROBE5(reclaim_sample, static_cast<int>(::getpid()), sampler_.wma, res.min_bytes, res.cur_bytes, res.trim_bytes);
+  stats_.footprint_max.store(res.footprint_max, relaxed);
+  VMR_PROBE5(reclaim_sample, static_cast<int>(::getpid()), res.wma, res.min_bytes, res.cur_bytes, res.trim_bytes);
   support::log(support::LogLevel::debug, "sample: min %llu cur %llu wma %llu threshold %llu trim %llu",
                static_cast<unsigned long long>(res.min_bytes), static_cast<unsigned long long>(res.cur_bytes),
-               static_cast<unsigned long long>(sampler_.wma / policy::kWmaUnit),
-               static_cast<unsigned long long>(res.autotrim_threshold),
+               static_cast<unsigned long long>(res.wma_bytes), static_cast<unsigned long long>(res.autotrim_threshold),
                static_cast<unsigned long long>(res.trim_bytes));
   bool accessible = true;
   if (res.accounting_failure) {
@@ -444,7 +422,7 @@ uint64_t Engine::next_deadline(uint64_t now, uint64_t period) const noexcept {
 void Engine::set_background_sampling(bool on) noexcept {
   std::lock_guard lk(mu_);
   background_sampling_.store(on, relaxed);
-  const uint64_t deadline = next_deadline(platform_.clock->now_ns(), period_now());
+  const uint64_t deadline = next_deadline(platform_.clock->now_ns(), platform_.governor->period_ns());
   if (!platform::copyio([&] { ring::store(ring_->next_sample_deadline_abs, deadline, release); })) {
     guard(GuardFault::copyio_failure, ring_addr(ring_), "publishing the deadline");
   }
@@ -457,8 +435,7 @@ mach_vm_reclaim_error_t Engine::enforce_limits() noexcept {
 
 bool Engine::enforce_limits_locked() noexcept {
   uint64_t ceiling = UINT64_MAX;
-  if (platform_.limits != nullptr) {
-    policy::LimitDecision d = platform_.limits->decide(ring_bytes());
+  if (LimitVerdict d; platform_.governor->check_limits(ring_bytes(), &d)) {
     if (d.reclaim_bytes > 0 && !reclaim(d.reclaim_bytes, UINT64_MAX, Cause::limit, nullptr)) return false;
     if (d.unreachable && !limit_unreachable_) {
       support::log_always(

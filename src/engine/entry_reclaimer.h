@@ -6,9 +6,9 @@
 
 #include <cstdint>
 
+#include "engine/config.h"
 #include "engine/guard.h"
 #include "platform/linux/vm_ops.h"
-#include "policy/tunables.h"
 #include "ring/layout.h"
 
 namespace vmreclaim::engine {
@@ -34,6 +34,6 @@ struct EngineMemory {
 // Consumes entries in order until their bytes reach `byte_target` (or all
 // are consumed). Empty (cancelled) entries are consumed for free.
 EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, uint64_t byte_target, platform::VmOps& vm,
-                                 const policy::Tunables& t, const EngineMemory& own = {}) noexcept;
+                                 const Config& t, const EngineMemory& own = {}) noexcept;
 
 }  // namespace vmreclaim::engine

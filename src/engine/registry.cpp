@@ -86,7 +86,7 @@ void Registry::open_control_locked() noexcept {
     return;
   }
   control_ = std::move(*server);
-  if (!thread_->watch(
+  if (!thread_->loop().watch(
           control_->fd(), [](void* s) { static_cast<control::Server*>(s)->on_readable(); }, control_.get(),
           &Registry::on_control_lost)) {
     control_.reset();
@@ -114,7 +114,7 @@ void Registry::on_control_lost(void*) noexcept {
 
 void Registry::close_control_locked() noexcept {
   if (!control_) return;
-  if (thread_) thread_->unwatch(control_->fd());
+  if (thread_) thread_->loop().unwatch(control_->fd());
   control_.reset();
 }
 
@@ -162,9 +162,10 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
   }
   auto* r = static_cast<ring::Ring*>(base);
   policy::PressureSource* pressure = monitor_ ? static_cast<policy::PressureSource*>(monitor_.get()) : &fixed_pressure_;
-  Engine* e =
-      Engine::create(r, reserved, len, max_len, t, Platform{&clock_, &vm_, &footprint_, pressure, limits_.get()});
+  governor_.emplace(t, pressure, &footprint_, limits_.get());
+  Engine* e = Engine::create(r, reserved, len, max_len, policy::engine_config(t), Platform{&clock_, &vm_, &*governor_});
   if (e == nullptr) {
+    governor_.reset();
     vm_.release_reservation(base, reserved);
     return VM_RECLAIM_RESOURCE_SHORTAGE;
   }
@@ -179,7 +180,8 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
   g_current_ring.stats.store(&e->stats(), std::memory_order_release);
   g_current_ring.ring.store(r, std::memory_order_release);
   if (t.engine_thread) {
-    thread_ = std::make_unique<policy::EngineThread>(*e, monitor_.get(), readers_->memory_cgroup(), t, clock_);
+    thread_ =
+        std::make_unique<policy::EngineThread>(*e, *governor_, monitor_.get(), readers_->memory_cgroup(), t, clock_);
     thread_->start();
     open_control_locked();
   }
@@ -208,6 +210,7 @@ mach_vm_reclaim_error_t Registry::destroy(ring::Ring* ring) noexcept {
   engine_.store(nullptr, std::memory_order_release);
   const uint64_t reserved = e->reserved_bytes();
   Engine::destroy(e);
+  governor_.reset();
   vm_.release_reservation(ring, reserved);
   return VM_RECLAIM_SUCCESS;
 }

@@ -7,12 +7,14 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "control/server.h"
 #include "engine/engine.h"
 #include "platform/linux/vm_ops.h"
 #include "policy/engine_thread.h"
+#include "policy/governor.h"
 #include "policy/limits.h"
 #include "policy/pressure_monitor.h"
 
@@ -81,7 +83,9 @@ class Registry {
   std::unique_ptr<policy::PressureMonitor> monitor_;
   std::unique_ptr<policy::ProcessLimits> limits_;
   std::atomic<uint64_t> pending_footprint_limit_{0};
-  // One per ring.
+  // One per ring. The governor here, in the registry's own mapping, like the
+  // engine: entries over it are refused.
+  std::optional<policy::Governor> governor_;
   std::unique_ptr<policy::EngineThread> thread_;
   std::unique_ptr<control::Server> control_;
   // Endpoints whose descriptors the program took: let go, not destroyed.

@@ -8,13 +8,15 @@
 #include <optional>
 #include <string_view>
 
+#include "engine/config.h"
 #include "platform/linux/vm_ops.h"
 #include "policy/pressure.h"
 #include "support/log.h"
 
 namespace vmreclaim::policy {
 
-enum class GuardMode : uint8_t { fatal, log };
+// The engine defines what a guard fault does; the tunable picks one.
+using GuardMode = engine::GuardMode;
 
 struct Tunables {
   bool enabled = true;
@@ -50,7 +52,7 @@ struct Tunables {
   support::LogLevel log_level = support::LogLevel::error;
   platform::FreeAdvice free_advice = platform::FreeAdvice::dontneed;
 
-  static constexpr uint32_t kMaxChunk = 256;
+  static constexpr uint32_t kMaxChunk = engine::Config::kMaxChunk;
 
   uint64_t period_ns(PressureLevel level) const noexcept;
   uint32_t autotrim_pct(PressureLevel level) const noexcept;

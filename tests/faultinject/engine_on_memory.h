@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "engine/engine.h"
+#include "policy/governor.h"
 #include "policy/pressure.h"
 #include "ring/protocol.h"
 #include "support/memory.h"
@@ -50,7 +51,9 @@ class EngineOnMemory {
       return;
     }
     ring_ = static_cast<ring::Ring*>(p);
-    engine_.emplace(ring_, reserved_, len, max_len, t, engine::Platform{&clock, &vm, &footprint, &pressure});
+    governor_.emplace(t, &pressure, &footprint);
+    engine_.emplace(ring_, reserved_, len, max_len, policy::engine_config(t),
+                    engine::Platform{&clock, &vm, &*governor_});
   }
   ~EngineOnMemory() {
     engine_.reset();
@@ -81,6 +84,7 @@ class EngineOnMemory {
  private:
   uint64_t reserved_;
   ring::Ring* ring_ = nullptr;
+  std::optional<policy::Governor> governor_;
   std::optional<engine::Engine> engine_;
 };
 

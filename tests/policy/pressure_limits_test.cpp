@@ -7,6 +7,7 @@
 
 #include "engine/engine.h"
 #include "platform/linux/clock.h"
+#include "policy/governor.h"
 #include "policy/limits.h"
 #include "policy/pressure_monitor.h"
 #include "ring/protocol.h"
@@ -142,8 +143,9 @@ TEST(EngineLimits, CrossingTheCeilingOnEnterAsksForAnUpdateThatReclaims) {
   FixedPressure pressure;
   ScriptedLimits limits;
   Tunables t;
-  engine::Engine e(r, bytes, static_cast<uint32_t>(len), static_cast<uint32_t>(len), t,
-                   {&clock, &vm, &fp, &pressure, &limits});
+  policy::Governor governor(t, &pressure, &fp, &limits);
+  engine::Engine e(r, bytes, static_cast<uint32_t>(len), static_cast<uint32_t>(len), policy::engine_config(t),
+                   {&clock, &vm, &governor});
   limits.footprint = 40 * MiB;
   ASSERT_EQ(e.enforce_limits(), VM_RECLAIM_SUCCESS);
   const uint64_t ceiling = ring::load(r->reclaimable_bytes_ceiling);

@@ -200,7 +200,7 @@ ScenarioOutcome engine_overlap(OwnMemory what) {
   if (e == nullptr) return {false, "no engine"};
   const void* target = nullptr;
   switch (what) {
-    case OwnMemory::engine_state: target = &e->tunables(); break;
+    case OwnMemory::engine_state: target = &e->config(); break;
     case OwnMemory::ring_header: target = r; break;
     case OwnMemory::library_data: target = &engine::g_current_ring; break;
   }
@@ -209,7 +209,7 @@ ScenarioOutcome engine_overlap(OwnMemory what) {
   fill(a.data(), a.size(), 45);
   enter(r, a.data(), a.size(), VM_RECLAIM_FREE);
   Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 2));
-  const bool guard_log = e->tunables().guard == policy::GuardMode::log &&
+  const bool guard_log = e->config().guard == policy::GuardMode::log &&
                          engine::Registry::get().tunables().guard == policy::GuardMode::log;
   const bool a_released = all_zero(a.data(), a.size());
   const bool ring_ok = ring::load(r->head) == 2 && ring::load(r->len) == mach_vm_reclaim_round_capacity(1);

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "policy/governor.h"
 #include "ring/protocol.h"
 #include "support/memory.h"
 #include "support/sanitizers.h"
@@ -125,8 +126,9 @@ class EngineTest : public ::testing::Test {
     void* p = ::mmap(nullptr, reserved_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return false;
     ring_ = static_cast<ring::Ring*>(p);
-    engine_ = std::make_unique<Engine>(ring_, reserved_, len_, max_, tunables_,
-                                       vmreclaim::engine::Platform{&clock_, &vm_, &footprint_, &pressure_});
+    governor_.emplace(tunables_, &pressure_, &footprint_);
+    engine_ = std::make_unique<Engine>(ring_, reserved_, len_, max_, vmreclaim::policy::engine_config(tunables_),
+                                       vmreclaim::engine::Platform{&clock_, &vm_, &*governor_});
     return true;
   }
   void remake() {
@@ -174,6 +176,7 @@ class EngineTest : public ::testing::Test {
   ring::Ring* ring_ = nullptr;
   uint64_t reserved_ = 0;
   uint32_t len_ = 0, max_ = 0;
+  std::optional<vmreclaim::policy::Governor> governor_;
   std::unique_ptr<Engine> engine_;
 };
 
@@ -239,7 +242,7 @@ TEST_F(EngineTest, RingCycledToEmptyEveryPeriodKeepsItsEntries) {
   EXPECT_EQ(engine_->stats().samples.get(), 20u);
   EXPECT_EQ(vm_.released_bytes(), 0u);
   EXPECT_EQ(bytes(), 32 * kPage);
-  EXPECT_EQ(engine_->sampler_state().wma, 0u);
+  EXPECT_EQ(governor_->sampler_state().wma, 0u);
   for (uint32_t i = 0; i < 32; i++) EXPECT_EQ(query(i), VM_RECLAIM_UNRECLAIMED);
 }
 
@@ -406,8 +409,9 @@ TEST_F(EngineTest, TwoEnginesAreIndependent) {
   ASSERT_NE(p, MAP_FAILED);
   auto* r2 = static_cast<ring::Ring*>(p);
   {
-    Engine e2(r2, bytes2, ring::round_capacity(1), ring::round_capacity(1), tunables_,
-              vmreclaim::engine::Platform{&clock_, &other_vm, &footprint_, &pressure_});
+    vmreclaim::policy::Governor g2(tunables_, &pressure_, &footprint_);
+    Engine e2(r2, bytes2, ring::round_capacity(1), ring::round_capacity(1), vmreclaim::policy::engine_config(tunables_),
+              vmreclaim::engine::Platform{&clock_, &other_vm, &g2});
     bool update = false;
     ASSERT_EQ(ring::enter(r2, kBase + 100 * kPage, kPage, VM_RECLAIM_FREE, &update), 0u);
     enter_pages(2);
