@@ -1,16 +1,19 @@
 // The extern "C" API: argument checks and error values, then one call into
-// the ring protocol or the engine. Nothing else lives here.
+// the ring protocol or the engine. Nothing else lives here, but for the one
+// place the library is put together: the control endpoint is installed as
+// the engine thread's service before the first ring is made.
 #include <mach/vm_reclaim.h>
 #include <mach/vm_reclaim_private.h>
 #include <vmreclaim/vmreclaim.h>
 
-#include "engine/registry.h"
+#include "control/endpoint.h"
 #include "platform/linux/copyio.h"
+#include "process/registry.h"
 #include "ring/protocol.h"
 
 using vmreclaim::engine::Cause;
 using vmreclaim::engine::Engine;
-using vmreclaim::engine::Registry;
+using vmreclaim::process::Registry;
 
 namespace {
 
@@ -38,7 +41,9 @@ mach_vm_reclaim_count_t mach_vm_reclaim_round_capacity(mach_vm_reclaim_count_t c
 mach_vm_reclaim_error_t mach_vm_reclaim_ring_allocate(mach_vm_reclaim_ring_t* ring,
                                                       mach_vm_reclaim_count_t initial_capacity,
                                                       mach_vm_reclaim_count_t max_capacity) {
-  return Registry::get().allocate(ring, initial_capacity, max_capacity);
+  Registry& r = Registry::get();
+  r.set_loop_service(&vmreclaim::control::Endpoint::get());
+  return r.allocate(ring, initial_capacity, max_capacity);
 }
 
 mach_vm_reclaim_error_t mach_vm_reclaim_ring_resize(mach_vm_reclaim_ring_t ring, mach_vm_reclaim_count_t capacity) {
@@ -70,7 +75,7 @@ mach_vm_reclaim_error_t mach_vm_reclaim_ring_flush(mach_vm_reclaim_ring_t ring,
 mach_vm_reclaim_error_t mach_vm_reclaim_try_enter(mach_vm_reclaim_ring_t ring, mach_vm_address_t region_start,
                                                   mach_vm_size_t region_size, mach_vm_reclaim_action_t action,
                                                   mach_vm_reclaim_id_t* id, bool* should_update_kernel_accounting) {
-  vmreclaim::engine::Stats* st = vmreclaim::engine::current_ring_stats(ring);
+  vmreclaim::engine::Stats* st = vmreclaim::process::current_ring_stats(ring);
   if (st == nullptr) return VM_RECLAIM_INVALID_RING;
   // Darwin's order and values: a missing ID pointer is an invalid ID.
   if (id == nullptr) return VM_RECLAIM_INVALID_ID;
@@ -101,7 +106,7 @@ mach_vm_reclaim_error_t mach_vm_reclaim_try_cancel(mach_vm_reclaim_ring_t ring, 
                                                    mach_vm_address_t region_start, mach_vm_size_t region_size,
                                                    mach_vm_reclaim_action_t action, mach_vm_reclaim_state_t* state,
                                                    bool* should_update_kernel_accounting) {
-  vmreclaim::engine::Stats* st = vmreclaim::engine::current_ring_stats(ring);
+  vmreclaim::engine::Stats* st = vmreclaim::process::current_ring_stats(ring);
   if (st == nullptr) return VM_RECLAIM_INVALID_RING;
   // Darwin's order: the null ID before the out-pointers.
   if (id == VM_RECLAIM_ID_NULL) return VM_RECLAIM_INVALID_ID;
@@ -127,7 +132,7 @@ mach_vm_reclaim_error_t mach_vm_reclaim_try_cancel(mach_vm_reclaim_ring_t ring, 
 
 mach_vm_reclaim_error_t mach_vm_reclaim_query_state(mach_vm_reclaim_ring_t ring, mach_vm_reclaim_id_t id,
                                                     mach_vm_reclaim_action_t action, mach_vm_reclaim_state_t* state) {
-  if (vmreclaim::engine::current_ring_stats(ring) == nullptr) return VM_RECLAIM_INVALID_RING;
+  if (vmreclaim::process::current_ring_stats(ring) == nullptr) return VM_RECLAIM_INVALID_RING;
   // Darwin's order: the null ID before the action.
   if (id == VM_RECLAIM_ID_NULL) return VM_RECLAIM_INVALID_ID;
   if (state == nullptr || !valid_action(action)) return VM_RECLAIM_INVALID_ARGUMENT;

@@ -32,18 +32,13 @@ uint64_t ring_addr(const ring::Ring* r) { return reinterpret_cast<uint64_t>(r); 
 }  // namespace
 
 Engine::Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len, mach_vm_reclaim_count_t max_len,
-               const policy::Tunables& tunables, Platform platform) noexcept
-    : ring_(ring),
-      reserved_bytes_(reserved_bytes),
-      len_(len),
-      max_len_(max_len),
-      tunables_(tunables),
-      platform_(platform) {
+               const Config& config, Platform platform) noexcept
+    : ring_(ring), reserved_bytes_(reserved_bytes), len_(len), max_len_(max_len), config_(config), platform_(platform) {
   platform::copyio_install();
   own_.add(ring_addr(ring), reserved_bytes);
   const uint64_t now = platform_.clock->now_ns();
-  sampler_.last_sample_ns = now;
-  ring::init_header(ring_, len, max_len, now, next_deadline(now, period_now()));
+  platform_.governor->start(now);
+  ring::init_header(ring_, len, max_len, now, next_deadline(now, platform_.governor->period_ns()));
 }
 
 namespace {
@@ -54,10 +49,10 @@ uint64_t engine_mapping_bytes() noexcept {
 }  // namespace
 
 Engine* Engine::create(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len,
-                       mach_vm_reclaim_count_t max_len, const policy::Tunables& tunables, Platform platform) noexcept {
+                       mach_vm_reclaim_count_t max_len, const Config& config, Platform platform) noexcept {
   void* p = platform::map_private(engine_mapping_bytes(), "vm_reclaim_engine");
   if (p == nullptr) return nullptr;
-  auto* e = new (p) Engine(ring, reserved_bytes, len, max_len, tunables, platform);
+  auto* e = new (p) Engine(ring, reserved_bytes, len, max_len, config, platform);
   e->own_.add(reinterpret_cast<uint64_t>(p), engine_mapping_bytes());
   return e;
 }
@@ -73,25 +68,14 @@ mach_vm_reclaim_count_t Engine::capacity() const noexcept {
   return len_;
 }
 
-policy::SamplerState Engine::sampler_state() noexcept {
-  std::lock_guard lk(mu_);
-  return sampler_;
-}
-
-policy::PressureLevel Engine::pressure_level() noexcept {
-  return tunables_.forced_pressure ? *tunables_.forced_pressure : platform_.pressure->level();
-}
-
-uint64_t Engine::period_now() noexcept { return tunables_.period_ns(pressure_level()); }
-
 uint64_t Engine::last_sample_ns() noexcept {
   std::lock_guard lk(mu_);
-  return sampler_.last_sample_ns;
+  return platform_.governor->last_sample_ns();
 }
 
 void Engine::guard(GuardFault fault, uint64_t addr, const char* what) noexcept {
   stats_.guard_faults[static_cast<int>(fault)].add(1);
-  raise_guard(fault, addr, tunables_.guard, what);
+  raise_guard(fault, addr, config_.guard, what);
 }
 
 // Copy-I/O, then the guard: every access of the engine to the shared ring
@@ -122,7 +106,7 @@ uint64_t Engine::ring_bytes() noexcept {
 }
 
 bool Engine::claim_chunk(uint32_t max_entries, ring::ChunkClaim& c, ChunkResult& out) noexcept {
-  c = ring::claim(ring_, len_, tunables_.chunk_size, max_entries, guarded_access());
+  c = ring::claim(ring_, len_, config_.chunk_size, max_entries, guarded_access());
   switch (c.status) {
     case ring::ChunkStatus::claimed: return true;
     case ring::ChunkStatus::empty: break;
@@ -138,7 +122,7 @@ bool Engine::claim_chunk(uint32_t max_entries, ring::ChunkClaim& c, ChunkResult&
 
 EntryBatchResult Engine::reclaim_copies(const ring::EntryWords* copies, uint32_t n, uint64_t byte_target,
                                         MappedSpan& mapped) noexcept {
-  EntryBatchResult res = reclaim_entries(copies, n, byte_target, *platform_.vm, tunables_, own_, &mapped);
+  EntryBatchResult res = reclaim_entries(copies, n, byte_target, *platform_.vm, config_, own_, &mapped);
   for (int f = 0; f < kGuardFaultKinds; f++) stats_.guard_faults[f].add(res.faults[f]);
   stats_.free_failures.add(res.free_failures);
   return res;
@@ -153,9 +137,9 @@ void Engine::count_reclaimed(const EntryBatchResult& res, Cause cause) noexcept 
 // The entries ahead of a chunk, peeked (a hint), and one probe over their
 // span if they lie in one run (probe_free_span).
 void Engine::check_ahead(uint64_t from, uint64_t entries_wanted, FreeCheck& check) noexcept {
-  ring::EntryWords ahead[policy::Tunables::kMaxChunk];
+  ring::EntryWords ahead[Config::kMaxChunk];
   uint64_t n = 0;
-  const uint64_t max = std::min<uint64_t>(entries_wanted, policy::Tunables::kMaxChunk);
+  const uint64_t max = std::min<uint64_t>(entries_wanted, Config::kMaxChunk);
   // Unguarded: a ring that cannot be read here fails the chunk's own copy.
   if (!ring::peek_entries(ring_, len_, from, max, ahead, &n, unguarded_access())) n = 0;
   check.mapped = probe_free_span(ahead, static_cast<uint32_t>(n), *platform_.vm);
@@ -175,7 +159,7 @@ Engine::ChunkResult Engine::reclaim_chunk(uint64_t byte_target, uint32_t max_ent
   // pass them. A single chunk checks its own runs, as before.
   if (entries_wanted > c.count && c.head + c.count > check.until) check_ahead(c.head, entries_wanted, check);
   // [head, head + count) is ours now: the user side cannot cancel or reuse it.
-  ring::EntryWords copies[policy::Tunables::kMaxChunk];
+  ring::EntryWords copies[Config::kMaxChunk];
   if (!ring::copy_chunk(ring_, len_, c.head, c.count, copies, guarded_access())) {
     out.failed = true;
     return out;
@@ -195,7 +179,7 @@ bool Engine::reclaim(uint64_t byte_target, uint64_t entry_target, Cause cause, u
   bool accessible = true;
   FreeCheck check;  // for this call only
   while (bytes < byte_target && entries < entry_target) {
-    uint64_t want = std::min<uint64_t>(entry_target - entries, tunables_.chunk_size);
+    uint64_t want = std::min<uint64_t>(entry_target - entries, config_.chunk_size);
     ChunkResult c =
         reclaim_chunk(byte_target - bytes, static_cast<uint32_t>(want), entry_target - entries, cause, check);
     bytes += c.bytes;
@@ -246,30 +230,24 @@ bool Engine::settle() noexcept {
 
 bool Engine::sample_locked(Cause trim_cause) noexcept {
   const uint64_t now = platform_.clock->now_ns();
-  const policy::PressureLevel level = pressure_level();
-  const uint64_t period = tunables_.period_ns(level);
   uint64_t min = 0, cur = 0;
   if (!ring::start_period(ring_, &min, &cur, guarded_access())) return false;
-  if (auto fp = platform_.footprint->footprint_bytes(); fp && *fp > footprint_max_) footprint_max_ = *fp;
-  policy::SampleInput in;
+  SampleReading in;
   in.now_ns = now;
-  in.period_ns = period;
   in.min_bytes = min;
   in.cur_bytes = cur;
   in.unreported_bytes = unreported_.load(relaxed);
-  in.footprint_max = footprint_max_;
-  in.autotrim_pct = tunables_.autotrim_pct(level);
   in.page_size = ring::page_size();
-  policy::SampleResult res = policy::sample_working_set(sampler_, in, tunables_);
+  const SampleDecision res = platform_.governor->sample(in);
+  const uint64_t period = res.period_ns;
   stats_.samples.add(1);
-  stats_.wma_bytes.store(sampler_.wma / policy::kWmaUnit, relaxed);
+  stats_.wma_bytes.store(res.wma_bytes, relaxed);
   stats_.last_min_bytes.store(res.min_bytes, relaxed);
-  stats_.footprint_max.store(footprint_max_, relaxed);
-  VMR_PROBE5(reclaim_sample, static_cast<int>(::getpid()), sampler_.wma, res.min_bytes, res.cur_bytes, res.trim_bytes);
+  stats_.footprint_max.store(res.footprint_max, relaxed);
+  VMR_PROBE5(reclaim_sample, static_cast<int>(::getpid()), res.wma, res.min_bytes, res.cur_bytes, res.trim_bytes);
   support::log(support::LogLevel::debug, "sample: min %llu cur %llu wma %llu threshold %llu trim %llu",
                static_cast<unsigned long long>(res.min_bytes), static_cast<unsigned long long>(res.cur_bytes),
-               static_cast<unsigned long long>(sampler_.wma / policy::kWmaUnit),
-               static_cast<unsigned long long>(res.autotrim_threshold),
+               static_cast<unsigned long long>(res.wma_bytes), static_cast<unsigned long long>(res.autotrim_threshold),
                static_cast<unsigned long long>(res.trim_bytes));
   bool accessible = true;
   if (res.accounting_failure) {
@@ -379,7 +357,7 @@ uint64_t Engine::next_deadline(uint64_t now, uint64_t period) const noexcept {
 void Engine::set_background_sampling(bool on) noexcept {
   std::lock_guard lk(mu_);
   background_sampling_.store(on, relaxed);
-  const uint64_t deadline = next_deadline(platform_.clock->now_ns(), period_now());
+  const uint64_t deadline = next_deadline(platform_.clock->now_ns(), platform_.governor->period_ns());
   ring::publish_deadline(ring_, deadline, guarded_access());
 }
 
@@ -390,8 +368,7 @@ mach_vm_reclaim_error_t Engine::enforce_limits() noexcept {
 
 bool Engine::enforce_limits_locked() noexcept {
   uint64_t ceiling = UINT64_MAX;
-  if (platform_.limits != nullptr) {
-    policy::LimitDecision d = platform_.limits->decide(ring_bytes());
+  if (LimitVerdict d; platform_.governor->check_limits(ring_bytes(), &d)) {
     if (d.reclaim_bytes > 0 && !reclaim(d.reclaim_bytes, UINT64_MAX, Cause::limit, nullptr)) return false;
     if (d.unreachable && !limit_unreachable_) {
       support::log_always(

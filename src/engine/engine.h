@@ -9,14 +9,12 @@
 
 #include <mutex>
 
+#include "engine/config.h"
 #include "engine/entry_reclaimer.h"
+#include "engine/governor.h"
 #include "engine/stats.h"
 #include "platform/linux/clock.h"
-#include "platform/linux/footprint.h"
 #include "platform/linux/vm_ops.h"
-#include "policy/limits.h"
-#include "policy/sampler.h"
-#include "policy/tunables.h"
 #include "ring/layout.h"
 
 namespace vmreclaim::ring {
@@ -25,13 +23,12 @@ struct ChunkClaim;
 
 namespace vmreclaim::engine {
 
-// What the engine reads the world through; tests pass fakes.
+// What the engine reads the world through and whom it asks how much to
+// reclaim; tests pass fakes.
 struct Platform {
   platform::Clock* clock;
   platform::VmOps* vm;
-  platform::FootprintSource* footprint;
-  policy::PressureSource* pressure;
-  policy::LimitSource* limits = nullptr;  // none: no limit checks, no ceiling
+  Governor* governor;  // sampling decisions and limits (policy::Governor)
 };
 
 class Engine {
@@ -39,16 +36,16 @@ class Engine {
   // `ring` points at `reserved_bytes` of reserved address space, of which
   // the first ring_bytes(len) are accessible. The header is initialised here.
   Engine(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len, mach_vm_reclaim_count_t max_len,
-         const policy::Tunables& tunables, Platform platform) noexcept;
+         const Config& config, Platform platform) noexcept;
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
   // An engine in a mapping of its own (vm_reclaim_engine), out of the
   // program's heap, which entries are refused over (RECLAIM_ENGINE_OVERLAP):
-  // a FREE entry over a heap page cannot zero the engine's tunables, its
+  // a FREE entry over a heap page cannot zero the engine's settings, its
   // view of the ring or its counters. nullptr if the mapping failed.
   static Engine* create(ring::Ring* ring, uint64_t reserved_bytes, mach_vm_reclaim_count_t len,
-                        mach_vm_reclaim_count_t max_len, const policy::Tunables& tunables, Platform platform) noexcept;
+                        mach_vm_reclaim_count_t max_len, const Config& config, Platform platform) noexcept;
   static void destroy(Engine* e) noexcept;
 
   // More memory no entry may cover (the state the engine's platform lives
@@ -57,7 +54,7 @@ class Engine {
 
   ring::Ring* ring() const noexcept { return ring_; }
   uint64_t reserved_bytes() const noexcept { return reserved_bytes_; }
-  const policy::Tunables& tunables() const noexcept { return tunables_; }
+  const Config& config() const noexcept { return config_; }
   Stats& stats() noexcept { return stats_; }
   mach_vm_reclaim_count_t capacity() const noexcept;
   mach_vm_reclaim_count_t max_capacity() const noexcept { return max_len_; }
@@ -85,10 +82,8 @@ class Engine {
   // What the ring holds that the engine has not reclaimed.
   uint64_t ring_bytes() noexcept;
   uint64_t last_sample_ns() noexcept;
-  policy::PressureLevel pressure_level() noexcept;
 
   uint64_t unreported_bytes() const noexcept { return unreported_.load(std::memory_order_relaxed); }
-  policy::SamplerState sampler_state() noexcept;
 
   // fork(): hold the lock across it so the child never inherits it held.
   void lock_for_fork() noexcept { mu_.lock(); }
@@ -137,19 +132,16 @@ class Engine {
   // needed). False if the ring could not be accessed.
   bool settle() noexcept;
   void guard(GuardFault fault, uint64_t addr, const char* what) noexcept;
-  uint64_t period_now() noexcept;
   uint64_t next_deadline(uint64_t now, uint64_t period) const noexcept;
 
   ring::Ring* const ring_;
   const uint64_t reserved_bytes_;
   mach_vm_reclaim_count_t len_;  // authoritative: the ring's copy is only informational
   const mach_vm_reclaim_count_t max_len_;
-  const policy::Tunables tunables_;
+  const Config config_;
   Platform platform_;
   mutable std::mutex mu_;
-  policy::SamplerState sampler_;
   std::atomic<uint64_t> unreported_{0};
-  uint64_t footprint_max_ = 0;
   bool limit_unreachable_ = false;  // logged once per episode
   std::atomic<bool> background_sampling_{false};
   Stats stats_;

@@ -12,8 +12,7 @@ namespace {
 // (memory no entry names) only costs a second look at each of them.
 constexpr uint64_t kMergeGap = uint64_t{1} << 20;
 
-void count_fault(EntryBatchResult& res, const policy::Tunables& t, GuardFault f, uint64_t addr,
-                 const char* what) noexcept {
+void count_fault(EntryBatchResult& res, const Config& t, GuardFault f, uint64_t addr, const char* what) noexcept {
   res.faults[static_cast<int>(f)]++;
   raise_guard(f, addr, t.guard, what);  // returns only in log mode: skip the entry
 }
@@ -24,7 +23,7 @@ void count_fault(EntryBatchResult& res, const policy::Tunables& t, GuardFault f,
 // mapped, then fail).
 class PendingFrees {
  public:
-  PendingFrees(platform::VmOps& vm, const policy::Tunables& t, EntryBatchResult& res, const MappedSpan* mapped) noexcept
+  PendingFrees(platform::VmOps& vm, const Config& t, EntryBatchResult& res, const MappedSpan* mapped) noexcept
       : vm_(vm), t_(t), res_(res), mapped_(mapped) {}
 
   void add(platform::Span span, uint64_t entry_addr) noexcept {
@@ -43,10 +42,10 @@ class PendingFrees {
   // Checks every pending span, then releases those that passed in one call.
   void release() noexcept {
     if (n_ == 0) return;
-    bool ok[policy::Tunables::kMaxChunk];
+    bool ok[Config::kMaxChunk];
     check(ok);
-    platform::Span pass[policy::Tunables::kMaxChunk];
-    int errs[policy::Tunables::kMaxChunk];
+    platform::Span pass[Config::kMaxChunk];
+    int errs[Config::kMaxChunk];
     uint32_t npass = 0;
     for (uint32_t i = 0; i < n_; i++) {
       if (ok[i]) pass[npass++] = spans_[i];
@@ -64,7 +63,7 @@ class PendingFrees {
   // spans that really cover a hole fail. A probe that fails for another
   // reason than ENOMEM is no evidence of a hole.
   void check(bool* ok) noexcept {
-    uint16_t order[policy::Tunables::kMaxChunk];
+    uint16_t order[Config::kMaxChunk];
     for (uint32_t i = 0; i < n_; i++) order[i] = static_cast<uint16_t>(i);
     std::sort(order, order + n_, [&](uint16_t a, uint16_t b) { return spans_[a].addr < spans_[b].addr; });
     uint32_t first = 0;
@@ -95,11 +94,11 @@ class PendingFrees {
   }
 
   platform::VmOps& vm_;
-  const policy::Tunables& t_;
+  const Config& t_;
   EntryBatchResult& res_;
   const MappedSpan* mapped_;  // found mapped earlier in this engine call; may be null
-  platform::Span spans_[policy::Tunables::kMaxChunk];
-  uint64_t addrs_[policy::Tunables::kMaxChunk];
+  platform::Span spans_[Config::kMaxChunk];
+  uint64_t addrs_[Config::kMaxChunk];
   uint32_t n_ = 0;
 };
 
@@ -117,10 +116,10 @@ void EngineMemory::add(uint64_t addr, uint64_t len) noexcept {
 }
 
 MappedSpan probe_free_span(const ring::EntryWords* entries, uint32_t n, platform::VmOps& vm) noexcept {
-  platform::Span spans[policy::Tunables::kMaxChunk];
+  platform::Span spans[Config::kMaxChunk];
   uint32_t k = 0;
   const uint64_t mask = ring::page_size() - 1;
-  for (uint32_t i = 0; i < n && k < policy::Tunables::kMaxChunk; i++) {
+  for (uint32_t i = 0; i < n && k < Config::kMaxChunk; i++) {
     const ring::EntryWords& e = entries[i];
     if (e.behavior() != VM_RECLAIM_FREE || e.size() == 0) continue;
     const uint64_t start = e.address & ~mask;
@@ -144,7 +143,7 @@ MappedSpan probe_free_span(const ring::EntryWords* entries, uint32_t n, platform
 }
 
 EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, uint64_t byte_target, platform::VmOps& vm,
-                                 const policy::Tunables& t, const EngineMemory& own, MappedSpan* mapped) noexcept {
+                                 const Config& t, const EngineMemory& own, MappedSpan* mapped) noexcept {
   EntryBatchResult res;
   PendingFrees frees(vm, t, res, mapped);
   const uint64_t mask = ring::page_size() - 1;

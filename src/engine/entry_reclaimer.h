@@ -6,9 +6,9 @@
 
 #include <cstdint>
 
+#include "engine/config.h"
 #include "engine/guard.h"
 #include "platform/linux/vm_ops.h"
-#include "policy/tunables.h"
 #include "ring/layout.h"
 
 namespace vmreclaim::engine {
@@ -54,7 +54,7 @@ MappedSpan probe_free_span(const ring::EntryWords* entries, uint32_t n, platform
 // are consumed). Empty (cancelled) entries are consumed for free. FREE
 // entries inside `*mapped` (if given) are not probed again.
 EntryBatchResult reclaim_entries(const ring::EntryWords* entries, uint32_t n, uint64_t byte_target, platform::VmOps& vm,
-                                 const policy::Tunables& t, const EngineMemory& own = {},
+                                 const Config& t, const EngineMemory& own = {},
                                  MappedSpan* mapped = nullptr) noexcept;
 
 }  // namespace vmreclaim::engine

@@ -7,8 +7,8 @@
 
 namespace vmreclaim::engine {
 
-void raise_guard(GuardFault fault, uint64_t addr, policy::GuardMode mode, const char* context) noexcept {
-  const bool fatal = mode == policy::GuardMode::fatal;
+void raise_guard(GuardFault fault, uint64_t addr, GuardMode mode, const char* context) noexcept {
+  const bool fatal = mode == GuardMode::fatal;
   support::log_always("guard fault %s at %#llx during %s in pid %d%s", guard_name(fault),
                       static_cast<unsigned long long>(addr), context, static_cast<int>(::getpid()),
                       fatal ? "; killing the process" : " (VMRECLAIM_GUARD=log: continuing)");

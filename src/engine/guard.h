@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "policy/tunables.h"
+#include "engine/config.h"
 
 namespace vmreclaim::engine {
 
@@ -33,6 +33,6 @@ constexpr const char* guard_name(GuardFault fault) noexcept {
 }
 
 // Fatal mode: does not return. Log mode: logs and returns.
-void raise_guard(GuardFault fault, uint64_t addr, policy::GuardMode mode, const char* context) noexcept;
+void raise_guard(GuardFault fault, uint64_t addr, GuardMode mode, const char* context) noexcept;
 
 }  // namespace vmreclaim::engine

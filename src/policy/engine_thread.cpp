@@ -29,13 +29,12 @@ constexpr uint64_t kMinIntervalNs = 10'000'000;
 constexpr int kAloneCheckMs = 1000;
 
 support::LogOnce g_lost_fd_log;
-support::LogOnce g_no_eventfd_log;
 
 }  // namespace
 
-EngineThread::EngineThread(engine::Engine& engine, PressureMonitor* monitor, platform::MemoryCgroup* cgroup,
-                           const Tunables& tunables, platform::Clock& clock) noexcept
-    : engine_(engine), monitor_(monitor), cgroup_(cgroup), tunables_(tunables), clock_(clock) {}
+EngineThread::EngineThread(engine::Engine& engine, Governor& governor, PressureMonitor* monitor,
+                           platform::MemoryCgroup* cgroup, const Tunables& tunables, platform::Clock& clock) noexcept
+    : engine_(engine), governor_(governor), monitor_(monitor), cgroup_(cgroup), tunables_(tunables), clock_(clock) {}
 
 EngineThread::~EngineThread() {
   stop();
@@ -109,28 +108,6 @@ bool EngineThread::suspend_and_wait(int timeout_ms) noexcept {
   return true;
 }
 
-bool EngineThread::watch(int fd, FdCallback cb, void* arg, FdCallback lost) noexcept {
-  platform::FdIdentity id;
-  if (!platform::mark_own_fd(fd, &id)) return false;
-  std::lock_guard lk(watched_mu_);
-  for (Watched& w : watched_) {
-    if (w.fd < 0) {
-      w = {fd, cb, arg, lost, id};
-      waker_.wake();  // rebuild the poll set
-      return true;
-    }
-  }
-  return false;
-}
-
-void EngineThread::unwatch(int fd) noexcept {
-  std::lock_guard lk(watched_mu_);
-  for (Watched& w : watched_) {
-    if (w.fd == fd) w = {};
-  }
-  waker_.wake();
-}
-
 void EngineThread::after_fork_child() noexcept {
   // The parent's thread does not exist here; its descriptors are shared
   // with the parent and must not be used to wake or watch on our behalf.
@@ -139,12 +116,9 @@ void EngineThread::after_fork_child() noexcept {
   if (threshold_fd_ >= 0 && platform::still_own_fd(threshold_fd_, threshold_id_)) ::close(threshold_fd_);
   threshold_fd_ = -1;
   armed_limit_ = UINT64_MAX;
-  // The parent's thread may have held this lock at fork time; the child's
-  // copy would stay locked forever.
-  new (&watched_mu_) std::mutex();
+  loop_.after_fork_child();
   // Taken by before_fork in the thread that forked, which is this one now.
   work_mu_.unlock();
-  for (Watched& w : watched_) w = {};
   start();
 }
 
@@ -176,24 +150,11 @@ void EngineThread::check_descriptors() noexcept {
     threshold_fd_ = -1;  // the program's now; armed again at the next check
     armed_limit_ = UINT64_MAX;
   }
-  Watched lost[kMaxWatched];
-  {
-    std::lock_guard lk(watched_mu_);
-    for (int i = 0; i < kMaxWatched; i++) {
-      lost[i] = {};
-      if (watched_[i].fd >= 0 && !platform::still_own_fd(watched_[i].fd, watched_[i].id)) {
-        lost[i] = watched_[i];
-        watched_[i] = {};
-      }
-    }
-  }
-  for (const Watched& w : lost) {
-    if (w.fd >= 0 && w.lost != nullptr) w.lost(w.arg);
-  }
+  loop_.check_watched();
 }
 
 uint64_t EngineThread::sample_interval_ns() noexcept {
-  uint64_t p = tunables_.period_ns(engine_.pressure_level());
+  uint64_t p = governor_.period_ns();
   // Period 0 (critical) means "reclaim everything at every sample": do it
   // each pressure poll.
   if (p == 0) p = tunables_.pressure_poll_ns;
@@ -213,11 +174,8 @@ void* EngineThread::main(void* self) noexcept {
 }
 
 void EngineThread::run() noexcept {
-  const bool live_pressure = monitor_ != nullptr && !tunables_.forced_pressure;
-  const bool limits = tunables_.footprint_limit.has_value() || threshold_fd_ >= 0 || cgroup_ != nullptr;
-  uint64_t next_poll = 0;
-  PressureLevel level = engine_.pressure_level();
-  platform::FdIdentity trigger_id;  // the pressure trigger's, marked when first polled
+  Round round;
+  round.level = governor_.pressure_level();
   while (!stop_.load()) {
     if (!uncounted_ && platform::only_library_thread_left()) {
       // The program's last thread has ended (pthread_exit, or a forked
@@ -230,107 +188,90 @@ void EngineThread::run() noexcept {
     std::unique_lock work(work_mu_);
     check_descriptors();
     wakeups_.fetch_add(1, std::memory_order_relaxed);
-    unsigned req = requests_.exchange(0, std::memory_order_relaxed);
-    if ((req & kSuspend) != 0) {
-      // Give the memory back before the process stops (SIGTSTP).
-      engine_.drain(engine::Cause::suspend);
-      // The handler waits for this, then stops the process (or returns to
-      // the program's own handler). Release: the drain's effects happen
-      // before the handler, which acquires the count, goes on.
-      suspend_done_.fetch_add(1, std::memory_order_release);
-      ::syscall(SYS_futex, &suspend_done_, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
-    }
-    if ((req & kDrain) != 0) engine_.drain(engine::Cause::drain);
-    if ((req & kRefresh) != 0) next_poll = 0;
+    take_requests(round);
 
-    uint64_t now = clock_.now_ns();
+    const uint64_t now = clock_.now_ns();
     const bool holding = engine_.ring_bytes() > 0;
-    if (holding && now >= next_poll) {
-      next_poll = now + tunables_.pressure_poll_ns;
-      if (live_pressure) {
-        PressureLevel prev = level;
-        level = monitor_->refresh();
-        if (level == PressureLevel::critical) {
-          engine_.drain(engine::Cause::drain);
-        } else if (level > prev) {
-          engine_.sample_now(engine::Cause::trim);  // shorter period, lower threshold: trim now
-        }
-      }
-      if (limits && engine_.enforce_limits() != VM_RECLAIM_SUCCESS) break;  // ring gone (log mode)
-      arm_cgroup_threshold();                                               // follows a limit changed from outside
-    }
-    const uint64_t interval = sample_interval_ns();
-    uint64_t due = engine_.last_sample_ns() + interval;
-    if (now >= due) {
-      // An empty ring has nothing to sample: just look again a period later.
-      if (holding && engine_.sample_now(engine::Cause::background) != VM_RECLAIM_SUCCESS) break;
-      due = now + interval;
-    }
+    if (holding && now >= round.next_poll && !watch_pressure_and_limits(round, now)) break;
+    uint64_t due = 0;
+    if (!sample_if_due(holding, now, &due)) break;
 
-    uint64_t wake_at = due;
-    if (holding) wake_at = std::min(wake_at, next_poll);
-    now = clock_.now_ns();
-    uint64_t wait_ns = wake_at > now ? wake_at - now : 0;
-    int timeout_ms = static_cast<int>(std::clamp<uint64_t>((wait_ns + 999'999) / 1'000'000, 1, 60'000));
-    if (!uncounted_) timeout_ms = std::min(timeout_ms, kAloneCheckMs);
+    const int timeout = timeout_ms(holding ? std::min(due, round.next_poll) : due);
+    platform::EventLoop::Own own[platform::EventLoop::kMaxOwn];
+    const int n_own = own_descriptors(round, own);
+    if (!loop_.wait(work, seen, timeout, own, n_own)) continue;
+    on_own_events(round, own);
+    loop_.dispatch();
+  }
+}
 
-    pollfd fds[3 + kMaxWatched];
-    Watched watched[kMaxWatched];
-    int n = 0;
-    fds[n++] = {-1, POLLIN, 0};  // the waker's eventfd, if descriptors are polled
-    int trigger = monitor_ != nullptr ? monitor_->readers().trigger_fd() : -1;
-    if (trigger >= 0 && !platform::still_own_fd(trigger, trigger_id)) {
-      if (trigger_id.valid || !platform::mark_own_fd(trigger, &trigger_id)) trigger = -1;  // the program's now
+void EngineThread::take_requests(Round& round) noexcept {
+  const unsigned req = requests_.exchange(0, std::memory_order_relaxed);
+  if ((req & kSuspend) != 0) {
+    // Give the memory back before the process stops (SIGTSTP).
+    engine_.drain(engine::Cause::suspend);
+    // The handler waits for this, then stops the process (or returns to
+    // the program's own handler). Release: the drain's effects happen
+    // before the handler, which acquires the count, goes on.
+    suspend_done_.fetch_add(1, std::memory_order_release);
+    ::syscall(SYS_futex, &suspend_done_, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+  }
+  if ((req & kDrain) != 0) engine_.drain(engine::Cause::drain);
+  if ((req & kRefresh) != 0) round.next_poll = 0;
+}
+
+bool EngineThread::watch_pressure_and_limits(Round& round, uint64_t now) noexcept {
+  round.next_poll = now + tunables_.pressure_poll_ns;
+  if (monitor_ != nullptr && !tunables_.forced_pressure) {
+    const PressureLevel prev = round.level;
+    round.level = monitor_->refresh();
+    if (round.level == PressureLevel::critical) {
+      engine_.drain(engine::Cause::drain);
+    } else if (round.level > prev) {
+      engine_.sample_now(engine::Cause::trim);  // shorter period, lower threshold: trim now
     }
-    const int trigger_at = trigger >= 0 ? n : -1;
-    if (trigger >= 0) fds[n++] = {trigger, POLLPRI, 0};
-    const int threshold_at = threshold_fd_ >= 0 ? n : -1;
-    if (threshold_fd_ >= 0) fds[n++] = {threshold_fd_, POLLIN, 0};
-    const int watched_at = n;
-    {
-      std::lock_guard lk(watched_mu_);
-      for (int i = 0; i < kMaxWatched; i++) {
-        watched[i] = watched_[i];
-        fds[n++] = {watched[i].fd, POLLIN, 0};  // fd -1 is ignored by poll
-      }
-    }
-    bool polling = trigger >= 0 || threshold_fd_ >= 0;
-    for (const Watched& w : watched) polling = polling || w.fd >= 0;
-    if (polling) {
-      // Only a thread that polls descriptors needs the eventfd to be woken;
-      // otherwise it sleeps on the futex word and the process gains no
-      // descriptor for it.
-      if (!waker_.ensure_fd()) {
-        g_no_eventfd_log(support::LogLevel::error, "cannot make the engine thread's eventfd; it wakes on its timer");
-      }
-      fds[0].fd = waker_.fd();
-    }
-    work.unlock();  // a fork may happen now: we hold nothing
-    // A wake-up since `seen` (maybe before the eventfd existed) is not lost.
-    if (waker_.seq() != seen) continue;
-    if (!polling) {
-      waker_.wait(seen, timeout_ms);
-      continue;
-    }
-    int r = ::poll(fds, static_cast<nfds_t>(n), timeout_ms);
-    if (r <= 0) continue;  // timeout, or EINTR
-    work.lock();
-    // Any event on a descriptor the program has taken (POLLNVAL once
-    // closed, POLLIN forever on a regular file) is dropped at the next
-    // check_descriptors(), before it is polled again.
-    if ((fds[0].revents & POLLIN) != 0) waker_.drain();
-    if (trigger_at >= 0 && (fds[trigger_at].revents & (POLLPRI | POLLERR)) != 0) next_poll = 0;
-    if (threshold_at >= 0 && (fds[threshold_at].revents & POLLIN) != 0 &&
-        platform::still_own_fd(threshold_fd_, threshold_id_)) {
-      uint64_t v;
-      [[maybe_unused]] ssize_t rd = ::read(threshold_fd_, &v, sizeof v);
-      engine_.enforce_limits();
-    }
-    for (int i = 0; i < kMaxWatched; i++) {
-      if (watched[i].fd >= 0 && (fds[watched_at + i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-        watched[i].cb(watched[i].arg);
-      }
-    }
+  }
+  const bool limits = tunables_.footprint_limit.has_value() || threshold_fd_ >= 0 || cgroup_ != nullptr;
+  if (limits && engine_.enforce_limits() != VM_RECLAIM_SUCCESS) return false;
+  arm_cgroup_threshold();  // follows a limit changed from outside
+  return true;
+}
+
+bool EngineThread::sample_if_due(bool holding, uint64_t now, uint64_t* due) noexcept {
+  const uint64_t interval = sample_interval_ns();
+  *due = engine_.last_sample_ns() + interval;
+  if (now < *due) return true;
+  // An empty ring has nothing to sample: just look again a period later.
+  if (holding && engine_.sample_now(engine::Cause::background) != VM_RECLAIM_SUCCESS) return false;
+  *due = now + interval;
+  return true;
+}
+
+int EngineThread::timeout_ms(uint64_t wake_at) noexcept {
+  const uint64_t now = clock_.now_ns();
+  const uint64_t wait_ns = wake_at > now ? wake_at - now : 0;
+  int ms = static_cast<int>(std::clamp<uint64_t>((wait_ns + 999'999) / 1'000'000, 1, 60'000));
+  if (!uncounted_) ms = std::min(ms, kAloneCheckMs);
+  return ms;
+}
+
+int EngineThread::own_descriptors(Round& round, platform::EventLoop::Own* own) noexcept {
+  int trigger = monitor_ != nullptr ? monitor_->readers().trigger_fd() : -1;
+  if (trigger >= 0 && !platform::still_own_fd(trigger, round.trigger_id)) {
+    // Marked when first polled; a mark that no longer matches: the program's now.
+    if (round.trigger_id.valid || !platform::mark_own_fd(trigger, &round.trigger_id)) trigger = -1;
+  }
+  own[0] = {trigger, POLLPRI, 0};
+  own[1] = {threshold_fd_, POLLIN, 0};
+  return 2;
+}
+
+void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* own) noexcept {
+  if (own[0].fd >= 0 && (own[0].revents & (POLLPRI | POLLERR)) != 0) round.next_poll = 0;
+  if (own[1].fd >= 0 && (own[1].revents & POLLIN) != 0 && platform::still_own_fd(threshold_fd_, threshold_id_)) {
+    uint64_t v;
+    [[maybe_unused]] ssize_t rd = ::read(threshold_fd_, &v, sizeof v);
+    engine_.enforce_limits();
   }
 }
 

@@ -1,8 +1,9 @@
 // The engine thread (docs/design.md §6 triggers): one per process that has a
-// ring, named "vm_reclaim". It sleeps in poll() on an eventfd (wake-ups from
-// the SIGTSTP handler, drain requests, control endpoints) and on pressure /
-// cgroup notification fds where the kernel offers them, with a timeout at the
-// next thing due. It
+// ring, named "vm_reclaim". It runs an event loop (platform/linux/event_loop.h):
+// it sleeps on the loop's waker (wake-ups from the SIGTSTP handler, drain
+// requests), on the descriptors registered with the loop (the control
+// endpoint) and on pressure / cgroup notification fds where the kernel offers
+// them, with a timeout at the next thing due. It
 //   - samples the ring at least once per sampling period even when the
 //     program makes no calls, so an idle process gives back what it does not use;
 //   - polls the pressure level while the ring holds anything, samples at once
@@ -15,8 +16,8 @@
 // platform::leave_thread_count), its descriptors are high and close-on-exec,
 // and it checks each one's identity before use: one the program closed and
 // reopened as its own file is dropped, never read or written (the waker and
-// the cgroup threshold are made anew; a lost watched descriptor is reported
-// to its owner).
+// the cgroup threshold are made anew; a lost registered descriptor is
+// reported to its owner).
 #pragma once
 
 #include <pthread.h>
@@ -26,7 +27,9 @@
 
 #include "engine/engine.h"
 #include "platform/linux/cgroup.h"
+#include "platform/linux/event_loop.h"
 #include "platform/linux/thread.h"
+#include "policy/governor.h"
 #include "policy/pressure_monitor.h"
 
 namespace vmreclaim::policy {
@@ -34,10 +37,9 @@ namespace vmreclaim::policy {
 class EngineThread {
  public:
   enum Request : unsigned { kSuspend = 1, kDrain = 2, kRefresh = 4 };
-  using FdCallback = void (*)(void* arg);
 
   // `monitor` may be null (pressure forced or unknown); `cgroup` may be null.
-  EngineThread(engine::Engine& engine, PressureMonitor* monitor, platform::MemoryCgroup* cgroup,
+  EngineThread(engine::Engine& engine, Governor& governor, PressureMonitor* monitor, platform::MemoryCgroup* cgroup,
                const Tunables& tunables, platform::Clock& clock) noexcept;
   ~EngineThread();
   EngineThread(const EngineThread&) = delete;
@@ -54,13 +56,9 @@ class EngineThread {
   // lock the interrupted thread holds must not keep the process from
   // stopping). False if the thread could not be woken.
   bool suspend_and_wait(int timeout_ms) noexcept;
-  // Another fd to wait on (a control endpoint); `cb` runs on the engine
-  // thread when it is readable. If the program takes the descriptor (closes
-  // it, maybe opens its own file there), it is unwatched and `lost(arg)`
-  // runs on the engine thread instead. At most kMaxWatched; false if full
-  // or the descriptor cannot be examined.
-  bool watch(int fd, FdCallback cb, void* arg, FdCallback lost = nullptr) noexcept;
-  void unwatch(int fd) noexcept;
+  // The loop this thread runs: others register their descriptors with it
+  // (the control endpoint); their callbacks run on this thread.
+  platform::EventLoop& loop() noexcept { return loop_; }
   // In a forked child: fresh descriptors (the inherited ones are shared with
   // the parent) and a new thread.
   void after_fork_child() noexcept;
@@ -74,28 +72,37 @@ class EngineThread {
   uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
 
  private:
-  static constexpr int kMaxWatched = 4;
-  struct Watched {
-    int fd = -1;
-    FdCallback cb = nullptr;
-    void* arg = nullptr;
-    FdCallback lost = nullptr;
-    platform::FdIdentity id;
+  // What run() carries from one round to the next.
+  struct Round {
+    uint64_t next_poll = 0;  // when to read pressure and limits again (while the ring holds anything)
+    PressureLevel level = PressureLevel::normal;
+    platform::FdIdentity trigger_id;  // the pressure trigger's, marked when first polled
   };
 
   static void* main(void* self) noexcept;
   void run() noexcept;
+  // The parts of one round of run(), in order. Each false: the ring is gone
+  // (log mode), end the thread.
+  void take_requests(Round& round) noexcept;
+  bool watch_pressure_and_limits(Round& round, uint64_t now) noexcept;
+  bool sample_if_due(bool holding, uint64_t now, uint64_t* due) noexcept;
+  int timeout_ms(uint64_t wake_at) noexcept;
+  // The pressure trigger and the cgroup threshold for this round's wait.
+  int own_descriptors(Round& round, platform::EventLoop::Own* own) noexcept;
+  void on_own_events(Round& round, const platform::EventLoop::Own* own) noexcept;
   void arm_cgroup_threshold() noexcept;
   // Drops whatever descriptor the program took back (see the class comment).
   void check_descriptors() noexcept;
   uint64_t sample_interval_ns() noexcept;
 
   engine::Engine& engine_;
+  Governor& governor_;
   PressureMonitor* monitor_;
   platform::MemoryCgroup* cgroup_;
   const Tunables& tunables_;
   platform::Clock& clock_;
-  platform::Waker waker_;
+  platform::EventLoop loop_;
+  platform::Waker& waker_ = loop_.waker();
   pthread_t thread_{};
   std::atomic<bool> running_{false};
   std::atomic<bool> started_{false};  // the thread is past its runtime's start-up
@@ -109,9 +116,7 @@ class EngineThread {
   // Whether glibc's thread count leaves this thread out; if not, the thread
   // looks at each wake-up (at least once a second) whether it is alone.
   bool uncounted_ = false;
-  std::mutex watched_mu_;
-  std::mutex work_mu_;  // held by the thread except while it sleeps in poll()
-  Watched watched_[kMaxWatched];
+  std::mutex work_mu_;  // held by the thread except while it sleeps in its loop's wait
 };
 
 }  // namespace vmreclaim::policy

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/config.h"
 #include "platform/linux/vm_ops.h"
 #include "policy/pressure.h"
 #include "support/choice.h"
@@ -19,7 +20,8 @@
 
 namespace vmreclaim::policy {
 
-enum class GuardMode : uint8_t { fatal, log };
+// The engine defines what a guard fault does; the tunable picks one.
+using GuardMode = engine::GuardMode;
 
 // The words of the choice tunables (tunables.def); kPressureLevels is pressure.h's.
 using support::Choice;
@@ -33,7 +35,7 @@ inline constexpr uint64_t kHourNs = 3600ull * 1'000'000'000ull;
 
 // One field per line of tunables.def, where each is explained.
 struct Tunables {
-  static constexpr uint32_t kMaxChunk = 256;
+  static constexpr uint32_t kMaxChunk = engine::Config::kMaxChunk;
 
 #define VMRECLAIM_TUNABLE_NUMBER(type, field, dflt, env, unit, lo, hi, help) type field = dflt;
 #define VMRECLAIM_TUNABLE_CHOICE(type, field, dflt, env, choices, help) type field = dflt;

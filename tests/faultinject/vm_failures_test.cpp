@@ -173,7 +173,7 @@ TEST(FreeGap, AnUnmapEarlierInTheFlushIsSeenByALaterFreeEntry) {
   platform::LinuxVmOps vm;
   policy::Tunables t = tunables_with(GuardMode::log);
   t.chunk_size = 2;
-  EngineOnMemory e(vm, t);
+  EngineOnRing e(vm, t);
   Mapping m = Mapping::pages(8);
   fill(m.data(), m.size(), 5);
   e.enter(m.page(0), page_size(), VM_RECLAIM_FREE);

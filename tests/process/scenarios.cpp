@@ -16,7 +16,7 @@
 #include <functional>
 #include <map>
 
-#include "engine/registry.h"
+#include "process/registry.h"
 #include "ring/layout.h"
 #include "support/memory.h"
 
@@ -212,21 +212,21 @@ enum class OwnMemory { engine_state, ring_header, library_data };
 ScenarioOutcome engine_overlap(OwnMemory what) {
   mach_vm_reclaim_ring_t r = allocate_ring();
   if (r == nullptr) return {false, "allocate failed"};
-  engine::Engine* e = engine::Registry::get().lookup(r);
+  engine::Engine* e = process::Registry::get().lookup(r);
   if (e == nullptr) return {false, "no engine"};
   const void* target = nullptr;
   switch (what) {
-    case OwnMemory::engine_state: target = &e->tunables(); break;
+    case OwnMemory::engine_state: target = &e->config(); break;
     case OwnMemory::ring_header: target = r; break;
-    case OwnMemory::library_data: target = &engine::g_current_ring; break;
+    case OwnMemory::library_data: target = &process::g_current_ring; break;
   }
   enter(r, target, 64, VM_RECLAIM_FREE);
   Mapping a = Mapping::pages(1);
   fill(a.data(), a.size(), 45);
   enter(r, a.data(), a.size(), VM_RECLAIM_FREE);
   Probe p = with_stats(r, mach_vm_reclaim_ring_flush(r, 2));
-  const bool guard_log = e->tunables().guard == policy::GuardMode::log &&
-                         engine::Registry::get().tunables().guard == policy::GuardMode::log;
+  const bool guard_log = e->config().guard == policy::GuardMode::log &&
+                         process::Registry::get().tunables().guard == policy::GuardMode::log;
   const bool a_released = all_zero(a.data(), a.size());
   const bool ring_ok = ring::load(r->head) == 2 && ring::load(r->len) == mach_vm_reclaim_round_capacity(1);
   p.detail = std::string("guard_log=") + (guard_log ? "1" : "0") + " a_released=" + (a_released ? "1" : "0") +

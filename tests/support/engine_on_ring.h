@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "engine/engine.h"
+#include "policy/governor.h"
 #include "policy/pressure.h"
 #include "ring/protocol.h"
 #include "support/fake_platform.h"
@@ -76,12 +77,13 @@ class EngineOnRing {
   EngineOnRing(platform::VmOps& vm, const policy::Tunables& t, const Options& o)
       : clock(o.clock_start), pressure(o.pressure), mem_(o.len, o.max_len) {
     if (mem_.ok()) {
-      engine_.emplace(mem_.ring(), mem_.bytes(), o.len, o.max_len, t,
-                      engine::Platform{&clock, &vm, &footprint, &pressure, o.limits});
+      governor_.emplace(t, &pressure, &footprint, o.limits);
+      engine_.emplace(mem_.ring(), mem_.bytes(), o.len, o.max_len, policy::engine_config(t),
+                      engine::Platform{&clock, &vm, &*governor_});
     }
   }
   EngineOnRing(platform::VmOps& vm, const policy::Tunables& t) : EngineOnRing(vm, t, Options{}) {}
-  ~EngineOnRing() { engine_.reset(); }  // before the ring goes
+  ~EngineOnRing() { engine_.reset(); }  // before the ring (and the governor) go
   EngineOnRing(const EngineOnRing&) = delete;
   EngineOnRing& operator=(const EngineOnRing&) = delete;
 
@@ -97,6 +99,7 @@ class EngineOnRing {
   ring::Ring* ring() const { return mem_.ring(); }
   uint64_t reserved_bytes() const { return mem_.bytes(); }
   engine::Stats& stats() { return engine().stats(); }
+  policy::Governor& governor() { return *governor_; }
   uint64_t guard_faults(engine::GuardFault f) { return stats().guard_faults[static_cast<int>(f)].get(); }
   uint64_t head() const { return ring::load(ring()->head); }
   uint64_t bytes() const { return ring::load(ring()->reclaimable_bytes); }
@@ -120,6 +123,7 @@ class EngineOnRing {
 
  private:
   RingMemory mem_;
+  std::optional<policy::Governor> governor_;
   std::optional<engine::Engine> engine_;
 };
 

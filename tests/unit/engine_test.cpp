@@ -161,7 +161,7 @@ TEST_F(EngineTest, RingCycledToEmptyEveryPeriodKeepsItsEntries) {
   EXPECT_EQ(engine_->stats().samples.get(), 20u);
   EXPECT_EQ(vm_.released_bytes(), 0u);
   EXPECT_EQ(bytes(), 32 * kPage);
-  EXPECT_EQ(engine_->sampler_state().wma, 0u);
+  EXPECT_EQ(e_->governor().sampler_state().wma, 0u);
   for (uint32_t i = 0; i < 32; i++) EXPECT_EQ(query(i), VM_RECLAIM_UNRECLAIMED);
 }
 

@@ -1,4 +1,4 @@
-#include "engine/registry.h"
+#include "process/registry.h"
 
 #include <pthread.h>
 
@@ -10,7 +10,7 @@
 #include "support/log.h"
 #include "support/probes.h"
 
-namespace vmreclaim::engine {
+namespace vmreclaim::process {
 
 constinit CurrentRing g_current_ring;
 
@@ -59,10 +59,7 @@ void Registry::after_fork_child() noexcept {
   if (Engine* e = r.engine_.load()) e->unlock_after_fork();
   if (r.thread_) r.thread_->after_fork_child();
   // The inherited endpoint answers to the parent's name; open our own.
-  if (r.control_) {
-    r.close_control_locked();
-    r.open_control_locked();
-  }
+  if (r.service_open_ && r.thread_) r.service_->after_fork_child(r.thread_->loop());
   r.mu_.unlock();
 }
 
@@ -90,44 +87,15 @@ bool Registry::control_wanted() noexcept {
   return from_env ? tunables().control : control_default_.load(std::memory_order_relaxed);
 }
 
-void Registry::open_control_locked() noexcept {
-  if (!control_wanted() || !thread_ || !thread_->running()) return;
-  auto server = control::Server::open();
-  if (!server) {
-    support::log(support::LogLevel::info, "no control endpoint: %s", server.error().message().c_str());
-    return;
-  }
-  control_ = std::move(*server);
-  if (!thread_->watch(
-          control_->fd(), [](void* s) { static_cast<control::Server*>(s)->on_readable(); }, control_.get(),
-          &Registry::on_control_lost)) {
-    control_.reset();
-  }
+void Registry::set_loop_service(LoopService* service) noexcept {
+  std::lock_guard lk(mu_);
+  if (service_ == nullptr) service_ = service;
 }
 
-void Registry::on_control_lost(void*) noexcept {
-  // On the engine thread, which has unwatched the endpoint: the program
-  // closed its descriptors (and may have opened its own files there). The
-  // server is let go without being destroyed — destroying it would close
-  // numbers that are the program's now — and a new endpoint is opened.
-  // Safe without mu_: destroy() and the fork handlers, the only other users
-  // of control_ once the thread runs, first stop or park this thread.
-  Registry& r = get();
-  // Kept, never destroyed (reachable, so leak checkers stay quiet); at most
-  // a few per process, one for each time the program closes our descriptors.
-  control::Server* lost = r.control_.release();
-  try {
-    r.lost_control_.push_back(lost);
-  } catch (...) {  // out of memory: the object is simply lost
-  }
-  support::log(support::LogLevel::info, "control endpoint lost to the program's descriptors; opening a new one");
-  r.open_control_locked();
-}
-
-void Registry::close_control_locked() noexcept {
-  if (!control_) return;
-  if (thread_) thread_->unwatch(control_->fd());
-  control_.reset();
+void Registry::open_service_locked() noexcept {
+  if (service_ == nullptr || !control_wanted() || !thread_ || !thread_->running()) return;
+  service_->open(thread_->loop());
+  service_open_ = true;
 }
 
 void Registry::init_policy_locked() noexcept {
@@ -174,9 +142,11 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
   }
   auto* r = static_cast<ring::Ring*>(base);
   policy::PressureSource* pressure = monitor_ ? static_cast<policy::PressureSource*>(monitor_.get()) : &fixed_pressure_;
+  governor_.emplace(t, pressure, &footprint_, limits_.get());
   Engine* e =
-      Engine::create(r, reserved, len, max_len, t, Platform{&clock_, &vm_, &footprint_, pressure, limits_.get()});
+      Engine::create(r, reserved, len, max_len, policy::engine_config(t), engine::Platform{&clock_, &vm_, &*governor_});
   if (e == nullptr) {
+    governor_.reset();
     vm_.release_reservation(base, reserved);
     return VM_RECLAIM_RESOURCE_SHORTAGE;
   }
@@ -191,9 +161,10 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
   g_current_ring.stats.store(&e->stats(), std::memory_order_release);
   g_current_ring.ring.store(r, std::memory_order_release);
   if (t.engine_thread) {
-    thread_ = std::make_unique<policy::EngineThread>(*e, monitor_.get(), readers_->memory_cgroup(), t, clock_);
+    thread_ =
+        std::make_unique<policy::EngineThread>(*e, *governor_, monitor_.get(), readers_->memory_cgroup(), t, clock_);
     thread_->start();
-    open_control_locked();
+    open_service_locked();
   }
   if (t.suspend_drain) platform::install_suspend_handler(&Registry::on_suspend);
   VMR_PROBE3(reclaim_ring_allocate, r, len, max_len);
@@ -207,12 +178,16 @@ mach_vm_reclaim_error_t Registry::destroy(ring::Ring* ring) noexcept {
   Engine* e = lookup(ring);
   if (e == nullptr) return VM_RECLAIM_INVALID_RING;
   if (thread_) thread_->stop();
-  mach_vm_reclaim_error_t err = e->drain(Cause::drain);
+  mach_vm_reclaim_error_t err = e->drain(engine::Cause::drain);
   if (err != VM_RECLAIM_SUCCESS) {
     if (thread_) thread_->start();
     return err;
   }
-  close_control_locked();  // the thread is stopped: nobody is inside on_readable()
+  if (service_open_) {
+    // The thread is stopped: no service callback is running.
+    service_->close(thread_->loop());
+    service_open_ = false;
+  }
   thread_.reset();
   g_current_ring.ring.store(nullptr, std::memory_order_release);
   g_current_ring.stats.store(nullptr, std::memory_order_release);
@@ -220,6 +195,7 @@ mach_vm_reclaim_error_t Registry::destroy(ring::Ring* ring) noexcept {
   engine_.store(nullptr, std::memory_order_release);
   const uint64_t reserved = e->reserved_bytes();
   Engine::destroy(e);
+  governor_.reset();
   vm_.release_reservation(ring, reserved);
   return VM_RECLAIM_SUCCESS;
 }
@@ -238,4 +214,4 @@ uint64_t Registry::footprint_limit() noexcept {
   return p != 0 ? p : tunables().footprint_limit.value_or(0);
 }
 
-}  // namespace vmreclaim::engine
+}  // namespace vmreclaim::process

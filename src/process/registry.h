@@ -1,22 +1,46 @@
 // The process's one ring and its engine, wired to the real Linux platform
-// and policy: pressure monitor, limits, the engine thread and the SIGTSTP
-// handler. Owns the ring's address space, the fork handlers, and the
-// settings read from the environment at first use.
+// and policy: pressure monitor, limits, the governor, the engine thread and
+// the SIGTSTP handler. Owns the ring's address space, the fork handlers, and
+// the settings read from the environment at first use. What the engine
+// thread serves besides the ring (the control endpoint) is installed from
+// above as a LoopService: this layer knows no control code
+// (docs/architecture.md, "Layers").
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <mutex>
-#include <vector>
+#include <optional>
 
-#include "control/server.h"
 #include "engine/engine.h"
+#include "platform/linux/event_loop.h"
 #include "platform/linux/vm_ops.h"
 #include "policy/engine_thread.h"
+#include "policy/governor.h"
 #include "policy/limits.h"
 #include "policy/pressure_monitor.h"
 
-namespace vmreclaim::engine {
+namespace vmreclaim::process {
+
+using engine::Engine;
+using engine::Stats;
+
+// A service the engine thread's event loop runs besides the ring (the
+// control endpoint, control/endpoint.h). Called with the registry's lock
+// held; never destroyed by the registry.
+class LoopService {
+ public:
+  // The engine thread runs: register with its loop.
+  virtual void open(platform::EventLoop& loop) noexcept = 0;
+  // The engine thread is stopped: let go of the loop.
+  virtual void close(platform::EventLoop& loop) noexcept = 0;
+  // In a forked child whose engine thread was started anew: what was open
+  // answers to the parent; open anew.
+  virtual void after_fork_child(platform::EventLoop& loop) noexcept = 0;
+
+ protected:
+  ~LoopService() = default;
+};
 
 // The process's ring and its user-side counters, for the enter/cancel path:
 // two relaxed loads and no call. Set by Registry::allocate (counters first),
@@ -53,6 +77,11 @@ class Registry {
   // The engine thread, or nullptr (no ring, or VMRECLAIM_ENGINE_THREAD=0).
   policy::EngineThread* engine_thread() noexcept { return thread_.get(); }
 
+  // What the engine thread serves besides the ring (only if
+  // VMRECLAIM_CONTROL allows). Before the first allocate; later calls are
+  // ignored.
+  void set_loop_service(LoopService* service) noexcept;
+
   // 0 removes the limit. Applies at once to an existing ring.
   void set_footprint_limit(uint64_t bytes) noexcept;
   uint64_t footprint_limit() noexcept;
@@ -71,12 +100,9 @@ class Registry {
   static void after_fork_parent() noexcept;
   static void after_fork_child() noexcept;
   static void on_suspend() noexcept;
-  static void on_control_lost(void*) noexcept;
-  // The per-process control endpoint, served by the engine thread.
-  void open_control_locked() noexcept;
+  void open_service_locked() noexcept;
   // VMRECLAIM_CONTROL if set, else the default the program chose.
   bool control_wanted() noexcept;
-  void close_control_locked() noexcept;
 
   std::mutex mu_;  // allocate/destroy/fork
   std::atomic<Engine*> engine_{nullptr};
@@ -91,11 +117,12 @@ class Registry {
   std::unique_ptr<policy::ProcessLimits> limits_;
   std::atomic<uint64_t> pending_footprint_limit_{0};
   std::atomic<bool> control_default_{true};
-  // One per ring.
+  // One per ring. The governor here, in the registry's own mapping, like the
+  // engine: entries over it are refused.
+  std::optional<policy::Governor> governor_;
   std::unique_ptr<policy::EngineThread> thread_;
-  std::unique_ptr<control::Server> control_;
-  // Endpoints whose descriptors the program took: let go, not destroyed.
-  std::vector<control::Server*> lost_control_;
+  LoopService* service_ = nullptr;
+  bool service_open_ = false;
 };
 
-}  // namespace vmreclaim::engine
+}  // namespace vmreclaim::process
