@@ -22,9 +22,11 @@
 
 namespace {
 
+using vmreclaim::test::Child;
 using vmreclaim::test::ChildResult;
 using vmreclaim::test::describe_status;
 using vmreclaim::test::run_child;
+using vmreclaim::test::SpawnOptions;
 
 // Generous: the slowest scenario (xz, python) takes a few seconds on a busy
 // machine; a deadlock (e.g. in the fork handlers) must fail the test, not

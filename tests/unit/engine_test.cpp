@@ -393,22 +393,22 @@ TEST_F(EngineTest, NearbyFreeEntriesAreCheckedTogether) {
 TEST_F(EngineTest, AFlushOfSeveralChunksChecksTheirSpanOnce) {
   for (int i = 0; i < 48; i++) enter(kBase + 2 * i * kPage, kPage, VM_RECLAIM_FREE);
   ASSERT_EQ(engine_->flush(48), VM_RECLAIM_SUCCESS);
-  EXPECT_THAT(vm_.release_calls, ::testing::ElementsAre(16, 16, 16));
-  ASSERT_EQ(vm_.probed.size(), 1u);
-  EXPECT_EQ(vm_.probed[0].addr, kBase);
-  EXPECT_EQ(vm_.probed[0].len, 95 * kPage);
+  EXPECT_THAT(vm_.release_batches(), ::testing::ElementsAre(16, 16, 16));
+  ASSERT_EQ(vm_.probed().size(), 1u);
+  EXPECT_EQ(vm_.probed()[0].addr, kBase);
+  EXPECT_EQ(vm_.probed()[0].len, 95 * kPage);
   EXPECT_EQ(head(), 48u);
 }
 
 // With a hole in that span, every chunk is checked on its own as before:
 // only the entry over the hole is refused.
 TEST_F(EngineGuardLogTest, AHoleInAFlushsSpanIsStillFoundInItsChunk) {
-  vm_.holes.push_back({kBase + 40 * kPage, kPage});
+  vm_.hole = {kBase + 40 * kPage, kBase + 41 * kPage};
   for (int i = 0; i < 48; i++) enter(kBase + 2 * i * kPage, kPage, VM_RECLAIM_FREE);
   ASSERT_EQ(engine_->flush(48), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(faults(GuardFault::free_gap), 1u);
-  EXPECT_EQ(vm_.released.size(), 47u);
-  for (const auto& s : vm_.released) EXPECT_NE(s.addr, kBase + 40 * kPage);
+  EXPECT_EQ(vm_.released().size(), 47u);
+  for (const auto& s : vm_.released()) EXPECT_NE(s.addr, kBase + 40 * kPage);
   EXPECT_EQ(head(), 48u);
 }
 
@@ -417,11 +417,11 @@ TEST_F(EngineGuardLogTest, AHoleInAFlushsSpanIsStillFoundInItsChunk) {
 TEST_F(EngineGuardLogTest, AFreeEntryOutsideTheCheckedSpanIsProbed) {
   for (int i = 0; i < 32; i++) enter(kBase + 2 * i * kPage, kPage, VM_RECLAIM_FREE);
   const uint64_t far = kBase + (uint64_t{1} << 30);
-  vm_.holes.push_back({far, kPage});
+  vm_.hole = {far, far + kPage};
   enter(far, kPage, VM_RECLAIM_FREE);
   ASSERT_EQ(engine_->flush(33), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(faults(GuardFault::free_gap), 1u);
-  EXPECT_EQ(vm_.released.size(), 32u);
+  EXPECT_EQ(vm_.released().size(), 32u);
 }
 
 // An entry over the ring itself is refused, whatever its action.
