@@ -12,6 +12,7 @@
 #include "control/server.h"
 #include "engine/engine.h"
 #include "platform/linux/vm_ops.h"
+#include "policy/daemon_link.h"
 #include "policy/engine_thread.h"
 #include "policy/limits.h"
 #include "policy/pressure_monitor.h"
@@ -80,6 +81,7 @@ class Registry {
   std::unique_ptr<policy::LinuxPressureReaders> readers_;
   std::unique_ptr<policy::PressureMonitor> monitor_;
   std::unique_ptr<policy::ProcessLimits> limits_;
+  std::unique_ptr<policy::DaemonLink> daemon_link_;  // [daemon hook] null: no daemon socket configured
   std::atomic<uint64_t> pending_footprint_limit_{0};
   // One per ring.
   std::unique_ptr<policy::EngineThread> thread_;

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <optional>
 
 #include "platform/linux/fd.h"
 #include "platform/linux/suspend_signal.h"
@@ -216,6 +217,7 @@ void EngineThread::run() noexcept {
   const bool live_pressure = monitor_ != nullptr && !tunables_.forced_pressure;
   const bool limits = tunables_.footprint_limit.has_value() || threshold_fd_ >= 0 || cgroup_ != nullptr;
   uint64_t next_poll = 0;
+  uint64_t next_daemon_tick = 0;
   PressureLevel level = engine_.pressure_level();
   platform::FdIdentity trigger_id;  // the pressure trigger's, marked when first polled
   while (!stop_.load()) {
@@ -245,11 +247,22 @@ void EngineThread::run() noexcept {
 
     uint64_t now = clock_.now_ns();
     const bool holding = engine_.ring_bytes() > 0;
+    // [daemon hook] Registration (at once, even for an empty ring) and the
+    // daemon's level while its heartbeat is fresh (policy/daemon_link.h).
+    std::optional<PressureLevel> from_daemon;
+    if (daemon_ != nullptr && (now >= next_daemon_tick || (holding && now >= next_poll))) {
+      from_daemon = daemon_->tick(now);
+      // While registered, a tick every pressure poll even when the ring
+      // looked empty (it may fill between two samples without waking us): a
+      // look at the page, no files read. Unregistered, ticks come with the
+      // pressure polls, so a process with no daemon wakes no more often.
+      next_daemon_tick = daemon_->registered() ? now + tunables_.pressure_poll_ns : UINT64_MAX;
+    }
     if (holding && now >= next_poll) {
       next_poll = now + tunables_.pressure_poll_ns;
       if (live_pressure) {
         PressureLevel prev = level;
-        level = monitor_->refresh();
+        level = from_daemon ? monitor_->publish(*from_daemon) : monitor_->refresh();
         if (level == PressureLevel::critical) {
           engine_.drain(engine::Cause::drain);
         } else if (level > prev) {
@@ -269,6 +282,7 @@ void EngineThread::run() noexcept {
 
     uint64_t wake_at = due;
     if (holding) wake_at = std::min(wake_at, next_poll);
+    wake_at = std::min(wake_at, next_daemon_tick);  // [daemon hook]
     now = clock_.now_ns();
     uint64_t wait_ns = wake_at > now ? wake_at - now : 0;
     int timeout_ms = static_cast<int>(std::clamp<uint64_t>((wait_ns + 999'999) / 1'000'000, 1, 60'000));

@@ -27,6 +27,7 @@
 #include "engine/engine.h"
 #include "platform/linux/cgroup.h"
 #include "platform/linux/thread.h"
+#include "policy/daemon_link.h"
 #include "policy/pressure_monitor.h"
 
 namespace vmreclaim::policy {
@@ -70,6 +71,10 @@ class EngineThread {
   void lock_for_fork() noexcept { work_mu_.lock(); }
   void unlock_after_fork() noexcept { work_mu_.unlock(); }
 
+  // [daemon hook] Before start(): the link to vmreclaimd, ticked once per
+  // pressure poll (and at start, so a new ring registers at once).
+  void set_daemon_link(DaemonLink* link) noexcept { daemon_ = link; }
+
   // Wake-ups so far (for the idle-cost benchmark and tests).
   uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
 
@@ -92,6 +97,7 @@ class EngineThread {
 
   engine::Engine& engine_;
   PressureMonitor* monitor_;
+  DaemonLink* daemon_ = nullptr;
   platform::MemoryCgroup* cgroup_;
   const Tunables& tunables_;
   platform::Clock& clock_;
