@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <tuple>
 #include <utility>
@@ -122,6 +123,22 @@ std::pair<std::optional<platform::CgroupLocation>, std::string> memory_cgroup_of
     }
   }
   return r;
+}
+
+// The pid `pid` has in its own (innermost) pid namespace, or 0.
+int64_t innermost_pid(pid_t pid) {
+  auto status = introspect::read_proc_file(pid, "status");
+  if (!status) return 0;
+  const size_t at = status->find("\nNSpid:");
+  if (at == std::string::npos) return 0;
+  const size_t end = status->find('\n', at + 1);
+  const std::string line = status->substr(at + 8, end == std::string::npos ? std::string::npos : end - at - 8);
+  const size_t last = line.find_last_of(" \t");
+  const std::string field = last == std::string::npos ? line : line.substr(last + 1);
+  char* stop = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(field.c_str(), &stop, 10);
+  return errno == 0 && stop != field.c_str() && *stop == '\0' && v > 0 ? v : 0;
 }
 
 std::string json_text(const nlohmann::json& j) {
@@ -485,14 +502,18 @@ void Daemon::Impl::handle_register(Connection& c, const nlohmann::json& req) {
   if (c.registered_pid != 0) return refuse("bad_request", "this connection has registered already");
   if (!req.contains("pid") || !req["pid"].is_number_integer())
     return refuse("bad_request", "\"pid\" must be an integer");
-  const int64_t pid = req["pid"].get<int64_t>();
+  int64_t pid = req["pid"].get<int64_t>();
   // A process registers itself and nobody else: the pid it names is the one
-  // the kernel reports for the peer (in our pid namespace).
-  if (pid != c.cred.pid || pid <= 0) {
+  // the kernel reports for the peer, as we see it or, for a process in a
+  // child pid namespace, as it sees itself (the last field of NSpid in the
+  // status of the very process SO_PEERCRED names).
+  if (pid <= 0 || (pid != c.cred.pid && pid != innermost_pid(c.cred.pid))) {
     return refuse("permission_denied",
                   "pid " + std::to_string(pid) + " is not the peer's (" + std::to_string(c.cred.pid) + ")");
   }
-  // And only a process this daemon could drain itself.
+  // Known by its pid here from now on; and only a process this daemon
+  // could drain itself.
+  pid = c.cred.pid;
   if (!may_act_on(static_cast<pid_t>(pid))) {
     return refuse("permission_denied", "this daemon may not act on process " + std::to_string(pid));
   }
