@@ -247,6 +247,91 @@ TEST(Daemon, RegistersAProcessInAChildPidNamespace) {
       << d->stderr_so_far() << u->stderr_so_far();
 }
 
+// The status as another user sees it: a small client run as that user.
+std::optional<nlohmann::json> status_as(uid_t uid, const std::string& sock) {
+  SpawnOptions o;
+  o.argv = {"/usr/bin/python3", "-c",
+            "import socket,sys\n"
+            "s=socket.socket(socket.AF_UNIX,socket.SOCK_SEQPACKET)\n"
+            "s.connect(sys.argv[1]); s.send(b'{\"op\":\"status\"}')\n"
+            "sys.stdout.write(s.recv(1<<20).decode()+'\\n')\n",
+            sock};
+  o.as_uid = uid;
+  auto c = Child::spawn(o);
+  if (!c) return std::nullopt;
+  auto line = c->read_line(10s);
+  if (!line) {
+    ADD_FAILURE() << c->stderr_so_far();
+    return std::nullopt;
+  }
+  auto j = nlohmann::json::parse(*line, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  return j;
+}
+
+bool lists(const nlohmann::json& status, pid_t pid) {
+  for (const auto& p : status.value("processes", nlohmann::json::array())) {
+    if (p.value("pid", 0) == pid) return true;
+  }
+  return false;
+}
+
+// `status` shows a process only to whoever could drain it: its own user
+// (same user namespace) or root; a registration from another user's process
+// is taken by a root daemon, which may act on it.
+TEST(Daemon, StatusIsFilteredToWhatTheAskerCouldDrain) {
+  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no python3 for the other user's client";
+  // An ordinary uid: not the overflow uid (nobody), which rule 1 never matches.
+  const uid_t nobody = 40000 + static_cast<uid_t>(::getpid() % 20000);
+  const std::string sock = socket_path("filter");
+  auto d = start_daemon(sock, {"--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto mine = start_target(sock, 2, 1);
+  ASSERT_TRUE(mine);
+  SpawnOptions o;
+  o.argv = {VMRECLAIM_DAEMON_TARGET, "--ring-mib", "2", "--live-mib", "1"};
+  o.drop_vmreclaim_env = true;
+  o.stdin_pipe = true;
+  o.as_uid = nobody;
+  o.env = {"VMRECLAIM_DAEMON_SOCKET=" + sock};
+  auto theirs = Child::spawn(o);
+  ASSERT_TRUE(theirs);
+  ASSERT_EQ(theirs->read_line(20s), "ring") << theirs->stderr_so_far();
+  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto a = find(s, mine->pid()), b = find(s, theirs->pid());
+    return a && a->registered && b && b->registered;
+  })) << d->stderr_so_far();
+  auto as_nobody = status_as(nobody, sock);
+  ASSERT_TRUE(as_nobody);
+  EXPECT_TRUE(lists(*as_nobody, theirs->pid())) << as_nobody->dump();
+  EXPECT_FALSE(lists(*as_nobody, mine->pid())) << "nobody was shown root's process: " << as_nobody->dump();
+  EXPECT_TRUE(as_nobody->contains("machine_pressure"));
+  auto as_root = status(sock);
+  ASSERT_TRUE(as_root);
+  EXPECT_TRUE(find(*as_root, mine->pid()) && find(*as_root, theirs->pid()));
+}
+
+// A daemon of another user is not believed by the engine (it could lie about
+// the level), and such a daemon could not act on the process anyway.
+TEST(Daemon, AnEngineIgnoresADaemonOfAnotherUser) {
+  const auto [nobody, nogroup] = vmreclaim::test::nobody_ids();
+  const std::string sock = socket_path("otheruser");
+  SpawnOptions o;
+  o.argv = {VMRECLAIMD, "--foreground", "--socket", sock, "--discover-every", "0"};
+  o.drop_vmreclaim_env = true;
+  o.as_uid = nobody;
+  auto d = Child::spawn(o);
+  ASSERT_TRUE(d);
+  ASSERT_TRUE(wait_status(sock, 10s, [](const Snapshot&) { return true; })) << d->stderr_so_far();
+  auto t = start_target(sock, 2, 1);
+  ASSERT_TRUE(t);
+  std::this_thread::sleep_for(300ms);
+  auto s = status(sock);
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(find(*s, t->pid())) << d->stderr_so_far();
+  EXPECT_NE(t->stderr_so_far().find("belongs to uid"), std::string::npos) << t->stderr_so_far();
+}
+
 TEST(Daemon, ForgetsAProcessWhenItExits) {
   const std::string sock = socket_path("forget");
   // A long poll: forgetting must come from the pidfd, not from the next poll.
