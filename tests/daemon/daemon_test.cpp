@@ -175,6 +175,42 @@ TEST(Daemon, RefusesToStartWithoutForeground) {
   EXPECT_NE(err.find("--foreground"), std::string::npos) << err;
 }
 
+// systemd's side of Type=notify: READY=1 once serving (after the first
+// poll), STOPPING=1 and exit 0 on SIGTERM.
+TEST(Daemon, NotifiesSystemdWhenReadyAndStopsOnSigterm) {
+  const std::string notify = socket_path("notify");
+  ::unlink(notify.c_str());
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", notify.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const std::string sock = socket_path("sdnotify");
+  SpawnOptions o;
+  o.argv = {VMRECLAIMD, "--foreground", "--socket", sock, "--discover-every", "0"};
+  o.env = {"NOTIFY_SOCKET=" + notify};
+  auto d = Child::spawn(o);
+  ASSERT_TRUE(d);
+  auto next = [&] {
+    char buf[256];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  };
+  EXPECT_EQ(next(), "READY=1") << d->stderr_so_far();
+  EXPECT_TRUE(status(sock)) << "ready but not answering";
+  ASSERT_EQ(::kill(d->pid(), SIGTERM), 0);
+  EXPECT_EQ(next(), "STOPPING=1");
+  auto st = d->wait(10s);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << vmreclaim::test::describe_status(*st);
+  EXPECT_NE(::access(sock.c_str(), F_OK), 0) << "the socket was left behind";
+  ::close(fd);
+  ::unlink(notify.c_str());
+}
+
 TEST(Daemon, RegistersANewRingAtOnce) {
   const std::string sock = socket_path("register");
   auto d = start_daemon(sock, {"--poll-ms", "1000", "--discover-every", "0"});
