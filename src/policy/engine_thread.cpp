@@ -270,7 +270,10 @@ void EngineThread::run() noexcept {
         }
       }
       if (limits && engine_.enforce_limits() != VM_RECLAIM_SUCCESS) break;  // ring gone (log mode)
-      arm_cgroup_threshold();                                               // follows a limit changed from outside
+      // Follows a limit changed from outside; while the daemon watches the
+      // cgroup the armed threshold stays as it is (its wake-ups leave the
+      // cgroup to the daemon anyway) and the cgroup's files go unread.
+      if (!from_daemon) arm_cgroup_threshold();  // [daemon hook]
     }
     const uint64_t interval = sample_interval_ns();
     uint64_t due = engine_.last_sample_ns() + interval;
