@@ -576,8 +576,13 @@ void Daemon::Impl::handle_status(Connection& c) {
     reply(c, {{"ok", false}, {"error", "too_large"}, {"message", "the status is larger than one message"}});
     return;
   }
+  // Room for the one message: beyond wmem_max only with CAP_NET_ADMIN
+  // (SO_SNDBUFFORCE); without it a status too large is refused by sendmsg
+  // (EMSGSIZE) and the asker's connection closed.
   int size = static_cast<int>(text.size() + 4096);
-  ::setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  if (::setsockopt(c.fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0) {
+    ::setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  }
   reply(c, j);
 }
 

@@ -166,6 +166,9 @@ bool DaemonLink::try_register() noexcept {
   }
   fd_ = fd;
   page_ = page;
+  last_beat_ = page->heartbeat_ns.load(std::memory_order_acquire);  // pairs with the daemon's release store
+  last_beat_change_ns_ = monotonic_ns();
+  fresh_ = true;
   registrations_.fetch_add(1, std::memory_order_relaxed);
   support::log(support::LogLevel::info, "registered with the daemon at %s", path_.c_str());
   return true;
@@ -198,8 +201,19 @@ std::optional<PressureLevel> DaemonLink::tick(uint64_t) noexcept {
   const uint64_t beat = page_->heartbeat_ns.load(std::memory_order_acquire);
   const uint32_t level = page_->level.load(std::memory_order_relaxed);
   const uint32_t poll_ms = page_->poll_ms.load(std::memory_order_relaxed);
+  // Freshness by our own clock: when did the heartbeat last change. (The
+  // daemon's CLOCK_MONOTONIC is not ours in another time namespace.)
+  if (beat != last_beat_) {
+    last_beat_ = beat;
+    last_beat_change_ns_ = now;
+  }
   const bool fresh = beat != 0 && level <= static_cast<uint32_t>(PressureLevel::critical) && poll_ms > 0 &&
-                     now - std::min(now, beat) <= daemon_heartbeat_timeout_ns(poll_ms);
+                     now - last_beat_change_ns_ <= daemon_heartbeat_timeout_ns(poll_ms);
+  if (fresh != fresh_) {
+    support::log(support::LogLevel::info, fresh ? "the daemon's heartbeat is back; taking its level"
+                                                : "the daemon's heartbeat is stale; polling pressure ourselves");
+    fresh_ = fresh;
+  }
   if (!fresh) {
     set_delegated(false);
     return std::nullopt;

@@ -46,7 +46,8 @@ struct DaemonLevelPage {
   std::atomic<uint32_t> level;    // PressureLevel
   std::atomic<uint32_t> poll_ms;  // the daemon's poll period
   std::atomic<uint64_t> seq;      // polls so far
-  // CLOCK_MONOTONIC ns of the daemon's last poll. The daemon stores level
+  // CLOCK_MONOTONIC ns of the daemon's last poll (the engine only watches
+  // it change, by its own clock: time namespaces). The daemon stores level
   // first, then heartbeat with release; the engine loads heartbeat with
   // acquire, then level: a fresh heartbeat comes with the level of its poll.
   std::atomic<uint64_t> heartbeat_ns;
@@ -95,7 +96,10 @@ class DaemonLink {
   int fd_ = -1;
   platform::FdIdentity fd_id_;
   const DaemonLevelPage* page_ = nullptr;
-  uint64_t attempt_after_ns_ = 0;  // no new connect attempt before this
+  uint64_t attempt_after_ns_ = 0;     // no new connect attempt before this
+  uint64_t last_beat_ = 0;            // the heartbeat as last read
+  uint64_t last_beat_change_ns_ = 0;  // our CLOCK_MONOTONIC when it last changed
+  bool fresh_ = false;                // as at the last tick (for the log)
   std::atomic<uint64_t> registrations_{0};
 };
 

@@ -441,6 +441,40 @@ TEST(Daemon, EnginesFallBackAndRegisterAgainAfterARestart) {
   }
 }
 
+// A daemon that hangs (stopped) keeps its connections open: the engines
+// notice the heartbeat standing still, by their own clock, and poll for
+// themselves; they take its level again once it runs.
+TEST(Daemon, EnginesFallBackWhenTheDaemonHangs) {
+  const std::string sock = socket_path("hang");
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target(sock, 4, 1);
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid());
+    return p && p->registered;
+  }));
+  ASSERT_EQ(::kill(d->pid(), SIGSTOP), 0);
+  // Stale after 2 polls + 250 ms, seen at the next pressure poll (1 s).
+  std::string log;  // stderr_so_far() hands out what is new
+  auto wait_log = [&](const char* text) {
+    const auto end = Clock::now() + 5s;
+    while (Clock::now() < end && log.find(text) == std::string::npos) {
+      std::this_thread::sleep_for(50ms);
+      log += t->stderr_so_far();
+    }
+    return log.find(text) != std::string::npos;
+  };
+  const bool stale = wait_log("the daemon's heartbeat is stale; polling pressure ourselves");
+  ASSERT_EQ(::kill(d->pid(), SIGCONT), 0);
+  EXPECT_TRUE(stale) << log;
+  EXPECT_TRUE(wait_log("the daemon's heartbeat is back")) << log;
+  auto r = check(*t);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->corrupt, 0u);
+  EXPECT_EQ(r->live_ok, 1);
+}
+
 TEST(Daemon, AHostileRegistrantDoesNotStallOthers) {
   const std::string sock = socket_path("hostile");
   auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
