@@ -2,6 +2,8 @@
 // once), fills --ring-mib of memory in --chunk-kib chunks with a pattern and
 // enters every chunk into the ring (VM_RECLAIM_FREE), keeps --live-mib of
 // live memory, prints "ready", then answers commands on stdin:
+//   fork   forks; the child prints "child <pid>" and goes on answering
+//          commands from the same stdin (the parent stops reading)
 //   check  takes every entry back and checks that what was not reclaimed
 //          kept its contents and that the live memory is intact:
 //          "check live_ok=1 intact=N reclaimed=N corrupt=N"
@@ -72,6 +74,20 @@ int main(int argc, char** argv) {
 
   std::string line;
   while (std::getline(std::cin, line)) {
+    if (line == "fork") {
+      const pid_t child = ::fork();
+      if (child < 0) {
+        std::perror("daemon_target: fork");
+        return 1;
+      }
+      if (child > 0) {
+        // The child reads the commands from now on; we just wait.
+        for (;;) ::pause();
+      }
+      std::printf("child %d\n", static_cast<int>(::getpid()));
+      std::fflush(stdout);
+      continue;
+    }
     if (line != "check") continue;
     bool live_ok = true;
     for (uint64_t i = 0; i < (live_mib << 20); i++) live_ok = live_ok && live[i] == 0xc3;

@@ -368,6 +368,28 @@ TEST(Daemon, AnEngineIgnoresADaemonOfAnotherUser) {
   EXPECT_NE(t->stderr_so_far().find("belongs to uid"), std::string::npos) << t->stderr_so_far();
 }
 
+// A forked child has a ring of its own (a copy) and registers for itself;
+// the parent's registration stays the parent's.
+TEST(Daemon, AForkedChildRegistersForItself) {
+  const std::string sock = socket_path("fork");
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target(sock, 2, 1);
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(t->write_line("fork"));
+  auto line = t->read_line(10s);
+  ASSERT_TRUE(line && line->rfind("child ", 0) == 0) << t->stderr_so_far();
+  const pid_t child = std::stoi(line->substr(6));
+  EXPECT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid()), c = find(s, child);
+    return p && p->registered && c && c->registered;
+  })) << d->stderr_so_far();
+  auto r = check(*t);  // answered by the child
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->corrupt, 0u);
+  ::kill(child, SIGKILL);
+}
+
 TEST(Daemon, ForgetsAProcessWhenItExits) {
   const std::string sock = socket_path("forget");
   // A long poll: forgetting must come from the pidfd, not from the next poll.
