@@ -8,7 +8,7 @@ set -euo pipefail
 # Needed to build and test.
 required=(
   build-essential cmake pkg-config
-  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev systemtap-sdt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev systemtap-sdt-dev libsystemd-dev
   procps python3
 )
 # Allocators the benchmarks compare against, clang tools, the SPIN model

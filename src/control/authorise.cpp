@@ -128,4 +128,69 @@ bool Authoriser::proves_ptrace_access(int fd) const noexcept {
   return n == static_cast<ssize_t>(read.size()) && std::memcmp(read.data(), secret_.data(), read.size()) == 0;
 }
 
+namespace {
+
+// Field `key` of /proc/PID/status ("Uid:", "CapEff:"): the text after it, or "".
+std::string status_field(pid_t pid, const char* key) noexcept {
+  const std::string path = "/proc/" + std::to_string(pid) + "/status";
+  std::string value;
+  if (std::FILE* f = std::fopen(path.c_str(), "re")) {
+    char line[512];
+    const size_t klen = std::strlen(key);
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::strncmp(line, key, klen) == 0) {
+        value = line + klen;
+        break;
+      }
+    }
+    std::fclose(f);
+  }
+  return value;
+}
+
+bool userns_of(pid_t pid, struct stat* st) noexcept {
+  const std::string path = "/proc/" + std::to_string(pid) + "/ns/user";
+  return ::stat(path.c_str(), st) == 0;
+}
+
+}  // namespace
+
+bool peer_could_drain(int conn, pid_t target) noexcept {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (target <= 0 || ::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred ||
+      cred.pid <= 0) {
+    return false;
+  }
+  // The peer as a pidfd, so that a pid reused after it exited cannot stand in.
+  const int pidfd = pidfd_of(conn, cred.pid);
+  if (pidfd < 0) return false;
+  struct stat peer_ns {
+  }, target_ns{}, init_ns{};
+  bool ok = userns_of(cred.pid, &peer_ns) && userns_of(target, &target_ns);
+  bool answer = false;
+  if (ok) {
+    const bool same_ns = same_file(peer_ns, target_ns.st_dev, target_ns.st_ino);
+    // Rule 1: the target's effective uid (second field of Uid:) in its namespace.
+    unsigned long ruid = 0, euid = 0;
+    const std::string uids = status_field(target, "Uid:");
+    const bool have_uid = std::sscanf(uids.c_str(), "%lu %lu", &ruid, &euid) == 2;
+    if (same_ns && have_uid && euid == cred.uid && cred.uid != read_overflow_uid()) answer = true;
+    // Rule 2, approximated: CAP_SYS_PTRACE (bit 19) in the target's user
+    // namespace or in the initial one.
+    if (!answer) {
+      const bool init = userns_of(1, &init_ns) && same_file(peer_ns, init_ns.st_dev, init_ns.st_ino);
+      unsigned long long caps = 0;
+      const std::string capeff = status_field(cred.pid, "CapEff:");
+      if ((same_ns || init) && std::sscanf(capeff.c_str(), "%llx", &caps) == 1 && (caps & (1ull << 19)) != 0) {
+        answer = true;
+      }
+    }
+  }
+  // Still the process that connected.
+  if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) != 0) answer = false;
+  ::close(pidfd);
+  return answer;
+}
+
 }  // namespace vmreclaim::control

@@ -53,4 +53,15 @@ class Authoriser {
   std::array<unsigned char, 16> secret_{};
 };
 
+// The same two rules judged by a third party that answers about processes
+// (vmreclaimd's `status`, docs/control-protocol.md "Who is answered"):
+// whether the peer of connected socket `conn` could drain process `target`
+// itself. Rule 1 as above, with the target's effective uid and user
+// namespace in place of ours; rule 2 approximated without a descriptor from
+// the peer: it holds CAP_SYS_PTRACE (effective) in the target's user
+// namespace or in the initial one. Needs to read /proc of both processes (a
+// daemon running as root can; one running as a user sees only its user's
+// processes anyway); anything unreadable counts as "no".
+bool peer_could_drain(int conn, pid_t target) noexcept;
+
 }  // namespace vmreclaim::control

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <optional>
 
 #include "platform/linux/fd.h"
 #include "platform/linux/suspend_signal.h"
@@ -192,11 +193,23 @@ void EngineThread::run() noexcept {
 
     const uint64_t now = clock_.now_ns();
     const bool holding = engine_.ring_bytes() > 0;
-    if (holding && now >= round.next_poll && !watch_pressure_and_limits(round, now)) break;
+    // [daemon hook] Registration (at once, even for an empty ring) and the
+    // daemon's level while its heartbeat is fresh (policy/daemon_link.h).
+    std::optional<PressureLevel> from_daemon;
+    if (daemon_ != nullptr && (now >= round.next_daemon_tick || (holding && now >= round.next_poll))) {
+      from_daemon = daemon_->tick(now);
+      // While registered, a tick every pressure poll even when the ring
+      // looked empty (it may fill between two samples without waking us): a
+      // look at the page, no files read. Unregistered, ticks come with the
+      // pressure polls, so a process with no daemon wakes no more often.
+      round.next_daemon_tick = daemon_->registered() ? now + tunables_.pressure_poll_ns : UINT64_MAX;
+    }
+    if (holding && now >= round.next_poll && !watch_pressure_and_limits(round, now, from_daemon)) break;
     uint64_t due = 0;
     if (!sample_if_due(holding, now, &due)) break;
 
-    const int timeout = timeout_ms(holding ? std::min(due, round.next_poll) : due);
+    const uint64_t wake_at = std::min(holding ? std::min(due, round.next_poll) : due, round.next_daemon_tick);
+    const int timeout = timeout_ms(wake_at);
     platform::EventLoop::Own own[platform::EventLoop::kMaxOwn];
     const int n_own = own_descriptors(round, own);
     if (!loop_.wait(work, seen, timeout, own, n_own)) continue;
@@ -220,11 +233,12 @@ void EngineThread::take_requests(Round& round) noexcept {
   if ((req & kRefresh) != 0) round.next_poll = 0;
 }
 
-bool EngineThread::watch_pressure_and_limits(Round& round, uint64_t now) noexcept {
+bool EngineThread::watch_pressure_and_limits(Round& round, uint64_t now,
+                                             std::optional<PressureLevel> from_daemon) noexcept {
   round.next_poll = now + tunables_.pressure_poll_ns;
   if (monitor_ != nullptr && !tunables_.forced_pressure) {
     const PressureLevel prev = round.level;
-    round.level = monitor_->refresh();
+    round.level = from_daemon ? monitor_->publish(*from_daemon) : monitor_->refresh();
     if (round.level == PressureLevel::critical) {
       engine_.drain(engine::Cause::drain);
     } else if (round.level > prev) {
@@ -233,7 +247,10 @@ bool EngineThread::watch_pressure_and_limits(Round& round, uint64_t now) noexcep
   }
   const bool limits = tunables_.footprint_limit.has_value() || threshold_fd_ >= 0 || cgroup_ != nullptr;
   if (limits && engine_.enforce_limits() != VM_RECLAIM_SUCCESS) return false;
-  arm_cgroup_threshold();  // follows a limit changed from outside
+  // Follows a limit changed from outside; while the daemon watches the
+  // cgroup the armed threshold stays as it is (its wake-ups leave the
+  // cgroup to the daemon anyway) and the cgroup's files go unread.
+  if (!from_daemon) arm_cgroup_threshold();  // [daemon hook]
   return true;
 }
 

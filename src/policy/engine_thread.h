@@ -29,6 +29,7 @@
 #include "platform/linux/cgroup.h"
 #include "platform/linux/event_loop.h"
 #include "platform/linux/thread.h"
+#include "policy/daemon_link.h"
 #include "policy/governor.h"
 #include "policy/pressure_monitor.h"
 
@@ -68,6 +69,10 @@ class EngineThread {
   void lock_for_fork() noexcept { work_mu_.lock(); }
   void unlock_after_fork() noexcept { work_mu_.unlock(); }
 
+  // [daemon hook] Before start(): the link to vmreclaimd, ticked once per
+  // pressure poll (and at start, so a new ring registers at once).
+  void set_daemon_link(DaemonLink* link) noexcept { daemon_ = link; }
+
   // Wake-ups so far (for the idle-cost benchmark and tests).
   uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
 
@@ -77,6 +82,7 @@ class EngineThread {
     uint64_t next_poll = 0;  // when to read pressure and limits again (while the ring holds anything)
     PressureLevel level = PressureLevel::normal;
     platform::FdIdentity trigger_id;  // the pressure trigger's, marked when first polled
+    uint64_t next_daemon_tick = 0;    // when to look at the daemon's page again
   };
 
   static void* main(void* self) noexcept;
@@ -84,7 +90,7 @@ class EngineThread {
   // The parts of one round of run(), in order. Each false: the ring is gone
   // (log mode), end the thread.
   void take_requests(Round& round) noexcept;
-  bool watch_pressure_and_limits(Round& round, uint64_t now) noexcept;
+  bool watch_pressure_and_limits(Round& round, uint64_t now, std::optional<PressureLevel> from_daemon) noexcept;
   bool sample_if_due(bool holding, uint64_t now, uint64_t* due) noexcept;
   int timeout_ms(uint64_t wake_at) noexcept;
   // The pressure trigger and the cgroup threshold for this round's wait.
@@ -98,6 +104,7 @@ class EngineThread {
   engine::Engine& engine_;
   Governor& governor_;
   PressureMonitor* monitor_;
+  DaemonLink* daemon_ = nullptr;
   platform::MemoryCgroup* cgroup_;
   const Tunables& tunables_;
   platform::Clock& clock_;

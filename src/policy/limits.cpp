@@ -48,7 +48,7 @@ LimitDecision ProcessLimits::decide(uint64_t ring_bytes) {
     in.footprint_limit = l;
     in.footprint = footprint_.footprint_bytes();
   }
-  if (cgroup_) in.cgroup = cgroup_->read();
+  if (cgroup_ && !cgroup_delegated_.load(std::memory_order_relaxed)) in.cgroup = cgroup_->read();  // [daemon hook]
   return decide_limits(in);
 }
 

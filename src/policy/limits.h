@@ -65,11 +65,16 @@ class ProcessLimits final : public LimitSource {
   void set_footprint_limit(uint64_t bytes) noexcept { footprint_limit_.store(bytes, std::memory_order_relaxed); }
   uint64_t footprint_limit() const noexcept { return footprint_limit_.load(std::memory_order_relaxed); }
   LimitDecision decide(uint64_t ring_bytes) override;
+  // [daemon hook] While vmreclaimd watches the cgroup (policy/daemon_link.h)
+  // its headroom is the daemon's to restore, by deficit across the cgroup's
+  // processes: the engine leaves it alone (its own footprint limit stays).
+  void set_cgroup_delegated(bool on) noexcept { cgroup_delegated_.store(on, std::memory_order_relaxed); }
 
  private:
   platform::FootprintSource& footprint_;
   std::optional<platform::MemoryCgroup> cgroup_;
   std::atomic<uint64_t> footprint_limit_;
+  std::atomic<bool> cgroup_delegated_{false};
 };
 
 }  // namespace vmreclaim::policy

@@ -89,6 +89,12 @@ class PressureMonitor final : public PressureSource {
 
   // Reads every source now and returns the new level.
   PressureLevel refresh();
+  // [daemon hook] Takes the level vmreclaimd published instead of reading
+  // the sources (policy/daemon_link.h).
+  PressureLevel publish(PressureLevel l) noexcept {
+    level_.store(static_cast<uint8_t>(l), std::memory_order_relaxed);
+    return l;
+  }
   PressureLevel level() noexcept override { return static_cast<PressureLevel>(level_.load(std::memory_order_relaxed)); }
   const PressureInputs& last_inputs() const noexcept { return inputs_; }
   PressureReaders& readers() noexcept { return readers_; }

@@ -57,6 +57,7 @@ void Registry::after_fork_child() noexcept {
   Registry& r = get();
   r.vm_.after_fork_child();
   if (Engine* e = r.engine_.load()) e->unlock_after_fork();
+  if (r.daemon_link_) r.daemon_link_->after_fork_child();  // [daemon hook] before the new thread ticks it
   if (r.thread_) r.thread_->after_fork_child();
   // The inherited endpoint answers to the parent's name; open our own.
   if (r.service_open_ && r.thread_) r.service_->after_fork_child(r.thread_->loop());
@@ -113,6 +114,10 @@ void Registry::init_policy_locked() noexcept {
   std::optional<platform::MemoryCgroup> cgroup;
   if (platform::MemoryCgroup* cg = readers_->memory_cgroup()) cgroup = *cg;
   limits_ = std::make_unique<policy::ProcessLimits>(footprint_, std::move(cgroup), limit);
+  // [daemon hook] vmreclaimd, when its socket is there (policy/daemon_link.h).
+  if (std::string path = policy::DaemonLink::socket_from_env(); !path.empty()) {
+    daemon_link_ = std::make_unique<policy::DaemonLink>(std::move(path), limits_.get());
+  }
 }
 
 mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_count_t initial,
@@ -163,6 +168,7 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
   if (t.engine_thread) {
     thread_ =
         std::make_unique<policy::EngineThread>(*e, *governor_, monitor_.get(), readers_->memory_cgroup(), t, clock_);
+    thread_->set_daemon_link(daemon_link_.get());  // [daemon hook]
     thread_->start();
     open_service_locked();
   }

@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "platform/linux/event_loop.h"
 #include "platform/linux/vm_ops.h"
+#include "policy/daemon_link.h"
 #include "policy/engine_thread.h"
 #include "policy/governor.h"
 #include "policy/limits.h"
@@ -115,6 +116,7 @@ class Registry {
   std::unique_ptr<policy::LinuxPressureReaders> readers_;
   std::unique_ptr<policy::PressureMonitor> monitor_;
   std::unique_ptr<policy::ProcessLimits> limits_;
+  std::unique_ptr<policy::DaemonLink> daemon_link_;  // [daemon hook] null: no daemon socket configured
   std::atomic<uint64_t> pending_footprint_limit_{0};
   std::atomic<bool> control_default_{true};
   // One per ring. The governor here, in the registry's own mapping, like the

@@ -1,0 +1,227 @@
+#include "policy/daemon_link.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "policy/limits.h"
+#include "support/environment.h"
+#include "support/log.h"
+
+namespace vmreclaim::policy {
+namespace {
+
+constexpr const char* kDefaultDaemonSocket = "/run/vmreclaim/daemon.sock";
+// How long the engine thread waits for the daemon's answer; a daemon that
+// does not answer in time is treated as absent until the next attempt.
+constexpr int kAnswerTimeoutMs = 200;
+// Between two attempts to reach a daemon that is not there (one failed
+// connect(), ENOENT usually).
+constexpr uint64_t kRetryNs = 1'000'000'000ull;
+constexpr size_t kMaxAnswer = 4096;
+
+uint64_t monotonic_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void close_quietly(int fd) noexcept {
+  if (fd >= 0) ::close(fd);
+}
+
+}  // namespace
+
+DaemonLink::DaemonLink(std::string socket_path, ProcessLimits* limits) noexcept
+    : path_(std::move(socket_path)), limits_(limits) {}
+
+DaemonLink::~DaemonLink() { drop(); }
+
+std::string DaemonLink::socket_from_env() {
+  const char* v = support::setting_from_env("VMRECLAIM_DAEMON_SOCKET");
+  if (v == nullptr) return kDefaultDaemonSocket;
+  if (v[0] == '\0' || std::strcmp(v, "0") == 0) return {};
+  return v;
+}
+
+void DaemonLink::set_delegated(bool on) noexcept {
+  if (limits_ != nullptr) limits_->set_cgroup_delegated(on);
+}
+
+void DaemonLink::drop() noexcept {
+  if (page_ != nullptr) {
+    ::munmap(const_cast<DaemonLevelPage*>(page_), sizeof(DaemonLevelPage));
+    page_ = nullptr;
+  }
+  // A descriptor the program has taken back is its own now: not closed.
+  if (fd_ >= 0 && platform::still_own_fd(fd_, fd_id_)) ::close(fd_);
+  fd_ = -1;
+  fd_id_ = {};
+  set_delegated(false);
+}
+
+void DaemonLink::after_fork_child() noexcept {
+  // The connection is the parent's registration: closing our copy leaves
+  // it open in the parent. The mapping is ours to drop.
+  drop();
+  attempt_after_ns_ = 0;
+}
+
+bool DaemonLink::try_register() noexcept {
+  if (path_.empty() || path_.size() >= sizeof(sockaddr_un{}.sun_path)) return false;
+  int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path_.data(), path_.size());
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    close_quietly(fd);  // no daemon (ENOENT, ECONNREFUSED) or its backlog is full (EAGAIN)
+    return false;
+  }
+  // Only a daemon of root or of our own user is believed.
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred ||
+      (cred.uid != 0 && cred.uid != ::geteuid())) {
+    support::log(support::LogLevel::info, "the daemon socket %s belongs to uid %u: not used", path_.c_str(),
+                 static_cast<unsigned>(cred.uid));
+    close_quietly(fd);
+    return false;
+  }
+  char req[64];
+  const int n = std::snprintf(req, sizeof req, "{\"op\":\"register\",\"pid\":%d}", static_cast<int>(::getpid()));
+  if (::send(fd, req, static_cast<size_t>(n), MSG_NOSIGNAL) != n) {
+    close_quietly(fd);
+    return false;
+  }
+  pollfd p{fd, POLLIN, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, kAnswerTimeoutMs);
+  } while (r < 0 && errno == EINTR);
+  if (r <= 0) {
+    close_quietly(fd);
+    return false;
+  }
+  char body[kMaxAnswer];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  iovec iov{body, sizeof body};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t got = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  int memfd = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+      std::memcpy(&memfd, CMSG_DATA(c), sizeof memfd);
+    }
+  }
+  bool ok = got > 0 && (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 && memfd >= 0;
+  if (ok) {
+    auto j = nlohmann::json::parse(body, body + got, nullptr, false);
+    ok = j.is_object() && j.value("ok", false);
+    if (!ok && j.is_object()) {
+      support::log(support::LogLevel::info, "the daemon refused the registration: %s",
+                   j.value("message", std::string("?")).c_str());
+    }
+  }
+  // The page must stay as large as we map it (sealed against shrinking), or
+  // a read of it could raise SIGBUS in this process.
+  struct stat st {};
+  ok = ok && ::fstat(memfd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(DaemonLevelPage));
+  const int seals = ok ? ::fcntl(memfd, F_GET_SEALS) : -1;
+  ok = ok && seals >= 0 && (seals & F_SEAL_SHRINK) != 0;
+  void* map = ok ? ::mmap(nullptr, sizeof(DaemonLevelPage), PROT_READ, MAP_SHARED, memfd, 0) : MAP_FAILED;
+  close_quietly(memfd);
+  if (map == MAP_FAILED) {
+    close_quietly(fd);
+    return false;
+  }
+  const auto* page = static_cast<const DaemonLevelPage*>(map);
+  if (page->magic.load(std::memory_order_relaxed) != DaemonLevelPage::kMagic ||
+      page->version.load(std::memory_order_relaxed) != DaemonLevelPage::kVersion) {
+    ::munmap(map, sizeof(DaemonLevelPage));
+    close_quietly(fd);
+    return false;
+  }
+  fd = platform::move_fd_high(fd);
+  if (!platform::mark_own_fd(fd, &fd_id_)) {
+    ::munmap(map, sizeof(DaemonLevelPage));
+    close_quietly(fd);
+    return false;
+  }
+  fd_ = fd;
+  page_ = page;
+  last_beat_ = page->heartbeat_ns.load(std::memory_order_acquire);  // pairs with the daemon's release store
+  last_beat_change_ns_ = monotonic_ns();
+  fresh_ = true;
+  registrations_.fetch_add(1, std::memory_order_relaxed);
+  support::log(support::LogLevel::info, "registered with the daemon at %s", path_.c_str());
+  return true;
+}
+
+std::optional<PressureLevel> DaemonLink::tick(uint64_t) noexcept {
+  if (path_.empty()) return std::nullopt;
+  const uint64_t now = monotonic_ns();
+  if (page_ != nullptr) {
+    bool alive = platform::still_own_fd(fd_, fd_id_);
+    if (alive) {
+      // The daemon never writes after its answer: readable means it closed
+      // the connection (it exited, or forgot us).
+      pollfd p{fd_, POLLIN, 0};
+      alive = ::poll(&p, 1, 0) == 0;
+    }
+    if (!alive) {
+      support::log(support::LogLevel::info, "the daemon went away; polling pressure ourselves");
+      drop();
+    }
+  }
+  if (page_ == nullptr) {
+    if (now < attempt_after_ns_ || !try_register()) {
+      if (now >= attempt_after_ns_) attempt_after_ns_ = now + kRetryNs;
+      return std::nullopt;
+    }
+  }
+  // Acquire pairs with the daemon's release store of the heartbeat: the
+  // level read after it is at least as new as that poll's.
+  const uint64_t beat = page_->heartbeat_ns.load(std::memory_order_acquire);
+  const uint32_t level = page_->level.load(std::memory_order_relaxed);
+  const uint32_t poll_ms = page_->poll_ms.load(std::memory_order_relaxed);
+  // Freshness by our own clock: when did the heartbeat last change. (The
+  // daemon's CLOCK_MONOTONIC is not ours in another time namespace.)
+  if (beat != last_beat_) {
+    last_beat_ = beat;
+    last_beat_change_ns_ = now;
+  }
+  const bool fresh = beat != 0 && level <= static_cast<uint32_t>(PressureLevel::critical) && poll_ms > 0 &&
+                     now - last_beat_change_ns_ <= daemon_heartbeat_timeout_ns(poll_ms);
+  if (fresh != fresh_) {
+    support::log(support::LogLevel::info, fresh ? "the daemon's heartbeat is back; taking its level"
+                                                : "the daemon's heartbeat is stale; polling pressure ourselves");
+    fresh_ = fresh;
+  }
+  if (!fresh) {
+    set_delegated(false);
+    return std::nullopt;
+  }
+  const auto l = static_cast<PressureLevel>(level);
+  // At critical the engine acts on its own limits too (last resort).
+  set_delegated(l < PressureLevel::critical);
+  return l;
+}
+
+}  // namespace vmreclaim::policy

@@ -1,0 +1,706 @@
+// vmreclaimd on real processes: the daemon is started by each test on a
+// socket named with the test's pid, the targets register through the
+// library's engine thread, and the deficit test squeezes a real cgroup v1
+// memory controller. Everything created is named with our pid, so other
+// tests running on the machine are left alone (discovery is off, or scoped
+// to our own cgroup).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "control/client.h"
+#include "daemon/snapshot.h"
+#include "support/child.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using vmreclaim::daemon::ProcessView;
+using vmreclaim::daemon::Snapshot;
+using vmreclaim::test::Child;
+using vmreclaim::test::SpawnOptions;
+using Clock = std::chrono::steady_clock;
+
+std::string socket_path(const char* what) {
+  return "/tmp/vmreclaimd-test-" + std::to_string(::getpid()) + "-" + what + ".sock";
+}
+
+// One connection to the daemon's socket.
+class DaemonConn {
+ public:
+  explicit DaemonConn(const std::string& path) {
+    fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    if (fd_ >= 0) {
+      timeval tv{5, 0};
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+  }
+  ~DaemonConn() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  bool send(const std::string& text) {
+    return ::send(fd_, text.data(), text.size(), MSG_NOSIGNAL) == ssize_t(text.size());
+  }
+  // The next message, or nullopt (closed, or 5 s without one).
+  std::optional<std::string> recv() {
+    std::string buf(vmreclaim::daemon::kMaxMessageBytes, '\0');
+    ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+    if (n <= 0) return std::nullopt;
+    buf.resize(static_cast<size_t>(n));
+    return buf;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::optional<Snapshot> status(const std::string& path) {
+  DaemonConn c(path);
+  if (!c.ok() || !c.send(R"({"op":"status"})")) return std::nullopt;
+  auto text = c.recv();
+  if (!text) return std::nullopt;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object() || !j.contains("processes")) return std::nullopt;
+  return j.get<Snapshot>();
+}
+
+std::optional<ProcessView> find(const Snapshot& s, pid_t pid) {
+  for (const ProcessView& p : s.processes) {
+    if (p.pid == pid) return p;
+  }
+  return std::nullopt;
+}
+
+// Waits until `pred(status)` holds; false after `limit`.
+template <class Pred>
+bool wait_status(const std::string& path, std::chrono::milliseconds limit, Pred pred) {
+  const auto end = Clock::now() + limit;
+  do {
+    if (auto s = status(path); s && pred(*s)) return true;
+    std::this_thread::sleep_for(5ms);
+  } while (Clock::now() < end);
+  return false;
+}
+
+std::optional<Child> start_daemon(const std::string& path, const std::vector<std::string>& extra) {
+  SpawnOptions o;
+  o.argv = {VMRECLAIMD, "--foreground", "--socket", path};
+  o.argv.insert(o.argv.end(), extra.begin(), extra.end());
+  o.drop_vmreclaim_env = true;
+  o.capture_stderr = true;
+  auto child = Child::spawn(o);
+  if (!child) return child;
+  const auto end = Clock::now() + 10s;
+  while (Clock::now() < end) {
+    if (status(path)) return child;
+    std::this_thread::sleep_for(5ms);
+  }
+  ADD_FAILURE() << "the daemon did not answer on " << path << ": " << child->stderr_so_far();
+  return std::nullopt;
+}
+
+std::optional<Child> start_target(const std::string& daemon_socket, uint64_t ring_mib, uint64_t live_mib,
+                                  const std::string& cgroup_procs = "") {
+  SpawnOptions o;
+  o.argv = {VMRECLAIM_DAEMON_TARGET, "--ring-mib", std::to_string(ring_mib), "--live-mib", std::to_string(live_mib)};
+  o.drop_vmreclaim_env = true;
+  o.stdin_pipe = true;
+  o.cgroup_procs = cgroup_procs;
+  // The engine keeps its ring unless told: no background trims of its own at
+  // normal pressure while a test runs, so what leaves the ring is what the
+  // daemon asked for.
+  o.env = {"VMRECLAIM_DAEMON_SOCKET=" + daemon_socket, "VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=3600000000000",
+           "VMRECLAIM_LOG=info"};
+  auto child = Child::spawn(o);
+  if (!child) return child;
+  auto l1 = child->read_line(20s);
+  auto l2 = child->read_line(60s);
+  if (l1 != "ring" || l2 != "ready") {
+    ADD_FAILURE() << "target did not start: " << child->stderr_so_far();
+    return std::nullopt;
+  }
+  return child;
+}
+
+struct CheckResult {
+  int live_ok = 0;
+  unsigned intact = 0, reclaimed = 0, corrupt = 0;
+};
+
+std::optional<CheckResult> check(Child& t) {
+  if (!t.write_line("check")) return std::nullopt;
+  auto line = t.read_line(30s);
+  CheckResult r;
+  if (!line || std::sscanf(line->c_str(), "check live_ok=%d intact=%u reclaimed=%u corrupt=%u", &r.live_ok, &r.intact,
+                           &r.reclaimed, &r.corrupt) != 4) {
+    return std::nullopt;
+  }
+  return r;
+}
+
+TEST(Daemon, RefusesToStartWithoutForeground) {
+  SpawnOptions o;
+  o.argv = {VMRECLAIMD, "--socket", socket_path("nofg")};
+  auto d = Child::spawn(o);
+  ASSERT_TRUE(d);
+  std::string out, err;
+  auto st = d->communicate(&out, &err, 10s);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 2) << vmreclaim::test::describe_status(*st);
+  EXPECT_NE(err.find("--foreground"), std::string::npos) << err;
+}
+
+// systemd's side of Type=notify: READY=1 once serving (after the first
+// poll), STOPPING=1 and exit 0 on SIGTERM.
+TEST(Daemon, NotifiesSystemdWhenReadyAndStopsOnSigterm) {
+  const std::string notify = socket_path("notify");
+  ::unlink(notify.c_str());
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", notify.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const std::string sock = socket_path("sdnotify");
+  SpawnOptions o;
+  o.argv = {VMRECLAIMD, "--foreground", "--socket", sock, "--discover-every", "0"};
+  o.env = {"NOTIFY_SOCKET=" + notify};
+  auto d = Child::spawn(o);
+  ASSERT_TRUE(d);
+  auto next = [&] {
+    char buf[256];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  };
+  EXPECT_EQ(next(), "READY=1") << d->stderr_so_far();
+  EXPECT_TRUE(status(sock)) << "ready but not answering";
+  ASSERT_EQ(::kill(d->pid(), SIGTERM), 0);
+  EXPECT_EQ(next(), "STOPPING=1");
+  auto st = d->wait(10s);
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << vmreclaim::test::describe_status(*st);
+  EXPECT_NE(::access(sock.c_str(), F_OK), 0) << "the socket was left behind";
+  ::close(fd);
+  ::unlink(notify.c_str());
+}
+
+TEST(Daemon, RegistersANewRingAtOnce) {
+  const std::string sock = socket_path("register");
+  auto d = start_daemon(sock, {"--poll-ms", "1000", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  SpawnOptions o;
+  o.argv = {VMRECLAIM_DAEMON_TARGET, "--ring-mib", "4", "--live-mib", "1"};
+  o.drop_vmreclaim_env = true;
+  o.stdin_pipe = true;
+  o.env = {"VMRECLAIM_DAEMON_SOCKET=" + sock};
+  auto t = Child::spawn(o);
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->read_line(20s), "ring");
+  // From the ring's allocation (the target prints "ring" right after it).
+  const auto start = Clock::now();
+  const bool known = wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid());
+    return p && p->registered;
+  });
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  ASSERT_TRUE(known) << t->stderr_so_far();
+  std::printf("registered %lld ms after the ring was allocated\n", static_cast<long long>(ms));
+  EXPECT_LE(ms, 100);
+}
+
+TEST(Daemon, RefusesARegistrationForAnotherPid) {
+  const std::string sock = socket_path("otherpid");
+  auto d = start_daemon(sock, {"--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target("", 1, 1);  // no daemon for it
+  ASSERT_TRUE(t);
+  DaemonConn c(sock);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(c.send(R"({"op":"register","pid":)" + std::to_string(t->pid()) + "}"));
+  auto reply = c.recv();
+  ASSERT_TRUE(reply);
+  auto j = nlohmann::json::parse(*reply);
+  EXPECT_EQ(j.value("ok", true), false) << *reply;
+  EXPECT_EQ(j.value("error", ""), "permission_denied") << *reply;
+  EXPECT_FALSE(c.recv()) << "the connection stays open after a refusal";
+  auto s = status(sock);
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(find(*s, t->pid())) << "the daemon took a registration the process did not make";
+  EXPECT_EQ(s->daemon.refused_registrations, 1u);
+}
+
+// A process in a child pid namespace names itself by its pid there (1 here);
+// the daemon checks it against the NSpid of the peer the kernel names.
+TEST(Daemon, RegistersAProcessInAChildPidNamespace) {
+  const std::string sock = socket_path("pidns");
+  auto d = start_daemon(sock, {"--discover-every", "0"});
+  ASSERT_TRUE(d);
+  SpawnOptions o;
+  o.argv = {"/usr/bin/unshare", "--pid", "--fork", VMRECLAIM_DAEMON_TARGET, "--ring-mib", "2", "--live-mib", "1"};
+  o.drop_vmreclaim_env = true;
+  o.stdin_pipe = true;
+  o.env = {"VMRECLAIM_DAEMON_SOCKET=" + sock, "VMRECLAIM_LOG=info"};
+  if (::access(o.argv[0].c_str(), X_OK) != 0) GTEST_SKIP() << "no unshare(1)";
+  auto u = Child::spawn(o);
+  ASSERT_TRUE(u);
+  ASSERT_EQ(u->read_line(20s), "ring") << u->stderr_so_far();
+  std::ifstream f("/proc/" + std::to_string(u->pid()) + "/task/" + std::to_string(u->pid()) + "/children");
+  pid_t target = 0;
+  f >> target;
+  ASSERT_GT(target, 0);
+  EXPECT_TRUE(wait_status(sock, 3s,
+                          [&](const Snapshot& s) {
+                            auto p = find(s, target);
+                            return p && p->registered;
+                          }))
+      << d->stderr_so_far() << u->stderr_so_far();
+}
+
+// The status as another user sees it: a small client run as that user.
+std::optional<nlohmann::json> status_as(uid_t uid, const std::string& sock) {
+  SpawnOptions o;
+  o.argv = {"/usr/bin/python3", "-c",
+            "import socket,sys\n"
+            "s=socket.socket(socket.AF_UNIX,socket.SOCK_SEQPACKET)\n"
+            "s.connect(sys.argv[1]); s.send(b'{\"op\":\"status\"}')\n"
+            "sys.stdout.write(s.recv(1<<20).decode()+'\\n')\n",
+            sock};
+  o.as_uid = uid;
+  auto c = Child::spawn(o);
+  if (!c) return std::nullopt;
+  auto line = c->read_line(10s);
+  if (!line) {
+    ADD_FAILURE() << c->stderr_so_far();
+    return std::nullopt;
+  }
+  auto j = nlohmann::json::parse(*line, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  return j;
+}
+
+bool lists(const nlohmann::json& status, pid_t pid) {
+  for (const auto& p : status.value("processes", nlohmann::json::array())) {
+    if (p.value("pid", 0) == pid) return true;
+  }
+  return false;
+}
+
+// `status` shows a process only to whoever could drain it: its own user
+// (same user namespace) or root; a registration from another user's process
+// is taken by a root daemon, which may act on it.
+TEST(Daemon, StatusIsFilteredToWhatTheAskerCouldDrain) {
+  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no python3 for the other user's client";
+  // An ordinary uid: not the overflow uid (nobody), which rule 1 never matches.
+  const uid_t nobody = 40000 + static_cast<uid_t>(::getpid() % 20000);
+  const std::string sock = socket_path("filter");
+  auto d = start_daemon(sock, {"--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto mine = start_target(sock, 2, 1);
+  ASSERT_TRUE(mine);
+  SpawnOptions o;
+  o.argv = {VMRECLAIM_DAEMON_TARGET, "--ring-mib", "2", "--live-mib", "1"};
+  o.drop_vmreclaim_env = true;
+  o.stdin_pipe = true;
+  o.as_uid = nobody;
+  o.env = {"VMRECLAIM_DAEMON_SOCKET=" + sock};
+  auto theirs = Child::spawn(o);
+  ASSERT_TRUE(theirs);
+  ASSERT_EQ(theirs->read_line(20s), "ring") << theirs->stderr_so_far();
+  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto a = find(s, mine->pid()), b = find(s, theirs->pid());
+    return a && a->registered && b && b->registered;
+  })) << d->stderr_so_far();
+  auto as_nobody = status_as(nobody, sock);
+  ASSERT_TRUE(as_nobody);
+  EXPECT_TRUE(lists(*as_nobody, theirs->pid())) << as_nobody->dump();
+  EXPECT_FALSE(lists(*as_nobody, mine->pid())) << "nobody was shown root's process: " << as_nobody->dump();
+  EXPECT_TRUE(as_nobody->contains("machine_pressure"));
+  auto as_root = status(sock);
+  ASSERT_TRUE(as_root);
+  EXPECT_TRUE(find(*as_root, mine->pid()) && find(*as_root, theirs->pid()));
+}
+
+// A daemon of another user is not believed by the engine (it could lie about
+// the level), and such a daemon could not act on the process anyway.
+TEST(Daemon, AnEngineIgnoresADaemonOfAnotherUser) {
+  const auto [nobody, nogroup] = vmreclaim::test::nobody_ids();
+  const std::string sock = socket_path("otheruser");
+  SpawnOptions o;
+  o.argv = {VMRECLAIMD, "--foreground", "--socket", sock, "--discover-every", "0"};
+  o.drop_vmreclaim_env = true;
+  o.as_uid = nobody;
+  auto d = Child::spawn(o);
+  ASSERT_TRUE(d);
+  ASSERT_TRUE(wait_status(sock, 10s, [](const Snapshot&) { return true; })) << d->stderr_so_far();
+  auto t = start_target(sock, 2, 1);
+  ASSERT_TRUE(t);
+  std::this_thread::sleep_for(300ms);
+  auto s = status(sock);
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(find(*s, t->pid())) << d->stderr_so_far();
+  EXPECT_NE(t->stderr_so_far().find("belongs to uid"), std::string::npos) << t->stderr_so_far();
+}
+
+// A forked child has a ring of its own (a copy) and registers for itself;
+// the parent's registration stays the parent's.
+TEST(Daemon, AForkedChildRegistersForItself) {
+  const std::string sock = socket_path("fork");
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target(sock, 2, 1);
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(t->write_line("fork"));
+  auto line = t->read_line(10s);
+  ASSERT_TRUE(line && line->rfind("child ", 0) == 0) << t->stderr_so_far();
+  const pid_t child = std::stoi(line->substr(6));
+  EXPECT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid()), c = find(s, child);
+    return p && p->registered && c && c->registered;
+  })) << d->stderr_so_far();
+  auto r = check(*t);  // answered by the child
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->corrupt, 0u);
+  ::kill(child, SIGKILL);
+}
+
+TEST(Daemon, ForgetsAProcessWhenItExits) {
+  const std::string sock = socket_path("forget");
+  // A long poll: forgetting must come from the pidfd, not from the next poll.
+  auto d = start_daemon(sock, {"--poll-ms", "30000", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target(sock, 2, 1);
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) { return find(s, t->pid()).has_value(); }));
+  const pid_t pid = t->pid();
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(t->wait(10s));
+  EXPECT_TRUE(wait_status(sock, 2s, [&](const Snapshot& s) { return !find(s, pid); }))
+      << "still listed 2 s after it exited, with the next poll 30 s away";
+}
+
+TEST(Daemon, DiscoversARingThatPredatesIt) {
+  const std::string sock = socket_path("discover");
+  // Our own target's cgroup path, to keep discovery to it.
+  auto t = start_target(sock, 2, 1);  // no daemon yet: it runs alone
+  ASSERT_TRUE(t);
+  std::ifstream f("/proc/" + std::to_string(t->pid()) + "/cgroup");
+  std::string line, scope = "/";
+  while (std::getline(f, line)) {
+    if (line.find(":memory:") != std::string::npos) scope = line.substr(line.find(":memory:") + 8);
+  }
+  // Discovery only: the target retries registration once a second while it
+  // holds memory; the scan at the daemon's first poll finds it sooner.
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "1", "--discover-scope", scope});
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid());
+    return p && p->reclaimable_bytes >= (2u << 20);
+  })) << d->stderr_so_far();
+}
+
+TEST(Daemon, EnginesFallBackAndRegisterAgainAfterARestart) {
+  const std::string sock = socket_path("restart");
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  std::vector<Child> targets;
+  for (int i = 0; i < 3; i++) {
+    auto t = start_target(sock, 8, 2);
+    ASSERT_TRUE(t);
+    targets.push_back(std::move(*t));
+  }
+  auto all_registered = [&](const Snapshot& s) {
+    for (Child& t : targets) {
+      auto p = find(s, t.pid());
+      if (!p || !p->registered) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(wait_status(sock, 5s, all_registered));
+  // Killed: no goodbye. The engines notice at their next pressure poll.
+  ASSERT_EQ(::kill(d->pid(), SIGKILL), 0);
+  ASSERT_TRUE(d->wait(10s));
+  std::this_thread::sleep_for(2500ms);
+  for (Child& t : targets) {
+    EXPECT_NE(t.stderr_so_far().find("the daemon went away; polling pressure ourselves"), std::string::npos)
+        << "pid " << t.pid() << ": " << t.stderr_so_far();
+  }
+  auto d2 = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d2);
+  EXPECT_TRUE(wait_status(sock, 5s, all_registered)) << "not every engine registered with the new daemon";
+  for (Child& t : targets) {
+    auto r = check(t);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->live_ok, 1);
+    EXPECT_EQ(r->corrupt, 0u);
+    EXPECT_EQ(r->intact + r->reclaimed, 8u);
+  }
+}
+
+// A daemon that hangs (stopped) keeps its connections open: the engines
+// notice the heartbeat standing still, by their own clock, and poll for
+// themselves; they take its level again once it runs.
+TEST(Daemon, EnginesFallBackWhenTheDaemonHangs) {
+  const std::string sock = socket_path("hang");
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target(sock, 4, 1);
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid());
+    return p && p->registered;
+  }));
+  ASSERT_EQ(::kill(d->pid(), SIGSTOP), 0);
+  // Stale after 2 polls + 250 ms, seen at the next pressure poll (1 s).
+  std::string log;  // stderr_so_far() hands out what is new
+  auto wait_log = [&](const char* text) {
+    const auto end = Clock::now() + 5s;
+    while (Clock::now() < end && log.find(text) == std::string::npos) {
+      std::this_thread::sleep_for(50ms);
+      log += t->stderr_so_far();
+    }
+    return log.find(text) != std::string::npos;
+  };
+  const bool stale = wait_log("the daemon's heartbeat is stale; polling pressure ourselves");
+  ASSERT_EQ(::kill(d->pid(), SIGCONT), 0);
+  EXPECT_TRUE(stale) << log;
+  EXPECT_TRUE(wait_log("the daemon's heartbeat is back")) << log;
+  auto r = check(*t);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->corrupt, 0u);
+  EXPECT_EQ(r->live_ok, 1);
+}
+
+TEST(Daemon, AHostileRegistrantDoesNotStallOthers) {
+  const std::string sock = socket_path("hostile");
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  // Garbage, a huge message, a half-sent one is impossible on SEQPACKET; a
+  // peer that connects and says nothing; a peer that asks for status and
+  // never reads; hundreds of idle connections.
+  std::vector<std::unique_ptr<DaemonConn>> idle;
+  for (int i = 0; i < 300; i++) idle.push_back(std::make_unique<DaemonConn>(sock));
+  DaemonConn garbage(sock), huge(sock), deaf(sock), badop(sock);
+  ASSERT_TRUE(garbage.send(std::string("\x01\x02{not json", 11)));
+  ASSERT_TRUE(huge.send(std::string(200000, 'x')));
+  ASSERT_TRUE(badop.send(R"({"op":"drain-everyone"})"));
+  int small = 4096;
+  ::setsockopt(deaf.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  for (int i = 0; i < 50; i++) deaf.send(R"({"op":"status"})");
+  for (DaemonConn* c : {&garbage, &huge, &badop}) {
+    auto r = c->recv();
+    ASSERT_TRUE(r);
+    auto j = nlohmann::json::parse(*r, nullptr, false);
+    EXPECT_EQ(j.value("ok", true), false) << *r;
+    EXPECT_FALSE(c->recv()) << "closed after a bad request";
+  }
+  // Meanwhile a real process registers, as quickly as ever.
+  auto t = start_target(sock, 2, 1);
+  ASSERT_TRUE(t);
+  EXPECT_TRUE(wait_status(sock, 3s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid());
+    return p && p->registered;
+  }));
+  // Idle connections are closed after their deadline.
+  std::this_thread::sleep_for(2500ms);
+  char c;
+  EXPECT_EQ(::recv(idle.front()->fd(), &c, 1, MSG_DONTWAIT), 0) << "an idle connection was kept";
+}
+
+// ---- reclaim by deficit in a real cgroup v1 memory controller ----
+
+class CgroupV1 {
+ public:
+  explicit CgroupV1(const std::string& name) : dir_("/sys/fs/cgroup/memory/" + name) {
+    if (::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) dir_.clear();
+  }
+  ~CgroupV1() {
+    if (!dir_.empty()) ::rmdir(dir_.c_str());
+  }
+  bool ok() const { return !dir_.empty(); }
+  std::string procs() const { return dir_ + "/cgroup.procs"; }
+  uint64_t read(const char* file) const {
+    std::ifstream f(dir_ + "/" + file);
+    uint64_t v = 0;
+    f >> v;
+    return v;
+  }
+  uint64_t stat(const char* key) const {
+    std::ifstream f(dir_ + "/memory.stat");
+    std::string k;
+    uint64_t v = 0;
+    while (f >> k >> v) {
+      if (k == key) return v;
+    }
+    return 0;
+  }
+  bool write(const char* file, uint64_t v) const {
+    std::ofstream f(dir_ + "/" + file);
+    f << v;
+    f.flush();
+    return f.good();
+  }
+
+ private:
+  std::string dir_;
+};
+
+uint64_t ring_reclaimed(pid_t pid) {
+  auto c = vmreclaim::control::Client::connect(pid);
+  if (!c) return UINT64_MAX;
+  auto s = c->stats();
+  if (!s) return UINT64_MAX;
+  uint64_t sum = 0;
+  for (uint64_t b : s->stats.reclaimed_bytes) sum += b;
+  return sum;
+}
+
+struct Squeeze {
+  uint64_t deficit = 0, reclaimed = 0;
+  int gave = 0;                   // processes that gave anything back
+  bool stopped_gave = false;      // a stopped process's ring shrank
+  bool relieved = false;          // the cgroup back under its high watermark
+  bool reported_stopped = false;  // the daemon said the first target was stopped
+  std::string daemon_log;
+};
+
+// `processes` targets (32 MiB in the ring, 8 MiB live) in a fresh v1 memory
+// cgroup, with or without a daemon, the first `stopped` of them SIGSTOPped;
+// then a limit that puts the working set at 31/32 of it, between the high
+// watermark (limit - limit/16) and the critical level (97 %): the deficit to
+// the low watermark (limit - limit/8) is about 3/32 of the limit. Fails the
+// test if a target lost data or died.
+void squeeze(bool with_daemon, int processes, int stopped, Squeeze* out) {
+  CgroupV1 cg("vmreclaimd_test_" + std::to_string(::getpid()));
+  ASSERT_TRUE(cg.ok());
+  const std::string sock = socket_path("deficit");
+  std::optional<Child> d =
+      with_daemon ? start_daemon(sock, {"--poll-ms", "200", "--discover-every", "0"}) : std::nullopt;
+  ASSERT_EQ(d.has_value(), with_daemon);
+  constexpr uint64_t kRingMib = 32, kLiveMib = 8;
+  std::vector<Child> targets;
+  for (int i = 0; i < processes; i++) {
+    // A stopped process holds the most: the daemon would ask it first.
+    auto t = start_target(with_daemon ? sock : "", i < stopped ? 2 * kRingMib : kRingMib, kLiveMib, cg.procs());
+    ASSERT_TRUE(t);
+    targets.push_back(std::move(*t));
+  }
+  if (with_daemon) {
+    ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+      for (Child& t : targets) {
+        auto p = find(s, t.pid());
+        if (!p || !p->registered || p->reclaimable_bytes < (kRingMib << 20)) return false;
+      }
+      return true;
+    }));
+  }
+  std::vector<uint64_t> before;
+  for (Child& t : targets) before.push_back(ring_reclaimed(t.pid()));
+  for (int i = 0; i < stopped; i++) {
+    ASSERT_EQ(::kill(targets[i].pid(), SIGSTOP), 0);
+    ASSERT_TRUE(targets[i].wait(10s, /*stopped=*/true));
+  }
+  const uint64_t ws = cg.read("memory.usage_in_bytes") - cg.stat("total_inactive_file");
+  const uint64_t limit = (ws * 32 / 31 + 4095) & ~uint64_t{4095};
+  out->deficit = ws - (limit - limit / 8);
+  ASSERT_TRUE(cg.write("memory.limit_in_bytes", limit));
+  const auto end = Clock::now() + 10s;
+  while (Clock::now() < end && !out->relieved) {
+    out->relieved = cg.read("memory.usage_in_bytes") - cg.stat("total_inactive_file") <= limit - limit / 16;
+    if (!out->relieved) std::this_thread::sleep_for(20ms);
+  }
+  std::this_thread::sleep_for(1500ms);  // more polls: nothing more should go
+  if (with_daemon && stopped > 0) {
+    if (auto st = status(sock)) {
+      auto p = find(*st, targets[0].pid());
+      out->reported_stopped = p && p->stopped;
+    }
+  }
+  for (int i = 0; i < stopped; i++) {
+    ASSERT_EQ(::kill(targets[i].pid(), SIGCONT), 0);
+  }
+  for (size_t i = 0; i < targets.size(); i++) {
+    const uint64_t after = ring_reclaimed(targets[i].pid());
+    ASSERT_NE(after, UINT64_MAX);
+    out->reclaimed += after - before[i];
+    out->gave += after > before[i] ? 1 : 0;
+    if (static_cast<int>(i) < stopped && after > before[i]) out->stopped_gave = true;
+  }
+  std::printf("%s daemon: deficit %.1f MiB, reclaimed %.1f MiB (%.2fx) from %d of %d processes (%d stopped)\n",
+              with_daemon ? "with" : "without", static_cast<double>(out->deficit) / (1 << 20),
+              static_cast<double>(out->reclaimed) / (1 << 20),
+              static_cast<double>(out->reclaimed) / static_cast<double>(out->deficit), out->gave, processes, stopped);
+  for (Child& t : targets) {
+    auto r = check(t);
+    ASSERT_TRUE(r) << "target " << t.pid() << " died (OOM?)";
+    EXPECT_EQ(r->live_ok, 1);
+    EXPECT_EQ(r->corrupt, 0u);
+  }
+  if (d) out->daemon_log = d->stderr_so_far();
+  // Back out of the cgroup before it is removed.
+  for (Child& t : targets) {
+    std::ofstream f("/sys/fs/cgroup/memory/cgroup.procs");
+    f << t.pid();
+  }
+}
+
+bool have_cgroup_v1() { return ::access("/sys/fs/cgroup/memory/cgroup.procs", W_OK) == 0; }
+
+TEST(Daemon, ReclaimsTheDeficitOfACgroupStalestFirst) {
+  if (!have_cgroup_v1()) GTEST_SKIP() << "no writable cgroup v1 memory hierarchy";
+  Squeeze s;
+  squeeze(true, 4, 0, &s);
+  EXPECT_TRUE(s.relieved) << s.daemon_log;
+  EXPECT_GE(s.reclaimed, s.deficit * 9 / 10) << s.daemon_log;
+  EXPECT_LE(s.reclaimed, s.deficit * 5 / 4) << s.daemon_log;
+  EXPECT_LT(s.gave, 4) << "every process gave back memory: a herd";
+}
+
+TEST(Daemon, LeavesAStoppedProcessAloneAndAsksTheOthers) {
+  if (!have_cgroup_v1()) GTEST_SKIP() << "no writable cgroup v1 memory hierarchy";
+  Squeeze s;
+  squeeze(true, 3, 1, &s);
+  EXPECT_TRUE(s.relieved) << s.daemon_log;
+  EXPECT_FALSE(s.stopped_gave);
+  EXPECT_TRUE(s.reported_stopped);
+  EXPECT_LE(s.reclaimed, s.deficit * 5 / 4) << s.daemon_log;
+}
+
+// Without a daemon each engine restores the cgroup's headroom on its own:
+// relief, no data lost, and the herd the daemon exists for (the figure is
+// printed; docs/daemon.md).
+TEST(Daemon, WithoutTheDaemonTheEnginesStillRelieveTheCgroup) {
+  if (!have_cgroup_v1()) GTEST_SKIP() << "no writable cgroup v1 memory hierarchy";
+  Squeeze s;
+  squeeze(false, 4, 0, &s);
+  EXPECT_TRUE(s.relieved);
+  EXPECT_GE(s.reclaimed, s.deficit * 9 / 10);
+}
+
+}  // namespace
