@@ -105,7 +105,7 @@ StatusReply request_status(const std::string& socket_path, std::chrono::millisec
   StatusReply reply;
   try {
     const nlohmann::json j = nlohmann::json::parse(buf.data(), buf.data() + n);
-    if (!j.is_object()) return failure("the daemon's answer is not a JSON object");
+    if (!j.is_object()) return failure("the daemon's answer is malformed: not a JSON object");
     if (auto e = j.find("error"); e != j.end()) {
       return failure("the daemon refused: " + (e->is_string() ? e->get<std::string>() : e->dump()));
     }
