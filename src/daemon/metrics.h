@@ -47,6 +47,9 @@ class MetricsServer {
     int max_request_bytes = 8192;     // request line and headers
     std::string access_control_list;  // civetweb's syntax ("-0.0.0.0/0,+127.0.0.1"); empty: none
   };
+  // Called for every GET /metrics on civetweb's serving threads, so possibly
+  // on `threads` threads at once: it must be safe to call concurrently. An
+  // exception from it becomes a 500.
   using SnapshotSource = std::function<Snapshot()>;
 
   // Starts serving. On failure returns nullptr and sets *error to a message

@@ -247,8 +247,11 @@ class Scene {
         ::dup2(fd, STDERR_FILENO);
       }
       const std::string poll = std::to_string(c_.poll_ms);
+      // Only the herd's cgroup is discovered: a daemon started by a demo
+      // must not act on the machine's other processes.
+      const std::string scope = cgroup_.substr(std::strlen(kMemoryRoot));
       ::execl(path.c_str(), path.c_str(), "--foreground", "--socket", socket.c_str(), "--poll-ms", poll.c_str(),
-              static_cast<char*>(nullptr));
+              "--discover-scope", scope.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     const Clock::time_point start = Clock::now();
