@@ -13,6 +13,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "support/child.h"
 
@@ -70,6 +71,40 @@ TEST(HerdDemo, ALoweredLimitMakesTheEnginesGiveBackAndReuseFaultsThePagesIn) {
   EXPECT_FALSE(r["points"].empty());
   // The cgroup is gone.
   EXPECT_NE(::stat(("/sys/fs/cgroup/memory/vmreclaim-herd-" + std::to_string(child->pid()) + "-0").c_str(), &st), 0);
+}
+TEST(HerdDemo, WithoutRootItSaysSoAndCreatesNothing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  vmreclaim::test::SpawnOptions o;
+  o.argv = {VMRECLAIM_CLI, "demo", "--mode", "herd", "--processes", "2", "--unused-mib", "8"};
+  o.as_uid = vmreclaim::test::nobody_ids().first;
+  auto child = vmreclaim::test::Child::spawn(o);
+  ASSERT_TRUE(child);
+  std::string out, err;
+  auto status = child->communicate(&out, &err, std::chrono::seconds(60));
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << vmreclaim::test::describe_status(*status);
+  EXPECT_NE(err.find("needs root"), std::string::npos) << err;
+  struct stat st {};
+  EXPECT_NE(::stat(("/sys/fs/cgroup/memory/vmreclaim-herd-" + std::to_string(child->pid()) + "-0").c_str(), &st), 0);
+}
+
+TEST(HerdDemo, BadOptionsAreRefusedBeforeAnythingStarts) {
+  for (std::vector<std::string> bad : {std::vector<std::string>{"--squeeze", "sideways"},
+                                       {"--processes", "0"},
+                                       {"--poll-ms", "5"},
+                                       {"--neighbour-rate", "-3"}}) {
+    vmreclaim::test::SpawnOptions o;
+    o.argv = {VMRECLAIM_CLI, "demo", "--mode", "herd"};
+    o.argv.insert(o.argv.end(), bad.begin(), bad.end());
+    auto child = vmreclaim::test::Child::spawn(o);
+    ASSERT_TRUE(child);
+    std::string out, err;
+    auto status = child->communicate(&out, &err, std::chrono::seconds(60));
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) >= 100) << bad[0] << ": " << err;
+    EXPECT_NE(err.find(bad[0]), std::string::npos) << err;
+    EXPECT_EQ(err.find("herd, limit squeeze"), std::string::npos) << "nothing ran";
+  }
 }
 #endif  // VMRECLAIM_CLI
 

@@ -310,6 +310,22 @@ TEST(Metrics, AnOversizedRequestIsRefusedAndTheServerGoesOn) {
   EXPECT_EQ(get(*server).status, 200);
 }
 
+TEST(Metrics, AnAccessControlListThatExcludesTheClientRefusesIt) {
+  MetricsServer::Options o;
+  o.listen = "127.0.0.1:0";
+  o.access_control_list = "-0.0.0.0/0";  // nobody
+  std::string error;
+  auto denied = MetricsServer::start(o, sample_snapshot, &error);
+  ASSERT_NE(denied, nullptr) << error;
+  HttpReply r = get(*denied);
+  EXPECT_TRUE(!r.ok || r.status == 403) << "status " << r.status << ": " << r.body;
+  EXPECT_EQ(r.body.find("vmreclaim_"), std::string::npos);
+  o.access_control_list = "-0.0.0.0/0,+127.0.0.1";
+  auto allowed = MetricsServer::start(o, sample_snapshot, &error);
+  ASSERT_NE(allowed, nullptr) << error;
+  EXPECT_EQ(get(*allowed).status, 200);
+}
+
 TEST(Metrics, ASnapshotThatFailsIs500) {
   auto server = start_or_fail([]() -> Snapshot { throw std::runtime_error("no"); });
   ASSERT_NE(server, nullptr);
