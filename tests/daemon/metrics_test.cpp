@@ -18,6 +18,7 @@
 #include <string>
 
 #include "daemon/metrics.h"
+#include "daemon/metrics_hook.h"
 #include "support/child.h"
 
 namespace vmreclaim::daemon {
@@ -324,6 +325,35 @@ TEST(Metrics, AnAccessControlListThatExcludesTheClientRefusesIt) {
   auto allowed = MetricsServer::start(o, sample_snapshot, &error);
   ASSERT_NE(allowed, nullptr) << error;
   EXPECT_EQ(get(*allowed).status, 200);
+}
+
+// A port no one listens on now (the kernel's pick for a socket we close).
+uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return 0;
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST(Metrics, TheDaemonsStartMetricsServesThroughTheServer) {
+  std::string error;
+  EXPECT_EQ(start_metrics("nonsense", sample_snapshot, &error), nullptr);
+  EXPECT_NE(error.find("bad listen address"), std::string::npos) << error;
+  const uint16_t port = free_port();
+  ASSERT_NE(port, 0);
+  auto endpoint = start_metrics("127.0.0.1:" + std::to_string(port), sample_snapshot, &error);
+  ASSERT_NE(endpoint, nullptr) << error;
+  HttpReply r = http_request("127.0.0.1", port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("vmreclaim_daemon_polls_total 1234"), std::string::npos) << r.body;
 }
 
 TEST(Metrics, ASnapshotThatFailsIs500) {
