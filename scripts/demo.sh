@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine (scripts/setup.sh), builds the vmreclaim
 # command and runs `vmreclaim demo`. Arguments go to the demo (e.g. --json,
-# --ops 20000, --mode ring; see --help).
+# --ops 20000, --mode ring; see --help). `scripts/demo.sh --mode herd` (as root,
+# cgroup v1) squeezes N ring-holding processes in one memory cgroup
+# (--processes, --unused-mib, --squeeze, --daemon PATH; docs/daemon-views.md).
 #   VMRECLAIM_BUILD_DIR  build directory (default: build)
 #   JOBS                 parallel build jobs (default: 2)
 set -euo pipefail

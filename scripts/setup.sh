@@ -8,8 +8,8 @@ set -euo pipefail
 # Needed to build and test.
 required=(
   build-essential cmake pkg-config
-  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev systemtap-sdt-dev libsystemd-dev
-  procps python3
+  libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev systemtap-sdt-dev libsystemd-dev libcivetweb-dev
+  procps python3 python3-prometheus-client
 )
 # Allocators the benchmarks compare against, clang tools, the SPIN model
 # checker: installed when the distribution has them, skipped otherwise.

@@ -33,6 +33,8 @@ void register_drain(CLI::App& app, CommandSet& set);
 void register_trim(CLI::App& app, CommandSet& set);
 void register_watch(CLI::App& app, CommandSet& set);
 void register_run(CLI::App& app, CommandSet& set);
+void register_status(CLI::App& app, CommandSet& set);
+void register_top(CLI::App& app, CommandSet& set);
 
 inline void register_all(CLI::App& app, CommandSet& set) {
   register_demo(app, set);
@@ -42,6 +44,8 @@ inline void register_all(CLI::App& app, CommandSet& set) {
   register_trim(app, set);
   register_watch(app, set);
   register_run(app, set);
+  register_status(app, set);
+  register_top(app, set);
 }
 
 }  // namespace vmreclaim::tools

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "demo_herd.h"
 #include "demo_report.h"
 #include "demo_run.h"
 #include "demo_timeline.h"
@@ -28,11 +29,31 @@ struct DemoOptions {
   uint64_t sampling_ms = 100;
   bool sampling_given = false;
   std::string timeline_csv;
+  demo::HerdConfig herd;
 };
 
 constexpr uint64_t kLargestMaxBlock = uint64_t{64} << 20;
 
+int run_herd(const DemoOptions& o) {
+  if (std::string why = demo::herd_unavailable_reason(); !why.empty()) {
+    std::fprintf(stderr, "vmreclaim demo: %s\n", why.c_str());
+    return 1;
+  }
+  const demo::HerdResult r = demo::run_herd(o.herd);
+  if (o.json) {
+    std::printf("%s\n", demo::to_json(r).dump(2).c_str());
+  } else {
+    demo::print_herd(stdout, r);
+  }
+  for (const demo::HerdRun& run : r.runs) {
+    if (!run.ok)
+      std::fprintf(stderr, "vmreclaim demo: the herd's %s run failed: %s\n", run.squeeze.c_str(), run.error.c_str());
+  }
+  return r.ok() ? 0 : 1;
+}
+
 int run_demo(const DemoOptions& o) {
+  if (o.mode == "herd") return run_herd(o);
   demo::RunConfig config;
   config.workload.ops = o.ops;
   config.workload.max_block = o.max_block;
@@ -107,8 +128,9 @@ void register_demo(CLI::App& app, CommandSet& set) {
   sub->add_option("--seed", options->seed, "Seed of the workload's random numbers")->capture_default_str();
   sub->add_option(
          "--mode", options->mode,
-         "What to run: munmap, madvise or ring alone, the timeline alone, or all (the three, then the timeline)")
-      ->check(CLI::IsMember({"munmap", "madvise", "ring", "timeline", "all"}))
+         "What to run: munmap, madvise or ring alone, the timeline alone, all (the three, then the timeline), or "
+         "herd (N processes in one memory cgroup squeezed; root and cgroup v1; not part of all)")
+      ->check(CLI::IsMember({"munmap", "madvise", "ring", "timeline", "all", "herd"}))
       ->capture_default_str();
   CLI::Option* sampling =
       sub->add_option("--sampling-ms", options->sampling_ms,
@@ -118,6 +140,39 @@ void register_demo(CLI::App& app, CommandSet& set) {
           ->capture_default_str();
   sub->add_option("--timeline-csv", options->timeline_csv,
                   "Also write the timeline's points to this CSV file (scripts/plot_timeline.py draws it)");
+  demo::HerdConfig& h = options->herd;
+  sub->add_option("--processes", h.processes, "herd: processes in the cgroup")
+      ->check(CLI::Range(1u, 256u))
+      ->capture_default_str();
+  sub->add_option("--unused-mib", h.unused_mib, "herd: MiB each process holds unused in its ring")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{65536}))
+      ->capture_default_str();
+  sub->add_option("--live-mib", h.live_mib, "herd: MiB of live memory each process keeps")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{65536}))
+      ->capture_default_str();
+  sub->add_option("--squeeze", h.squeeze,
+                  "herd: limit (the cgroup's limit lowered to just above usage), neighbour (a process in the "
+                  "cgroup pushing --neighbour-mib), or both")
+      ->check(CLI::IsMember({"limit", "neighbour", "both"}))
+      ->capture_default_str();
+  sub->add_option("--limit-headroom-mib", h.limit_headroom_mib, "herd: the lowered limit is this far above usage")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{65536}))
+      ->capture_default_str();
+  sub->add_option("--neighbour-mib", h.neighbour_mib, "herd: MiB the neighbour pushes")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{65536}))
+      ->capture_default_str();
+  sub->add_option("--neighbour-rate", h.neighbour_mib_per_s, "herd: the neighbour's MiB per second")
+      ->check(CLI::Range(1.0, 100000.0))
+      ->capture_default_str();
+  sub->add_option("--settle-seconds", h.settle_seconds, "herd: how long to watch after the squeeze ends")
+      ->check(CLI::Range(0.1, 600.0))
+      ->capture_default_str();
+  sub->add_option("--poll-ms", h.poll_ms, "herd: the engines' pressure/limit poll and the daemon's poll, in ms")
+      ->check(CLI::Range(uint64_t{10}, uint64_t{60000}))
+      ->capture_default_str();
+  sub->add_option("--daemon", h.daemon_path,
+                  "herd: the vmreclaimd binary; the runs are repeated with it on a private socket (without it, "
+                  "or if it does not exist, the runs without a daemon only)");
   sub->add_flag("--json", options->json, "Print a JSON object with a row per mode instead of the table");
   set.add(sub, [options, sampling] {
     options->sampling_given = sampling->count() > 0;
