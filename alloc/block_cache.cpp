@@ -142,8 +142,12 @@ BlockCache::PutResult BlockCache::put(Block* b, bool* update) noexcept {
 }
 
 size_t BlockCache::evict_for(size_t incoming, Block** out, size_t max_out, bool* update) noexcept {
+  return evict_down_to(incoming >= max_bytes_ ? 0 : max_bytes_ - incoming, out, max_out, update);
+}
+
+size_t BlockCache::evict_down_to(size_t target, Block** out, size_t max_out, bool* update) noexcept {
   size_t n = 0;
-  for (Block* b = oldest_; b != nullptr && n < max_out && cached_bytes_ + incoming > max_bytes_;) {
+  for (Block* b = oldest_; b != nullptr && n < max_out && cached_bytes_ > target;) {
     Block* older_to_newer = b->age_prev;
     mach_vm_reclaim_state_t s = ring_.cancel(b->ring_id, b->addr, static_cast<uint32_t>(b->capacity), update);
     if (s != VM_RECLAIM_BUSY) {

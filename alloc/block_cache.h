@@ -63,6 +63,8 @@ class BlockCache {
   // fills `out` (at most `max_out`) with the blocks to unmap, still in the
   // table. Returns how many.
   size_t evict_for(size_t incoming, Block** out, size_t max_out, bool* update) noexcept;
+  // The same, until the cache holds at most `target` bytes.
+  size_t evict_down_to(size_t target, Block** out, size_t max_out, bool* update) noexcept;
 
   size_t cached_bytes() const noexcept { return cached_bytes_; }
   size_t cached_blocks() const noexcept { return cached_blocks_; }

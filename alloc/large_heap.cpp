@@ -122,6 +122,8 @@ void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
   bool dirty = false;
   bool released = false;
   Span tail{nullptr, 0};
+  Span evicted[kMaxEvictions];
+  size_t nevicted = 0;
   {
     Locked lk(mu_);
     counters_.allocs++;
@@ -140,8 +142,29 @@ void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
       dirty = hit->dirty;
       released = hit->released;
       note_live(static_cast<int64_t>(hit->capacity));
+    } else if (!ring_exclusive_) {
+      // A miss: what the cache holds did not fit, and new memory is about
+      // to be mapped. A cache larger than what the program keeps alive
+      // gives back as much (its oldest blocks, not below that size), so
+      // memory follows the working set rather than the sizes the program
+      // stopped asking for.
+      Block* victims[kMaxEvictions];
+      const size_t cached = cache_.cached_bytes();
+      const size_t live = counters_.live_bytes;
+      size_t n = 0;
+      if (cached > live) {
+        const size_t target = cached - live > capacity ? cached - capacity : live;
+        n = cache_.evict_down_to(target, victims, kMaxEvictions, &update);
+      }
+      for (size_t i = 0; i < n; i++) {
+        evicted[nevicted++] = {reinterpret_cast<void*>(victims[i]->addr), victims[i]->capacity};
+        note_gone_locked(victims[i]->addr, victims[i]->capacity);
+        table_.erase(victims[i]);
+      }
+      counters_.miss_evictions += n;
     }
   }
+  for (size_t i = 0; i < nevicted; i++) os_.unmap(evicted[i].addr, evicted[i].bytes);
   if (update) ring_.update_accounting();
   if (tail.addr != nullptr) os_.unmap(tail.addr, tail.bytes);
   if (hit != nullptr) {

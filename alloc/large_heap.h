@@ -23,7 +23,8 @@ struct HeapCounters {
   uint64_t fresh_maps = 0;
   uint64_t map_failures = 0;
   uint64_t frees = 0;
-  uint64_t direct_unmaps = 0;  // freed blocks the cache could not take
+  uint64_t direct_unmaps = 0;   // freed blocks the cache could not take
+  uint64_t miss_evictions = 0;  // cached blocks given back because a request missed
   uint64_t realloc_in_place = 0;
   uint64_t realloc_remapped = 0;
   uint64_t realloc_copied = 0;

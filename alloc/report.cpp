@@ -76,6 +76,7 @@ void write_report() noexcept {
   w.add("large_frees", h.heap.frees);
   w.add("direct_unmaps", h.heap.direct_unmaps);
   w.add("evictions", h.cache.evictions);
+  w.add("miss_evictions", h.heap.miss_evictions);
   w.add("busy_skips", h.cache.busy_skips);
   w.add("realloc_in_place", h.heap.realloc_in_place);
   w.add("realloc_remapped", h.heap.realloc_remapped);

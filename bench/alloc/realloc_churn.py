@@ -11,8 +11,9 @@ churn stops is measured too (alloc_churn settle: seconds until RssAnon is
 back within 16 MiB of the start, on its own).
 
   bench/alloc/realloc_churn.py --churn BUILD/bench/alloc/alloc_churn \\
-      --layer BUILD/alloc/libvmreclaim-malloc.so [--reps 3] [--ops 2000] \\
-      [--every 10] [--csv FILE] [--settle]
+      --layer BUILD/alloc/libvmreclaim-malloc.so [--before OLD.so] [--reps 3] \\
+      [--ops 2000] [--every 10] [--csv FILE] [--settle]
+--before adds a row for another build of the layer (e.g. an earlier commit).
 """
 import argparse
 import csv
@@ -25,7 +26,7 @@ import sys
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 
 
-def allocators(layer):
+def allocators(layer, before):
     out = [("glibc", None)]
     for name, lib in (("jemalloc", "libjemalloc.so.2"), ("tcmalloc", "libtcmalloc_minimal.so.4"),
                       ("mimalloc", "libmimalloc.so.2")):
@@ -34,6 +35,8 @@ def allocators(layer):
             out.append((name, path))
         else:
             print(f"{name}: {path} is not installed, left out", file=sys.stderr)
+    if before:
+        out.append(("layer (before)", before))
     out.append(("layer", layer))
     return out
 
@@ -53,6 +56,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--churn", required=True)
     ap.add_argument("--layer", required=True)
+    ap.add_argument("--before", help="another build of the layer, for a before/after row")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--ops", type=int, default=2000, help="operations per thread")
     ap.add_argument("--every", type=int, default=10, help="one realloc in this many operations")
@@ -63,7 +67,7 @@ def main():
         if not os.path.exists(path):
             sys.exit(f"{path}: not found (build alloc_churn and vmreclaim_malloc first)")
 
-    allocs = allocators(args.layer)
+    allocs = allocators(args.layer, args.before)
     cmd = [args.churn, "churn", "--ops", str(args.ops), "--realloc-every", str(args.every)]
     runs = {name: [] for name, _ in allocs}
     for rep in range(args.reps):
@@ -94,7 +98,7 @@ def main():
                     w.writerow([name, i, r["cpu_s"], r["wall_s"], r["minor_faults"], f"{r['rss_after_free_mib']:.1f}"])
 
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in runs.items()}
-    peers = [n for n, _ in allocs if n != "layer"]
+    peers = [n for n, _ in allocs if not n.startswith("layer")]
     fastest = min(peers, key=lambda n: med[n]["cpu_s"])
     fewest = min(peers, key=lambda n: med[n]["minor_faults"])
     print(f"Realloc-heavy churn: {args.ops} operations x 2 threads, 8 blocks each of 192 KiB-8 MiB, "

@@ -264,6 +264,30 @@ TEST_F(LargeHeapTest, AMissIsCutFromALargerCachedBlock) {
   EXPECT_EQ(heap_.snapshot().cached_bytes, 16u << 20);  // rejoined
 }
 
+// A miss maps new memory; a cache holding more than the live blocks gives
+// back as much as is mapped (oldest first), down to the live size: memory
+// follows the working set, not the sizes the program stopped asking for.
+TEST_F(LargeHeapTest, AMissGivesBackWhatTheCacheHoldsBeyondTheLiveBlocks) {
+  void* live = heap_.allocate(1u << 20, kPageSize, false);
+  void* old[4];
+  for (void*& p : old) p = heap_.allocate(1u << 20, kPageSize, false);
+  for (void* p : old) heap_.free(p);
+  ASSERT_EQ(heap_.snapshot().cached_bytes, 4u << 20);
+  void* big = heap_.allocate(8u << 20, kPageSize, false);  // fits no cached block
+  ASSERT_NE(big, nullptr);
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.miss_evictions, 3u);
+  EXPECT_EQ(s.cached_bytes, 1u << 20);
+  // The oldest went, and the kernel has them no more.
+  EXPECT_FALSE(anything_mapped(reinterpret_cast<uintptr_t>(old[0]), reinterpret_cast<uintptr_t>(old[0]) + (1u << 20)));
+  // A cache no larger than the live blocks is left alone.
+  void* big2 = heap_.allocate(8u << 20, kPageSize, false);
+  EXPECT_EQ(heap_.snapshot().cached_bytes, 1u << 20);
+  heap_.free(big2);
+  heap_.free(big);
+  heap_.free(live);
+}
+
 TEST_F(LargeHeapTest, AlignedBlocksHonourTheirAlignment) {
   for (size_t align : {size_t{4096}, size_t{65536}, size_t{1} << 21, size_t{1} << 24}) {
     void* p = heap_.allocate(300 * 1024, align, false);
