@@ -111,6 +111,27 @@ void LargeHeap::note_gone_locked(uintptr_t addr, size_t capacity) noexcept {
   gone_next_ = (gone_next_ + 1) % kGoneBlocks;
 }
 
+size_t LargeHeap::trim_for_miss_locked(size_t incoming, Span* out, bool* update) noexcept {
+  // What the cache holds did not fit, and `incoming` bytes of new memory are
+  // about to be mapped. A cache larger than what the program keeps alive
+  // gives back as much (its oldest blocks, not below that size), so memory
+  // follows the working set rather than the sizes the program stopped
+  // asking for.
+  const size_t cached = cache_.cached_bytes();
+  const size_t live = counters_.live_bytes;
+  if (cached <= live) return 0;
+  Block* victims[kMaxEvictions];
+  const size_t target = cached - live > incoming ? cached - incoming : live;
+  const size_t n = cache_.evict_down_to(target, victims, kMaxEvictions, update);
+  for (size_t i = 0; i < n; i++) {
+    out[i] = {reinterpret_cast<void*>(victims[i]->addr), victims[i]->capacity};
+    note_gone_locked(victims[i]->addr, victims[i]->capacity);
+    table_.erase(victims[i]);
+  }
+  counters_.miss_evictions += n;
+  return n;
+}
+
 void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
   const size_t capacity = capacity_for(bytes);
   if (capacity == 0) {
@@ -143,25 +164,7 @@ void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
       released = hit->released;
       note_live(static_cast<int64_t>(hit->capacity));
     } else if (!ring_exclusive_) {
-      // A miss: what the cache holds did not fit, and new memory is about
-      // to be mapped. A cache larger than what the program keeps alive
-      // gives back as much (its oldest blocks, not below that size), so
-      // memory follows the working set rather than the sizes the program
-      // stopped asking for.
-      Block* victims[kMaxEvictions];
-      const size_t cached = cache_.cached_bytes();
-      const size_t live = counters_.live_bytes;
-      size_t n = 0;
-      if (cached > live) {
-        const size_t target = cached - live > capacity ? cached - capacity : live;
-        n = cache_.evict_down_to(target, victims, kMaxEvictions, &update);
-      }
-      for (size_t i = 0; i < n; i++) {
-        evicted[nevicted++] = {reinterpret_cast<void*>(victims[i]->addr), victims[i]->capacity};
-        note_gone_locked(victims[i]->addr, victims[i]->capacity);
-        table_.erase(victims[i]);
-      }
-      counters_.miss_evictions += n;
+      nevicted = trim_for_miss_locked(capacity, evicted, &update);
     }
   }
   for (size_t i = 0; i < nevicted; i++) os_.unmap(evicted[i].addr, evicted[i].bytes);
@@ -323,6 +326,8 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
   Span tail{nullptr, 0};
   bool update = false;
   bool copy = false;
+  Span evicted[kMaxEvictions];
+  size_t nevicted = 0;
   void* done = nullptr;
   {
     Locked lk(mu_);
@@ -362,6 +367,10 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
           copy = !onto->released;
         }
       }
+      if (done == nullptr && onto == nullptr && !ring_exclusive_) {
+        // New pages are about to be mapped (mremap): as for a miss.
+        nevicted = trim_for_miss_locked(capacity - b->capacity, evicted, &update);
+      }
       if (done == nullptr) {
         old_capacity = b->capacity;
         old_size = b->size;
@@ -377,6 +386,7 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
   }
   if (update) ring_.update_accounting();
   if (tail.addr != nullptr) os_.unmap(tail.addr, tail.bytes);
+  for (size_t i = 0; i < nevicted; i++) os_.unmap(evicted[i].addr, evicted[i].bytes);
   if (done != nullptr) return done;
 
   if (copy) {

@@ -110,6 +110,10 @@ class LargeHeap {
   // Cuts `b` to its first `keep` bytes; the rest becomes a cached block, or,
   // when the cache cannot take it, *unmap (for the caller, without the lock).
   void split_tail_locked(Block* b, size_t keep, Span* unmap, bool* update) noexcept;
+  // Before `incoming` bytes of new memory are mapped: a cache holding more
+  // than the live blocks gives back as much, down to their size. Fills `out`
+  // (kMaxEvictions) with what to unmap without the lock; returns how many.
+  size_t trim_for_miss_locked(size_t incoming, Span* out, bool* update) noexcept;
   void note_live(int64_t delta) noexcept;
 
   // Adaptive: the critical sections are a few hundred nanoseconds and make

@@ -288,6 +288,23 @@ TEST_F(LargeHeapTest, AMissGivesBackWhatTheCacheHoldsBeyondTheLiveBlocks) {
   heap_.free(live);
 }
 
+// The same when a realloc grows by mapping new pages (mremap): the cache
+// gives back what it holds beyond the live blocks.
+TEST_F(LargeHeapTest, AReallocThatMapsNewPagesTrimsTheCacheToo) {
+  void* live = heap_.allocate(1u << 20, kPageSize, false);
+  void* old[4];
+  for (void*& p : old) p = heap_.allocate(1u << 20, kPageSize, false);
+  for (void* p : old) heap_.free(p);
+  bool ours = false;
+  void* grown = heap_.reallocate(live, 8u << 20, &ours);
+  ASSERT_NE(grown, nullptr);
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.realloc_remapped, 1u);
+  EXPECT_EQ(s.heap.miss_evictions, 3u);
+  EXPECT_EQ(s.cached_bytes, 1u << 20);
+  heap_.free(grown);
+}
+
 TEST_F(LargeHeapTest, AlignedBlocksHonourTheirAlignment) {
   for (size_t align : {size_t{4096}, size_t{65536}, size_t{1} << 21, size_t{1} << 24}) {
     void* p = heap_.allocate(300 * 1024, align, false);
