@@ -153,9 +153,11 @@ void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
       // Rather than map new memory, cut what is needed from a larger
       // cached block; the rest goes back to the cache.
       if (hit == nullptr && (hit = cache_.take_larger(bytes, align, &update)) != nullptr) {
-        note_live(static_cast<int64_t>(hit->capacity));
+        // split_tail_locked() takes the tail off the live bytes; what is
+        // kept is counted below with every other hit (no peak in between).
+        counters_.live_bytes += hit->capacity;
         split_tail_locked(hit, capacity, &tail, &update);
-        note_live(-static_cast<int64_t>(hit->capacity));
+        counters_.live_bytes -= hit->capacity;
       }
     }
     if (hit != nullptr) {
@@ -388,6 +390,8 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
   if (tail.addr != nullptr) os_.unmap(tail.addr, tail.bytes);
   for (size_t i = 0; i < nevicted; i++) os_.unmap(evicted[i].addr, evicted[i].bytes);
   if (done != nullptr) return done;
+  update = false;
+  tail = {nullptr, 0};
 
   if (copy) {
     // Its pages are intact: the contents are copied into them and the old
@@ -405,10 +409,10 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
   }
   if (onto != nullptr) {
     // Released by the reclaimer: its pages would fault if written, so the
-    // old pages move onto its start instead. mremap(MREMAP_FIXED) moves the page tables onto the cached block's
-    // first pages and unmaps the old range: nothing is copied, and every
-    // page of the result is resident (the moved ones and the cached block's
-    // rest), so the caller's writes do not fault.
+    // old pages move onto its start instead (mremap MREMAP_FIXED: page
+    // tables move, nothing is copied, the moved pages stay resident; the
+    // rest of the block faults as fresh memory would). The old range is
+    // unmapped.
     const int err = os_.move_onto(p, old_capacity, reinterpret_cast<void*>(onto->addr));
     Span lost{nullptr, 0};
     {
