@@ -47,6 +47,20 @@ Block* BlockCache::take(size_t bytes, size_t align, bool* update) noexcept {
     return nullptr;
   }
   const uint32_t last = first + kSearchClasses < kClassCount ? first + kSearchClasses : kClassCount - 1;
+  if (Block* b = take_from(first, last, bytes, align, update)) return b;
+  counters_.misses++;
+  return nullptr;
+}
+
+Block* BlockCache::take_larger(size_t bytes, size_t align, bool* update) noexcept {
+  const uint32_t first = class_ceil(bytes) + kSearchClasses + 1;
+  if (first >= kClassCount || cached_blocks_ == 0) return nullptr;
+  Block* b = take_from(first, kClassCount - 1, bytes, align, update);
+  if (b != nullptr) counters_.split_hits++;
+  return b;
+}
+
+Block* BlockCache::take_from(uint32_t first, uint32_t last, size_t bytes, size_t align, bool* update) noexcept {
   for (uint32_t c = first; c <= last; c++) {
     for (Block* b = classes_[c]; b != nullptr;) {
       Block* next = b->class_next;
@@ -81,8 +95,28 @@ Block* BlockCache::take(size_t bytes, size_t align, bool* update) noexcept {
       b = next;
     }
   }
-  counters_.misses++;
   return nullptr;
+}
+
+bool BlockCache::take_block(Block* b, bool* update) noexcept {
+  switch (ring_.cancel(b->ring_id, b->addr, static_cast<uint32_t>(b->capacity), update)) {
+    case VM_RECLAIM_UNRECLAIMED:
+      unlist(b);
+      b->released = false;
+      counters_.hits_intact++;
+      return true;
+    case VM_RECLAIM_FREED:
+      unlist(b);
+      b->released = true;
+      counters_.hits_zeroed++;
+      return true;
+    case VM_RECLAIM_BUSY: counters_.busy_skips++; return false;
+    default:
+      unlist(b);
+      table_.erase(b);
+      counters_.lost++;
+      return false;
+  }
 }
 
 BlockCache::PutResult BlockCache::put(Block* b, bool* update) noexcept {
@@ -108,8 +142,12 @@ BlockCache::PutResult BlockCache::put(Block* b, bool* update) noexcept {
 }
 
 size_t BlockCache::evict_for(size_t incoming, Block** out, size_t max_out, bool* update) noexcept {
+  return evict_down_to(incoming >= max_bytes_ ? 0 : max_bytes_ - incoming, out, max_out, update);
+}
+
+size_t BlockCache::evict_down_to(size_t target, Block** out, size_t max_out, bool* update) noexcept {
   size_t n = 0;
-  for (Block* b = oldest_; b != nullptr && n < max_out && cached_bytes_ + incoming > max_bytes_;) {
+  for (Block* b = oldest_; b != nullptr && n < max_out && cached_bytes_ > target;) {
     Block* older_to_newer = b->age_prev;
     mach_vm_reclaim_state_t s = ring_.cancel(b->ring_id, b->addr, static_cast<uint32_t>(b->capacity), update);
     if (s != VM_RECLAIM_BUSY) {

@@ -22,6 +22,7 @@ struct CacheCounters {
   uint64_t busy_skips = 0;   // being reclaimed at that moment
   uint64_t lost = 0;         // DEALLOCATED: forgotten
   uint64_t misses = 0;
+  uint64_t split_hits = 0;  // a miss served from a larger block, split (counted in the hits too)
   uint64_t puts = 0;
   uint64_t put_failures = 0;  // ring full or absent: the caller unmapped
   uint64_t evictions = 0;     // over the byte cap: unmapped by the heap
@@ -40,6 +41,19 @@ class BlockCache {
   // live; nullptr if none fits. *update as for ReclaimRing.
   Block* take(size_t bytes, size_t align, bool* update) noexcept;
 
+  // The smallest cached block beyond take()'s reach (more than
+  // 2^(kSearchClasses/8) times `bytes`) at a multiple of `align`, taken as
+  // take() does; the caller splits off what it does not need. nullptr if
+  // none.
+  Block* take_larger(size_t bytes, size_t align, bool* update) noexcept;
+
+  // Takes one particular cached block out of the ring and the cache (a
+  // realloc growing into its neighbour). True if it is now live (UNRECLAIMED
+  // or FREED, with `released` set as for take()); false if the reclaimer is
+  // busy with it (it stays cached) or it was lost (its record is erased:
+  // `b` must not be used again).
+  bool take_block(Block* b, bool* update) noexcept;
+
   enum class PutResult { cached, rejected, ring_full };
   // Caches a freed block (its size and dirty flag are set by the caller).
   // rejected/ring_full: the block stays live and the caller disposes of it.
@@ -49,6 +63,8 @@ class BlockCache {
   // fills `out` (at most `max_out`) with the blocks to unmap, still in the
   // table. Returns how many.
   size_t evict_for(size_t incoming, Block** out, size_t max_out, bool* update) noexcept;
+  // The same, until the cache holds at most `target` bytes.
+  size_t evict_down_to(size_t target, Block** out, size_t max_out, bool* update) noexcept;
 
   size_t cached_bytes() const noexcept { return cached_bytes_; }
   size_t cached_blocks() const noexcept { return cached_blocks_; }
@@ -61,6 +77,7 @@ class BlockCache {
 
  private:
   void list(Block* b) noexcept;
+  Block* take_from(uint32_t first, uint32_t last, size_t bytes, size_t align, bool* update) noexcept;
 
   ReclaimRing& ring_;
   BlockTable& table_;

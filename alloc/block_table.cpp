@@ -160,6 +160,11 @@ void BlockTable::attach(Block* b) noexcept {
   count_++;
 }
 
+void BlockTable::discard_detached(Block* b) noexcept {
+  b->hash_next = free_records_;
+  free_records_ = b;
+}
+
 void BlockTable::erase(Block* b) noexcept {
   order_erase(b);
   unlink(b);

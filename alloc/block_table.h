@@ -18,13 +18,15 @@ enum class BlockState : uint8_t { live, cached };
 struct Block {
   uintptr_t addr = 0;
   size_t capacity = 0;   // bytes mapped (whole pages)
-  size_t size = 0;       // bytes asked for by the last allocation
+  size_t size = 0;       // bytes the program may have written: asked for by the last allocation
+                         // or realloc, the whole capacity once it asked malloc_usable_size
   uint64_t ring_id = 0;  // while cached: its ring entry
   BlockState state = BlockState::live;
-  bool dirty = false;     // while cached: may hold non-zero bytes
-  bool released = false;  // taken back FREED: pages that are still resident may hold
-                          // the old bytes (MADV_FREE keeps them until memory pressure)
-  uint32_t cls = 0;       // while cached: its cache list
+  bool dirty = false;       // while cached: may hold non-zero bytes
+  bool split_tail = false;  // split off the block before it, in the same mapping
+  bool released = false;    // taken back FREED: pages that are still resident may hold
+                            // the old bytes (MADV_FREE keeps them until memory pressure)
+  uint32_t cls = 0;         // while cached: its cache list
   Block* hash_next = nullptr;
   Block* class_prev = nullptr;  // cache lists (one per class, and the age list)
   Block* class_next = nullptr;
@@ -76,6 +78,8 @@ class BlockTable {
   // the index's room.
   void detach(Block* b) noexcept;
   void attach(Block* b) noexcept;
+  // Recycles a detached record whose block is gone (moved onto another).
+  void discard_detached(Block* b) noexcept;
 
   size_t size() const noexcept { return count_; }
   const AddressFilter& filter() const noexcept { return filter_; }
@@ -101,7 +105,7 @@ class BlockTable {
   Block* free_records_ = nullptr;  // chained through hash_next
   Block** ordered_ = nullptr;      // count_ entries, ascending addr
   size_t ordered_cap_ = 0;
-  AddressFilter filter_;           // every indexed address
+  AddressFilter filter_;  // every indexed address
 };
 
 }  // namespace vmreclaim::alloc

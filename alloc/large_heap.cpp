@@ -111,6 +111,27 @@ void LargeHeap::note_gone_locked(uintptr_t addr, size_t capacity) noexcept {
   gone_next_ = (gone_next_ + 1) % kGoneBlocks;
 }
 
+size_t LargeHeap::trim_for_miss_locked(size_t incoming, Span* out, bool* update) noexcept {
+  // What the cache holds did not fit, and `incoming` bytes of new memory are
+  // about to be mapped. A cache larger than what the program keeps alive
+  // gives back as much (its oldest blocks, not below that size), so memory
+  // follows the working set rather than the sizes the program stopped
+  // asking for.
+  const size_t cached = cache_.cached_bytes();
+  const size_t live = counters_.live_bytes;
+  if (cached <= live) return 0;
+  Block* victims[kMaxEvictions];
+  const size_t target = cached - live > incoming ? cached - incoming : live;
+  const size_t n = cache_.evict_down_to(target, victims, kMaxEvictions, update);
+  for (size_t i = 0; i < n; i++) {
+    out[i] = {reinterpret_cast<void*>(victims[i]->addr), victims[i]->capacity};
+    note_gone_locked(victims[i]->addr, victims[i]->capacity);
+    table_.erase(victims[i]);
+  }
+  counters_.miss_evictions += n;
+  return n;
+}
+
 void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
   const size_t capacity = capacity_for(bytes);
   if (capacity == 0) {
@@ -121,18 +142,36 @@ void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
   Block* hit = nullptr;
   bool dirty = false;
   bool released = false;
+  Span tail{nullptr, 0};
+  Span evicted[kMaxEvictions];
+  size_t nevicted = 0;
   {
     Locked lk(mu_);
     counters_.allocs++;
-    if (!ring_exclusive_) hit = cache_.take(bytes, align, &update);
+    if (!ring_exclusive_) {
+      hit = cache_.take(bytes, align, &update);
+      // Rather than map new memory, cut what is needed from a larger
+      // cached block; the rest goes back to the cache.
+      if (hit == nullptr && (hit = cache_.take_larger(bytes, align, &update)) != nullptr) {
+        // split_tail_locked() takes the tail off the live bytes; what is
+        // kept is counted below with every other hit (no peak in between).
+        counters_.live_bytes += hit->capacity;
+        split_tail_locked(hit, capacity, &tail, &update);
+        counters_.live_bytes -= hit->capacity;
+      }
+    }
     if (hit != nullptr) {
       hit->size = bytes;
       dirty = hit->dirty;
       released = hit->released;
       note_live(static_cast<int64_t>(hit->capacity));
+    } else if (!ring_exclusive_) {
+      nevicted = trim_for_miss_locked(capacity, evicted, &update);
     }
   }
+  for (size_t i = 0; i < nevicted; i++) os_.unmap(evicted[i].addr, evicted[i].bytes);
   if (update) ring_.update_accounting();
+  if (tail.addr != nullptr) os_.unmap(tail.addr, tail.bytes);
   if (hit != nullptr) {
     void* p = reinterpret_cast<void*>(hit->addr);
     if (zero && dirty) {
@@ -187,6 +226,16 @@ bool LargeHeap::free(void* p) noexcept {
       counters_.frees++;
       note_live(-static_cast<int64_t>(b->capacity));
       b->dirty = true;
+      // A tail split off this block and still cached joins it again.
+      if (!ring_exclusive_) {
+        Block* next = table_.find(b->addr + b->capacity);
+        if (next != nullptr && next->state == BlockState::cached && next->split_tail &&
+            cache_.take_block(next, &update)) {
+          b->capacity += next->capacity;
+          table_.erase(next);
+          counters_.tails_rejoined++;
+        }
+      }
       BlockCache::PutResult r = BlockCache::PutResult::rejected;
       if (!ring_exclusive_) {
         Block* victims[kMaxEvictions];
@@ -239,17 +288,49 @@ size_t LargeHeap::usable_size(const void* p, Use use) noexcept {
   {
     Locked lk(mu_);
     Block* b = live_block_locked(p, use);
-    if (b != nullptr) n = b->capacity;
+    if (b != nullptr) {
+      n = b->capacity;
+      // The program may now write all of it: a move copies all of it.
+      if (use == Use::usable_size) b->size = n;
+    }
   }
   if (n == 0) check_foreign(p, use);
   return n;
 }
 
+void LargeHeap::split_tail_locked(Block* b, size_t keep, Span* unmap, bool* update) noexcept {
+  const uintptr_t at = b->addr + keep;
+  const size_t bytes = b->capacity - keep;
+  b->capacity = keep;
+  note_live(-static_cast<int64_t>(bytes));
+  // The tail stays mapped and goes around the ring like any freed block: a
+  // later request (or this block growing again) takes it back without a
+  // fault, and the reclaimer releases it if nobody does.
+  Block* t = ring_exclusive_ ? nullptr : table_.insert(at, bytes);
+  if (t != nullptr) {
+    t->dirty = true;
+    t->split_tail = true;
+    if (cache_.cached_bytes() + bytes <= cache_.max_bytes() && cache_.put(t, update) == BlockCache::PutResult::cached) {
+      counters_.realloc_tails_cached++;
+      return;
+    }
+    table_.erase(t);
+  }
+  *unmap = {reinterpret_cast<void*>(at), bytes};
+}
+
 void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
   const size_t capacity = capacity_for(bytes);
   Block* b = nullptr;
+  Block* onto = nullptr;  // a cached block the contents move onto
   size_t old_capacity = 0;
+  size_t old_size = 0;
   Span tail{nullptr, 0};
+  bool update = false;
+  bool copy = false;
+  Span evicted[kMaxEvictions];
+  size_t nevicted = 0;
+  void* done = nullptr;
   {
     Locked lk(mu_);
     b = live_block_locked(p, Use::realloc);
@@ -262,17 +343,42 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
       if (bytes <= b->capacity) {
         counters_.realloc_in_place++;
         b->size = bytes;
-        // A block that shrank to half its capacity or less gives the rest back.
-        if (capacity <= b->capacity / 2) {
-          tail = {reinterpret_cast<char*>(p) + capacity, b->capacity - capacity};
-          note_live(-static_cast<int64_t>(tail.bytes));
-          b->capacity = capacity;
+        // A block that shrank to half its capacity or less hands the rest
+        // to the cache.
+        if (capacity <= b->capacity / 2) split_tail_locked(b, capacity, &tail, &update);
+        done = p;
+      } else if (!ring_exclusive_) {
+        // The block right after it is cached and together they are enough:
+        // take it back and grow in place (no system call, no copy, and no
+        // fault if the reclaimer had not released it).
+        Block* next = table_.find(b->addr + b->capacity);
+        if (next != nullptr && next->state == BlockState::cached && b->capacity + next->capacity >= bytes &&
+            cache_.take_block(next, &update)) {
+          const size_t add = next->capacity;
+          table_.erase(next);
+          b->capacity += add;
+          b->size = bytes;
+          note_live(static_cast<int64_t>(add));
+          counters_.realloc_absorbed++;
+          if (capacity <= b->capacity / 2) split_tail_locked(b, capacity, &tail, &update);
+          done = p;
+        } else if ((onto = cache_.take(bytes, kPageSize, &update)) != nullptr) {
+          // A cached block that fits.
+          onto->size = bytes;
+          note_live(static_cast<int64_t>(onto->capacity));
+          copy = !onto->released;
         }
-      } else {
+      }
+      if (done == nullptr && onto == nullptr && !ring_exclusive_) {
+        // New pages are about to be mapped (mremap): as for a miss.
+        nevicted = trim_for_miss_locked(capacity - b->capacity, evicted, &update);
+      }
+      if (done == nullptr) {
         old_capacity = b->capacity;
+        old_size = b->size;
         // Out of the index while its mapping moves: the old range may be
         // reused by another mapping before we re-index it.
-        table_.detach(b);
+        if (!copy) table_.detach(b);
       }
     }
   }
@@ -280,8 +386,56 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
     check_foreign(p, Use::realloc);
     return nullptr;
   }
+  if (update) ring_.update_accounting();
   if (tail.addr != nullptr) os_.unmap(tail.addr, tail.bytes);
-  if (old_capacity == 0) return p;
+  for (size_t i = 0; i < nevicted; i++) os_.unmap(evicted[i].addr, evicted[i].bytes);
+  if (done != nullptr) return done;
+  update = false;
+  tail = {nullptr, 0};
+
+  if (copy) {
+    // Its pages are intact: the contents are copied into them and the old
+    // block goes to the cache, resident, for the next request. Copying
+    // costs less than the faults of the pages it keeps resident, and the
+    // memory mapped stays the same (moving the pages instead would unmap
+    // the old range, and a later request would map and fault it again).
+    // What the program may have written: what it asked for (the whole
+    // capacity once it asked malloc_usable_size).
+    std::memcpy(reinterpret_cast<void*>(onto->addr), p, old_size);
+    free(p);
+    Locked lk(mu_);
+    counters_.realloc_into_cached++;
+    return reinterpret_cast<void*>(onto->addr);
+  }
+  if (onto != nullptr) {
+    // Released by the reclaimer: its pages would fault if written, so the
+    // old pages move onto its start instead (mremap MREMAP_FIXED: page
+    // tables move, nothing is copied, the moved pages stay resident; the
+    // rest of the block faults as fresh memory would). The old range is
+    // unmapped.
+    const int err = os_.move_onto(p, old_capacity, reinterpret_cast<void*>(onto->addr));
+    Span lost{nullptr, 0};
+    {
+      Locked lk(mu_);
+      if (err == 0) {
+        note_live(-static_cast<int64_t>(old_capacity));
+        note_gone_locked(b->addr, old_capacity);
+        table_.discard_detached(b);
+        counters_.realloc_moved++;
+        if (capacity <= onto->capacity / 2) split_tail_locked(onto, capacity, &tail, &update);
+        done = reinterpret_cast<void*>(onto->addr);
+      } else {
+        // The kernel may have unmapped the target already: drop that block.
+        lost = {reinterpret_cast<void*>(onto->addr), onto->capacity};
+        note_live(-static_cast<int64_t>(onto->capacity));
+        table_.erase(onto);
+      }
+    }
+    if (update) ring_.update_accounting();
+    if (tail.addr != nullptr) os_.unmap(tail.addr, tail.bytes);
+    if (done != nullptr) return done;
+    os_.unmap(lost.addr, lost.bytes);
+  }
 
   void* q = os_.remap(p, old_capacity, capacity);
   if (q != nullptr) {
@@ -300,8 +454,7 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
   }
   void* fresh = allocate(bytes, kPageSize, false);
   if (fresh == nullptr) return nullptr;  // the old block stays valid
-  // The caller may have used the whole usable size, not just what it asked for.
-  std::memcpy(fresh, p, old_capacity < bytes ? old_capacity : bytes);
+  std::memcpy(fresh, p, old_size);
   free(p);
   {
     Locked lk(mu_);

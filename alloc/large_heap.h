@@ -23,10 +23,16 @@ struct HeapCounters {
   uint64_t fresh_maps = 0;
   uint64_t map_failures = 0;
   uint64_t frees = 0;
-  uint64_t direct_unmaps = 0;  // freed blocks the cache could not take
+  uint64_t direct_unmaps = 0;   // freed blocks the cache could not take
+  uint64_t miss_evictions = 0;  // cached blocks given back because a request missed
   uint64_t realloc_in_place = 0;
   uint64_t realloc_remapped = 0;
   uint64_t realloc_copied = 0;
+  uint64_t realloc_absorbed = 0;      // grew into the cached block after it
+  uint64_t realloc_into_cached = 0;   // copied into an intact cached block
+  uint64_t realloc_moved = 0;         // pages moved onto a released cached block (mremap MREMAP_FIXED)
+  uint64_t realloc_tails_cached = 0;  // a shrunk block's tail entered into the cache
+  uint64_t tails_rejoined = 0;        // a freed block took its cached tail back
   uint64_t live_bytes = 0;
   uint64_t peak_live_bytes = 0;
 };
@@ -67,9 +73,13 @@ class LargeHeap {
   // The usable size of one of the heap's live blocks, 0 if `p` is not one.
   size_t usable_size(const void* p, Use use = Use::usable_size) noexcept;
 
-  // Resizes one of the heap's blocks to `bytes` (at least the threshold):
-  // in place when its capacity allows, else by moving the mapping (mremap),
-  // else by copying. *ours = false (and nullptr) if `p` is not the heap's.
+  // Resizes one of the heap's blocks to `bytes` (at least the threshold),
+  // through the cache where it can. Shrinking stays in place; a tail of half
+  // the capacity or more becomes a cached block. Growing beyond the capacity,
+  // in order: absorb the cached block right after it; move the pages onto a
+  // cached block that fits (mremap MREMAP_FIXED: no copy, no fault); move the
+  // mapping (mremap MREMAP_MAYMOVE: the new pages fault); copy.
+  // *ours = false (and nullptr) if `p` is not the heap's.
   void* reallocate(void* p, size_t bytes, bool* ours) noexcept;
 
   HeapSnapshot snapshot() noexcept;
@@ -97,6 +107,13 @@ class LargeHeap {
   // Without the lock, for a page-aligned pointer that is not the heap's.
   void check_foreign(const void* p, Use use) noexcept;
   void note_gone_locked(uintptr_t addr, size_t capacity) noexcept;
+  // Cuts `b` to its first `keep` bytes; the rest becomes a cached block, or,
+  // when the cache cannot take it, *unmap (for the caller, without the lock).
+  void split_tail_locked(Block* b, size_t keep, Span* unmap, bool* update) noexcept;
+  // Before `incoming` bytes of new memory are mapped: a cache holding more
+  // than the live blocks gives back as much, down to their size. Fills `out`
+  // (kMaxEvictions) with what to unmap without the lock; returns how many.
+  size_t trim_for_miss_locked(size_t incoming, Span* out, bool* update) noexcept;
   void note_live(int64_t delta) noexcept;
 
   // Adaptive: the critical sections are a few hundred nanoseconds and make

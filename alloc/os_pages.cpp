@@ -44,6 +44,12 @@ void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
   return p == MAP_FAILED ? nullptr : p;
 }
 
+int OsPages::move_onto(void* from, size_t bytes, void* to) noexcept {
+  counters_.remaps.fetch_add(1, relaxed);
+  void* p = ::mremap(from, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  return p == MAP_FAILED ? errno : 0;
+}
+
 void OsPages::zero_resident(void* addr, size_t bytes) noexcept {
   constexpr size_t kPage = 4096;
   constexpr size_t kPagesPerCall = 4096;  // 16 MiB per mincore(), 4 KiB of stack

@@ -25,6 +25,13 @@ class OsPages {
   // Grow or shrink a mapping; may move it (the kernel moves page tables,
   // never copies). nullptr if the kernel refused (the old mapping stays).
   void* remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept;
+  // Moves the pages of [from, from+bytes) onto [to, to+bytes) of another
+  // mapping (mremap MREMAP_FIXED: page tables move, nothing is copied or
+  // faulted); what was mapped at `to` is replaced and `from` is unmapped.
+  // 0 or errno (e.g. EFAULT: `from` spans two mappings). On failure `from`
+  // is intact but [to, to+bytes) may have been unmapped already (the kernel
+  // clears the target before it checks the source).
+  int move_onto(void* from, size_t bytes, void* to) noexcept;
   // Clears [addr, addr+bytes) of a mapping whose pages were released
   // (MADV_DONTNEED or MADV_FREE): only pages still resident can hold bytes,
   // so only those are written; the others read as zero and stay unfaulted.

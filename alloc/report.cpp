@@ -71,14 +71,21 @@ void write_report() noexcept {
   w.add("large_allocs", h.heap.allocs);
   w.add("reused_intact", h.cache.hits_intact);
   w.add("reused_zeroed", h.cache.hits_zeroed);
+  w.add("reused_split", h.cache.split_hits);
   w.add("fresh_maps", h.heap.fresh_maps);
   w.add("large_frees", h.heap.frees);
   w.add("direct_unmaps", h.heap.direct_unmaps);
   w.add("evictions", h.cache.evictions);
+  w.add("miss_evictions", h.heap.miss_evictions);
   w.add("busy_skips", h.cache.busy_skips);
   w.add("realloc_in_place", h.heap.realloc_in_place);
   w.add("realloc_remapped", h.heap.realloc_remapped);
   w.add("realloc_copied", h.heap.realloc_copied);
+  w.add("realloc_absorbed", h.heap.realloc_absorbed);
+  w.add("realloc_into_cached", h.heap.realloc_into_cached);
+  w.add("realloc_moved", h.heap.realloc_moved);
+  w.add("realloc_tails_cached", h.heap.realloc_tails_cached);
+  w.add("tails_rejoined", h.heap.tails_rejoined);
   w.add("peak_live_bytes", h.heap.peak_live_bytes);
   w.add("cached_bytes", h.cached_bytes);
   if (l != nullptr) {

@@ -11,6 +11,9 @@
 //
 // Each thread keeps --slots blocks; an operation frees a random slot and
 // allocates a block of a random size in [--min, --max], writing every page.
+// With --realloc-every N, one operation in N (on average) instead resizes a
+// random slot with realloc to a random size in [--min, --max], checks that
+// the bytes it kept moved with it, and writes every page of the new size.
 // Results go to stdout as key=value lines; phase changes as "phase=NAME t=SECONDS".
 #include <dlfcn.h>
 #include <sys/resource.h>
@@ -40,6 +43,7 @@ struct Options {
   size_t min = 192 * 1024;
   size_t max = 8 * 1024 * 1024;
   unsigned seed = 1;
+  unsigned realloc_every = 0;  // 0: never
 };
 
 Clock::time_point g_start;
@@ -96,8 +100,35 @@ void touch(char* p, size_t n, char v) {
   p[n - 1] = v;
 }
 
+// Every page of a block starts with the same byte (touch()): a realloc must
+// keep the pages it keeps.
+void check_kept(const char* p, size_t n, char v) {
+  for (size_t i = 0; i < n; i += 4096) {
+    if (p[i] != v) {
+      std::fprintf(stderr, "realloc lost the contents at offset %zu\n", i);
+      std::exit(1);
+    }
+  }
+}
+
 void one_op(Worker& w, const Options& o) {
   size_t slot = w.rng.next() % w.blocks.size();
+  if (o.realloc_every != 0 && w.rng.next() % o.realloc_every == 0 && w.blocks[slot] != nullptr) {
+    size_t n = o.min + w.rng.next() % (o.max - o.min + 1);
+    const size_t old = w.sizes[slot];
+    const char v = w.blocks[slot][0];
+    auto* p = static_cast<char*>(std::realloc(w.blocks[slot], n));
+    if (p == nullptr) {
+      std::fprintf(stderr, "realloc(%zu) failed\n", n);
+      std::exit(1);
+    }
+    check_kept(p, old < n ? old : n, v);
+    touch(p, n, static_cast<char>(w.ops));
+    w.blocks[slot] = p;
+    w.sizes[slot] = n;
+    w.ops++;
+    return;
+  }
   std::free(w.blocks[slot]);
   size_t n = o.min + w.rng.next() % (o.max - o.min + 1);
   auto* p = static_cast<char*>(std::malloc(n));
@@ -212,6 +243,8 @@ bool parse(int argc, char** argv, Options& o) {
       o.max = std::strtoull(v, nullptr, 0);
     else if (k == "--seed")
       o.seed = static_cast<unsigned>(std::atoi(v));
+    else if (k == "--realloc-every")
+      o.realloc_every = static_cast<unsigned>(std::atoi(v));
     else
       return false;
   }
@@ -225,7 +258,7 @@ int main(int argc, char** argv) {
   if (!parse(argc, argv, o)) {
     std::fprintf(stderr,
                  "usage: alloc_churn churn|phased|giveback [--threads N] [--slots N] [--ops N] "
-                 "[--busy S] [--idle S] [--min BYTES] [--max BYTES] [--seed N]\n");
+                 "[--busy S] [--idle S] [--min BYTES] [--max BYTES] [--seed N] [--realloc-every N]\n");
     return 2;
   }
   g_start = Clock::now();

@@ -137,17 +137,172 @@ TEST_F(LargeHeapTest, ReallocKeepsContentsGrowingAndShrinking) {
   for (size_t i = 0; i < n; i++) ASSERT_EQ(q[i], static_cast<unsigned char>(i * 7)) << i;
   EXPECT_EQ(heap_.snapshot().heap.realloc_remapped, 1u);
   q[(16u << 20) - 1] = 1;
-  // Shrinking to a quarter gives the tail back: unmapped, not just forgotten.
-  ASSERT_TRUE(
-      anything_mapped(reinterpret_cast<uintptr_t>(q) + (4u << 20), reinterpret_cast<uintptr_t>(q) + (16u << 20)));
+  // Shrinking to a quarter: the block stays where it is and its tail becomes
+  // a cached block of its own (still mapped, entered into the ring).
   auto* r = static_cast<unsigned char*>(heap_.reallocate(q, 4u << 20, &ours));
   EXPECT_EQ(r, q);
   EXPECT_EQ(heap_.usable_size(r), 4u << 20);
-  EXPECT_FALSE(
-      anything_mapped(reinterpret_cast<uintptr_t>(r) + (4u << 20), reinterpret_cast<uintptr_t>(r) + (16u << 20)));
-  EXPECT_TRUE(anything_mapped(reinterpret_cast<uintptr_t>(r), reinterpret_cast<uintptr_t>(r) + (4u << 20)));
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.realloc_tails_cached, 1u);
+  EXPECT_EQ(s.cached_bytes, 12u << 20);
+  EXPECT_EQ(ring_.entries(), 1u);
+  EXPECT_TRUE(anything_mapped(reinterpret_cast<uintptr_t>(r), reinterpret_cast<uintptr_t>(r) + (16u << 20)));
   for (size_t i = 0; i < n; i++) ASSERT_EQ(r[i], static_cast<unsigned char>(i * 7)) << i;
   heap_.free(r);
+  // Freed, the block takes its tail back: one 16 MiB block in the cache.
+  s = heap_.snapshot();
+  EXPECT_EQ(s.heap.tails_rejoined, 1u);
+  EXPECT_EQ(s.cached_blocks, 1u);
+  EXPECT_EQ(s.cached_bytes, 16u << 20);
+}
+
+// A shrunk block growing again takes its cached tail back: same address, no
+// system call, the tail's pages still there.
+TEST_F(LargeHeapTest, ReallocGrowsBackIntoItsCachedTail) {
+  const size_t n = 8u << 20;
+  auto* p = static_cast<unsigned char*>(heap_.allocate(n, kPageSize, false));
+  std::memset(p, 0x11, n);
+  bool ours = false;
+  ASSERT_EQ(heap_.reallocate(p, 1u << 20, &ours), p);
+  const uint64_t maps = os_.counters().maps.load(), remaps = os_.counters().remaps.load();
+  auto* q = static_cast<unsigned char*>(heap_.reallocate(p, 6u << 20, &ours));
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(os_.counters().maps.load(), maps);
+  EXPECT_EQ(os_.counters().remaps.load(), remaps);
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.realloc_absorbed, 1u);
+  EXPECT_EQ(s.cache.hits_intact, 1u);
+  EXPECT_EQ(ring_.entries(), 0u);
+  EXPECT_GE(heap_.usable_size(q), 6u << 20);
+  for (size_t i = 0; i < (1u << 20); i += 997) ASSERT_EQ(q[i], 0x11) << i;
+  heap_.free(q);
+}
+
+// Growing beyond its capacity into an intact cached block: the contents are
+// copied into it (no mapping, no mremap) and the old block is cached.
+TEST_F(LargeHeapTest, ReallocGrowsIntoAnIntactCachedBlock) {
+  const size_t n = 1u << 20;
+  auto* p = static_cast<unsigned char*>(heap_.allocate(n, kPageSize, false));
+  for (size_t i = 0; i < n; i++) p[i] = static_cast<unsigned char>(i * 5);
+  void* spare = heap_.allocate(4u << 20, kPageSize, false);
+  std::memset(spare, 0x77, 4u << 20);
+  heap_.free(spare);
+  const uint64_t maps = os_.counters().maps.load(), remaps = os_.counters().remaps.load();
+  bool ours = false;
+  auto* q = static_cast<unsigned char*>(heap_.reallocate(p, 3u << 20, &ours));
+  EXPECT_EQ(q, spare);
+  for (size_t i = 0; i < n; i++) ASSERT_EQ(q[i], static_cast<unsigned char>(i * 5)) << i;
+  EXPECT_EQ(os_.counters().maps.load(), maps);
+  EXPECT_EQ(os_.counters().remaps.load(), remaps);
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.realloc_into_cached, 1u);
+  EXPECT_EQ(s.cached_blocks, 1u);  // the old block
+  // The old pointer is now a cached block: using it again is caught.
+  EXPECT_DEATH(heap_.free(p), "vmreclaim-malloc: double free of large block");
+  heap_.free(q);
+}
+
+// Growing into a cached block the reclaimer released: its pages are gone, so
+// the old pages move onto it (mremap MREMAP_FIXED) instead of being copied.
+TEST_F(LargeHeapTest, ReallocMovesOntoAReleasedCachedBlock) {
+  const size_t n = 1u << 20;
+  auto* p = static_cast<unsigned char*>(heap_.allocate(n, kPageSize, false));
+  for (size_t i = 0; i < n; i++) p[i] = static_cast<unsigned char>(i * 3);
+  void* spare = heap_.allocate(4u << 20, kPageSize, false);
+  heap_.free(spare);
+  ring_.reclaim_all();
+  bool ours = false;
+  auto* q = static_cast<unsigned char*>(heap_.reallocate(p, 3u << 20, &ours));
+  EXPECT_EQ(q, spare);
+  for (size_t i = 0; i < n; i++) ASSERT_EQ(q[i], static_cast<unsigned char>(i * 3)) << i;
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.realloc_moved, 1u);
+  EXPECT_EQ(s.cached_blocks, 0u);
+  // The old range is unmapped and remembered.
+  EXPECT_FALSE(anything_mapped(reinterpret_cast<uintptr_t>(p), reinterpret_cast<uintptr_t>(p) + n));
+  EXPECT_DEATH(heap_.free(p), "unmapped since");
+  std::memset(q, 1, 3u << 20);
+  heap_.free(q);
+}
+
+// The old block's mapping split in two: kernels before 6.17 refuse to move
+// a range over two mappings (after they may have unmapped the target, so the
+// target block is dropped and the realloc copies); later ones move both.
+// Either way the contents arrive.
+TEST_F(LargeHeapTest, ReallocOntoAReleasedBlockOfASplitMapping) {
+  const size_t n = 1u << 20;
+  auto* p = static_cast<unsigned char*>(heap_.allocate(n, kPageSize, false));
+  for (size_t i = 0; i < n; i++) p[i] = static_cast<unsigned char>(i * 11);
+  ASSERT_EQ(::madvise(p + n / 2, n / 2, MADV_DONTFORK), 0);
+  void* spare = heap_.allocate(4u << 20, kPageSize, false);
+  heap_.free(spare);
+  ring_.reclaim_all();
+  bool ours = false;
+  auto* q = static_cast<unsigned char*>(heap_.reallocate(p, 3u << 20, &ours));
+  ASSERT_NE(q, nullptr);
+  for (size_t i = 0; i < n; i++) ASSERT_EQ(q[i], static_cast<unsigned char>(i * 11)) << i;
+  std::memset(q, 2, 3u << 20);
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.realloc_moved + s.heap.realloc_copied, 1u);
+  heap_.free(q);
+}
+
+// A request that no cached block of up to twice its size fits is cut from a
+// larger cached block rather than mapped; the rest stays cached.
+TEST_F(LargeHeapTest, AMissIsCutFromALargerCachedBlock) {
+  void* big = heap_.allocate(16u << 20, kPageSize, false);
+  heap_.free(big);
+  const uint64_t maps = os_.counters().maps.load();
+  void* p = heap_.allocate(1u << 20, kPageSize, false);
+  EXPECT_EQ(p, big);
+  EXPECT_EQ(os_.counters().maps.load(), maps);
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.cache.split_hits, 1u);
+  EXPECT_EQ(s.cached_bytes, 15u << 20);
+  EXPECT_EQ(heap_.usable_size(p), 1u << 20);
+  heap_.free(p);
+  EXPECT_EQ(heap_.snapshot().cached_bytes, 16u << 20);  // rejoined
+}
+
+// A miss maps new memory; a cache holding more than the live blocks gives
+// back as much as is mapped (oldest first), down to the live size: memory
+// follows the working set, not the sizes the program stopped asking for.
+TEST_F(LargeHeapTest, AMissGivesBackWhatTheCacheHoldsBeyondTheLiveBlocks) {
+  void* live = heap_.allocate(1u << 20, kPageSize, false);
+  void* old[4];
+  for (void*& p : old) p = heap_.allocate(1u << 20, kPageSize, false);
+  for (void* p : old) heap_.free(p);
+  ASSERT_EQ(heap_.snapshot().cached_bytes, 4u << 20);
+  void* big = heap_.allocate(8u << 20, kPageSize, false);  // fits no cached block
+  ASSERT_NE(big, nullptr);
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.miss_evictions, 3u);
+  EXPECT_EQ(s.cached_bytes, 1u << 20);
+  // The oldest went, and the kernel has them no more.
+  EXPECT_FALSE(anything_mapped(reinterpret_cast<uintptr_t>(old[0]), reinterpret_cast<uintptr_t>(old[0]) + (1u << 20)));
+  // A cache no larger than the live blocks is left alone.
+  void* big2 = heap_.allocate(8u << 20, kPageSize, false);
+  EXPECT_EQ(heap_.snapshot().cached_bytes, 1u << 20);
+  heap_.free(big2);
+  heap_.free(big);
+  heap_.free(live);
+}
+
+// The same when a realloc grows by mapping new pages (mremap): the cache
+// gives back what it holds beyond the live blocks.
+TEST_F(LargeHeapTest, AReallocThatMapsNewPagesTrimsTheCacheToo) {
+  void* live = heap_.allocate(1u << 20, kPageSize, false);
+  void* old[4];
+  for (void*& p : old) p = heap_.allocate(1u << 20, kPageSize, false);
+  for (void* p : old) heap_.free(p);
+  bool ours = false;
+  void* grown = heap_.reallocate(live, 8u << 20, &ours);
+  ASSERT_NE(grown, nullptr);
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.realloc_remapped, 1u);
+  EXPECT_EQ(s.heap.miss_evictions, 3u);
+  EXPECT_EQ(s.cached_bytes, 1u << 20);
+  heap_.free(grown);
 }
 
 TEST_F(LargeHeapTest, AlignedBlocksHonourTheirAlignment) {

@@ -6,6 +6,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vmreclaim/vmreclaim.h>
@@ -207,6 +208,54 @@ void calloc_after_drain() {
   free(z);
 }
 
+long thread_minor_faults() {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
+  return ru.ru_minflt;
+}
+
+// realloc through the cache, in each of its ways, contents kept, and the
+// growth's new pages already resident when it came from a cached block.
+// Prints the minor faults of writing every page after each growth.
+void realloc_paths() {
+  constexpr size_t kOld = kLarge, kSpare = 8 * kLarge, kNew = 6 * kLarge;
+  auto* a = static_cast<unsigned char*>(malloc(kOld));
+  CHECK(a != nullptr);
+  fill(a, kOld, 21);
+  // A cached block with every page resident: the growth lands in it.
+  void* spare = malloc(kSpare);
+  CHECK(spare != nullptr);
+  std::memset(spare, 0x33, kSpare);
+  free(spare);
+  long f0 = thread_minor_faults();
+  auto* b = static_cast<unsigned char*>(realloc(a, kNew));
+  CHECK(b != nullptr);
+  std::memset(b + kOld, 0x44, kNew - kOld);
+  std::printf("grow_into_cached_faults=%ld\n", thread_minor_faults() - f0);
+  CHECK(b != nullptr && has_pattern(b, kOld, 21));
+  // Shrunk to a fraction, then grown again: its tail comes back.
+  fill(b, kNew, 22, 4096);
+  auto* c = static_cast<unsigned char*>(realloc(b, kLarge / 2));
+  CHECK(c == b);
+  f0 = thread_minor_faults();
+  auto* d = static_cast<unsigned char*>(realloc(c, kNew));
+  CHECK(d != nullptr);
+  std::memset(d + kLarge / 2, 0x55, kNew - kLarge / 2);
+  std::printf("grow_into_tail_faults=%ld\n", thread_minor_faults() - f0);
+  CHECK(d != nullptr && has_pattern(d, kLarge / 2, 22, 4096));
+  // Grown into a cached block the engine released: contents kept.
+  fill(d, kNew, 23, 4096);
+  void* spare2 = malloc(12 * kLarge);
+  CHECK(spare2 != nullptr);
+  free(spare2);
+  mach_vm_reclaim_ring_t r = vmreclaim_ring_current();
+  CHECK(r != nullptr && vmreclaim_ring_drain(r, nullptr) == VM_RECLAIM_SUCCESS);
+  auto* e = static_cast<unsigned char*>(realloc(d, 10 * kLarge));
+  CHECK(e != nullptr && has_pattern(e, kNew, 23, 4096));
+  std::memset(e, 1, 10 * kLarge);
+  free(e);
+}
+
 void double_free() {
   void* p = malloc(kLarge);
   free(p);
@@ -245,6 +294,13 @@ void misuse(const std::string& what) {
       void* q = realloc(p, 100);
       std::printf("survived %p\n", q);
     }
+  } else if (what == "free_after_realloc") {
+    // A spare cached block takes the growth; p itself goes to the cache.
+    void* spare = malloc(4 * kLarge);
+    free(spare);
+    void* q = realloc(p, 3 * kLarge);
+    std::printf("moved %d\n", q != p ? 1 : 0);
+    free(p);
   } else if (what == "free_unmapped") {
     void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     munmap(page, 4096);
@@ -345,6 +401,8 @@ int main(int argc, char** argv) {
     mt_churn();
   } else if (s == "fork") {
     fork_during_allocation();
+  } else if (s == "realloc_paths") {
+    realloc_paths();
   } else if (s == "double_free") {
     double_free();
   } else if (s == "settings") {

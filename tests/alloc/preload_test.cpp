@@ -160,6 +160,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Misuse{"realloc_after_eviction", "vmreclaim-malloc: realloc after free of large block", true},
                       Misuse{"small_realloc_after_eviction", "vmreclaim-malloc: realloc after free of large block",
                              true},
+                      Misuse{"free_after_realloc", "vmreclaim-malloc: double free of large block", false},
                       Misuse{"free_unmapped", "vmreclaim-malloc: free of unmapped memory", false}),
     [](const auto& p) { return std::string(p.param.scenario); });
 
@@ -202,6 +203,28 @@ TEST_F(Preload, CacheMaxSettingBoundsTheCache) {
   EXPECT_EQ(report_value(line, "cached_bytes"), 2 << 20) << line;
   EXPECT_EQ(report_value(line, "evictions"), 2) << line;
   EXPECT_EQ(report_value(line, "layer_munmaps"), 2) << line;
+}
+
+// realloc goes around the cache: growth lands in a cached block (its pages
+// resident: writing them faults nothing), a shrunk block's tail is cached
+// and taken back when it grows again, a block the engine released takes
+// the old pages by mremap; contents kept throughout.
+TEST_F(Preload, ReallocGrowsThroughTheCacheWithoutFaulting) {
+  Outcome o = probe("realloc_paths");
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  // 5 MiB of new pages each: 1280 faults if they were fresh.
+  const long kFresh = 5 * 256;
+  for (const char* key : {"grow_into_cached_faults=", "grow_into_tail_faults="}) {
+    size_t at = o.output.find(key);
+    ASSERT_NE(at, std::string::npos) << o.output;
+    EXPECT_LT(std::atol(o.output.c_str() + at + std::strlen(key)), kFresh / 20) << key << "\n" << o.output;
+  }
+  std::string line = read_file(report_);
+  EXPECT_EQ(report_value(line, "realloc_into_cached"), 1) << line;
+  EXPECT_EQ(report_value(line, "realloc_tails_cached"), 1) << line;
+  EXPECT_EQ(report_value(line, "realloc_absorbed"), 1) << line;
+  EXPECT_EQ(report_value(line, "realloc_moved"), 1) << line;
+  EXPECT_EQ(report_value(line, "realloc_remapped"), 0) << line;
 }
 
 // mremap cannot move a block whose mapping was split: realloc copies.
