@@ -210,14 +210,14 @@ TEST_F(Preload, CacheMaxSettingBoundsTheCache) {
 // and taken back when it grows again, a block the engine released takes
 // the old pages by mremap; contents kept throughout.
 TEST_F(Preload, ReallocGrowsThroughTheCacheWithoutFaulting) {
-  Outcome o = probe("realloc_paths");
-  ASSERT_EQ(o.exit_code, 0) << o.output;
+  ChildResult o = probe("realloc_paths");
+  ASSERT_EQ(o.exit_code, 0) << output(o);
   // 5 MiB of new pages each: 1280 faults if they were fresh.
   const long kFresh = 5 * 256;
   for (const char* key : {"grow_into_cached_faults=", "grow_into_tail_faults="}) {
-    size_t at = o.output.find(key);
-    ASSERT_NE(at, std::string::npos) << o.output;
-    EXPECT_LT(std::atol(o.output.c_str() + at + std::strlen(key)), kFresh / 20) << key << "\n" << o.output;
+    size_t at = output(o).find(key);
+    ASSERT_NE(at, std::string::npos) << output(o);
+    EXPECT_LT(std::atol(output(o).c_str() + at + std::strlen(key)), kFresh / 20) << key << "\n" << output(o);
   }
   std::string line = read_file(report_);
   EXPECT_EQ(report_value(line, "realloc_into_cached"), 1) << line;
