@@ -18,6 +18,7 @@
 #include "control/protocol.h"
 #include "control/socket_address.h"
 #include "control/stats_json.h"
+#include "platform/linux/socket.h"
 
 namespace vmreclaim::control {
 namespace {
@@ -244,24 +245,7 @@ Client::~Client() {
 }
 
 ssize_t Client::send_packet(std::string_view packet) noexcept {
-  iovec iov{const_cast<char*>(packet.data()), packet.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (proof_fd_ >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &proof_fd_, sizeof(int));
-  }
-  ssize_t n;
-  do {
-    n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = platform::send_with_fd(fd_, packet, proof_fd_, 0);
   if (n >= 0 && proof_fd_ >= 0) {
     ::close(proof_fd_);  // shown once: the connection is now answered or closed
     proof_fd_ = -1;

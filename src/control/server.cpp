@@ -16,6 +16,7 @@
 #include "control/protocol.h"
 #include "control/socket_address.h"
 #include "platform/linux/fd.h"
+#include "platform/linux/socket.h"
 #include "support/log.h"
 
 namespace vmreclaim::control {
@@ -60,30 +61,11 @@ Result<int> listen_on(const std::string& name) {
 // may send along (rule 2's proof, authorise.h). Every descriptor received
 // is closed; *proven tells whether the first one was the proof.
 ssize_t recv_with_proof(int conn, char* buf, size_t size, const Authoriser& auth, bool* proven) noexcept {
-  constexpr size_t kMaxFds = 4;  // more are closed by the kernel (MSG_CTRUNC)
-  alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))];
-  iovec iov{buf, size};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n = ::recvmsg(conn, &msg, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
-  *proven = false;
-  if (n < 0) return n;
-  bool first = true;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; i++) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (first) *proven = auth.proves_ptrace_access(fd);
-      first = false;
-      ::close(fd);
-    }
-  }
-  return n;
+  int fds[4];
+  const platform::Received r = platform::recv_with_fds(conn, buf, size, MSG_DONTWAIT | MSG_TRUNC, fds, 4);
+  *proven = r.n_fds > 0 && auth.proves_ptrace_access(fds[0]);
+  for (int i = 0; i < r.n_fds; i++) ::close(fds[i]);
+  return r.bytes;
 }
 
 // Best effort: a peer that does not read its replies loses them.

@@ -34,6 +34,7 @@
 #include "platform/linux/cgroup.h"
 #include "platform/linux/meminfo.h"
 #include "platform/linux/psi.h"
+#include "platform/linux/socket.h"
 #include "policy/daemon_link.h"
 #include "policy/limits.h"
 #include "policy/pressure_monitor.h"
@@ -432,22 +433,8 @@ void Daemon::Impl::sweep_idle() {
 
 void Daemon::Impl::reply(Connection& c, const nlohmann::json& j, int pass_fd) {
   const std::string text = json_text(j);
-  iovec iov{const_cast<char*>(text.data()), text.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (pass_fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cm), &pass_fd, sizeof pass_fd);
-  }
   // Never waits: a peer that does not read its answers loses its connection.
-  if (::sendmsg(c.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != static_cast<ssize_t>(text.size())) {
+  if (platform::send_with_fd(c.fd, text, pass_fd, MSG_DONTWAIT) != static_cast<ssize_t>(text.size())) {
     c.idle_deadline_ns = 0;  // on_conn closes it (and forgets a registration)
   }
 }

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "platform/linux/socket.h"
 #include "policy/limits.h"
 #include "support/environment.h"
 #include "support/log.h"
@@ -116,21 +117,10 @@ bool DaemonLink::try_register() noexcept {
     return false;
   }
   char body[kMaxAnswer];
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  iovec iov{body, sizeof body};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  const ssize_t got = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   int memfd = -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
-      std::memcpy(&memfd, CMSG_DATA(c), sizeof memfd);
-    }
-  }
-  bool ok = got > 0 && (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 && memfd >= 0;
+  const platform::Received rcv = platform::recv_with_fds(fd, body, sizeof body, MSG_DONTWAIT, &memfd, 1);
+  const ssize_t got = rcv.bytes;
+  bool ok = got > 0 && (rcv.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 && rcv.n_fds == 1;
   if (ok) {
     auto j = nlohmann::json::parse(body, body + got, nullptr, false);
     ok = j.is_object() && j.value("ok", false);
