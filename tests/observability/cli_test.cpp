@@ -135,6 +135,25 @@ TEST(Cli, ShowGivesRegionsAndStatistics) {
   EXPECT_NE(table.out.find("25 entries"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("entered      25 entries"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("... 22 more"), std::string::npos) << table.out;
+
+  // --all-stats: every statistic the JSON has (the one list, stats.def), each
+  // on its own line with its value.
+  ChildResult all = cli({"show", std::to_string(t.pid()), "--all-stats", "--limit", "0"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  for (const auto& [name, value] : j["stats"].items()) {
+    if (value.is_object()) {
+      for (const auto& [key, v] : value.items()) {
+        EXPECT_NE(all.out.find("  " + name + "." + key + " "), std::string::npos) << name << "." << key << all.out;
+      }
+    } else {
+      const std::string line = "  " + name + " ";
+      const size_t at = all.out.find(line);
+      ASSERT_NE(at, std::string::npos) << name << "\n" << all.out;
+      if (name == "entered_entries") {
+        EXPECT_EQ(std::stoull(all.out.substr(at + line.size())), static_cast<unsigned long long>(kRegions));
+      }
+    }
+  }
 }
 
 TEST(Cli, TrimThenDrain) {

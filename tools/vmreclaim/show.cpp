@@ -17,7 +17,33 @@ struct ShowOptions {
   bool json = false;
   size_t limit = 20;
   double timeout = 2.0;
+  bool all_stats = false;
 };
+
+// Every statistic of the one list (<vmreclaim/stats.def>) under its own
+// name, the zero ones too, with what it means: the summary below groups
+// them for reading, this shows each.
+void print_all_stats(const vmreclaim_ring_stats& s) {
+  std::printf("statistics (every one):\n");
+  auto value = [](const char* name, unsigned long long v, const char* meaning) {
+    std::printf("  %-26s %20llu  %s\n", name, v, meaning);
+  };
+  auto keyed = [](const char* name, const uint64_t* v, int n, const char* (*key)(int), const char* meaning) {
+    for (int i = 0; i < n; i++) {
+      const std::string field = std::string(name) + "." + key(i);
+      std::printf("  %-26s %20llu  %s\n", field.c_str(), static_cast<unsigned long long>(v[i]), i == 0 ? meaning : "");
+    }
+  };
+#define VMR_SHOW_VALUE(name, meaning) value(#name, static_cast<unsigned long long>(s.name), meaning);
+#define VMR_SHOW_BY_CAUSE(name, meaning) keyed(#name, s.name, VMRECLAIM_CAUSE_COUNT, control::cause_name, meaning);
+#define VMR_SHOW_BY_GUARD(name, meaning) \
+  keyed(#name, s.name, VMRECLAIM_GUARD_COUNT, control::guard_fault_name, meaning);
+#define VMRECLAIM_STAT(SHAPE, type, name, SOURCE, meaning) VMR_SHOW_##SHAPE(name, meaning)
+#include <vmreclaim/stats.def>
+#undef VMR_SHOW_VALUE
+#undef VMR_SHOW_BY_CAUSE
+#undef VMR_SHOW_BY_GUARD
+}
 
 void print_stats(const vmreclaim_ring_stats& s) {
   std::printf("statistics:\n");
@@ -96,7 +122,9 @@ int run_show(const ShowOptions& o) {
               human_bytes(r.reclaimable_bytes_min).c_str());
   std::printf("indices: head %llu, busy %llu, tail %llu\n", static_cast<unsigned long long>(r.head),
               static_cast<unsigned long long>(r.busy), static_cast<unsigned long long>(r.tail));
-  if (stats) {
+  if (stats && o.all_stats) {
+    print_all_stats(*stats);
+  } else if (stats) {
     print_stats(*stats);
   } else {
     std::printf("statistics: unavailable (%s)\n", stats_error.c_str());
@@ -119,6 +147,7 @@ void register_show(CLI::App& app, CommandSet& set) {
   CLI::App* sub = app.add_subcommand("show", "Show a process's ring, its regions and its statistics");
   sub->add_option("pid", o->pid, "Process id")->required()->check(pid_number());
   sub->add_flag("--json", o->json, "Print JSON (every region, whatever --limit)");
+  sub->add_flag("--all-stats", o->all_stats, "Print every statistic with its meaning instead of the summary");
   sub->add_option("--limit", o->limit, "Regions to print in the table")
       ->capture_default_str()
       ->check(integer_in(0, 1LL << 32));
