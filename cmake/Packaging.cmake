@@ -5,8 +5,8 @@
 # an install rule names (CPACK_DEB_COMPONENT_INSTALL off, CPACK_COMPONENTS_ALL
 # unset): the shared and static library, the headers, the pkg-config and
 # CMake package files, the large-allocation layer, the `vmreclaim` command,
-# and whatever else gains an install rule later (the daemon and its unit)
-# without a change here. Included last from the top CMakeLists.txt, after
+# the daemon vmreclaimd (sbin/) and its systemd unit, and whatever else
+# gains an install rule later, without a change here. Included last from the top CMakeLists.txt, after
 # every install rule. An install rule should name a relative destination
 # (a systemd unit: lib/systemd/system, which becomes /usr/lib/systemd/system
 # in the package, where systemd on Debian 12 reads units).
@@ -18,7 +18,8 @@
 # from where they lie.
 #
 # Dependencies: computed by dpkg-shlibdeps from what the binaries link
-# (libc6, libstdc++6, libgcc-s1); the package's own libvmreclaim.so.0, which
+# (libc6, libstdc++6, libgcc-s1; libsystemd0 and libcivetweb1 for the
+# daemon, checked by .ci/run's package stage); the package's own libvmreclaim.so.0, which
 # the layer links, is found in the build directory. A shlibs file and the
 # ldconfig trigger come with it, so other packages can depend on the library.
 

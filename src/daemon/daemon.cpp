@@ -26,6 +26,7 @@
 
 #include "control/authorise.h"
 #include "control/client.h"
+#include "daemon/oom_watch.h"
 #include "introspect/proc_maps.h"
 #include "introspect/proc_reader.h"
 #include "introspect/process_info.h"
@@ -172,6 +173,7 @@ struct CgroupState {
   std::optional<platform::CgroupMemory> mem;
   std::unique_ptr<platform::PsiFile> psi;  // v2 only
   PressureLevel level = PressureLevel::normal;
+  OomWatch oom;  // its OOM signals (daemon/oom_watch.h)
 };
 
 }  // namespace
@@ -800,6 +802,12 @@ void Daemon::Impl::poll() {
       if (cg.loc.version == 2) cg.psi = std::make_unique<platform::PsiFile>(cg.loc.dir + "/memory.pressure");
     }
     read_cgroup(cg);
+    // The cgroup's own OOM signals: everything goes (daemon/oom_watch.h).
+    if (auto why = cg.oom.check(cg.loc)) {
+      drain_all("cgroup " + members.front()->cgroup_path + " (" + *why + ")", members, "oom");
+      read_cgroup(cg);
+      continue;
+    }
     if (!cg.mem || !cg.mem->limited()) continue;
     const uint64_t limit = cg.mem->limit, ws = cg.mem->working_set();
     if (ws <= policy::high_watermark(limit)) continue;

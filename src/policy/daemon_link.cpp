@@ -18,13 +18,11 @@
 
 #include "platform/linux/socket.h"
 #include "policy/limits.h"
-#include "support/environment.h"
 #include "support/log.h"
 
 namespace vmreclaim::policy {
 namespace {
 
-constexpr const char* kDefaultDaemonSocket = "/run/vmreclaim/daemon.sock";
 // How long the engine thread waits for the daemon's answer; a daemon that
 // does not answer in time is treated as absent until the next attempt.
 constexpr int kAnswerTimeoutMs = 200;
@@ -49,13 +47,6 @@ DaemonLink::DaemonLink(std::string socket_path, ProcessLimits* limits) noexcept
     : path_(std::move(socket_path)), limits_(limits) {}
 
 DaemonLink::~DaemonLink() { drop(); }
-
-std::string DaemonLink::socket_from_env() {
-  const char* v = support::setting_from_env("VMRECLAIM_DAEMON_SOCKET");
-  if (v == nullptr) return kDefaultDaemonSocket;
-  if (v[0] == '\0' || std::strcmp(v, "0") == 0) return {};
-  return v;
-}
 
 void DaemonLink::set_delegated(bool on) noexcept {
   if (limits_ != nullptr) limits_->set_cgroup_delegated(on);

@@ -1,8 +1,8 @@
 // The engine's side of vmreclaimd (docs/daemon.md): registration with the
 // machine-wide daemon and the level page it publishes.
 //
-// When the daemon's socket exists (VMRECLAIM_DAEMON_SOCKET, default
-// /run/vmreclaim/daemon.sock) the engine thread connects, sends
+// When the daemon's socket exists (the tunable VMRECLAIM_DAEMON_SOCKET,
+// policy/tunables.def, default /run/vmreclaim/daemon.sock) the engine thread connects, sends
 // {"op":"register","pid":<its pid>} and gets back a memfd page
 // (SCM_RIGHTS) that it maps read-only: the daemon writes this process's
 // pressure level and a heartbeat there once per poll. While the heartbeat is
@@ -68,10 +68,6 @@ class DaemonLink {
   ~DaemonLink();
   DaemonLink(const DaemonLink&) = delete;
   DaemonLink& operator=(const DaemonLink&) = delete;
-
-  // The socket path the environment names (VMRECLAIM_DAEMON_SOCKET, or the
-  // default; "" or "0" turns the daemon off).
-  static std::string socket_from_env();
 
   // On the engine thread, once per pressure poll (and at start): registers
   // if not registered and a daemon is there; drops a dead registration.

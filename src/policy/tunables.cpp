@@ -88,7 +88,7 @@ void set_choice(Tunables& t, uint64_t i) noexcept {
 template <auto Field>
 constexpr TunableSpec number_spec(const char* env, TunableSpec::Kind kind, uint64_t lo, uint64_t hi,
                                   std::string_view help) {
-  return {env, kind, false, lo, hi, 0, nullptr, {}, help, &get_number<Field>, &set_number<Field>};
+  return {env, kind, false, lo, hi, 0, nullptr, {}, help, &get_number<Field>, &set_number<Field>, nullptr};
 }
 template <auto Field, const auto& Choices>
 constexpr TunableSpec choice_spec(const char* env, std::string_view unset, std::string_view help) {
@@ -103,12 +103,17 @@ constexpr TunableSpec choice_spec(const char* env, std::string_view unset, std::
           unset,
           help,
           &get_choice<Field, Choices>,
-          &set_choice<Field, Choices>};
+          &set_choice<Field, Choices>,
+          nullptr};
 }
 template <auto Field>
 constexpr TunableSpec bytes_spec(const char* env, uint64_t lo, uint64_t hi, std::string_view unset,
                                  std::string_view help) {
-  return {env, TunableSpec::Kind::bytes, true, lo, hi, 0, nullptr, unset, help, &get_bytes<Field>, &set_bytes<Field>};
+  return {env,    TunableSpec::Kind::bytes, true, lo, hi, 0, nullptr, unset, help, &get_bytes<Field>, &set_bytes<Field>,
+          nullptr};
+}
+constexpr TunableSpec path_spec(const char* env, SocketPath Tunables::*field, std::string_view help) {
+  return {env, TunableSpec::Kind::path, false, 0, SocketPath::kMax, 0, nullptr, {}, help, nullptr, nullptr, field};
 }
 
 // One spec per line of tunables.def.
@@ -122,6 +127,7 @@ constexpr TunableSpec kSpecs[] = {
 #define VMRECLAIM_TUNABLE_OPTIONAL(type, field, env, choices, unset, help) \
   choice_spec<&Tunables::field, choices>(env, unset, help),
 #define VMRECLAIM_TUNABLE_BYTES(field, env, lo, hi, unset, help) bytes_spec<&Tunables::field>(env, lo, hi, unset, help),
+#define VMRECLAIM_TUNABLE_PATH(field, env, dflt, help) path_spec(env, &Tunables::field, help),
 #include "policy/tunables.def"
 };
 #undef VMR_KIND_COUNT
@@ -143,8 +149,17 @@ std::optional<uint64_t> parse_value(const TunableSpec& spec, std::string_view te
         if (spec.choice_text(i) == text) return i;
       }
       return std::nullopt;
+    case TunableSpec::Kind::path: return std::nullopt;  // parse_path
   }
   return std::nullopt;
+}
+
+// A path tunable's value: `0` or empty is none; else an absolute path that
+// fits (spec.hi bytes at most).
+std::optional<SocketPath> parse_path(const TunableSpec& spec, std::string_view text) noexcept {
+  if (text.empty() || text == "0") return SocketPath{};
+  if (text.front() != '/' || text.size() > spec.hi) return std::nullopt;
+  return SocketPath{text};
 }
 
 void complain_bad(const EnvComplaint& complain, const char* name, const char* value, const std::string& expected,
@@ -171,6 +186,9 @@ std::string expected_text(const TunableSpec& spec, bool markdown) {
                                                                       q + " to " + q + std::to_string(spec.hi) + q;
       return range + " with an optional " + q + "K" + q + ", " + q + "M" + q + " or " + q + "G" + q + " suffix";
     }
+    case TunableSpec::Kind::path:
+      return "an absolute path of at most " + q + std::to_string(spec.hi) + q + " bytes, or " + q + "0" + q +
+             " or empty for none";
     case TunableSpec::Kind::choice: {
       std::string words;
       for (size_t i = 0; i < spec.choices; i++) {
@@ -184,6 +202,10 @@ std::string expected_text(const TunableSpec& spec, bool markdown) {
 }
 
 std::string value_text(const TunableSpec& spec, const Tunables& t) {
+  if (spec.kind == TunableSpec::Kind::path) {
+    const SocketPath& p = t.*spec.path;
+    return p.empty() ? std::string("0") : std::string(p.view());
+  }
   const std::optional<uint64_t> v = spec.get(t);
   if (!v) return std::string(spec.unset);
   return spec.kind == TunableSpec::Kind::choice ? std::string(spec.choice_text(*v)) : std::to_string(*v);
@@ -194,6 +216,14 @@ Tunables tunables_from_env(const EnvLookup& lookup, const EnvComplaint& complain
   for (const TunableSpec& spec : tunable_specs()) {
     const char* s = lookup(spec.env);
     if (s == nullptr) continue;
+    if (spec.kind == TunableSpec::Kind::path) {
+      if (auto p = parse_path(spec, s)) {
+        t.*spec.path = *p;
+      } else {
+        complain_bad(complain, spec.env, s, expected_text(spec, false), value_text(spec, t));
+      }
+      continue;
+    }
     if (auto v = parse_value(spec, s)) {
       spec.set(t, *v);
     } else {

@@ -4,6 +4,7 @@
 // build a Tunables themselves.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -33,6 +34,19 @@ inline constexpr Choice<platform::FreeAdvice> kFreeAdvice[] = {{"dontneed", plat
                                                                {"free", platform::FreeAdvice::free}};
 inline constexpr uint64_t kHourNs = 3600ull * 1'000'000'000ull;
 
+// A path tunable: what fits a sockaddr_un's sun_path (with its NUL), held
+// in place so that Tunables copies without allocating. Empty: none.
+struct SocketPath {
+  static constexpr size_t kMax = 107;  // sizeof(sockaddr_un::sun_path) - 1
+  std::array<char, kMax + 1> text{};
+  constexpr SocketPath() = default;
+  constexpr SocketPath(std::string_view s) {  // NOLINT(google-explicit-constructor): the table's defaults
+    for (size_t i = 0; i < s.size() && i < kMax; i++) text[i] = s[i];
+  }
+  std::string_view view() const noexcept { return text.data(); }
+  bool empty() const noexcept { return text[0] == '\0'; }
+};
+
 // One field per line of tunables.def, where each is explained.
 struct Tunables {
   static constexpr uint32_t kMaxChunk = engine::Config::kMaxChunk;
@@ -41,6 +55,7 @@ struct Tunables {
 #define VMRECLAIM_TUNABLE_CHOICE(type, field, dflt, env, choices, help) type field = dflt;
 #define VMRECLAIM_TUNABLE_OPTIONAL(type, field, env, choices, unset, help) std::optional<type> field;
 #define VMRECLAIM_TUNABLE_BYTES(field, env, lo, hi, unset, help) std::optional<uint64_t> field;
+#define VMRECLAIM_TUNABLE_PATH(field, env, dflt, help) SocketPath field{dflt};
 #include "policy/tunables.def"
 
   uint64_t period_ns(PressureLevel level) const noexcept;
@@ -50,7 +65,7 @@ struct Tunables {
 // What the environment parser and the README's table know of a tunable:
 // one entry per line of tunables.def, in its order.
 struct TunableSpec {
-  enum class Kind : uint8_t { count, nanoseconds, choice, bytes };
+  enum class Kind : uint8_t { count, nanoseconds, choice, bytes, path };
   const char* env;  // "VMRECLAIM_..."
   Kind kind;
   bool optional;    // unset by default
@@ -62,6 +77,8 @@ struct TunableSpec {
   // The value as a number or as the index of a word; nullopt when unset.
   std::optional<uint64_t> (*get)(const Tunables& t) noexcept;
   void (*set)(Tunables& t, uint64_t v) noexcept;
+  // path: the field itself (get and set are null).
+  SocketPath Tunables::*path;
 };
 std::span<const TunableSpec> tunable_specs() noexcept;
 // What a value must look like ("a whole number from 1 to 256", "0 or 1");

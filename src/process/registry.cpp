@@ -115,8 +115,9 @@ void Registry::init_policy_locked() noexcept {
   if (platform::MemoryCgroup* cg = readers_->memory_cgroup()) cgroup = *cg;
   limits_ = std::make_unique<policy::ProcessLimits>(footprint_, std::move(cgroup), limit);
   // [daemon hook] vmreclaimd, when its socket is there (policy/daemon_link.h).
-  if (std::string path = policy::DaemonLink::socket_from_env(); !path.empty()) {
-    daemon_link_ = std::make_unique<policy::DaemonLink>(std::move(path), limits_.get());
+  // The socket is a tunable (VMRECLAIM_DAEMON_SOCKET, policy/tunables.def).
+  if (!t.daemon_socket.empty()) {
+    daemon_link_ = std::make_unique<policy::DaemonLink>(std::string(t.daemon_socket.view()), limits_.get());
   }
 }
 

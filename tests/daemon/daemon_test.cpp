@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -701,6 +702,103 @@ TEST(Daemon, WithoutTheDaemonTheEnginesStillRelieveTheCgroup) {
   squeeze(false, 4, 0, &s);
   EXPECT_TRUE(s.relieved);
   EXPECT_GE(s.reclaimed, s.deficit * 9 / 10);
+}
+
+// ---- drain all before the OOM killer (src/daemon/oom_watch.h) ----
+
+// `n` targets (16 MiB in the ring, 4 MiB live) in a fresh v1 memory cgroup
+// with a daemon (the process that meets the limit makes itself the OOM
+// killer's first choice: lowering the targets' oom_score_adj would need
+// CAP_SYS_RESOURCE, which a container may lack); the limit leaves 32 MiB
+// of room, far below the high watermark, so that only the cgroup's OOM
+// signals can make the daemon act.
+struct OomCase {
+  std::unique_ptr<CgroupV1> cg;
+  std::string sock;
+  std::optional<Child> daemon;
+  std::vector<Child> targets;
+  uint64_t limit = 0;
+};
+
+void start_oom_case(const char* what, int n, OomCase* c) {
+  c->cg = std::make_unique<CgroupV1>("vmreclaimd_" + std::string(what) + "_" + std::to_string(::getpid()));
+  ASSERT_TRUE(c->cg->ok());
+  c->sock = socket_path(what);
+  auto d = start_daemon(c->sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  c->daemon.emplace(std::move(*d));
+  for (int i = 0; i < n; i++) {
+    auto t = start_target(c->sock, 16, 4, c->cg->procs());
+    ASSERT_TRUE(t);
+    c->targets.push_back(std::move(*t));
+  }
+  ASSERT_TRUE(wait_status(c->sock, 5s, [&](const Snapshot& s) {
+    for (Child& t : c->targets) {
+      auto p = find(s, t.pid());
+      if (!p || !p->registered || p->reclaimable_bytes < (16u << 20)) return false;
+    }
+    return true;
+  }));
+  c->limit = (c->cg->read("memory.usage_in_bytes") + (32u << 20)) & ~uint64_t{4095};
+  ASSERT_TRUE(c->cg->write("memory.limit_in_bytes", c->limit));
+}
+
+// A process in the cgroup that asks for far more than its room (touching
+// every page), the OOM killer's first choice.
+std::optional<Child> start_hog(const OomCase& c) {
+  SpawnOptions o;
+  o.argv = {"/usr/bin/python3", "-c",
+            "open('/proc/self/oom_score_adj', 'w').write('1000')\n"
+            "b = b'\\x01' * (256 << 20)\n"
+            "print('done', flush=True)\n"};
+  o.drop_vmreclaim_env = true;
+  o.cgroup_procs = c.cg->procs();
+  return Child::spawn(o);
+}
+
+// Every target's ring drained for cause `oom`, and their data intact.
+void expect_all_drained(OomCase& c) {
+  const bool drained = wait_status(c.sock, 5s, [&](const Snapshot& s) {
+    for (Child& t : c.targets) {
+      auto p = find(s, t.pid());
+      if (!p || p->last_action != "drain" || p->last_cause != "oom" || p->reclaimable_bytes != 0) return false;
+    }
+    return true;
+  });
+  EXPECT_TRUE(drained) << c.daemon->stderr_so_far();
+  for (Child& t : c.targets) {
+    auto r = check(t);
+    ASSERT_TRUE(r) << "target " << t.pid() << " died";
+    EXPECT_EQ(r->live_ok, 1);
+    EXPECT_EQ(r->corrupt, 0u);
+  }
+}
+
+void leave_oom_case(OomCase& c) {
+  for (Child& t : c.targets) {
+    std::ofstream f("/sys/fs/cgroup/memory/cgroup.procs");
+    f << t.pid();
+  }
+}
+
+// The OOM killer struck in the cgroup (v1 oom_kill grew): the next victim is
+// not waited for; every ring of the cgroup is drained.
+TEST(Daemon, DrainsEveryRingOfACgroupAfterAnOomKill) {
+  if (!have_cgroup_v1()) GTEST_SKIP() << "no writable cgroup v1 memory hierarchy";
+  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no python3 for the process that meets the limit";
+  OomCase c;
+  start_oom_case("oomkill", 2, &c);
+  if (HasFatalFailure()) return;
+  auto hog = start_hog(c);
+  ASSERT_TRUE(hog);
+  std::string out, err;
+  auto st = hog->communicate(&out, &err, 30s);
+  ASSERT_TRUE(st);
+  ASSERT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGKILL)
+      << "the process past the limit was not OOM-killed: " << vmreclaim::test::describe_status(*st) << " " << err;
+  expect_all_drained(c);
+  EXPECT_NE(c.daemon->stderr_so_far().find("(oom_kill)"), std::string::npos) << c.daemon->stderr_so_far();
+  leave_oom_case(c);
 }
 
 }  // namespace

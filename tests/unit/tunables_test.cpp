@@ -53,6 +53,7 @@ void expect_defaults(const Tunables& t) {
   EXPECT_EQ(t.guard, GuardMode::fatal);
   EXPECT_EQ(t.log_level, d.log_level);
   EXPECT_EQ(t.free_advice, d.free_advice);
+  EXPECT_EQ(t.daemon_socket.view(), "/run/vmreclaim/daemon.sock");
 }
 
 TEST(Tunables, EmptyEnvironmentGivesTheDefaults) {
@@ -128,6 +129,9 @@ TEST(Tunables, EachBadValueIsNamedAndTheDefaultKept) {
       {"VMRECLAIM_FOOTPRINT_LIMIT", "M"},
       {"VMRECLAIM_GUARD", "loud"},
       {"VMRECLAIM_LOG", "verbose"},
+      {"VMRECLAIM_DAEMON_SOCKET", "run/vmreclaim/daemon.sock"},  // relative
+      {"VMRECLAIM_DAEMON_SOCKET", "./daemon.sock"},
+      {"VMRECLAIM_DAEMON_SOCKET", "no"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(std::string(c.name) + "=\"" + c.value + "\"");
@@ -173,6 +177,28 @@ TEST(Tunables, FootprintLimitTakesByteSuffixes) {
   EXPECT_EQ(p.t.footprint_limit, 1ull << 30);
 }
 
+TEST(Tunables, DaemonSocketIsAnAbsolutePathThatFitsOrNone) {
+  Parsed p = parse({{"VMRECLAIM_DAEMON_SOCKET", "/tmp/x/vmreclaimd.sock"}});
+  EXPECT_TRUE(p.complaints.empty());
+  EXPECT_EQ(p.t.daemon_socket.view(), "/tmp/x/vmreclaimd.sock");
+  for (const char* none : {"0", ""}) {
+    p = parse({{"VMRECLAIM_DAEMON_SOCKET", none}});
+    EXPECT_TRUE(p.complaints.empty()) << '"' << none << '"';
+    EXPECT_TRUE(p.t.daemon_socket.empty()) << '"' << none << '"';
+  }
+  // sun_path holds 108 bytes with the NUL: 107 fit, 108 do not.
+  const std::string fits = "/" + std::string(106, 'a');
+  p = parse({{"VMRECLAIM_DAEMON_SOCKET", fits}});
+  EXPECT_TRUE(p.complaints.empty());
+  EXPECT_EQ(p.t.daemon_socket.view(), fits);
+  p = parse({{"VMRECLAIM_DAEMON_SOCKET", fits + "b"}});
+  ASSERT_EQ(p.complaints.size(), 1u);
+  EXPECT_THAT(p.complaints[0], HasSubstr("VMRECLAIM_DAEMON_SOCKET"));
+  EXPECT_THAT(p.complaints[0], HasSubstr("an absolute path of at most 107 bytes"));
+  EXPECT_THAT(p.complaints[0], HasSubstr("using /run/vmreclaim/daemon.sock"));
+  expect_defaults(p.t);
+}
+
 // The table (tunables.def) drives the parser: every line of it is read
 // from its variable, over its whole range, and refuses what it must.
 using vmreclaim::policy::tunable_specs;
@@ -186,13 +212,14 @@ TEST(TunablesTable, NamesAreUniqueAndTheLibrarys) {
     EXPECT_FALSE(spec.help.empty()) << spec.env;
     EXPECT_EQ(spec.optional, !spec.unset.empty()) << spec.env << ": an optional says what unset means";
   }
-  EXPECT_EQ(seen.size(), 21u);
+  EXPECT_EQ(seen.size(), 22u);
 }
 
 TEST(TunablesTable, EachDefaultReadsBackAsTheDefault) {
   const Tunables d;
   for (const TunableSpec& spec : tunable_specs()) {
-    if (!spec.get(d)) continue;  // unset by default: nothing to write
+    if (spec.kind == TunableSpec::Kind::path) continue;  // DaemonSocketIsAnAbsolutePathThatFitsOrNone
+    if (!spec.get(d)) continue;                          // unset by default: nothing to write
     SCOPED_TRACE(spec.env);
     Parsed p = parse({{spec.env, value_text(spec, d)}});
     EXPECT_TRUE(p.complaints.empty()) << p.complaints.front();
@@ -204,6 +231,7 @@ TEST(TunablesTable, EachDefaultReadsBackAsTheDefault) {
 TEST(TunablesTable, EachTakesItsWholeRangeAndNothingElse) {
   const Tunables d;
   for (const TunableSpec& spec : tunable_specs()) {
+    if (spec.kind == TunableSpec::Kind::path) continue;  // DaemonSocketIsAnAbsolutePathThatFitsOrNone
     SCOPED_TRACE(spec.env);
     std::vector<std::pair<std::string, uint64_t>> good;  // text, value
     std::vector<std::string> bad = {"", "garbage", "-1", " 1"};
