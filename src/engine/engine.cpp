@@ -341,6 +341,9 @@ mach_vm_reclaim_error_t Engine::update_accounting() noexcept {
   if (!ring::claim_due(ring_, platform_.clock->now_ns(), &claimed, guarded_access())) return VM_RECLAIM_INVALID_RING;
   if (claimed == ring::kClaimNone) return VM_RECLAIM_SUCCESS;
   std::lock_guard lk(mu_);
+  // The ring filled while the background thread slept: one wake-up, only
+  // on that transition (the claim put the deadline back to "none").
+  if ((claimed & ring::kClaimFill) != 0 && background_ != nullptr) background_->ring_filled();
   if ((claimed & ring::kClaimLimit) != 0 && !enforce_limits_locked()) return VM_RECLAIM_INVALID_RING;
   if ((claimed & ring::kClaimSample) != 0 && !sample_locked(Cause::trim)) return VM_RECLAIM_INVALID_RING;
   return settle() ? VM_RECLAIM_SUCCESS : VM_RECLAIM_INVALID_RING;
@@ -354,12 +357,28 @@ uint64_t Engine::next_deadline(uint64_t now, uint64_t period) const noexcept {
   return background_sampling_.load(relaxed) ? ring::kNoDeadline : now + period;
 }
 
-void Engine::set_background_sampling(bool on) noexcept {
+void Engine::set_background_sampling(Background* background) noexcept {
   std::lock_guard lk(mu_);
-  background_sampling_.store(on, relaxed);
+  background_ = background;
+  background_sampling_.store(background != nullptr, relaxed);
   const uint64_t deadline = next_deadline(platform_.clock->now_ns(), platform_.governor->period_ns());
   ring::publish_deadline(ring_, deadline, guarded_access());
 }
+
+bool Engine::watch_for_fill() noexcept {
+  std::lock_guard lk(mu_);
+  if (background_ == nullptr) return false;
+  bool armed = false;
+  uint64_t held = 0;
+  // Unguarded: a ring that cannot be read is reported by the next reclaim.
+  if (!ring::arm_fill_watch(ring_, &armed, &held, unguarded_access())) return false;
+  if (held <= unreported_.load(relaxed)) return armed;
+  // It filled meanwhile: the thread stays awake, so no caller need wake it.
+  ring::disarm_fill_watch(ring_, unguarded_access());
+  return false;
+}
+
+void Engine::unwatch_fill() noexcept { ring::disarm_fill_watch(ring_, unguarded_access()); }
 
 mach_vm_reclaim_error_t Engine::enforce_limits() noexcept {
   std::lock_guard lk(mu_);

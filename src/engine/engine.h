@@ -31,6 +31,20 @@ struct Platform {
   Governor* governor;  // sampling decisions and limits (policy::Governor)
 };
 
+// The thread that samples the ring on its own schedule
+// (policy::EngineThread). While it sleeps on an empty ring, the first
+// accounting call after the ring filled wakes it through ring_filled()
+// (docs/policy.md, "The engine thread and an empty ring").
+class Background {
+ public:
+  // Called with the engine's lock held, on the caller's thread: wake up and
+  // look at pressure and limits now. Must not call into the engine.
+  virtual void ring_filled() noexcept = 0;
+
+ protected:
+  ~Background() = default;
+};
+
 class Engine {
  public:
   // `ring` points at `reserved_bytes` of reserved address space, of which
@@ -76,8 +90,18 @@ class Engine {
   mach_vm_reclaim_error_t enforce_limits() noexcept;
 
   // While a background thread samples at least once per period, the ring
-  // carries no deadline and the user side reads no clock.
-  void set_background_sampling(bool on) noexcept;
+  // carries no deadline and the user side reads no clock. nullptr: none
+  // (callers sample on the deadline again).
+  void set_background_sampling(Background* background) noexcept;
+  // The background thread is about to sleep with the ring empty: the first
+  // enter that fills it asks its caller for an accounting call, which wakes
+  // the thread (Background::ring_filled). False if that could not be
+  // arranged or the ring holds memory after all: then it must not sleep
+  // until its next sample.
+  bool watch_for_fill() noexcept;
+  // The background thread is awake with memory in the ring: callers need
+  // not wake it.
+  void unwatch_fill() noexcept;
 
   // What the ring holds that the engine has not reclaimed.
   uint64_t ring_bytes() noexcept;
@@ -144,6 +168,7 @@ class Engine {
   std::atomic<uint64_t> unreported_{0};
   bool limit_unreachable_ = false;  // logged once per episode
   std::atomic<bool> background_sampling_{false};
+  Background* background_ = nullptr;  // under mu_
   Stats stats_;
   EngineMemory own_;  // what no entry may cover: the ring's reservation, ...
 };

@@ -49,8 +49,12 @@ bool EngineThread::start() noexcept {
   stop_.store(false);
   started_.store(false);
   running_.store(true, std::memory_order_release);
+  // Before the thread's first round, which may find the ring empty and
+  // watch it for filling (Engine::watch_for_fill needs us registered).
+  engine_.set_background_sampling(this);
   if (int err = platform::start_thread(&thread_, "vm_reclaim", &EngineThread::main, this); err != 0) {
     running_.store(false);
+    engine_.set_background_sampling(nullptr);  // callers sample on the deadline
     support::log_always("cannot start the engine thread (error %d); no background reclaim", err);
     return false;
   }
@@ -59,7 +63,6 @@ bool EngineThread::start() noexcept {
   // their locks held by a thread it does not have. From here on the thread
   // is covered by work_mu_ (see lock_for_fork).
   started_.wait(false, std::memory_order_acquire);
-  engine_.set_background_sampling(true);
   return true;
 }
 
@@ -69,8 +72,9 @@ void EngineThread::stop() noexcept {
   waker_.wake();
   pthread_join(thread_, nullptr);
   running_.store(false, std::memory_order_release);
+  // Before the waker closes: no accounting call wakes us from here on.
+  engine_.set_background_sampling(nullptr);  // callers sample on the deadline again
   waker_.close();
-  engine_.set_background_sampling(false);  // callers sample on the deadline again
 }
 
 bool EngineThread::request(unsigned what) noexcept {
@@ -208,7 +212,7 @@ void EngineThread::run() noexcept {
     uint64_t due = 0;
     if (!sample_if_due(holding, now, &due)) break;
 
-    const uint64_t wake_at = std::min(holding ? std::min(due, round.next_poll) : due, round.next_daemon_tick);
+    const uint64_t wake_at = std::min(next_wake(round, holding, now, due), round.next_daemon_tick);
     const int timeout = timeout_ms(wake_at);
     platform::EventLoop::Own own[platform::EventLoop::kMaxOwn];
     const int n_own = own_descriptors(round, own);
@@ -262,6 +266,20 @@ bool EngineThread::sample_if_due(bool holding, uint64_t now, uint64_t* due) noex
   if (holding && engine_.sample_now(engine::Cause::background) != VM_RECLAIM_SUCCESS) return false;
   *due = now + interval;
   return true;
+}
+
+uint64_t EngineThread::next_wake(Round& round, bool holding, uint64_t now, uint64_t due) noexcept {
+  if (holding) {
+    engine_.unwatch_fill();  // awake and polling: callers need not wake us
+    return std::min(due, round.next_poll);
+  }
+  // Empty: sleep until the next sample, unless the ring fills first, whose
+  // first enter asks its caller for the accounting call that wakes us
+  // (kRefresh: pressure and limits at once). If the ring filled while we
+  // looked, or the watch could not be set, look again a poll later.
+  if (engine_.watch_for_fill()) return due;
+  round.next_poll = std::min(round.next_poll, now);  // a ring found holding is polled at once
+  return std::min(due, now + tunables_.pressure_poll_ns);
 }
 
 int EngineThread::timeout_ms(uint64_t wake_at) noexcept {

@@ -10,7 +10,10 @@
 //     when pressure rises, and drains on critical;
 //   - checks the limits while the ring holds anything;
 //   - drains on suspend (the handler waits for it, then stops the process).
-// An empty ring costs one wake-up per sampling period.
+// An empty ring costs one wake-up per sampling period: before it sleeps on
+// one, the thread has the ring ask the first enter that fills it for an
+// accounting call, and that call wakes it (engine::Background), so a ring
+// filled meanwhile is watched from then on, not a sampling period later.
 // It is a good guest (issue 14): it never keeps the process alive (glibc
 // does not count it among the threads whose end ends the process; see
 // platform::leave_thread_count), its descriptors are high and close-on-exec,
@@ -35,7 +38,7 @@
 
 namespace vmreclaim::policy {
 
-class EngineThread {
+class EngineThread final : public engine::Background {
  public:
   enum Request : unsigned { kSuspend = 1, kDrain = 2, kRefresh = 4 };
 
@@ -76,6 +79,10 @@ class EngineThread {
   // Wake-ups so far (for the idle-cost benchmark and tests).
   uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
 
+  // engine::Background: an accounting call found that the ring filled while
+  // this thread slept on it empty. Look at pressure and limits now.
+  void ring_filled() noexcept override { request(kRefresh); }
+
  private:
   // What run() carries from one round to the next.
   struct Round {
@@ -92,6 +99,10 @@ class EngineThread {
   void take_requests(Round& round) noexcept;
   bool watch_pressure_and_limits(Round& round, uint64_t now, std::optional<PressureLevel> from_daemon) noexcept;
   bool sample_if_due(bool holding, uint64_t now, uint64_t* due) noexcept;
+  // When to wake up next. An empty ring is watched for filling (the
+  // accounting call wakes us); if that cannot be arranged, look again a
+  // pressure poll later rather than a sampling period.
+  uint64_t next_wake(Round& round, bool holding, uint64_t now, uint64_t due) noexcept;
   int timeout_ms(uint64_t wake_at) noexcept;
   // The pressure trigger and the cgroup threshold for this round's wait.
   int own_descriptors(Round& round, platform::EventLoop::Own* own) noexcept;

@@ -55,7 +55,12 @@ unsigned claim_due_work(Ring* r, uint64_t now_ns) noexcept {
   }
   auto deadline = ref(r->next_sample_deadline_abs);
   uint64_t d = deadline.load(relaxed);
-  if (d < kNoDeadline && now_ns >= d && deadline.compare_exchange_strong(d, kDeadlineClaimed, relaxed, relaxed)) {
+  if (d == kDeadlineFill) {
+    // The engine thread sleeps on what was an empty ring: back to "no
+    // deadline" (the thread samples on its own), and the caller wakes it.
+    if (deadline.compare_exchange_strong(d, kNoDeadline, relaxed, relaxed)) claimed |= kClaimFill;
+  } else if (d < kNoDeadline && now_ns >= d &&
+             deadline.compare_exchange_strong(d, kDeadlineClaimed, relaxed, relaxed)) {
     claimed |= kClaimSample;
   }
   return claimed;

@@ -14,6 +14,12 @@ namespace vmreclaim::ring {
 // its own schedule).
 inline constexpr uint64_t kDeadlineClaimed = UINT64_MAX;
 inline constexpr uint64_t kNoDeadline = UINT64_MAX - 1;
+// A deadline long passed, published by the engine thread before it sleeps on
+// an empty ring (docs/policy.md, "The engine thread and an empty ring"): the
+// first enter that fills the ring tells its caller to update the accounting,
+// and that call wakes the thread instead of sampling. To the user side it is
+// what any passed deadline is: "call update_kernel_accounting now".
+inline constexpr uint64_t kDeadlineFill = 1;
 
 // The state of a reclaimed ID follows from its action alone.
 inline mach_vm_reclaim_state_t reclaimed_state(uint8_t action) noexcept {
@@ -40,10 +46,19 @@ inline void lower_min(Ring* r, uint64_t bytes) noexcept {
 inline bool update_due(const Ring* r, uint64_t bytes) noexcept {
   if (bytes > load(r->reclaimable_bytes_ceiling)) return true;
   // While the engine thread samples on its own schedule there is no deadline
-  // to check, and no clock to read on this path.
-  const uint64_t deadline = load(r->next_sample_deadline_abs);
+  // to check, and no clock to read on this path. Seq_cst (a plain load on
+  // x86): with the seq_cst add to reclaimable_bytes before it, the other
+  // half of the pairing with the engine thread's arm_fill_watch (a seq_cst
+  // CAS of the deadline, then a seq_cst load of the bytes): either this
+  // load sees kDeadlineFill, or the thread sees the bytes and stays awake.
+  const uint64_t deadline = load(r->next_sample_deadline_abs, std::memory_order_seq_cst);
   if (deadline >= kNoDeadline) return false;
   // 0: sampling period 0 (critical pressure), every call is due.
+  // kDeadlineFill (the engine thread sleeps on what was an empty ring) is a
+  // time long passed, due by the clock like any other (the clock is read
+  // only while it is set): a compare of its own here measured 5-10 ns more
+  // per cancel + re-enter pair of the C API in bench_ring_ops, though the
+  // machine code differed in that compare alone.
   return deadline == 0 || platform::coarse_now_ns() >= deadline;
 }
 
@@ -60,8 +75,10 @@ inline mach_vm_reclaim_id_t enter(Ring* r, uint64_t addr, uint32_t size, uint8_t
     return VM_RECLAIM_ID_NULL;
   }
   // Count the bytes before the entry becomes visible, so the engine can never
-  // report reclaiming bytes the count does not yet hold.
-  uint64_t bytes = ref(r->reclaimable_bytes).fetch_add(size, std::memory_order_relaxed) + size;
+  // report reclaiming bytes the count does not yet hold. Seq_cst (the same
+  // locked add as relaxed on x86): the first half of update_due's pairing
+  // with the engine thread's arm_fill_watch.
+  uint64_t bytes = ref(r->reclaimable_bytes).fetch_add(size, std::memory_order_seq_cst) + size;
   store_entry(r, tail % len, {addr, pack_meta(size, action)});
   // Publishing needs only release: the engine loads the tail with acquire
   // before it copies entries, so it sees the entry's words. No full fence:
@@ -110,7 +127,9 @@ inline mach_vm_reclaim_error_t reenter(Ring* r, mach_vm_reclaim_id_t* id, uint64
     store(r->tail, tail, std::memory_order_release);  // a live entry: never overwrite it
     return VM_RECLAIM_INVALID_ID;
   }
-  uint64_t bytes = ref(r->reclaimable_bytes).fetch_add(size, std::memory_order_relaxed) + size;
+  // Seq_cst: as in enter(), the first half of update_due's pairing with
+  // arm_fill_watch (a re-enter can fill an empty ring too).
+  uint64_t bytes = ref(r->reclaimable_bytes).fetch_add(size, std::memory_order_seq_cst) + size;
   store_entry(r, slot, {addr, pack_meta(size, action)});
   // Release: the entry is visible to an engine that sees the restored tail.
   store(r->tail, tail, std::memory_order_release);
@@ -166,8 +185,9 @@ void account_reclaimed(Ring* r, uint64_t bytes) noexcept;
 // What a caller of update_kernel_accounting found due and claimed. Claiming
 // swaps the deadline (or ceiling) to "never", so of a herd of callers only
 // the first enters the engine for it; the engine publishes the next value.
-enum Claim : unsigned { kClaimNone = 0, kClaimSample = 1, kClaimLimit = 2 };
+// kClaimFill: the deadline was kDeadlineFill, now kNoDeadline; the caller
+// wakes the engine thread (no sample).
+enum Claim : unsigned { kClaimNone = 0, kClaimSample = 1, kClaimLimit = 2, kClaimFill = 4 };
 unsigned claim_due_work(Ring* r, uint64_t now_ns) noexcept;
-
 
 }  // namespace vmreclaim::ring

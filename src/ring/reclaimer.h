@@ -265,6 +265,41 @@ bool publish_deadline(Ring* r, uint64_t deadline, Access&& access) noexcept {
   return access("publishing the deadline", [&] { store(r->next_sample_deadline_abs, deadline); });  // relaxed
 }
 
+// The engine thread is about to sleep on what looks like an empty ring
+// (docs/policy.md, "The engine thread and an empty ring"): kDeadlineFill
+// replaces "no deadline" (and nothing else: a claimed sample or a period-0
+// deadline stay), then the byte count is read again. *armed: the deadline
+// now asks the first enter for an accounting call (kDeadlineFill, or 0);
+// *held: the bytes the ring holds, as read after the deadline was set.
+// Seq_cst CAS then seq_cst load: pairs with the user side's seq_cst add to
+// reclaimable_bytes then seq_cst load of the deadline (enter, reenter,
+// update_due), so one of the two sides sees the other's write: an enter
+// that fills the ring after this CAS asks for the call, or this load sees
+// its bytes and the thread does not sleep on them.
+template <class Access>
+bool arm_fill_watch(Ring* r, bool* armed, uint64_t* held, Access&& access) noexcept {
+  return access("watching for the ring to fill", [&] {
+    auto deadline = ref(r->next_sample_deadline_abs);
+    uint64_t d = kNoDeadline;
+    const bool set =
+        deadline.compare_exchange_strong(d, kDeadlineFill, std::memory_order_seq_cst, std::memory_order_seq_cst);
+    *armed = set || d == kDeadlineFill || d == 0;
+    *held = load(r->reclaimable_bytes, std::memory_order_seq_cst);
+  });
+}
+
+// The engine thread is awake with memory in the ring: a kDeadlineFill nobody
+// claimed goes back to "no deadline", so callers are not sent to wake a
+// thread that is not asleep. Relaxed: a stale value costs one call more.
+template <class Access>
+bool disarm_fill_watch(Ring* r, Access&& access) noexcept {
+  return access("watching for the ring to fill", [&] {
+    auto deadline = ref(r->next_sample_deadline_abs);
+    uint64_t d = kDeadlineFill;
+    deadline.compare_exchange_strong(d, kNoDeadline, std::memory_order_relaxed, std::memory_order_relaxed);
+  });
+}
+
 // UINT64_MAX: no ceiling. Relaxed: see above.
 template <class Access>
 bool publish_ceiling(Ring* r, uint64_t ceiling, Access&& access) noexcept {

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "process/registry.h"
+
 namespace {
 
 constexpr size_t kBlock = 4u << 20;
@@ -221,6 +223,32 @@ int main(int argc, char** argv) {
     vmreclaim_ring_get_stats(r, &s);
     std::printf("peak %ld limit-reclaimed %llu\n", peak,
                 static_cast<unsigned long long>(s.reclaimed_bytes[VMRECLAIM_CAUSE_LIMIT]));
+    return 0;
+  }
+  if (mode == "fill-late") {  // `mib` MiB live, then argv[3] MiB into a ring the engine thread slept on empty
+    const long ring_mib = argc > 3 ? std::atol(argv[3]) : 32;
+    mach_vm_reclaim_ring_t r = make_ring();
+    // The engine thread's first round finds the ring empty, and it goes to
+    // sleep until its next sample. Its wake-ups from here on:
+    usleep(300000);
+    auto wakeups = [] {
+      vmreclaim::policy::EngineThread* t = vmreclaim::process::Registry::get().engine_thread();
+      return t != nullptr ? static_cast<long long>(t->wakeups()) : -1;
+    };
+    const long long asleep = wakeups();
+    // Live memory beside the ring (the limit's headroom is gone), then the
+    // ring filled, calling for the update whenever the API says so.
+    map_block(static_cast<size_t>(mib) << 20);
+    std::vector<void*> blocks;
+    for (long i = 0; i < ring_mib / 4; i++) blocks.push_back(map_block(kBlock));
+    const long long filled_at = wakeups();
+    for (void* p : blocks) enter(r, p, kBlock, VM_RECLAIM_FREE, true);
+    // Until the limit reclaims, or 5 s (the sampling period is the test's,
+    // far longer): the time is reported, not judged here.
+    const long long start = now_ms();
+    while (limit_reclaimed_kb(r) <= 0 && now_ms() - start < 5000) usleep(10000);
+    std::printf("limit-reclaimed %ld after_ms %lld rss %ld asleep-wakeups %lld fill-wakeups %lld\n",
+                limit_reclaimed_kb(r), now_ms() - start, rss_anon_kb(), filled_at - asleep, wakeups() - filled_at);
     return 0;
   }
   if (mode == "threads") {  // the engine thread's name, in this process and in a forked child

@@ -276,6 +276,34 @@ TEST(Limits, SetFootprintLimitReclaimsInTheCall) {
   EXPECT_EQ(got, 0u) << "0 removes the limit";
 }
 
+// docs/policy.md, "The engine thread and an empty ring": a thread that went
+// to sleep with the ring empty is woken by the accounting call the first
+// enter into that ring asks for, and checks the limits at once; not a
+// sampling period (here a minute) later. The program allocates live memory
+// after the ring, so the ring's byte ceiling (published while the ring was
+// empty and the headroom large) is not what triggers: 40 MiB live plus
+// 32 MiB in the ring stay under that ceiling but over the 64 MiB limit. No
+// control endpoint: a client elsewhere on the machine must not wake the thread.
+TEST(Limits, AnEngineThreadAsleepOnAnEmptyRingWakesWhenItFills) {
+  SKIP_IF_SANITIZED();
+  const Report r = run_to_report(
+      helper({"fill-late", "40", "32"}, {"VMRECLAIM_FOOTPRINT_LIMIT=64M", "VMRECLAIM_PRESSURE_POLL_NS=50000000",
+                                         "VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=60000000000", "VMRECLAIM_CONTROL=0"}),
+      30s, 10s);
+  ASSERT_TRUE(r.line.has_value()) << "no report: " << r.err;
+  const std::string& line = *r.line;
+  ASSERT_TRUE(r.status && WIFEXITED(*r.status) && WEXITSTATUS(*r.status) == 0) << line << r.err;
+  // Asleep on the empty ring: no wake-up while the program mapped its memory.
+  EXPECT_EQ(field(line, "asleep-wakeups"), 0) << line;
+  // The limit reclaimed (the helper waits up to 5 s for it; the thread's
+  // next sample, the only other wake-up it has, is a minute away).
+  EXPECT_GT(field(line, "limit-reclaimed"), 0) << "the engine thread slept through the ring filling: " << line;
+  EXPECT_GT(field(line, "fill-wakeups"), 0) << line;
+  const long rss = field(line, "rss");
+  EXPECT_GT(rss, 0) << line;
+  EXPECT_LE(rss, 64 * 1024) << "back under the limit: " << line;
+}
+
 // A memory cgroup of our own, under the cgroup this test runs in.
 class MemoryCgroupDir {
  public:

@@ -246,6 +246,45 @@ TEST_F(EngineTest, OnlyOneCallerSamplesPerDeadline) {
   EXPECT_EQ(ring_->next_sample_deadline_abs, clock().now_ns() + kPeriod);
 }
 
+// docs/policy.md, "The engine thread and an empty ring": the background
+// thread asleep on an empty ring is woken by the first accounting call after
+// the ring filled, once, and no caller samples for it.
+class CountingBackground final : public engine::Background {
+ public:
+  void ring_filled() noexcept override { woken++; }
+  int woken = 0;
+};
+
+TEST_F(EngineTest, AnEmptyRingWatchedForFillingWakesItsThreadOnceAtTheFirstCall) {
+  CountingBackground bg;
+  engine_->set_background_sampling(&bg);
+  EXPECT_EQ(ring_->next_sample_deadline_abs, ring::kNoDeadline) << "the thread samples on its own";
+  ASSERT_TRUE(engine_->watch_for_fill()) << "an empty ring can be watched";
+  EXPECT_EQ(ring_->next_sample_deadline_abs, ring::kDeadlineFill);
+  bool update = false;
+  ASSERT_NE(ring::enter(ring_, kBase, kPage, VM_RECLAIM_FREE, &update), VM_RECLAIM_ID_NULL);
+  EXPECT_TRUE(update) << "the enter that fills the ring asks for the accounting call";
+  ASSERT_EQ(engine_->update_accounting(), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(bg.woken, 1);
+  EXPECT_EQ(engine_->stats().samples.get(), 0u) << "the call wakes the thread instead of sampling";
+  EXPECT_EQ(ring_->next_sample_deadline_abs, ring::kNoDeadline);
+  // Once: later enters and calls find no deadline.
+  ASSERT_NE(ring::enter(ring_, kBase + kPage, kPage, VM_RECLAIM_FREE, &update), VM_RECLAIM_ID_NULL);
+  EXPECT_FALSE(update);
+  ASSERT_EQ(engine_->update_accounting(), VM_RECLAIM_SUCCESS);
+  EXPECT_EQ(bg.woken, 1);
+  // A ring that holds memory is not watched (the thread polls it), and an
+  // awake thread takes an unclaimed watch back.
+  EXPECT_FALSE(engine_->watch_for_fill());
+  EXPECT_EQ(ring_->next_sample_deadline_abs, ring::kNoDeadline);
+  ring::store(ring_->next_sample_deadline_abs, ring::kDeadlineFill);
+  engine_->unwatch_fill();
+  EXPECT_EQ(ring_->next_sample_deadline_abs, ring::kNoDeadline);
+  engine_->set_background_sampling(nullptr);
+  EXPECT_EQ(ring_->next_sample_deadline_abs, clock().now_ns() + kPeriod) << "callers sample on the deadline again";
+  EXPECT_FALSE(engine_->watch_for_fill()) << "no thread to wake";
+}
+
 // ---- reclaiming through the VM operations ----
 
 TEST_F(EngineTest, FreeEntriesGoOutInBatchesOfAChunk) {

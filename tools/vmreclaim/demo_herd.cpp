@@ -18,7 +18,6 @@
 #include <stdexcept>
 #include <thread>
 
-#include "control/client.h"
 #include "observe.h"
 
 namespace vmreclaim::tools::demo {
@@ -135,13 +134,11 @@ struct Block {
     std::memset(p, 2, block);
     auto e = ring->try_enter(p, block, Action::free);
     if (!e || !e->entered()) fail("entering a block into the ring failed");
+    // As the API asks: the first enter into the empty ring asks for this
+    // call, which wakes the engine thread that slept on it.
     if (e->update_accounting) ring->update_accounting();
     list.push_back({static_cast<char*>(p), e->id});
   }
-  // Tell the engine what the ring holds, as a program does after freeing
-  // (Darwin's mach_vm_reclaim_update_kernel_accounting): an engine that
-  // believes its ring empty neither polls limits nor reclaims.
-  if (std::error_code e = ring->update_accounting()) fail("update_accounting: " + e.message());
   auto stats_into = [&](Report& r) {
     auto s = ring->stats();
     if (!s) fail("ring stats: " + s.error().message());
@@ -296,18 +293,9 @@ class Scene {
       }
       if (r.ok == 0) throw std::runtime_error(std::string("a herd process failed: ") + r.error);
     }
-    // An engine thread that started with an empty ring sleeps until its next
-    // sample (a sampling period, here clamped to a minute) before it sees
-    // that the ring holds memory and starts polling limits. A request on its
-    // control endpoint wakes it, as `vmreclaim show` would. The wake-ups are
-    // spread over one poll period, as the polls of processes started at
-    // different times are: woken together, the engines would poll in step.
-    for (const Member& m : members_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(c_.poll_ms) / members_.size());
-      auto client = control::Client::connect(m.pid, std::chrono::seconds(5));
-      if (!client) throw std::runtime_error("the control endpoint of a herd process: " + client.error().message());
-      if (auto st = client->stats(); !st) throw std::runtime_error("its statistics: " + st.error().message());
-    }
+    // Each engine thread, asleep on its empty ring, was woken by the
+    // accounting call its first enter asked for (docs/policy.md, "The engine
+    // thread and an empty ring"), and polls limits from then on.
   }
 
   // Asks every member still alive for `cmd`; sums the reports.
