@@ -4,8 +4,9 @@
 
   cost       N idle processes (vmreclaim_daemon_target), each holding
              --ring-mib MiB in its ring with its engine thread running, in a
-             v1 memory cgroup of their own; the CPU time (utime + stime from
-             /proc/PID/stat, every thread) of all of them, plus the daemon's,
+             v1 memory cgroup of their own; the time on a CPU of all of them,
+             plus the daemon's (schedstat of every thread; utime + stime
+             from /proc/PID/stat beside it),
              over --seconds, once with the daemon and once without (each
              engine polls pressure itself: VMRECLAIM_DAEMON_SOCKET names a
              socket nobody listens on, or "0" with --without off).
@@ -49,6 +50,25 @@ def cpu_seconds(pid):
         return (int(rest[11]) + int(rest[12])) / CLK_TCK
     except ValueError:
         return None
+
+
+def run_seconds(pid):
+    """Time on a CPU of all the process's threads, in seconds, from the
+    scheduler's own clock (/proc/PID/task/TID/schedstat, first field, ns):
+    exact, where utime and stime are sampled at the timer tick and miss most
+    of a thread that runs for microseconds once a second. None once it is gone."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended between the listing and the read
+    return total / 1e9
 
 
 def status(sock_path, timeout=2.0):
@@ -177,17 +197,22 @@ class Bench:
         time.sleep(self.args.warmup)
         pids = [p.pid for p in self.targets] + ([self.daemon.pid] if self.daemon else [])
         before = {pid: cpu_seconds(pid) for pid in pids}
+        run_before = {pid: run_seconds(pid) for pid in pids}
         load_before = os.getloadavg()
         t0 = time.monotonic()
         time.sleep(self.args.seconds)
         wall = time.monotonic() - t0
         after = {pid: cpu_seconds(pid) for pid in pids}
+        run_after = {pid: run_seconds(pid) for pid in pids}
         load_after = os.getloadavg()
-        gone = [pid for pid in pids if before[pid] is None or after[pid] is None]
+        gone = [pid for pid in pids if None in (before[pid], after[pid], run_before[pid], run_after[pid])]
         if gone:
             sys.exit(f"daemon bench: {len(gone)} processes died during the window")
         targets_cpu = sum(after[p.pid] - before[p.pid] for p in self.targets)
         daemon_cpu = after[self.daemon.pid] - before[self.daemon.pid] if self.daemon else 0.0
+        each = [run_after[p.pid] - run_before[p.pid] for p in self.targets]
+        targets_run = sum(each)
+        daemon_run = run_after[self.daemon.pid] - run_before[self.daemon.pid] if self.daemon else 0.0
         registered = None
         if with_daemon:
             snap = status(self.socket)
@@ -197,18 +222,23 @@ class Bench:
         return {"daemon": with_daemon, "without": None if with_daemon else self.args.without,
                 "processes": self.args.processes, "window_s": wall,
                 "targets_cpu_s": targets_cpu, "daemon_cpu_s": daemon_cpu, "total_cpu_s": targets_cpu + daemon_cpu,
+                "targets_run_each_s": each,
+                "targets_run_s": targets_run, "daemon_run_s": daemon_run, "total_run_s": targets_run + daemon_run,
                 "registered": registered, "loadavg_before": load_before, "loadavg_after": load_after}
 
     def cost(self):
         runs = [self.cost_case(False), self.cost_case(True)]
-        ratio = runs[1]["total_cpu_s"] / runs[0]["total_cpu_s"] if runs[0]["total_cpu_s"] > 0 else None
+        ratio = runs[1]["total_run_s"] / runs[0]["total_run_s"] if runs[0]["total_run_s"] > 0 else None
+        ratio_ticks = runs[1]["total_cpu_s"] / runs[0]["total_cpu_s"] if runs[0]["total_cpu_s"] > 0 else None
         for r in runs:
-            print(f"cost: daemon={'yes' if r['daemon'] else 'no '} {r['processes']} processes, "
-                  f"{r['window_s']:.1f} s: targets {r['targets_cpu_s']:.2f} s CPU, daemon {r['daemon_cpu_s']:.2f} s, "
-                  f"total {r['total_cpu_s']:.2f} s; load {r['loadavg_before'][0]:.2f} -> {r['loadavg_after'][0]:.2f}"
+            print(f"cost: daemon={'yes' if r['daemon'] else 'no '} {r['processes']} processes, {r['window_s']:.1f} s: "
+                  f"on CPU (schedstat) targets {r['targets_run_s']:.3f} s, daemon {r['daemon_run_s']:.3f} s, "
+                  f"total {r['total_run_s']:.3f} s; utime+stime total {r['total_cpu_s']:.2f} s; "
+                  f"load {r['loadavg_before'][0]:.2f} -> {r['loadavg_after'][0]:.2f}"
                   + (f"; registered {r['registered']}" if r["daemon"] else ""))
-        print(f"cost: with / without = {ratio:.3f}" if ratio is not None else "cost: nothing measured without")
-        return {"runs": runs, "ratio": ratio}
+        if ratio is not None:
+            print(f"cost: with / without = {ratio:.3f} (schedstat), {ratio_ticks:.3f} (utime+stime)")
+        return {"runs": runs, "ratio": ratio, "ratio_utime_stime": ratio_ticks}
 
     # ---- discovery ----
     def discovery(self):
