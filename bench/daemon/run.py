@@ -52,12 +52,15 @@ def cpu_seconds(pid):
         return None
 
 
-def run_seconds(pid):
+def run_seconds(pid, slices=None):
     """Time on a CPU of all the process's threads, in seconds, from the
     scheduler's own clock (/proc/PID/task/TID/schedstat, first field, ns):
     exact, where utime and stime are sampled at the timer tick and miss most
-    of a thread that runs for microseconds once a second. None once it is gone."""
+    of a thread that runs for microseconds once a second. None once it is gone.
+    `slices` (a one-element list), if given, gets the times it was put on a
+    CPU (the third field) added."""
     total = 0
+    slices = slices if slices is not None else [0]
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -65,7 +68,9 @@ def run_seconds(pid):
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
+                fields = f.read().split()
+                total += int(fields[0])
+                slices[0] += int(fields[2])
         except (OSError, ValueError, IndexError):
             continue  # a thread that ended between the listing and the read
     return total / 1e9
@@ -197,13 +202,15 @@ class Bench:
         time.sleep(self.args.warmup)
         pids = [p.pid for p in self.targets] + ([self.daemon.pid] if self.daemon else [])
         before = {pid: cpu_seconds(pid) for pid in pids}
-        run_before = {pid: run_seconds(pid) for pid in pids}
+        sw_before = {pid: [0] for pid in pids}
+        run_before = {pid: run_seconds(pid, sw_before[pid]) for pid in pids}
         load_before = os.getloadavg()
         t0 = time.monotonic()
         time.sleep(self.args.seconds)
         wall = time.monotonic() - t0
         after = {pid: cpu_seconds(pid) for pid in pids}
-        run_after = {pid: run_seconds(pid) for pid in pids}
+        sw_after = {pid: [0] for pid in pids}
+        run_after = {pid: run_seconds(pid, sw_after[pid]) for pid in pids}
         load_after = os.getloadavg()
         gone = [pid for pid in pids if None in (before[pid], after[pid], run_before[pid], run_after[pid])]
         if gone:
@@ -212,6 +219,7 @@ class Bench:
         daemon_cpu = after[self.daemon.pid] - before[self.daemon.pid] if self.daemon else 0.0
         each = [run_after[p.pid] - run_before[p.pid] for p in self.targets]
         targets_run = sum(each)
+        wakeups = sum(sw_after[p.pid][0] - sw_before[p.pid][0] for p in self.targets)
         daemon_run = run_after[self.daemon.pid] - run_before[self.daemon.pid] if self.daemon else 0.0
         registered = None
         if with_daemon:
@@ -222,7 +230,7 @@ class Bench:
         return {"daemon": with_daemon, "without": None if with_daemon else self.args.without,
                 "processes": self.args.processes, "window_s": wall,
                 "targets_cpu_s": targets_cpu, "daemon_cpu_s": daemon_cpu, "total_cpu_s": targets_cpu + daemon_cpu,
-                "targets_run_each_s": each,
+                "targets_run_each_s": each, "targets_on_cpu_count": wakeups,
                 "targets_run_s": targets_run, "daemon_run_s": daemon_run, "total_run_s": targets_run + daemon_run,
                 "registered": registered, "loadavg_before": load_before, "loadavg_after": load_after}
 
@@ -233,7 +241,7 @@ class Bench:
         for r in runs:
             print(f"cost: daemon={'yes' if r['daemon'] else 'no '} {r['processes']} processes, {r['window_s']:.1f} s: "
                   f"on CPU (schedstat) targets {r['targets_run_s']:.3f} s, daemon {r['daemon_run_s']:.3f} s, "
-                  f"total {r['total_run_s']:.3f} s; utime+stime total {r['total_cpu_s']:.2f} s; "
+                  f"total {r['total_run_s']:.3f} s; put on a CPU {r['targets_on_cpu_count']} times; utime+stime total {r['total_cpu_s']:.2f} s; "
                   f"load {r['loadavg_before'][0]:.2f} -> {r['loadavg_after'][0]:.2f}"
                   + (f"; registered {r['registered']}" if r["daemon"] else ""))
         if ratio is not None:
