@@ -64,6 +64,7 @@ def plot(out, docs):
     panels = [(doc, sq) for doc in docs for sq in sorted({r["squeeze"] for r in doc["runs"]})]
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 3.2 * len(panels)), squeeze=False)
     for ax, (doc, sq) in zip(axes[:, 0], panels):
+        parts = []  # one "reclaimed ... (ratio) who" per run drawn in this panel
         for r in doc["runs"]:
             if r["squeeze"] != sq or not r["ok"] or not r["points"]:
                 continue
@@ -77,8 +78,9 @@ def plot(out, docs):
             ax.axhline(r["low_watermark_bytes"] / MIB, color="#9467bd", linewidth=0.8, linestyle=":")
             ax.text(t[-1], r["limit_bytes"] / MIB, " limit", va="bottom", ha="right", fontsize=7)
             ax.text(t[-1], r["low_watermark_bytes"] / MIB, " low", va="top", ha="right", fontsize=7)
-            ax.set_title(f"{label(doc)}, {sq} squeeze: D {r['deficit_bytes'] / MIB:.0f} MiB, "
-                         f"reclaimed {r['reclaimed_bytes'] / MIB:.0f} MiB ({r['ratio']:.2f}x) {who}", fontsize=9)
+            parts.append(f"{who} {r['reclaimed_bytes'] / MIB:.0f} MiB ({r['ratio']:.2f}x)")
+            ax.set_title(f"{label(doc)}, {sq} squeeze: D {r['deficit_bytes'] / MIB:.0f} MiB, reclaimed: "
+                         + ", ".join(parts), fontsize=9)
         ax.set_xlabel("seconds since the squeeze began")
         ax.set_ylabel("MiB")
         ax.legend(fontsize=7, loc="center right")

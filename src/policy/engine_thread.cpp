@@ -212,7 +212,10 @@ void EngineThread::run() noexcept {
     uint64_t due = 0;
     if (!sample_if_due(holding, now, &due)) break;
 
-    const uint64_t wake_at = std::min(next_wake(round, holding, now, due), round.next_daemon_tick);
+    // No daemon link (VMRECLAIM_DAEMON_SOCKET=0): no tick is ever due (its
+    // deadline stays 0, which would wake us every millisecond).
+    const uint64_t daemon_at = daemon_ != nullptr ? round.next_daemon_tick : UINT64_MAX;
+    const uint64_t wake_at = std::min(next_wake(round, holding, now, due), daemon_at);
     const int timeout = timeout_ms(wake_at);
     platform::EventLoop::Own own[platform::EventLoop::kMaxOwn];
     const int n_own = own_descriptors(round, own);

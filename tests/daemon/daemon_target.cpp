@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
     }
     if (update) mach_vm_reclaim_update_kernel_accounting(ring);
   }
+  // Tell the engine what the ring holds, as a program does after freeing
+  // (try_enter asks for it only now and then): an engine that believes its
+  // ring empty does not poll pressure or limits at all.
+  mach_vm_reclaim_update_kernel_accounting(ring);
   std::printf("ready\n");
   std::fflush(stdout);
 

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -389,6 +390,53 @@ TEST(Daemon, AForkedChildRegistersForItself) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->corrupt, 0u);
   ::kill(child, SIGKILL);
+}
+
+// Voluntary and involuntary context switches of the process's engine thread
+// (named "vm_reclaim"): how often it woke. nullopt if it is not found.
+std::optional<uint64_t> engine_thread_switches(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  std::optional<uint64_t> found;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::ifstream comm(e.path() / "comm");
+    std::string name;
+    if (!std::getline(comm, name) || name != "vm_reclaim") continue;
+    std::ifstream st(e.path() / "status");
+    std::string line;
+    uint64_t sum = 0;
+    int seen = 0;
+    while (std::getline(st, line)) {
+      unsigned long long v = 0;
+      if (std::sscanf(line.c_str(), "voluntary_ctxt_switches: %llu", &v) == 1 ||
+          std::sscanf(line.c_str(), "nonvoluntary_ctxt_switches: %llu", &v) == 1) {
+        sum += v;
+        seen++;
+      }
+    }
+    if (seen == 2) found = sum;
+  }
+  return found;
+}
+
+// With the daemon turned off (VMRECLAIM_DAEMON_SOCKET=0) the engine thread
+// has no daemon to tick: it must sleep until its next pressure poll (1 s)
+// like one whose daemon is merely absent, not wake every millisecond. The
+// bound is ten times what a 1 s poll gives over the window; a loaded machine
+// can only make the count smaller.
+TEST(Daemon, AnEngineWithTheDaemonTurnedOffSleepsBetweenPolls) {
+  for (const std::string& sock : {std::string("0"), socket_path("nobody-listens")}) {
+    SCOPED_TRACE("VMRECLAIM_DAEMON_SOCKET=" + sock);
+    auto t = start_target(sock, 2, 1);
+    ASSERT_TRUE(t);
+    std::this_thread::sleep_for(500ms);  // past its start
+    auto before = engine_thread_switches(t->pid());
+    ASSERT_TRUE(before) << "no engine thread named vm_reclaim in " << t->pid();
+    std::this_thread::sleep_for(2s);
+    auto after = engine_thread_switches(t->pid());
+    ASSERT_TRUE(after);
+    EXPECT_LE(*after - *before, 20u) << "the engine thread woke " << *after - *before << " times in 2 s";
+  }
 }
 
 TEST(Daemon, ForgetsAProcessWhenItExits) {
