@@ -274,14 +274,7 @@ TEST(StatusCommand, WithoutADaemonAsksEachProcessAndSaysSo) {
   o.stdin_pipe = true;
   auto target = test::Child::spawn(o);
   ASSERT_TRUE(target);
-  bool ready = false;
-  while (auto line = target->read_line(std::chrono::seconds(20))) {
-    if (line->rfind("ready ", 0) == 0) {
-      ready = true;
-      break;
-    }
-  }
-  ASSERT_TRUE(ready) << target->stderr_so_far();
+  ASSERT_TRUE(target->read_line_starting("ready ")) << target->stderr_so_far();
 
   const std::string absent = unique_socket_path("absent");
   CliRun text = cli({"status", "--socket", absent});

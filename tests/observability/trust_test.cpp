@@ -424,14 +424,7 @@ TEST(SameUser, AnOrdinaryUserIsAnsweredByItsOwnProcessOnly) {
   o.capture_stderr = false;
   auto target = vmreclaim::test::Child::spawn(o);
   ASSERT_TRUE(target);
-  bool ready = false;
-  while (auto line = target->read_line(std::chrono::seconds(20))) {
-    if (line->rfind("ready ", 0) == 0) {
-      ready = true;
-      break;
-    }
-  }
-  ASSERT_TRUE(ready);
+  ASSERT_TRUE(target->read_line_starting("ready "));
   std::string name;
   for (int i = 0; i < 500 && name.empty(); i++) {
     auto names = endpoint_names(target->pid());

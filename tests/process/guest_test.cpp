@@ -97,10 +97,7 @@ class Guest : public ::testing::TestWithParam<Host> {
 
   // Reads lines until one starts with `prefix`; "" on EOF or timeout.
   static std::string line_starting(Child& c, const std::string& prefix, std::chrono::milliseconds timeout = 10s) {
-    while (auto l = c.read_line(timeout)) {
-      if (l->rfind(prefix, 0) == 0) return *l;
-    }
-    return "";
+    return c.read_line_starting(prefix, timeout).value_or("");
   }
 
   // The guest run to its end exits 0 and its output holds `text`.

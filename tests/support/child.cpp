@@ -157,6 +157,13 @@ Child::~Child() {
   close_fd(err_);
 }
 
+std::optional<std::string> Child::read_line_starting(const std::string& prefix, std::chrono::milliseconds timeout) {
+  while (auto line = read_line(timeout)) {
+    if (line->rfind(prefix, 0) == 0) return line;
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> Child::read_line(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {

@@ -52,6 +52,10 @@ class Child {
   pid_t pid() const noexcept { return pid_; }
   // One line of stdout without its newline; nullopt on EOF or timeout.
   std::optional<std::string> read_line(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // The first line of stdout that starts with `prefix` (the lines before it
+  // are skipped); nullopt on EOF or timeout (each line waited for up to it).
+  std::optional<std::string> read_line_starting(const std::string& prefix,
+                                                std::chrono::milliseconds timeout = std::chrono::seconds(20));
   bool write_line(const std::string& line);
   void close_stdin() noexcept;
   // What the child wrote to stderr so far, without waiting.
