@@ -29,6 +29,7 @@
 #include "control/client.h"
 #include "daemon/snapshot.h"
 #include "support/child.h"
+#include "support/sanitizers.h"
 
 namespace {
 
@@ -722,6 +723,7 @@ void squeeze(bool with_daemon, int processes, int stopped, Squeeze* out) {
 bool have_cgroup_v1() { return ::access("/sys/fs/cgroup/memory/cgroup.procs", W_OK) == 0; }
 
 TEST(Daemon, ReclaimsTheDeficitOfACgroupStalestFirst) {
+  SKIP_IF_SANITIZED();
   if (!have_cgroup_v1()) GTEST_SKIP() << "no writable cgroup v1 memory hierarchy";
   Squeeze s;
   squeeze(true, 4, 0, &s);
@@ -732,6 +734,7 @@ TEST(Daemon, ReclaimsTheDeficitOfACgroupStalestFirst) {
 }
 
 TEST(Daemon, LeavesAStoppedProcessAloneAndAsksTheOthers) {
+  SKIP_IF_SANITIZED();
   if (!have_cgroup_v1()) GTEST_SKIP() << "no writable cgroup v1 memory hierarchy";
   Squeeze s;
   squeeze(true, 3, 1, &s);
@@ -745,6 +748,7 @@ TEST(Daemon, LeavesAStoppedProcessAloneAndAsksTheOthers) {
 // relief, no data lost, and the herd the daemon exists for (the figure is
 // printed; docs/daemon.md).
 TEST(Daemon, WithoutTheDaemonTheEnginesStillRelieveTheCgroup) {
+  SKIP_IF_SANITIZED();
   if (!have_cgroup_v1()) GTEST_SKIP() << "no writable cgroup v1 memory hierarchy";
   Squeeze s;
   squeeze(false, 4, 0, &s);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "support/child.h"
+#include "support/sanitizers.h"
 
 namespace {
 
@@ -23,6 +24,7 @@ using nlohmann::json;
 
 #ifdef VMRECLAIM_CLI
 TEST(HerdDemo, ALoweredLimitMakesTheEnginesGiveBackAndReuseFaultsThePagesIn) {
+  SKIP_IF_SANITIZED();
   struct stat st {};
   if (::geteuid() != 0) GTEST_SKIP() << "needs root: the demo creates a memory cgroup and sets its limit";
   if (::stat("/sys/fs/cgroup/memory/memory.limit_in_bytes", &st) != 0) {

@@ -18,20 +18,10 @@
 
 #include "platform/linux/cgroup.h"
 #include "support/child.h"
+#include "support/sanitizers.h"
 
 namespace vmreclaim::test {
 namespace {
-
-// Sanitizer runtimes keep shadow memory for every page the program touched,
-// in RssAnon, whatever the engine gives back; resident-size assertions (and
-// a cgroup limit sized for the program alone) mean nothing there.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#define SKIP_IF_SANITIZED() \
-  if (kSanitized) GTEST_SKIP() << "sanitizer shadow memory makes RssAnon meaningless in this build"
 
 using namespace std::chrono_literals;
 
