@@ -13,6 +13,7 @@
 #include "demo_measure.h"
 #include "platform/linux/cgroup.h"
 #include "platform/linux/proc_file.h"
+#include "policy/limits.h"
 
 namespace vmreclaim::tools::demo {
 namespace {
@@ -58,22 +59,27 @@ class CgroupSqueeze final : public MemorySqueeze {
   }
 
   std::string squeeze(uint64_t /*ring_bytes*/) override {
-    const std::string usage_file = parent_.version == 1 ? "/memory.usage_in_bytes" : "/memory.current";
-    auto text = platform::read_text_file(dir_ + usage_file);
-    auto usage = text ? platform::parse_u64_field(*text) : std::nullopt;
-    if (!usage) return errno_text("read " + dir_ + usage_file);
+    auto usage = pressed();
+    if (!usage) return errno_text("read " + dir_ + usage_file());
     // Just above what is charged: the working set is ~98 % of the limit
     // (critical), and above the high watermark (limit - limit/16).
     const uint64_t limit = *usage + *usage / 64;
     if (!write_file(dir_ + limit_file(), std::to_string(limit))) {
       return errno_text("write " + std::to_string(limit) + " to " + dir_ + limit_file());
     }
+    relief_at_ = policy::high_watermark(limit);
     return {};
+  }
+
+  std::optional<uint64_t> pressed() const override {
+    auto text = platform::read_text_file(dir_ + usage_file());
+    return text ? platform::parse_u64_field(*text) : std::nullopt;
   }
 
  private:
   explicit CgroupSqueeze(platform::CgroupLocation parent) : parent_(std::move(parent)) {}
 
+  std::string usage_file() const { return parent_.version == 1 ? "/memory.usage_in_bytes" : "/memory.current"; }
   std::string limit_file() const { return parent_.version == 1 ? "/memory.limit_in_bytes" : "/memory.max"; }
 
   bool join(std::string& why) {
@@ -106,13 +112,19 @@ class FootprintLimitSqueeze final : public MemorySqueeze {
  public:
   std::string describe() const override { return "footprint limit (vmreclaim_set_footprint_limit)"; }
   std::string squeeze(uint64_t ring_bytes) override {
-    auto st = read_memory_status();
-    if (!st) return errno_text("read /proc/self/status");
+    auto footprint = pressed();
+    if (!footprint) return errno_text("read /proc/self/status");
     // Half of what the ring holds must go for the footprint to fit.
-    const uint64_t footprint = st->rss_anon + st->rss_shmem;
-    const uint64_t limit = footprint > ring_bytes / 2 ? footprint - ring_bytes / 2 : footprint / 2;
+    const uint64_t limit = *footprint > ring_bytes / 2 ? *footprint - ring_bytes / 2 : *footprint / 2;
     vmreclaim_set_footprint_limit(limit);
+    relief_at_ = policy::high_watermark(limit);
     return {};
+  }
+
+  std::optional<uint64_t> pressed() const override {
+    auto st = read_memory_status();
+    if (!st) return std::nullopt;
+    return st->rss_anon + st->rss_shmem;
   }
 };
 

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace vmreclaim::tools::demo {
@@ -24,6 +25,16 @@ class MemorySqueeze {
   // Applies the pressure; `ring_bytes` is what the ring holds now. Returns
   // an empty string, or why it could not.
   virtual std::string squeeze(uint64_t ring_bytes) = 0;
+  // What the limit is measured against now (the cgroup's usage, or the
+  // process's footprint), or nullopt if it cannot be read.
+  virtual std::optional<uint64_t> pressed() const = 0;
+  // After squeeze(): the limit's high watermark. Relief is `pressed()` back
+  // at or under it — what the engine's answer to a limit aims for,
+  // whichever of its wake-ups answered first.
+  uint64_t relief_at() const { return relief_at_; }
+
+ protected:
+  uint64_t relief_at_ = 0;
 };
 
 // Picks the cgroup squeeze when it can be set up (joining the cgroup must

@@ -35,8 +35,9 @@ void set_env(const char* name, uint64_t value) {
 // reclaimed so far.
 class Recorder {
  public:
-  Recorder(RingAllocator& allocator, const TimelineConfig& config, std::vector<TimelinePoint>& points)
-      : allocator_(allocator), tick_(std::chrono::nanoseconds(config.tick_ns)), points_(points) {}
+  Recorder(RingAllocator& allocator, const MemorySqueeze& squeeze, const TimelineConfig& config,
+           std::vector<TimelinePoint>& points)
+      : allocator_(allocator), squeeze_(squeeze), tick_(std::chrono::nanoseconds(config.tick_ns)), points_(points) {}
 
   double now() const { return seconds_since(start_); }
 
@@ -50,6 +51,7 @@ class Recorder {
     p.phase = phase;
     p.live_bytes = live_bytes;
     if (auto st = read_memory_status()) p.rss_anon = st->rss_anon;
+    if (p.phase == kSqueeze) p.pressed = squeeze_.pressed().value_or(0);
     Result<Stats> s = allocator_.ring().stats();
     if (!s) throw std::runtime_error("vmreclaim_ring_get_stats: " + s.error().message());
     p.ring_bytes = s->reclaimable_bytes;
@@ -80,6 +82,7 @@ class Recorder {
 
  private:
   RingAllocator& allocator_;
+  const MemorySqueeze& squeeze_;
   const Clock::duration tick_;
   std::vector<TimelinePoint>& points_;
   const Clock::time_point start_ = Clock::now();
@@ -100,7 +103,7 @@ TimelineResult run_timeline(const TimelineConfig& config) {
     {
       const SizeClasses classes(config.workload.max_block);
       RingAllocator allocator(classes.count());
-      Recorder rec(allocator, config, r.points);
+      Recorder rec(allocator, *squeeze, config, r.points);
       WorkloadConfig w = config.workload;
       w.ops = UINT64_MAX;  // the phases end on time
       rec.record(kBusy, 0);
@@ -109,6 +112,7 @@ TimelineResult run_timeline(const TimelineConfig& config) {
       w.seed++;
       rec.busy(kBusyAgain, w, config.busy_seconds, config.ops_per_second);
       r.squeeze_error = squeeze->squeeze(r.points.back().ring_bytes);
+      r.relief_at = squeeze->relief_at();
       rec.record(kSqueeze, 0);
       rec.idle(kSqueeze, config.squeeze_seconds);
     }
@@ -126,6 +130,7 @@ TimelineResult from_json(const nlohmann::json& doc) {
   r.squeezed_by = doc.value("squeezed_by", "");
   r.why_not_cgroup = doc.value("why_not_cgroup", "");
   r.squeeze_error = doc.value("squeeze_error", "");
+  r.relief_at = doc.value("relief_at", uint64_t{0});
   const nlohmann::json& c = doc.at("config");
   r.config.busy_seconds = c.at("busy_seconds").get<double>();
   r.config.idle_seconds = c.at("idle_seconds").get<double>();
@@ -141,6 +146,7 @@ TimelineResult from_json(const nlohmann::json& doc) {
     p.rss_anon = j.at("rss_anon").get<uint64_t>();
     p.ring_bytes = j.at("ring_bytes").get<uint64_t>();
     p.live_bytes = j.at("live_bytes").get<uint64_t>();
+    p.pressed = j.value("pressed", uint64_t{0});
     for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) {
       p.reclaimed[i] = j.at("reclaimed").value(control::cause_name(i), uint64_t{0});
     }
@@ -171,6 +177,16 @@ std::optional<double> time_to_tenth(const TimelineResult& r, const TimelinePoint
   if (start.ring_bytes == 0) return 0.0;
   for (const TimelinePoint& p : r.points) {
     if (p.phase == phase && p.t >= start.t && p.ring_bytes <= start.ring_bytes / 10) return p.t - start.t;
+  }
+  return std::nullopt;
+}
+
+// Seconds from `start` until a point of `phase` showed what the limit
+// measures at or under `relief_at`.
+std::optional<double> time_to_relief(const TimelineResult& r, const TimelinePoint& start, const std::string& phase) {
+  if (r.relief_at == 0) return std::nullopt;
+  for (const TimelinePoint& p : r.points) {
+    if (p.phase == phase && p.t >= start.t && p.pressed != 0 && p.pressed <= r.relief_at) return p.t - start.t;
   }
   return std::nullopt;
 }
@@ -208,6 +224,10 @@ void print_phase(std::FILE* out, const char* name, const char* when, const Phase
     std::fprintf(out, "%s: the ring held %s %s and still more than a tenth of it after %.1f s; reclaimed: %s\n", name,
                  format_bytes(p.ring_at_start).c_str(), when, phase_seconds, causes_text(p.reclaimed).c_str());
   }
+  if (p.seconds_to_relief) {
+    std::fprintf(out, "      under the limit's high watermark again after %.2f s (%.1f %s)\n", *p.seconds_to_relief,
+                 *p.seconds_to_relief / unit_seconds, units);
+  }
 }
 
 }  // namespace
@@ -241,6 +261,7 @@ TimelineSummary summarize(const TimelineResult& r) {
     s.rss_at_start = first->rss_anon;
     s.rss_at_end = last->rss_anon;
     s.seconds_to_tenth = time_to_tenth(r, *first, name);
+    s.seconds_to_relief = time_to_relief(r, *first, name);
     for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) s.reclaimed[i] = last->reclaimed[i] - first->reclaimed[i];
     return s;
   };
@@ -260,6 +281,7 @@ nlohmann::json to_json(const TimelineResult& r) {
   doc["squeezed_by"] = r.squeezed_by;
   if (!r.why_not_cgroup.empty()) doc["why_not_cgroup"] = r.why_not_cgroup;
   if (!r.squeeze_error.empty()) doc["squeeze_error"] = r.squeeze_error;
+  if (r.relief_at != 0) doc["relief_at"] = r.relief_at;
   nlohmann::json points = nlohmann::json::array();
   for (const TimelinePoint& p : r.points) {
     nlohmann::json causes = nlohmann::json::object();
@@ -269,6 +291,7 @@ nlohmann::json to_json(const TimelineResult& r) {
                       {"rss_anon", p.rss_anon},
                       {"ring_bytes", p.ring_bytes},
                       {"live_bytes", p.live_bytes},
+                      {"pressed", p.pressed},
                       {"reclaimed", causes}});
   }
   doc["points"] = std::move(points);
@@ -282,7 +305,8 @@ nlohmann::json to_json(const TimelineResult& r) {
                       {"ring_bytes_at_squeeze", s.squeeze.ring_at_start},
                       {"rss_anon_at_squeeze", s.squeeze.rss_at_start},
                       {"rss_anon_end", s.squeeze.rss_at_end},
-                      {"squeeze_response_seconds", opt(s.squeeze.seconds_to_tenth)}};
+                      {"squeeze_response_seconds", opt(s.squeeze.seconds_to_tenth)},
+                      {"squeeze_relief_seconds", opt(s.squeeze.seconds_to_relief)}};
   }
   return doc;
 }

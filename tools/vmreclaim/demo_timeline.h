@@ -41,6 +41,7 @@ struct TimelinePoint {
   uint64_t rss_anon = 0;
   uint64_t ring_bytes = 0;                         // reclaimable bytes in the ring
   uint64_t live_bytes = 0;                         // blocks the program holds
+  uint64_t pressed = 0;                            // squeeze phase: what its limit measures
   uint64_t reclaimed[VMRECLAIM_CAUSE_COUNT] = {};  // cumulative, by cause
 };
 
@@ -51,6 +52,7 @@ struct TimelineResult {
   std::string squeezed_by;     // what the squeeze pressed on
   std::string why_not_cgroup;  // why not a memory cgroup, if it fell back
   std::string squeeze_error;   // the squeeze could not be applied
+  uint64_t relief_at = 0;      // the squeeze's high watermark (0: none)
   std::vector<TimelinePoint> points;
 };
 
@@ -62,6 +64,11 @@ struct PhaseSummary {
   // From the start of the phase until the ring held at most a tenth of
   // what it held then; nullopt if it never did.
   std::optional<double> seconds_to_tenth;
+  // Squeeze only: from its start until what the limit measures was back at
+  // or under the limit's high watermark — the engine's aim, whichever of its
+  // wake-ups (pressure poll: drain; limit threshold: down to the low
+  // watermark) answered first.
+  std::optional<double> seconds_to_relief;
   uint64_t reclaimed[VMRECLAIM_CAUSE_COUNT] = {};  // during the phase, by cause
 };
 
