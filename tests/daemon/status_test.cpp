@@ -20,12 +20,16 @@
 #include "daemon/client.h"
 #include "daemon/snapshot.h"
 #include "support/child.h"
+#include "support/daemon_socket.h"
 
 namespace vmreclaim::daemon {
 namespace {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
+
+// The name the README and docs/daemon.md give the setting.
+constexpr const char* kSocketEnv = "VMRECLAIM_DAEMON_SOCKET";
 
 std::string unique_socket_path(const char* what) {
   static std::atomic<int> n{0};
@@ -36,7 +40,8 @@ std::string unique_socket_path(const char* what) {
 // sends `reply` (or nothing when `silent`).
 class FakeDaemon {
  public:
-  FakeDaemon(std::string reply, bool silent = false) : path_(unique_socket_path("fake")), reply_(std::move(reply)) {
+  FakeDaemon(std::string reply, bool silent = false, std::string path = unique_socket_path("fake"))
+      : path_(std::move(path)), reply_(std::move(reply)) {
     silent_ = silent;
     fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     sockaddr_un a{};
@@ -193,11 +198,22 @@ TEST(StatusClient, MalformedAndRefusedAnswersAreErrors) {
 }
 
 TEST(StatusClient, SocketPathIsOptionThenEnvironmentThenDefault) {
+  EXPECT_STREQ(socket_env(), kSocketEnv);
   ::unsetenv(kSocketEnv);
-  EXPECT_EQ(resolve_socket_path(""), kDefaultSocket);
+  EXPECT_EQ(resolve_socket_path("").path, support::kDefaultDaemonSocket);
   ::setenv(kSocketEnv, "/tmp/from-env.sock", 1);
-  EXPECT_EQ(resolve_socket_path(""), "/tmp/from-env.sock");
-  EXPECT_EQ(resolve_socket_path("/tmp/option.sock"), "/tmp/option.sock");
+  EXPECT_EQ(resolve_socket_path("").path, "/tmp/from-env.sock");
+  EXPECT_EQ(resolve_socket_path("/tmp/option.sock").path, "/tmp/option.sock");
+  ::setenv(kSocketEnv, "0", 1);
+  const SocketChoice none = resolve_socket_path("");
+  EXPECT_EQ(none.path, "");
+  EXPECT_FALSE(none.bad);
+  EXPECT_THAT(none.error, HasSubstr("no daemon to ask"));
+  ::setenv(kSocketEnv, "relative.sock", 1);
+  const SocketChoice bad = resolve_socket_path("");
+  EXPECT_EQ(bad.path, "");
+  EXPECT_TRUE(bad.bad);
+  EXPECT_THAT(bad.error, HasSubstr("is not valid"));
   ::unsetenv(kSocketEnv);
   StatusReply r = request_status(std::string(200, 'x'), std::chrono::seconds(1));
   EXPECT_THAT(r.error, HasSubstr("longer than"));
@@ -265,6 +281,70 @@ TEST(StatusCommand, ADaemonThatFailsIsAnErrorNotAFallback) {
   EXPECT_EQ(r.exit_code, 6);
   EXPECT_THAT(r.err, HasSubstr("malformed"));
   EXPECT_EQ(json::parse(r.out)["error"], "daemon_unreachable");
+}
+
+// A bad VMRECLAIM_DAEMON_SOCKET or --socket is refused as a command-line
+// error, in the words the engine uses for the same value, and nobody is
+// asked: not the daemon at a relative path, not each process instead.
+TEST(StatusCommand, ABadSocketSettingIsRefusedAndAsksNobody) {
+  // A daemon where a relative path leads from this directory (the CLI's too).
+  const std::string relative = "vmreclaim-status-test-" + std::to_string(::getpid()) + "-relative.sock";
+  FakeDaemon d(json(fixed_snapshot()).dump(), false, relative);
+  ASSERT_TRUE(d.ok());
+  const std::string expected = "an absolute path of at most 107 bytes";
+  const std::string too_long = "/tmp/" + std::string(120, 'x') + ".sock";
+  for (const std::string& bad : {relative, too_long, std::string("~/vmreclaimd.sock"), std::string("garbage\x01")}) {
+    const std::string env = std::string(kSocketEnv) + "=" + bad;
+    const std::string says = std::string(kSocketEnv) + "=\"" + bad.substr(0, 64) + "\" is not valid (expected " +
+                             expected + ", or 0 or empty for none)";
+    for (const std::string command : {"status", "top"}) {
+      std::vector<std::string> args = {command, "--timeout", "1"};
+      if (command == "top") args.push_back("--once");
+      CliRun r = cli(args, {env});
+      EXPECT_EQ(r.exit_code, 105) << command << " " << bad << ": " << r.err;
+      EXPECT_EQ(r.err, "vmreclaim: " + says + "\n") << command << " " << bad;
+      EXPECT_EQ(r.out, "") << command << " " << bad;
+      args.push_back("--json");
+      CliRun js = cli(args, {env});
+      EXPECT_EQ(js.exit_code, 105) << command << " " << bad << ": " << js.err;
+      const json j = json::parse(js.out, nullptr, false);
+      EXPECT_EQ(j.value("error", ""), "usage") << js.out;
+      EXPECT_EQ(j.value("message", ""), says) << js.out;
+    }
+  }
+  // The option is held to the same rule (it has no "none").
+  CliRun r = cli({"status", "--socket", relative});
+  EXPECT_EQ(r.exit_code, 105) << r.err;
+  EXPECT_EQ(r.err, "vmreclaim: --socket=\"" + relative + "\" is not valid (expected " + expected + ")\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(d.requests(), 0) << "asked a daemon at a relative path";
+
+  // The engine says the same of the same value (and keeps its default).
+  test::SpawnOptions o;
+  o.argv = {VMRECLAIM_RING_TARGET, "--regions", "1"};
+  o.env = {std::string(kSocketEnv) + "=" + relative};
+  o.stdin_pipe = true;
+  auto target = test::Child::spawn(o);
+  ASSERT_TRUE(target);
+  ASSERT_TRUE(target->read_line_starting("ready ")) << target->stderr_so_far();
+  EXPECT_THAT(target->stderr_so_far(),
+              HasSubstr("vmreclaim: " + std::string(kSocketEnv) + "=\"" + relative + "\" is not valid (expected " +
+                        expected + ", or 0 or empty for none)"));
+  target->close_stdin();
+  target->wait(std::chrono::seconds(20));
+}
+
+// `0` or empty: no daemon, as for the engine; status asks each process.
+TEST(StatusCommand, SocketSettingZeroMeansNoDaemon) {
+  for (const char* none : {"0", ""}) {
+    CliRun r = cli({"status", "--json", "--timeout", "1"}, {std::string(kSocketEnv) + "=" + none});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(std::string("no daemon to ask (") + kSocketEnv + "=\"" + none + "\")")) << none;
+    EXPECT_EQ(json::parse(r.out, nullptr, false).value("source", ""), "no daemon") << r.out;
+    CliRun top = cli({"top", "--once"}, {std::string(kSocketEnv) + "=" + none});
+    EXPECT_EQ(top.exit_code, 6) << top.err;
+    EXPECT_THAT(top.err, HasSubstr("no daemon to ask")) << none;
+  }
 }
 
 TEST(StatusCommand, WithoutADaemonAsksEachProcessAndSaysSo) {
