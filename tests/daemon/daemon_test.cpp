@@ -178,6 +178,26 @@ TEST(Daemon, RefusesToStartWithoutForeground) {
   EXPECT_NE(err.find("--foreground"), std::string::npos) << err;
 }
 
+// A socket path every client can name: absolute, and within a sockaddr_un.
+// Anything else is a command-line error, and no socket is made.
+TEST(Daemon, RefusesASocketPathThatIsNotAbsoluteOrDoesNotFit) {
+  const std::string relative = "vmreclaimd-test-" + std::to_string(::getpid()) + "-relative.sock";
+  for (const std::string& bad : {"/tmp/" + std::string(120, 'x') + ".sock", relative}) {
+    SpawnOptions o;
+    o.argv = {VMRECLAIMD, "--foreground", "--socket", bad, "--discover-every", "0"};
+    auto d = Child::spawn(o);
+    ASSERT_TRUE(d);
+    std::string out, err;
+    auto st = d->communicate(&out, &err, 10s);
+    struct stat made {};
+    EXPECT_NE(::lstat(bad.c_str(), &made), 0) << bad << " was made";
+    ::unlink(relative.c_str());
+    ASSERT_TRUE(st) << bad << ": still running after 10 s";
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 105) << bad << ": " << vmreclaim::test::describe_status(*st);
+    EXPECT_NE(err.find("is not valid (expected an absolute path of at most 107 bytes)"), std::string::npos) << err;
+  }
+}
+
 // systemd's side of Type=notify: READY=1 once serving (after the first
 // poll), STOPPING=1 and exit 0 on SIGTERM.
 TEST(Daemon, NotifiesSystemdWhenReadyAndStopsOnSigterm) {
