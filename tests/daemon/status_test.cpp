@@ -19,6 +19,7 @@
 
 #include "daemon/client.h"
 #include "daemon/snapshot.h"
+#include "sample_snapshot.h"
 #include "support/child.h"
 #include "support/daemon_socket.h"
 
@@ -101,45 +102,11 @@ class FakeDaemon {
   std::thread thread_;
 };
 
+// The views' shared snapshot, with a newline in a command name: it must not
+// break the table.
 Snapshot fixed_snapshot() {
-  Snapshot s;
-  s.unix_s = 1764580000;
-  s.poll_ms = 100;
-  s.machine_pressure = "warning";
-  s.mem_available_bytes = 2ull << 30;
-  ProcessView small;
-  small.pid = 1111;
-  small.comm = "small";
-  small.cgroup = "/herd";
-  small.reclaimable_bytes = 1ull << 20;
-  small.pressure = "warning";
-  small.last_action = "none";
-  ProcessView big;
-  big.pid = 2222;
-  big.comm = "big\nname";  // a newline in a command name must not break the table
-  big.cgroup = "/herd";
-  big.reclaimable_bytes = 96ull << 20;
-  big.stalest_bytes = 64ull << 20;
-  big.pressure = "urgent";
-  big.last_action = "trim";
-  big.last_cause = "deficit";
-  big.last_action_bytes = 24ull << 20;
-  big.registered = true;
-  big.reclaimed_bytes_total = {{"deficit", 24ull << 20}};
-  s.processes = {small, big};  // not sorted: the views sort
-  CgroupView c;
-  c.path = "/herd";
-  c.usage_bytes = 500ull << 20;
-  c.limit_bytes = 512ull << 20;
-  c.high_watermark_bytes = 480ull << 20;
-  c.low_watermark_bytes = 450ull << 20;
-  c.reclaimable_bytes = 97ull << 20;
-  c.pressure = "urgent";
-  s.cgroups = {c};
-  s.daemon.polls = 42;
-  s.daemon.actions = 3;
-  s.daemon.reclaimed_bytes_total = {{"deficit", 24ull << 20}};
-  s.daemon.deficit_bytes_last = 20ull << 20;
+  Snapshot s = test::sample_snapshot();
+  s.processes[1].comm = "work\ner";
   return s;
 }
 
@@ -244,16 +211,16 @@ TEST(StatusCommand, PrintsProcessesSortedByReclaimableAndTheCgroups) {
   CliRun r = cli({"status", "--socket", d.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("machine pressure warning"));
-  const size_t big = r.out.find("2222  big?name");
-  const size_t small = r.out.find("1111  small");
+  const size_t big = r.out.find("    4242  work?er");
+  const size_t small = r.out.find("      77  idle");
   ASSERT_NE(big, std::string::npos) << r.out;
   ASSERT_NE(small, std::string::npos) << r.out;
   EXPECT_LT(big, small) << "sorted by reclaimable bytes\n" << r.out;
-  EXPECT_THAT(r.out, HasSubstr("96.0M"));
-  EXPECT_THAT(r.out, HasSubstr("64.0M"));
-  EXPECT_THAT(r.out, HasSubstr("trim 24.0M (deficit)"));
+  EXPECT_THAT(r.out, HasSubstr("128.0M"));
+  EXPECT_THAT(r.out, HasSubstr("100.0M"));
+  EXPECT_THAT(r.out, HasSubstr("trim 32.0M (deficit)"));
   EXPECT_THAT(r.out, HasSubstr("urgent"));
-  EXPECT_THAT(r.out, HasSubstr("512.0M"));  // the cgroup's limit
+  EXPECT_THAT(r.out, HasSubstr("1.0G"));  // the cgroup's limit
 }
 
 TEST(StatusCommand, JsonIsTheSnapshotSortedAndMarkedFromTheDaemon) {
@@ -266,12 +233,12 @@ TEST(StatusCommand, JsonIsTheSnapshotSortedAndMarkedFromTheDaemon) {
   EXPECT_EQ(j["source"], "daemon");
   EXPECT_EQ(j["socket"], d.path());
   ASSERT_EQ(j["processes"].size(), 2u);
-  EXPECT_EQ(j["processes"][0]["pid"], 2222);
-  EXPECT_EQ(j["processes"][0]["comm"], "big\nname");
+  EXPECT_EQ(j["processes"][0]["pid"], 4242);
+  EXPECT_EQ(j["processes"][0]["comm"], "work\ner");
   EXPECT_EQ(j["processes"][0]["last_cause"], "deficit");
-  EXPECT_EQ(j["processes"][1]["pid"], 1111);
-  EXPECT_EQ(j["cgroups"][0]["limit_bytes"], 512ull << 20);
-  EXPECT_EQ(j["daemon"]["polls"], 42);
+  EXPECT_EQ(j["processes"][1]["pid"], 77);
+  EXPECT_EQ(j["cgroups"][0]["limit_bytes"], 1ull << 30);
+  EXPECT_EQ(j["daemon"]["polls"], 1234);
 }
 
 TEST(StatusCommand, ADaemonThatFailsIsAnErrorNotAFallback) {
@@ -386,14 +353,14 @@ TEST(TopCommand, OnceSortsByReclaimableAndTopNeedsTheDaemon) {
   CliRun r = cli({"top", "--once", "--socket", d.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.find("\033["), std::string::npos) << "no screen control with --once";
-  EXPECT_LT(r.out.find("2222"), r.out.find("1111")) << r.out;
+  EXPECT_LT(r.out.find("    4242  "), r.out.find("      77  ")) << r.out;
 
   CliRun counted = cli({"top", "--count", "3", "--interval", "0.01", "--json", "--socket", d.path()});
   ASSERT_EQ(counted.exit_code, 0) << counted.err;
   int lines = 0;
   for (size_t pos = 0; (pos = counted.out.find('\n', pos)) != std::string::npos; pos++) lines++;
   EXPECT_EQ(lines, 3) << counted.out;
-  EXPECT_EQ(json::parse(counted.out.substr(0, counted.out.find('\n')))["processes"][0]["pid"], 2222);
+  EXPECT_EQ(json::parse(counted.out.substr(0, counted.out.find('\n')))["processes"][0]["pid"], 4242);
 
   CliRun none = cli({"top", "--once", "--socket", unique_socket_path("absent")});
   EXPECT_EQ(none.exit_code, 6);
