@@ -22,12 +22,11 @@
 #include "report_dir.h"
 #include "support/child.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using vmreclaim::alloc::backend_by_name;
 using vmreclaim::alloc::BackendName;
-using vmreclaim::test::ChildResult;
-using vmreclaim::test::run_child;
 
 // Runs argv[0] (a path) with `env_extra` added to the environment, without
 // what this process inherited of LD_PRELOAD and the VMRECLAIM_* settings:
@@ -69,7 +68,7 @@ int lines(const std::string& text) {
   return n;
 }
 
-using WithReport = vmreclaim::test::ReportDir;
+using WithReport = ReportDir;
 
 class Backend : public WithReport, public ::testing::WithParamInterface<const char*> {
  protected:
@@ -242,3 +241,4 @@ TEST(RunWithBadInput, AnUnknownBackendIsRefusedAndNothingRuns) {
 #endif
 
 }  // namespace
+}  // namespace vmreclaim::test

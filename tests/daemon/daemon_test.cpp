@@ -31,13 +31,12 @@
 #include "support/child.h"
 #include "support/sanitizers.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using namespace std::chrono_literals;
 using vmreclaim::daemon::ProcessView;
 using vmreclaim::daemon::Snapshot;
-using vmreclaim::test::Child;
-using vmreclaim::test::SpawnOptions;
 using Clock = std::chrono::steady_clock;
 
 std::string socket_path(const char* what) {
@@ -219,7 +218,7 @@ TEST(Daemon, RefusesToStartWithoutForeground) {
   std::string out, err;
   auto st = d->communicate(&out, &err, 10s);
   ASSERT_TRUE(st);
-  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 2) << vmreclaim::test::describe_status(*st);
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 2) << describe_status(*st);
   EXPECT_NE(err.find("--foreground"), std::string::npos) << err;
 }
 
@@ -238,7 +237,7 @@ TEST(Daemon, RefusesASocketPathThatIsNotAbsoluteOrDoesNotFit) {
     EXPECT_NE(::lstat(bad.c_str(), &made), 0) << bad << " was made";
     ::unlink(relative.c_str());
     ASSERT_TRUE(st) << bad << ": still running after 10 s";
-    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 105) << bad << ": " << vmreclaim::test::describe_status(*st);
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 105) << bad << ": " << describe_status(*st);
     EXPECT_NE(err.find("is not valid (expected an absolute path of at most 107 bytes)"), std::string::npos) << err;
   }
 }
@@ -273,7 +272,7 @@ TEST(Daemon, NotifiesSystemdWhenReadyAndStopsOnSigterm) {
   EXPECT_EQ(next(), "STOPPING=1");
   auto st = d->wait(10s);
   ASSERT_TRUE(st);
-  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << vmreclaim::test::describe_status(*st);
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << describe_status(*st);
   EXPECT_NE(::access(sock.c_str(), F_OK), 0) << "the socket was left behind";
   ::close(fd);
   ::unlink(notify.c_str());
@@ -396,7 +395,7 @@ TEST(Daemon, StatusIsFilteredToWhatTheAskerCouldDrain) {
 // A daemon of another user is not believed by the engine (it could lie about
 // the level), and such a daemon could not act on the process anyway.
 TEST(Daemon, AnEngineIgnoresADaemonOfAnotherUser) {
-  const auto [nobody, nogroup] = vmreclaim::test::nobody_ids();
+  const auto [nobody, nogroup] = nobody_ids();
   const std::string sock = socket_path("otheruser");
   SpawnOptions o;
   o.argv = {VMRECLAIMD, "--foreground", "--socket", sock, "--discover-every", "0"};
@@ -849,10 +848,11 @@ TEST(Daemon, DrainsEveryRingOfACgroupAfterAnOomKill) {
   auto st = hog->communicate(&out, &err, 30s);
   ASSERT_TRUE(st);
   ASSERT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGKILL)
-      << "the process past the limit was not OOM-killed: " << vmreclaim::test::describe_status(*st) << " " << err;
+      << "the process past the limit was not OOM-killed: " << describe_status(*st) << " " << err;
   expect_all_drained(c);
   EXPECT_NE(c.daemon->stderr_so_far().find("(oom_kill)"), std::string::npos) << c.daemon->stderr_so_far();
   leave_oom_case(c);
 }
 
 }  // namespace
+}  // namespace vmreclaim::test
