@@ -22,11 +22,16 @@
 #include "sample_snapshot.h"
 #include "support/child.h"
 
-namespace vmreclaim::daemon {
+namespace vmreclaim::test {
 namespace {
 
+using daemon::CgroupView;
+using daemon::MetricsServer;
+using daemon::ProcessView;
+using daemon::render_metrics;
+using daemon::Snapshot;
+using daemon::start_metrics;
 using nlohmann::json;
-using test::sample_snapshot;
 
 struct HttpReply {
   bool ok = false;  // a reply was read
@@ -98,9 +103,9 @@ for fam in text_string_to_metric_families(text):
                 "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in fam.samples]})
 print(json.dumps(out))
 )PY";
-  test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = {python, "-c", kScript, path};
-  auto child = test::Child::spawn(o);
+  auto child = Child::spawn(o);
   if (!child) throw std::runtime_error("cannot start python3");
   std::string out, err;
   auto status = child->communicate(&out, &err, std::chrono::seconds(60));
@@ -367,4 +372,4 @@ TEST(Metrics, ListensOnLocalhostByNameAndOnIpv6Loopback) {
 }
 
 }  // namespace
-}  // namespace vmreclaim::daemon
+}  // namespace vmreclaim::test

@@ -23,9 +23,15 @@
 #include "support/child.h"
 #include "support/daemon_socket.h"
 
-namespace vmreclaim::daemon {
+namespace vmreclaim::test {
 namespace {
 
+using daemon::request_status;
+using daemon::resolve_socket_path;
+using daemon::Snapshot;
+using daemon::socket_env;
+using daemon::SocketChoice;
+using daemon::StatusReply;
 using nlohmann::json;
 using ::testing::HasSubstr;
 
@@ -105,7 +111,7 @@ class FakeDaemon {
 // The views' shared snapshot, with a newline in a command name: it must not
 // break the table.
 Snapshot fixed_snapshot() {
-  Snapshot s = test::sample_snapshot();
+  Snapshot s = sample_snapshot();
   s.processes[1].comm = "work\ner";
   return s;
 }
@@ -194,11 +200,11 @@ struct CliRun {
 
 CliRun cli(std::vector<std::string> args, std::vector<std::string> env = {}) {
   args.insert(args.begin(), VMRECLAIM_CLI);
-  test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = args;
   o.env = std::move(env);
   CliRun r;
-  auto child = test::Child::spawn(o);
+  auto child = Child::spawn(o);
   if (!child) return r;
   auto status = child->communicate(&r.out, &r.err, std::chrono::seconds(60));
   if (status && WIFEXITED(*status)) r.exit_code = WEXITSTATUS(*status);
@@ -287,11 +293,11 @@ TEST(StatusCommand, ABadSocketSettingIsRefusedAndAsksNobody) {
   EXPECT_EQ(d.requests(), 0) << "asked a daemon at a relative path";
 
   // The engine says the same of the same value (and keeps its default).
-  test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = {VMRECLAIM_RING_TARGET, "--regions", "1"};
   o.env = {std::string(kSocketEnv) + "=" + relative};
   o.stdin_pipe = true;
-  auto target = test::Child::spawn(o);
+  auto target = Child::spawn(o);
   ASSERT_TRUE(target);
   ASSERT_TRUE(target->read_line_starting("ready ")) << target->stderr_so_far();
   EXPECT_THAT(target->stderr_so_far(),
@@ -316,10 +322,10 @@ TEST(StatusCommand, SocketSettingZeroMeansNoDaemon) {
 
 TEST(StatusCommand, WithoutADaemonAsksEachProcessAndSaysSo) {
   // A real process with a ring and memory in it.
-  test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = {VMRECLAIM_RING_TARGET, "--regions", "8"};
   o.stdin_pipe = true;
-  auto target = test::Child::spawn(o);
+  auto target = Child::spawn(o);
   ASSERT_TRUE(target);
   ASSERT_TRUE(target->read_line_starting("ready ")) << target->stderr_so_far();
 
@@ -369,4 +375,4 @@ TEST(TopCommand, OnceSortsByReclaimableAndTopNeedsTheDaemon) {
 #endif  // VMRECLAIM_CLI
 
 }  // namespace
-}  // namespace vmreclaim::daemon
+}  // namespace vmreclaim::test
