@@ -7,10 +7,13 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <vector>
+
+#include "policy/tunables.h"
+#include "support/daemon_socket.h"
+#include "support/environment.h"
 
 namespace vmreclaim::daemon {
 namespace {
@@ -40,11 +43,39 @@ StatusReply failure(std::string message, bool absent = false) {
 
 }  // namespace
 
-std::string resolve_socket_path(const std::string& option) {
-  if (!option.empty()) return option;
-  // secure_getenv: a set-uid program does not take the path from its caller.
-  if (const char* env = ::secure_getenv(kSocketEnv); env != nullptr && env[0] != '\0') return env;
-  return kDefaultSocket;
+const char* socket_env() noexcept { return policy::daemon_socket_tunable().env; }
+
+SocketChoice resolve_socket_path(const std::string& option) {
+  SocketChoice c;
+  if (!option.empty()) {
+    if (support::is_socket_path(option)) {
+      c.path = option;
+    } else {
+      c.bad = true;
+      c.error = policy::bad_value_text(
+          "--socket", option, "an absolute path of at most " + std::to_string(support::kMaxSocketPath) + " bytes");
+    }
+    return c;
+  }
+  // As the engine reads it: nothing from the environment of a privileged
+  // process, the tunable's check and words for a bad value.
+  const policy::TunableSpec& spec = policy::daemon_socket_tunable();
+  const char* text = support::setting_from_env(spec.env);
+  policy::Tunables t;
+  if (text != nullptr) {
+    if (auto bad = policy::set_tunable(spec, text, t)) {
+      c.bad = true;
+      c.error = std::move(*bad);
+      return c;
+    }
+  }
+  const policy::SocketPath& path = t.*spec.path;
+  if (path.empty()) {
+    c.error = std::string("no daemon to ask (") + spec.env + "=\"" + (text != nullptr ? text : "") + "\")";
+  } else {
+    c.path = std::string(path.view());
+  }
+  return c;
 }
 
 StatusReply request_status(const std::string& socket_path, std::chrono::milliseconds timeout) {

@@ -10,9 +10,21 @@
 
 namespace vmreclaim::daemon {
 
-// The socket to use: the option if given, else VMRECLAIM_DAEMON_SOCKET
-// (ignored in a set-uid/set-gid process), else kDefaultSocket.
-std::string resolve_socket_path(const std::string& option);
+// Where `vmreclaim status` and `top` look for the daemon.
+struct SocketChoice {
+  std::string path;   // empty: nowhere (see `error`: none was set, or the one set is bad)
+  std::string error;  // why nowhere: "no daemon to ask (...)", or the bad setting said as the engine says it
+  bool bad = false;   // `error` is a bad option or setting: ask nobody, not each process either
+};
+
+// The socket to ask: `option` if given (an absolute path that fits a
+// sockaddr_un); else VMRECLAIM_DAEMON_SOCKET, read and checked as the engine
+// reads it (policy::daemon_socket_tunable: the same check, the same words;
+// `0` or empty for none; nothing in a privileged process); else
+// support::kDefaultDaemonSocket.
+SocketChoice resolve_socket_path(const std::string& option);
+// The variable's name, for help texts.
+const char* socket_env() noexcept;
 
 struct StatusReply {
   std::optional<Snapshot> snapshot;

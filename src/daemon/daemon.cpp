@@ -271,9 +271,10 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const Options& options) {
   const std::string& path = options.socket_path;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof addr.sun_path) {
-    errno = ENAMETOOLONG;
-    return fail("socket path \"" + path + "\" is empty or longer than " + std::to_string(sizeof addr.sun_path - 1));
+  if (!support::is_socket_path(path)) {
+    errno = EINVAL;
+    return fail("socket path \"" + path + "\" is not absolute or longer than " +
+                std::to_string(support::kMaxSocketPath));
   }
   std::memcpy(addr.sun_path, path.data(), path.size());
   if (options.poll_ms < 10 || options.poll_ms > 60'000) {

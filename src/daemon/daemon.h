@@ -28,12 +28,13 @@
 #include <string>
 
 #include "daemon/snapshot.h"
+#include "support/daemon_socket.h"
 #include "vmreclaim/result.hpp"
 
 namespace vmreclaim::daemon {
 
 struct Options {
-  std::string socket_path = kDefaultSocket;
+  std::string socket_path = support::kDefaultDaemonSocket;
   uint32_t poll_ms = 1000;
   // Polls between two scans of /proc for rings nobody registered.
   uint32_t discover_every = 10;

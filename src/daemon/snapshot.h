@@ -24,9 +24,9 @@ struct ProcessView {
   std::string last_action;         // none, trim, drain, scavenge
   std::string last_cause;          // deficit, stale, oom, stopped, request
   uint64_t last_action_bytes = 0;
-  double last_action_unix_s = 0;   // wall-clock time of the last action, 0 if none
-  bool registered = false;         // false: found by discovery and not (yet) registered
-  bool stopped = false;            // SIGSTOP'ed or frozen when last looked at
+  double last_action_unix_s = 0;                          // wall-clock time of the last action, 0 if none
+  bool registered = false;                                // false: found by discovery and not (yet) registered
+  bool stopped = false;                                   // SIGSTOP'ed or frozen when last looked at
   std::map<std::string, uint64_t> reclaimed_bytes_total;  // by cause, by the daemon's requests
 };
 
@@ -45,9 +45,9 @@ struct DaemonCounters {
   uint64_t polls = 0;
   uint64_t registrations = 0;
   uint64_t refused_registrations = 0;
-  uint64_t actions = 0;  // requests sent to processes
+  uint64_t actions = 0;                                   // requests sent to processes
   std::map<std::string, uint64_t> reclaimed_bytes_total;  // by cause, over all processes
-  uint64_t deficit_bytes_last = 0;  // the last deficit computed
+  uint64_t deficit_bytes_last = 0;                        // the last deficit computed
 };
 
 struct Snapshot {
@@ -70,11 +70,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DaemonCounters, polls, registrat
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Snapshot, unix_s, poll_ms, machine_pressure, mem_available_bytes,
                                                 processes, cgroups, daemon)
 
-// The daemon's socket: SOCK_SEQPACKET, one JSON object per message.
+// The daemon's socket (support/daemon_socket.h says where): SOCK_SEQPACKET, one JSON object per message.
 // Requests: {"op":"register","pid":N} (from the process itself, checked against SO_PEERCRED),
 //           {"op":"status"} -> a Snapshot filtered to what the asker could drain itself.
-inline constexpr const char* kDefaultSocket = "/run/vmreclaim/daemon.sock";
-inline constexpr const char* kSocketEnv = "VMRECLAIM_DAEMON_SOCKET";
 inline constexpr uint32_t kMaxMessageBytes = 1u << 20;
 
 }  // namespace vmreclaim::daemon

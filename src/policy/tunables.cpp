@@ -155,24 +155,52 @@ std::optional<uint64_t> parse_value(const TunableSpec& spec, std::string_view te
 }
 
 // A path tunable's value: `0` or empty is none; else an absolute path that
-// fits (spec.hi bytes at most).
-std::optional<SocketPath> parse_path(const TunableSpec& spec, std::string_view text) noexcept {
+// fits (spec.hi, SocketPath::kMax, bytes at most).
+std::optional<SocketPath> parse_path(std::string_view text) noexcept {
   if (text.empty() || text == "0") return SocketPath{};
-  if (text.front() != '/' || text.size() > spec.hi) return std::nullopt;
+  if (!support::is_socket_path(text)) return std::nullopt;
   return SocketPath{text};
 }
 
-void complain_bad(const EnvComplaint& complain, const char* name, const char* value, const std::string& expected,
-                  const std::string& dflt) {
-  char msg[512];
-  std::snprintf(msg, sizeof msg, "%s=\"%.64s\" is not valid (expected %s); using %s", name, value, expected.c_str(),
-                dflt.c_str());
-  complain(msg);
+// The bad value's message and what is kept instead.
+void complain_bad(const EnvComplaint& complain, const std::string& bad, const std::string& kept) {
+  complain((bad + "; using " + kept).c_str());
+}
+
+// The index in kSpecs of the tunable of `field`; std::size(kSpecs) if none.
+constexpr size_t path_tunable_index(SocketPath Tunables::*field) {
+  size_t i = 0;
+  while (i < std::size(kSpecs) && !(kSpecs[i].kind == TunableSpec::Kind::path && kSpecs[i].path == field)) i++;
+  return i;
 }
 
 }  // namespace
 
 std::span<const TunableSpec> tunable_specs() noexcept { return kSpecs; }
+
+const TunableSpec& daemon_socket_tunable() noexcept {
+  static constexpr size_t kIndex = path_tunable_index(&Tunables::daemon_socket);
+  static_assert(kIndex < std::size(kSpecs), "tunables.def has a line for daemon_socket");
+  return kSpecs[kIndex];
+}
+
+std::string bad_value_text(std::string_view name, std::string_view value, std::string_view expected) {
+  return std::string(name) + "=\"" + std::string(value.substr(0, 64)) + "\" is not valid (expected " +
+         std::string(expected) + ")";
+}
+
+std::optional<std::string> set_tunable(const TunableSpec& spec, const char* text, Tunables& t) {
+  if (spec.kind == TunableSpec::Kind::path) {
+    if (auto p = parse_path(text)) {
+      t.*spec.path = *p;
+      return std::nullopt;
+    }
+  } else if (auto v = parse_value(spec, text)) {
+    spec.set(t, *v);
+    return std::nullopt;
+  }
+  return bad_value_text(spec.env, text, expected_text(spec, false));
+}
 
 std::string expected_text(const TunableSpec& spec, bool markdown) {
   const std::string q = markdown ? "`" : "";
@@ -216,19 +244,7 @@ Tunables tunables_from_env(const EnvLookup& lookup, const EnvComplaint& complain
   for (const TunableSpec& spec : tunable_specs()) {
     const char* s = lookup(spec.env);
     if (s == nullptr) continue;
-    if (spec.kind == TunableSpec::Kind::path) {
-      if (auto p = parse_path(spec, s)) {
-        t.*spec.path = *p;
-      } else {
-        complain_bad(complain, spec.env, s, expected_text(spec, false), value_text(spec, t));
-      }
-      continue;
-    }
-    if (auto v = parse_value(spec, s)) {
-      spec.set(t, *v);
-    } else {
-      complain_bad(complain, spec.env, s, expected_text(spec, false), value_text(spec, t));
-    }
+    if (auto bad = set_tunable(spec, s, t)) complain_bad(complain, *bad, value_text(spec, t));
   }
   // Weights that do not sum to the denominator make the average drift: all
   // three keep their defaults.
@@ -237,7 +253,7 @@ Tunables tunables_from_env(const EnvLookup& lookup, const EnvComplaint& complain
     char got[96], dflt[64];
     std::snprintf(got, sizeof got, "%u+%u vs %u", t.wma_weight_base, t.wma_weight_cur, t.wma_denom);
     std::snprintf(dflt, sizeof dflt, "%u/%u/%u", d.wma_weight_base, d.wma_weight_cur, d.wma_denom);
-    complain_bad(complain, "VMRECLAIM_WMA_WEIGHT_BASE/_CUR/_DENOM", got, "BASE + CUR == DENOM", dflt);
+    complain_bad(complain, bad_value_text("VMRECLAIM_WMA_WEIGHT_BASE/_CUR/_DENOM", got, "BASE + CUR == DENOM"), dflt);
     t.wma_weight_base = d.wma_weight_base;
     t.wma_weight_cur = d.wma_weight_cur;
     t.wma_denom = d.wma_denom;

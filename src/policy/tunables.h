@@ -17,6 +17,7 @@
 #include "platform/linux/vm_ops.h"
 #include "policy/pressure.h"
 #include "support/choice.h"
+#include "support/daemon_socket.h"
 #include "support/log.h"
 
 namespace vmreclaim::policy {
@@ -37,7 +38,7 @@ inline constexpr uint64_t kHourNs = 3600ull * 1'000'000'000ull;
 // A path tunable: what fits a sockaddr_un's sun_path (with its NUL), held
 // in place so that Tunables copies without allocating. Empty: none.
 struct SocketPath {
-  static constexpr size_t kMax = 107;  // sizeof(sockaddr_un::sun_path) - 1
+  static constexpr size_t kMax = support::kMaxSocketPath;
   std::array<char, kMax + 1> text{};
   constexpr SocketPath() = default;
   constexpr SocketPath(std::string_view s) {  // NOLINT(google-explicit-constructor): the table's defaults
@@ -87,6 +88,17 @@ std::string expected_text(const TunableSpec& spec, bool markdown);
 // The value of `spec` in `t` as it would be written ("16", "fatal"), or
 // the `unset` text.
 std::string value_text(const TunableSpec& spec, const Tunables& t);
+
+// The line of tunables.def of the daemon's socket (VMRECLAIM_DAEMON_SOCKET):
+// its name and its check, for the tools that look for the daemon where the
+// engine does (daemon/client.h).
+const TunableSpec& daemon_socket_tunable() noexcept;
+// How every bad setting is reported, by the parser and by the tools:
+// `NAME="value" is not valid (expected ...)` (the value cut at 64 bytes).
+std::string bad_value_text(std::string_view name, std::string_view value, std::string_view expected);
+// One tunable from `text` into `t`, checked as tunables_from_env checks it.
+// A bad value leaves `t` as it was and returns bad_value_text for it.
+std::optional<std::string> set_tunable(const TunableSpec& spec, const char* text, Tunables& t);
 
 // Looks a variable up; returns nullptr when unset.
 using EnvLookup = std::function<const char*(const char*)>;

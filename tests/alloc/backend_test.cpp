@@ -6,11 +6,11 @@
 // `vmreclaim run --with`. A backend whose library is not installed is
 // skipped with that reason. Sanitiser builds skip everything (their runtimes
 // own malloc).
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -20,50 +20,26 @@
 
 #include "backend_names.h"
 #include "report_dir.h"
+#include "support/child.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using vmreclaim::alloc::backend_by_name;
 using vmreclaim::alloc::BackendName;
 
-struct Outcome {
-  int exit_code = -1;  // -1 if killed by a signal
-  int signal = 0;
-  std::string output;  // stdout and stderr
-};
-
-Outcome run(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra) {
-  char out_path[] = "/tmp/vmreclaim-backend-XXXXXX";
-  int out = mkstemp(out_path);
-  if (out < 0) return {};
-  pid_t pid = fork();
-  if (pid == 0) {
-    int in = open("/dev/null", O_RDONLY);
-    if (in >= 0) dup2(in, 0);
-    dup2(out, 1);
-    dup2(out, 2);
-    unsetenv("LD_PRELOAD");
-    unsetenv("VMRECLAIM_MALLOC_BACKEND");
-    for (const std::string& kv : env_extra) putenv(const_cast<char*>(kv.c_str()));
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-  Outcome o;
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) o.signal = WTERMSIG(status);
-  std::ifstream f(out_path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  o.output = ss.str();
-  close(out);
-  unlink(out_path);
-  return o;
+// Runs argv[0] (a path) with `env_extra` added to the environment, without
+// what this process inherited of LD_PRELOAD and the VMRECLAIM_* settings:
+// each test says what it uses.
+ChildResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra) {
+  std::vector<std::string> env = {"LD_PRELOAD="};
+  env.insert(env.end(), env_extra.begin(), env_extra.end());
+  return run_child({.argv = argv, .env = env, .drop_vmreclaim_env = true}, std::chrono::seconds(60));
 }
+
+// What the tests search: its stderr, then its stdout (the layer's complaints
+// come at start-up, the probe's results at its end).
+std::string output(const ChildResult& r) { return r.err + r.out; }
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path);
@@ -92,7 +68,7 @@ int lines(const std::string& text) {
   return n;
 }
 
-using WithReport = vmreclaim::test::ReportDir;
+using WithReport = ReportDir;
 
 class Backend : public WithReport, public ::testing::WithParamInterface<const char*> {
  protected:
@@ -113,11 +89,11 @@ class Backend : public WithReport, public ::testing::WithParamInterface<const ch
   }
 
   // Runs a probe scenario; skips the test if the backend is not installed.
-  Outcome probe(const char* scenario) {
-    Outcome o = run({VMRECLAIM_BACKEND_PROBE, scenario}, env());
-    if (o.output.find("cannot use " + name_ + " as the backend") != std::string::npos &&
-        (o.output.find("cannot open shared object file") != std::string::npos ||
-         o.output.find("cannot be preloaded") != std::string::npos)) {
+  ChildResult probe(const char* scenario) {
+    ChildResult o = run({VMRECLAIM_BACKEND_PROBE, scenario}, env());
+    if (output(o).find("cannot use " + name_ + " as the backend") != std::string::npos &&
+        (output(o).find("cannot open shared object file") != std::string::npos ||
+         output(o).find("cannot be preloaded") != std::string::npos)) {
       skipped_ = true;
     }
     return o;
@@ -135,26 +111,26 @@ class Backend : public WithReport, public ::testing::WithParamInterface<const ch
 };
 
 #define SKIP_IF_MISSING(o) \
-  if (skipped_) GTEST_SKIP() << info_->soname << " is not installed: " << (o).output
+  if (skipped_) GTEST_SKIP() << info_->soname << " is not installed: " << output(o)
 
 TEST_P(Backend, CxxOperatorsOfEveryFormGoToTheLayer) {
-  Outcome o = probe("cxx");
+  ChildResult o = probe("cxx");
   SKIP_IF_MISSING(o);
-  ASSERT_EQ(o.exit_code, 0) << o.output;
-  EXPECT_NE(o.output.find("\nok"), std::string::npos) << o.output;
+  ASSERT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_NE(output(o).find("\nok"), std::string::npos) << output(o);
   expect_backend_used();
   std::string r = read_file(report_);
   // Every large new was the layer's, and the block deleted first came back.
-  long long large = std::atoll(field(o.output, "large").c_str());
-  EXPECT_GE(large, 20) << o.output;
+  long long large = std::atoll(field(output(o), "large").c_str());
+  EXPECT_GE(large, 20) << output(o);
   EXPECT_GE(number(r, "large_allocs"), large) << r;
   EXPECT_GT(number(r, "reused_intact"), 0) << r;
 }
 
 TEST_P(Backend, ReallocAcrossTheThresholdBothWaysKeepsTheData) {
-  Outcome o = probe("realloc_cross");
+  ChildResult o = probe("realloc_cross");
   SKIP_IF_MISSING(o);
-  ASSERT_EQ(o.exit_code, 0) << o.output;
+  ASSERT_EQ(o.exit_code, 0) << output(o);
   expect_backend_used();
   std::string r = read_file(report_);
   EXPECT_GE(number(r, "large_allocs"), 40) << r;
@@ -162,27 +138,27 @@ TEST_P(Backend, ReallocAcrossTheThresholdBothWaysKeepsTheData) {
 }
 
 TEST_P(Backend, ThreadsFreeingSmallAndLargeBlocksReachTheirOwner) {
-  Outcome o = probe("mixed_threads");
+  ChildResult o = probe("mixed_threads");
   SKIP_IF_MISSING(o);
-  ASSERT_EQ(o.exit_code, 0) << o.output;
+  ASSERT_EQ(o.exit_code, 0) << output(o);
   expect_backend_used();
   EXPECT_GT(number(read_file(report_), "large_frees"), 1000);
 }
 
 TEST_P(Backend, ForkWhileThreadsAllocate) {
-  Outcome o = probe("fork");
+  ChildResult o = probe("fork");
   SKIP_IF_MISSING(o);
-  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_EQ(o.exit_code, 0) << output(o);
   expect_backend_used();  // the children leave with _exit: one line, the parent's
 }
 
 TEST_P(Backend, DoubleFreeOfALargeBlockIsOneLineAndAnAbort) {
   for (const char* scenario : {"double_free", "double_delete"}) {
-    Outcome o = probe(scenario);
+    ChildResult o = probe(scenario);
     SKIP_IF_MISSING(o);
-    EXPECT_EQ(o.signal, SIGABRT) << scenario << ": " << o.output;
-    EXPECT_EQ(lines(o.output), 1) << scenario << ": " << o.output;
-    EXPECT_EQ(o.output.rfind("vmreclaim-malloc: double free of large block", 0), 0u) << scenario << ": " << o.output;
+    EXPECT_TRUE(o.killed_by(SIGABRT)) << scenario << ": " << o.describe();
+    EXPECT_EQ(lines(output(o)), 1) << scenario << ": " << output(o);
+    EXPECT_EQ(output(o).rfind("vmreclaim-malloc: double free of large block", 0), 0u) << scenario << ": " << output(o);
   }
 }
 
@@ -192,23 +168,23 @@ INSTANTIATE_TEST_SUITE_P(All, Backend, ::testing::Values("glibc", "mimalloc", "j
 using BackendSetting = WithReport;
 
 TEST_F(BackendSetting, AnUnknownNameIsReportedInOneLineAndTheDefaultUsed) {
-  Outcome o = run({VMRECLAIM_BACKEND_PROBE, "realloc_cross"},
-                  {std::string("LD_PRELOAD=") + VMRECLAIM_MALLOC_LIB, "VMRECLAIM_MALLOC_BACKEND=hoard",
-                   "VMRECLAIM_MALLOC_REPORT=" + report_});
-  ASSERT_EQ(o.exit_code, 0) << o.output;
-  EXPECT_EQ(o.output.rfind("vmreclaim-malloc: ignoring VMRECLAIM_MALLOC_BACKEND=hoard (not one of glibc, mimalloc, "
-                           "jemalloc, tcmalloc); using the default (",
-                           0),
+  ChildResult o = run({VMRECLAIM_BACKEND_PROBE, "realloc_cross"},
+                      {std::string("LD_PRELOAD=") + VMRECLAIM_MALLOC_LIB, "VMRECLAIM_MALLOC_BACKEND=hoard",
+                       "VMRECLAIM_MALLOC_REPORT=" + report_});
+  ASSERT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_EQ(output(o).rfind("vmreclaim-malloc: ignoring VMRECLAIM_MALLOC_BACKEND=hoard (not one of glibc, mimalloc, "
+                            "jemalloc, tcmalloc); using the default (",
+                            0),
             0u)
-      << o.output;
-  EXPECT_EQ(lines(o.output), 2) << o.output;  // the complaint and "ok"
+      << output(o);
+  EXPECT_EQ(lines(output(o)), 2) << output(o);  // the complaint and "ok"
 }
 
 TEST_F(BackendSetting, WithoutTheSettingTheDefaultServesSmallRequests) {
-  Outcome o = run({VMRECLAIM_BACKEND_PROBE, "realloc_cross"},
-                  {std::string("LD_PRELOAD=") + VMRECLAIM_MALLOC_LIB, "VMRECLAIM_MALLOC_REPORT=" + report_});
-  ASSERT_EQ(o.exit_code, 0) << o.output;
-  EXPECT_EQ(lines(o.output), 1) << o.output;  // "ok": nothing said
+  ChildResult o = run({VMRECLAIM_BACKEND_PROBE, "realloc_cross"},
+                      {std::string("LD_PRELOAD=") + VMRECLAIM_MALLOC_LIB, "VMRECLAIM_MALLOC_REPORT=" + report_});
+  ASSERT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_EQ(lines(output(o)), 1) << output(o);  // "ok": nothing said
   const BackendName& d = vmreclaim::alloc::backend_name(vmreclaim::alloc::kDefaultBackend);
   std::string used = field(read_file(report_), " backend");
   if (used == "glibc" && d.soname != nullptr) GTEST_SKIP() << d.soname << " (the default) is not installed";
@@ -217,13 +193,13 @@ TEST_F(BackendSetting, WithoutTheSettingTheDefaultServesSmallRequests) {
 
 TEST_F(BackendSetting, ABackendThatCannotBeLoadedLateIsReportedAndGlibcUsed) {
   // jemalloc's static TLS cannot be had by dlopen: it must be preloaded.
-  Outcome o = run({VMRECLAIM_BACKEND_PROBE, "realloc_cross"},
-                  {std::string("LD_PRELOAD=") + VMRECLAIM_MALLOC_LIB, "VMRECLAIM_MALLOC_BACKEND=jemalloc",
-                   "VMRECLAIM_MALLOC_REPORT=" + report_});
-  ASSERT_EQ(o.exit_code, 0) << o.output;
-  EXPECT_EQ(o.output.rfind("vmreclaim-malloc: cannot use jemalloc as the backend (", 0), 0u) << o.output;
-  EXPECT_NE(o.output.find("; using glibc\n"), std::string::npos) << o.output;
-  EXPECT_EQ(lines(o.output), 2) << o.output;
+  ChildResult o = run({VMRECLAIM_BACKEND_PROBE, "realloc_cross"},
+                      {std::string("LD_PRELOAD=") + VMRECLAIM_MALLOC_LIB, "VMRECLAIM_MALLOC_BACKEND=jemalloc",
+                       "VMRECLAIM_MALLOC_REPORT=" + report_});
+  ASSERT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_EQ(output(o).rfind("vmreclaim-malloc: cannot use jemalloc as the backend (", 0), 0u) << output(o);
+  EXPECT_NE(output(o).find("; using glibc\n"), std::string::npos) << output(o);
+  EXPECT_EQ(lines(output(o)), 2) << output(o);
   EXPECT_EQ(field(read_file(report_), " backend"), "glibc");
 }
 
@@ -232,18 +208,19 @@ class RunWith : public WithReport, public ::testing::WithParamInterface<const ch
 
 TEST_P(RunWith, PutsTheLayerInFrontOfTheBackend) {
   const std::string name = GetParam();
-  Outcome o = run({VMRECLAIM_CLI, "run", "--with", name, "--", VMRECLAIM_BACKEND_PROBE, "cxx"},
-                  {std::string("VMRECLAIM_MALLOC_LIB=") + VMRECLAIM_MALLOC_LIB});
-  if (o.output.find("cannot use " + name + " as the backend") != std::string::npos ||
-      o.output.find("is not installed") != std::string::npos) {
-    GTEST_SKIP() << name << " is not installed: " << o.output;
+  ChildResult o = run({VMRECLAIM_CLI, "run", "--with", name, "--", VMRECLAIM_BACKEND_PROBE, "cxx"},
+                      {std::string("VMRECLAIM_MALLOC_LIB=") + VMRECLAIM_MALLOC_LIB});
+  if (output(o).find("cannot use " + name + " as the backend") != std::string::npos ||
+      output(o).find("is not installed") != std::string::npos) {
+    GTEST_SKIP() << name << " is not installed: " << output(o);
   }
-  ASSERT_EQ(o.exit_code, 0) << o.output;
-  EXPECT_NE(o.output.find("backend                 " + name + "\n"), std::string::npos) << o.output;
-  long long large = std::atoll(field(o.output, "large").c_str());
-  size_t at = o.output.find("large allocations");
-  ASSERT_NE(at, std::string::npos) << o.output;
-  EXPECT_GE(std::atoll(o.output.c_str() + o.output.find_first_of("0123456789", at)), large) << o.output;
+  ASSERT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_NE(output(o).find("backend                 " + name + "\n"), std::string::npos) << output(o);
+  const std::string text = output(o);
+  long long large = std::atoll(field(text, "large").c_str());
+  size_t at = text.find("large allocations");
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_GE(std::atoll(text.c_str() + text.find_first_of("0123456789", at)), large) << text;
 }
 
 INSTANTIATE_TEST_SUITE_P(All, RunWith, ::testing::Values("glibc", "mimalloc", "jemalloc", "tcmalloc"),
@@ -255,12 +232,13 @@ TEST(RunWithBadInput, AnUnknownBackendIsRefusedAndNothingRuns) {
   ASSERT_GE(fd, 0);
   close(fd);
   unlink(marker);
-  Outcome o = run({VMRECLAIM_CLI, "run", "--with", "hoard", "--", "touch", marker}, {});
-  EXPECT_NE(o.exit_code, 0) << o.output;
-  EXPECT_NE(o.output.find("hoard"), std::string::npos) << o.output;
+  ChildResult o = run({VMRECLAIM_CLI, "run", "--with", "hoard", "--", "touch", marker}, {});
+  EXPECT_NE(o.exit_code, 0) << output(o);
+  EXPECT_NE(output(o).find("hoard"), std::string::npos) << output(o);
   EXPECT_NE(access(marker, F_OK), 0) << "the command ran";
   unlink(marker);
 }
 #endif
 
 }  // namespace
+}  // namespace vmreclaim::test

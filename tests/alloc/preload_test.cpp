@@ -20,13 +20,8 @@
 #include "report_dir.h"
 #include "support/child.h"
 
+namespace vmreclaim::test {
 namespace {
-
-using vmreclaim::test::Child;
-using vmreclaim::test::ChildResult;
-using vmreclaim::test::describe_status;
-using vmreclaim::test::run_child;
-using vmreclaim::test::SpawnOptions;
 
 // Generous: the slowest scenario (xz, python) takes a few seconds on a busy
 // machine; a deadlock (e.g. in the fork handlers) must fail the test, not
@@ -63,7 +58,7 @@ long long report_value(const std::string& line, const std::string& key) {
   return std::atoll(line.c_str() + at + key.size() + 2);
 }
 
-class Preload : public vmreclaim::test::ReportDir {
+class Preload : public ReportDir {
  protected:
   std::vector<std::string> env() const { return {kPreload, "VMRECLAIM_MALLOC_REPORT=" + report_}; }
   ChildResult probe(const char* scenario, std::vector<std::string> extra = {}, const char* arg = nullptr) {
@@ -181,8 +176,9 @@ TEST_F(Preload, ThresholdSettingDecidesWhatTheLayerServes) {
 
   ChildResult bad = probe("settings", {"VMRECLAIM_MALLOC_THRESHOLD=12Q"});
   EXPECT_EQ(bad.exit_code, 0) << output(bad);
-  EXPECT_NE(output(bad).find("vmreclaim-malloc: ignoring VMRECLAIM_MALLOC_THRESHOLD=12Q (not a size: an unknown suffix"),
-            std::string::npos)
+  EXPECT_NE(
+      output(bad).find("vmreclaim-malloc: ignoring VMRECLAIM_MALLOC_THRESHOLD=12Q (not a size: an unknown suffix"),
+      std::string::npos)
       << output(bad);
   EXPECT_NE(output(bad).find("layer_served_64k=0"), std::string::npos) << output(bad);
 }
@@ -315,13 +311,15 @@ TEST_F(Preload, VmreclaimRunAsksForTheControlEndpoint) {
     return outcomes;
   };
   const std::vector<std::vector<std::string> > commands = {{"trim", "4K"}, {"drain", "--timeout", "2"}};
-  std::vector<ChildResult> served = operate({VMRECLAIM_CLI, "run", "--", "/usr/bin/python3", "-c", script}, {}, commands);
+  std::vector<ChildResult> served =
+      operate({VMRECLAIM_CLI, "run", "--", "/usr/bin/python3", "-c", script}, {}, commands);
   ASSERT_EQ(served.size(), 2u);
   EXPECT_EQ(served[0].exit_code, 0) << output(served[0]);
   EXPECT_EQ(served[1].exit_code, 0) << output(served[1]);
   EXPECT_NE(output(served[1]).find("drained"), std::string::npos) << output(served[1]);
 
-  std::vector<ChildResult> plain = operate({"/usr/bin/python3", "-c", script}, {kPreload}, {{"drain", "--timeout", "0.2"}});
+  std::vector<ChildResult> plain =
+      operate({"/usr/bin/python3", "-c", script}, {kPreload}, {{"drain", "--timeout", "0.2"}});
   ASSERT_EQ(plain.size(), 1u);
   EXPECT_EQ(plain[0].exit_code, 6) << "the layer opened a control endpoint unasked: " << output(plain[0]);
 #endif
@@ -389,3 +387,4 @@ TEST_F(Preload, XzRoundTripUnderTheLayer) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

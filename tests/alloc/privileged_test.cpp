@@ -20,12 +20,10 @@
 
 #include "support/child.h"
 
+namespace vmreclaim::test {
 namespace {
 
 namespace fs = std::filesystem;
-using vmreclaim::test::ChildResult;
-using vmreclaim::test::nobody_ids;
-using vmreclaim::test::run_child;
 
 ChildResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                 std::optional<uid_t> as_uid) {
@@ -111,3 +109,4 @@ TEST_F(Privileged, SetuidProgramIgnoresTheLayerSettingsAndWritesNoReport) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

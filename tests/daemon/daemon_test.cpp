@@ -31,13 +31,12 @@
 #include "support/child.h"
 #include "support/sanitizers.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using namespace std::chrono_literals;
 using vmreclaim::daemon::ProcessView;
 using vmreclaim::daemon::Snapshot;
-using vmreclaim::test::Child;
-using vmreclaim::test::SpawnOptions;
 using Clock = std::chrono::steady_clock;
 
 std::string socket_path(const char* what) {
@@ -110,6 +109,25 @@ bool wait_status(const std::string& path, std::chrono::milliseconds limit, Pred 
   return false;
 }
 
+// Waits until the daemon lists every one of `pids` as registered, each with
+// at least `reclaimable` bytes in its ring; false after `limit`.
+bool wait_registered(const std::string& path, const std::vector<pid_t>& pids, std::chrono::milliseconds limit,
+                     uint64_t reclaimable = 0) {
+  return wait_status(path, limit, [&](const Snapshot& s) {
+    for (pid_t pid : pids) {
+      auto p = find(s, pid);
+      if (!p || !p->registered || p->reclaimable_bytes < reclaimable) return false;
+    }
+    return true;
+  });
+}
+
+std::vector<pid_t> pids_of(const std::vector<Child>& children) {
+  std::vector<pid_t> pids;
+  for (const Child& c : children) pids.push_back(c.pid());
+  return pids;
+}
+
 std::optional<Child> start_daemon(const std::string& path, const std::vector<std::string>& extra) {
   SpawnOptions o;
   o.argv = {VMRECLAIMD, "--foreground", "--socket", path};
@@ -127,18 +145,26 @@ std::optional<Child> start_daemon(const std::string& path, const std::vector<std
   return std::nullopt;
 }
 
-std::optional<Child> start_target(const std::string& daemon_socket, uint64_t ring_mib, uint64_t live_mib,
-                                  const std::string& cgroup_procs = "") {
+// A target (ring_mib MiB in its ring, live_mib MiB live) that looks for the
+// daemon on `daemon_socket`; it prints "ring" once its ring is allocated,
+// then "ready".
+SpawnOptions target_options(const std::string& daemon_socket, uint64_t ring_mib, uint64_t live_mib) {
   SpawnOptions o;
   o.argv = {VMRECLAIM_DAEMON_TARGET, "--ring-mib", std::to_string(ring_mib), "--live-mib", std::to_string(live_mib)};
   o.drop_vmreclaim_env = true;
   o.stdin_pipe = true;
+  o.env = {"VMRECLAIM_DAEMON_SOCKET=" + daemon_socket};
+  return o;
+}
+
+std::optional<Child> start_target(const std::string& daemon_socket, uint64_t ring_mib, uint64_t live_mib,
+                                  const std::string& cgroup_procs = "") {
+  SpawnOptions o = target_options(daemon_socket, ring_mib, live_mib);
   o.cgroup_procs = cgroup_procs;
   // The engine keeps its ring unless told: no background trims of its own at
   // normal pressure while a test runs, so what leaves the ring is what the
   // daemon asked for.
-  o.env = {"VMRECLAIM_DAEMON_SOCKET=" + daemon_socket, "VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=3600000000000",
-           "VMRECLAIM_LOG=info"};
+  o.env.insert(o.env.end(), {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=3600000000000", "VMRECLAIM_LOG=info"});
   auto child = Child::spawn(o);
   if (!child) return child;
   auto l1 = child->read_line(20s);
@@ -148,6 +174,24 @@ std::optional<Child> start_target(const std::string& daemon_socket, uint64_t rin
     return std::nullopt;
   }
   return child;
+}
+
+// The daemon on `sock` and one target (`ring_mib` MiB in its ring, 1 MiB
+// live) registered with it; nullopt (the test failed) if either did not come.
+struct DaemonWithTarget {
+  Child daemon, target;
+};
+std::optional<DaemonWithTarget> start_with_target(const std::string& sock, const std::vector<std::string>& daemon_args,
+                                                  uint64_t ring_mib) {
+  auto d = start_daemon(sock, daemon_args);
+  if (!d) return std::nullopt;
+  auto t = start_target(sock, ring_mib, 1);
+  if (!t) return std::nullopt;
+  if (!wait_registered(sock, {t->pid()}, 5s)) {
+    ADD_FAILURE() << "target " << t->pid() << " did not register: " << d->stderr_so_far() << t->stderr_so_far();
+    return std::nullopt;
+  }
+  return DaemonWithTarget{std::move(*d), std::move(*t)};
 }
 
 struct CheckResult {
@@ -174,8 +218,28 @@ TEST(Daemon, RefusesToStartWithoutForeground) {
   std::string out, err;
   auto st = d->communicate(&out, &err, 10s);
   ASSERT_TRUE(st);
-  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 2) << vmreclaim::test::describe_status(*st);
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 2) << describe_status(*st);
   EXPECT_NE(err.find("--foreground"), std::string::npos) << err;
+}
+
+// A socket path every client can name: absolute, and within a sockaddr_un.
+// Anything else is a command-line error, and no socket is made.
+TEST(Daemon, RefusesASocketPathThatIsNotAbsoluteOrDoesNotFit) {
+  const std::string relative = "vmreclaimd-test-" + std::to_string(::getpid()) + "-relative.sock";
+  for (const std::string& bad : {"/tmp/" + std::string(120, 'x') + ".sock", relative}) {
+    SpawnOptions o;
+    o.argv = {VMRECLAIMD, "--foreground", "--socket", bad, "--discover-every", "0"};
+    auto d = Child::spawn(o);
+    ASSERT_TRUE(d);
+    std::string out, err;
+    auto st = d->communicate(&out, &err, 10s);
+    struct stat made {};
+    EXPECT_NE(::lstat(bad.c_str(), &made), 0) << bad << " was made";
+    ::unlink(relative.c_str());
+    ASSERT_TRUE(st) << bad << ": still running after 10 s";
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 105) << bad << ": " << describe_status(*st);
+    EXPECT_NE(err.find("is not valid (expected an absolute path of at most 107 bytes)"), std::string::npos) << err;
+  }
 }
 
 // systemd's side of Type=notify: READY=1 once serving (after the first
@@ -208,7 +272,7 @@ TEST(Daemon, NotifiesSystemdWhenReadyAndStopsOnSigterm) {
   EXPECT_EQ(next(), "STOPPING=1");
   auto st = d->wait(10s);
   ASSERT_TRUE(st);
-  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << vmreclaim::test::describe_status(*st);
+  EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << describe_status(*st);
   EXPECT_NE(::access(sock.c_str(), F_OK), 0) << "the socket was left behind";
   ::close(fd);
   ::unlink(notify.c_str());
@@ -218,20 +282,12 @@ TEST(Daemon, RegistersANewRingAtOnce) {
   const std::string sock = socket_path("register");
   auto d = start_daemon(sock, {"--poll-ms", "1000", "--discover-every", "0"});
   ASSERT_TRUE(d);
-  SpawnOptions o;
-  o.argv = {VMRECLAIM_DAEMON_TARGET, "--ring-mib", "4", "--live-mib", "1"};
-  o.drop_vmreclaim_env = true;
-  o.stdin_pipe = true;
-  o.env = {"VMRECLAIM_DAEMON_SOCKET=" + sock};
-  auto t = Child::spawn(o);
+  auto t = Child::spawn(target_options(sock, 4, 1));
   ASSERT_TRUE(t);
   ASSERT_EQ(t->read_line(20s), "ring");
   // From the ring's allocation (the target prints "ring" right after it).
   const auto start = Clock::now();
-  const bool known = wait_status(sock, 5s, [&](const Snapshot& s) {
-    auto p = find(s, t->pid());
-    return p && p->registered;
-  });
+  const bool known = wait_registered(sock, {t->pid()}, 5s);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
   ASSERT_TRUE(known) << t->stderr_so_far();
   std::printf("registered %lld ms after the ring was allocated\n", static_cast<long long>(ms));
@@ -265,11 +321,9 @@ TEST(Daemon, RegistersAProcessInAChildPidNamespace) {
   const std::string sock = socket_path("pidns");
   auto d = start_daemon(sock, {"--discover-every", "0"});
   ASSERT_TRUE(d);
-  SpawnOptions o;
-  o.argv = {"/usr/bin/unshare", "--pid", "--fork", VMRECLAIM_DAEMON_TARGET, "--ring-mib", "2", "--live-mib", "1"};
-  o.drop_vmreclaim_env = true;
-  o.stdin_pipe = true;
-  o.env = {"VMRECLAIM_DAEMON_SOCKET=" + sock, "VMRECLAIM_LOG=info"};
+  SpawnOptions o = target_options(sock, 2, 1);
+  o.argv.insert(o.argv.begin(), {"/usr/bin/unshare", "--pid", "--fork"});
+  o.env.push_back("VMRECLAIM_LOG=info");
   if (::access(o.argv[0].c_str(), X_OK) != 0) GTEST_SKIP() << "no unshare(1)";
   auto u = Child::spawn(o);
   ASSERT_TRUE(u);
@@ -278,12 +332,7 @@ TEST(Daemon, RegistersAProcessInAChildPidNamespace) {
   pid_t target = 0;
   f >> target;
   ASSERT_GT(target, 0);
-  EXPECT_TRUE(wait_status(sock, 3s,
-                          [&](const Snapshot& s) {
-                            auto p = find(s, target);
-                            return p && p->registered;
-                          }))
-      << d->stderr_so_far() << u->stderr_so_far();
+  EXPECT_TRUE(wait_registered(sock, {target}, 3s)) << d->stderr_so_far() << u->stderr_so_far();
 }
 
 // The status as another user sees it: a small client run as that user.
@@ -327,19 +376,12 @@ TEST(Daemon, StatusIsFilteredToWhatTheAskerCouldDrain) {
   ASSERT_TRUE(d);
   auto mine = start_target(sock, 2, 1);
   ASSERT_TRUE(mine);
-  SpawnOptions o;
-  o.argv = {VMRECLAIM_DAEMON_TARGET, "--ring-mib", "2", "--live-mib", "1"};
-  o.drop_vmreclaim_env = true;
-  o.stdin_pipe = true;
+  SpawnOptions o = target_options(sock, 2, 1);
   o.as_uid = nobody;
-  o.env = {"VMRECLAIM_DAEMON_SOCKET=" + sock};
   auto theirs = Child::spawn(o);
   ASSERT_TRUE(theirs);
   ASSERT_EQ(theirs->read_line(20s), "ring") << theirs->stderr_so_far();
-  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
-    auto a = find(s, mine->pid()), b = find(s, theirs->pid());
-    return a && a->registered && b && b->registered;
-  })) << d->stderr_so_far();
+  ASSERT_TRUE(wait_registered(sock, {mine->pid(), theirs->pid()}, 5s)) << d->stderr_so_far();
   auto as_nobody = status_as(nobody, sock);
   ASSERT_TRUE(as_nobody);
   EXPECT_TRUE(lists(*as_nobody, theirs->pid())) << as_nobody->dump();
@@ -353,7 +395,7 @@ TEST(Daemon, StatusIsFilteredToWhatTheAskerCouldDrain) {
 // A daemon of another user is not believed by the engine (it could lie about
 // the level), and such a daemon could not act on the process anyway.
 TEST(Daemon, AnEngineIgnoresADaemonOfAnotherUser) {
-  const auto [nobody, nogroup] = vmreclaim::test::nobody_ids();
+  const auto [nobody, nogroup] = nobody_ids();
   const std::string sock = socket_path("otheruser");
   SpawnOptions o;
   o.argv = {VMRECLAIMD, "--foreground", "--socket", sock, "--discover-every", "0"};
@@ -375,19 +417,15 @@ TEST(Daemon, AnEngineIgnoresADaemonOfAnotherUser) {
 // the parent's registration stays the parent's.
 TEST(Daemon, AForkedChildRegistersForItself) {
   const std::string sock = socket_path("fork");
-  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
-  ASSERT_TRUE(d);
-  auto t = start_target(sock, 2, 1);
-  ASSERT_TRUE(t);
-  ASSERT_TRUE(t->write_line("fork"));
-  auto line = t->read_line(10s);
-  ASSERT_TRUE(line && line->rfind("child ", 0) == 0) << t->stderr_so_far();
+  auto w = start_with_target(sock, {"--poll-ms", "100", "--discover-every", "0"}, 2);
+  ASSERT_TRUE(w);
+  Child& t = w->target;
+  ASSERT_TRUE(t.write_line("fork"));
+  auto line = t.read_line(10s);
+  ASSERT_TRUE(line && line->rfind("child ", 0) == 0) << t.stderr_so_far();
   const pid_t child = std::stoi(line->substr(6));
-  EXPECT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
-    auto p = find(s, t->pid()), c = find(s, child);
-    return p && p->registered && c && c->registered;
-  })) << d->stderr_so_far();
-  auto r = check(*t);  // answered by the child
+  EXPECT_TRUE(wait_registered(sock, {t.pid(), child}, 5s)) << w->daemon.stderr_so_far();
+  auto r = check(t);  // answered by the child
   ASSERT_TRUE(r);
   EXPECT_EQ(r->corrupt, 0u);
   ::kill(child, SIGKILL);
@@ -443,14 +481,11 @@ TEST(Daemon, AnEngineWithTheDaemonTurnedOffSleepsBetweenPolls) {
 TEST(Daemon, ForgetsAProcessWhenItExits) {
   const std::string sock = socket_path("forget");
   // A long poll: forgetting must come from the pidfd, not from the next poll.
-  auto d = start_daemon(sock, {"--poll-ms", "30000", "--discover-every", "0"});
-  ASSERT_TRUE(d);
-  auto t = start_target(sock, 2, 1);
-  ASSERT_TRUE(t);
-  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) { return find(s, t->pid()).has_value(); }));
-  const pid_t pid = t->pid();
+  auto w = start_with_target(sock, {"--poll-ms", "30000", "--discover-every", "0"}, 2);
+  ASSERT_TRUE(w);
+  const pid_t pid = w->target.pid();
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  ASSERT_TRUE(t->wait(10s));
+  ASSERT_TRUE(w->target.wait(10s));
   EXPECT_TRUE(wait_status(sock, 2s, [&](const Snapshot& s) { return !find(s, pid); }))
       << "still listed 2 s after it exited, with the next poll 30 s away";
 }
@@ -485,25 +520,19 @@ TEST(Daemon, EnginesFallBackAndRegisterAgainAfterARestart) {
     ASSERT_TRUE(t);
     targets.push_back(std::move(*t));
   }
-  auto all_registered = [&](const Snapshot& s) {
-    for (Child& t : targets) {
-      auto p = find(s, t.pid());
-      if (!p || !p->registered) return false;
-    }
-    return true;
-  };
-  ASSERT_TRUE(wait_status(sock, 5s, all_registered));
+  const std::vector<pid_t> pids = pids_of(targets);
+  ASSERT_TRUE(wait_registered(sock, pids, 5s));
   // Killed: no goodbye. The engines notice at their next pressure poll.
   ASSERT_EQ(::kill(d->pid(), SIGKILL), 0);
   ASSERT_TRUE(d->wait(10s));
-  std::this_thread::sleep_for(2500ms);
   for (Child& t : targets) {
-    EXPECT_NE(t.stderr_so_far().find("the daemon went away; polling pressure ourselves"), std::string::npos)
-        << "pid " << t.pid() << ": " << t.stderr_so_far();
+    std::string log;
+    EXPECT_TRUE(t.wait_stderr("the daemon went away; polling pressure ourselves", 5s, &log))
+        << "pid " << t.pid() << ": " << log;
   }
   auto d2 = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
   ASSERT_TRUE(d2);
-  EXPECT_TRUE(wait_status(sock, 5s, all_registered)) << "not every engine registered with the new daemon";
+  EXPECT_TRUE(wait_registered(sock, pids, 5s)) << "not every engine registered with the new daemon";
   for (Child& t : targets) {
     auto r = check(t);
     ASSERT_TRUE(r);
@@ -518,30 +547,17 @@ TEST(Daemon, EnginesFallBackAndRegisterAgainAfterARestart) {
 // themselves; they take its level again once it runs.
 TEST(Daemon, EnginesFallBackWhenTheDaemonHangs) {
   const std::string sock = socket_path("hang");
-  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
-  ASSERT_TRUE(d);
-  auto t = start_target(sock, 4, 1);
-  ASSERT_TRUE(t);
-  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
-    auto p = find(s, t->pid());
-    return p && p->registered;
-  }));
-  ASSERT_EQ(::kill(d->pid(), SIGSTOP), 0);
+  auto w = start_with_target(sock, {"--poll-ms", "100", "--discover-every", "0"}, 4);
+  ASSERT_TRUE(w);
+  Child& t = w->target;
+  ASSERT_EQ(::kill(w->daemon.pid(), SIGSTOP), 0);
   // Stale after 2 polls + 250 ms, seen at the next pressure poll (1 s).
-  std::string log;  // stderr_so_far() hands out what is new
-  auto wait_log = [&](const char* text) {
-    const auto end = Clock::now() + 5s;
-    while (Clock::now() < end && log.find(text) == std::string::npos) {
-      std::this_thread::sleep_for(50ms);
-      log += t->stderr_so_far();
-    }
-    return log.find(text) != std::string::npos;
-  };
-  const bool stale = wait_log("the daemon's heartbeat is stale; polling pressure ourselves");
-  ASSERT_EQ(::kill(d->pid(), SIGCONT), 0);
+  std::string log;
+  const bool stale = t.wait_stderr("the daemon's heartbeat is stale; polling pressure ourselves", 5s, &log);
+  ASSERT_EQ(::kill(w->daemon.pid(), SIGCONT), 0);
   EXPECT_TRUE(stale) << log;
-  EXPECT_TRUE(wait_log("the daemon's heartbeat is back")) << log;
-  auto r = check(*t);
+  EXPECT_TRUE(t.wait_stderr("the daemon's heartbeat is back", 5s, &log)) << log;
+  auto r = check(t);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->corrupt, 0u);
   EXPECT_EQ(r->live_ok, 1);
@@ -573,10 +589,7 @@ TEST(Daemon, AHostileRegistrantDoesNotStallOthers) {
   // Meanwhile a real process registers, as quickly as ever.
   auto t = start_target(sock, 2, 1);
   ASSERT_TRUE(t);
-  EXPECT_TRUE(wait_status(sock, 3s, [&](const Snapshot& s) {
-    auto p = find(s, t->pid());
-    return p && p->registered;
-  }));
+  EXPECT_TRUE(wait_registered(sock, {t->pid()}, 3s));
   // Idle connections are closed after their deadline.
   std::this_thread::sleep_for(2500ms);
   char c;
@@ -662,13 +675,7 @@ void squeeze(bool with_daemon, int processes, int stopped, Squeeze* out) {
     targets.push_back(std::move(*t));
   }
   if (with_daemon) {
-    ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
-      for (Child& t : targets) {
-        auto p = find(s, t.pid());
-        if (!p || !p->registered || p->reclaimable_bytes < (kRingMib << 20)) return false;
-      }
-      return true;
-    }));
+    ASSERT_TRUE(wait_registered(sock, pids_of(targets), 5s, kRingMib << 20));
   }
   std::vector<uint64_t> before;
   for (Child& t : targets) before.push_back(ring_reclaimed(t.pid()));
@@ -784,13 +791,7 @@ void start_oom_case(const char* what, int n, OomCase* c) {
     ASSERT_TRUE(t);
     c->targets.push_back(std::move(*t));
   }
-  ASSERT_TRUE(wait_status(c->sock, 5s, [&](const Snapshot& s) {
-    for (Child& t : c->targets) {
-      auto p = find(s, t.pid());
-      if (!p || !p->registered || p->reclaimable_bytes < (16u << 20)) return false;
-    }
-    return true;
-  }));
+  ASSERT_TRUE(wait_registered(c->sock, pids_of(c->targets), 5s, 16u << 20));
   c->limit = (c->cg->read("memory.usage_in_bytes") + (32u << 20)) & ~uint64_t{4095};
   ASSERT_TRUE(c->cg->write("memory.limit_in_bytes", c->limit));
 }
@@ -847,10 +848,11 @@ TEST(Daemon, DrainsEveryRingOfACgroupAfterAnOomKill) {
   auto st = hog->communicate(&out, &err, 30s);
   ASSERT_TRUE(st);
   ASSERT_TRUE(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGKILL)
-      << "the process past the limit was not OOM-killed: " << vmreclaim::test::describe_status(*st) << " " << err;
+      << "the process past the limit was not OOM-killed: " << describe_status(*st) << " " << err;
   expect_all_drained(c);
   EXPECT_NE(c.daemon->stderr_so_far().find("(oom_kill)"), std::string::npos) << c.daemon->stderr_so_far();
   leave_oom_case(c);
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -18,6 +18,7 @@
 #include "support/child.h"
 #include "support/sanitizers.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using nlohmann::json;
@@ -32,7 +33,7 @@ TEST(HerdDemo, ALoweredLimitMakesTheEnginesGiveBackAndReuseFaultsThePagesIn) {
   }
   // 3 x (48 unused + 4 live) MiB; the limit 2 MiB above usage puts usage
   // above the high watermark (limit - limit/16) at once.
-  vmreclaim::test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = {VMRECLAIM_CLI,
             "demo",
             "--mode",
@@ -50,12 +51,12 @@ TEST(HerdDemo, ALoweredLimitMakesTheEnginesGiveBackAndReuseFaultsThePagesIn) {
             "--settle-seconds",
             "1",
             "--json"};
-  auto child = vmreclaim::test::Child::spawn(o);
+  auto child = Child::spawn(o);
   ASSERT_TRUE(child);
   std::string out, err;
   auto status = child->communicate(&out, &err, std::chrono::seconds(100));
   ASSERT_TRUE(status) << "timed out: " << err;
-  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << vmreclaim::test::describe_status(*status) << err;
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_status(*status) << err;
   const json j = json::parse(out);
   ASSERT_EQ(j["runs"].size(), 1u) << "no --daemon: the no-daemon run only";
   EXPECT_NE(j["daemon_note"].get<std::string>().find("no --daemon"), std::string::npos);
@@ -76,15 +77,15 @@ TEST(HerdDemo, ALoweredLimitMakesTheEnginesGiveBackAndReuseFaultsThePagesIn) {
 }
 TEST(HerdDemo, WithoutRootItSaysSoAndCreatesNothing) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
-  vmreclaim::test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = {VMRECLAIM_CLI, "demo", "--mode", "herd", "--processes", "2", "--unused-mib", "8"};
-  o.as_uid = vmreclaim::test::nobody_ids().first;
-  auto child = vmreclaim::test::Child::spawn(o);
+  o.as_uid = nobody_ids().first;
+  auto child = Child::spawn(o);
   ASSERT_TRUE(child);
   std::string out, err;
   auto status = child->communicate(&out, &err, std::chrono::seconds(60));
   ASSERT_TRUE(status);
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << vmreclaim::test::describe_status(*status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << describe_status(*status);
   EXPECT_NE(err.find("needs root"), std::string::npos) << err;
   struct stat st {};
   EXPECT_NE(::stat(("/sys/fs/cgroup/memory/vmreclaim-herd-" + std::to_string(child->pid()) + "-0").c_str(), &st), 0);
@@ -95,10 +96,10 @@ TEST(HerdDemo, BadOptionsAreRefusedBeforeAnythingStarts) {
                                        {"--processes", "0"},
                                        {"--poll-ms", "5"},
                                        {"--neighbour-rate", "-3"}}) {
-    vmreclaim::test::SpawnOptions o;
+    SpawnOptions o;
     o.argv = {VMRECLAIM_CLI, "demo", "--mode", "herd"};
     o.argv.insert(o.argv.end(), bad.begin(), bad.end());
-    auto child = vmreclaim::test::Child::spawn(o);
+    auto child = Child::spawn(o);
     ASSERT_TRUE(child);
     std::string out, err;
     auto status = child->communicate(&out, &err, std::chrono::seconds(60));
@@ -111,3 +112,4 @@ TEST(HerdDemo, BadOptionsAreRefusedBeforeAnythingStarts) {
 #endif  // VMRECLAIM_CLI
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -19,11 +19,18 @@
 
 #include "daemon/metrics.h"
 #include "daemon/metrics_hook.h"
+#include "sample_snapshot.h"
 #include "support/child.h"
 
-namespace vmreclaim::daemon {
+namespace vmreclaim::test {
 namespace {
 
+using daemon::CgroupView;
+using daemon::MetricsServer;
+using daemon::ProcessView;
+using daemon::render_metrics;
+using daemon::Snapshot;
+using daemon::start_metrics;
 using nlohmann::json;
 
 struct HttpReply {
@@ -96,9 +103,9 @@ for fam in text_string_to_metric_families(text):
                 "samples": [{"name": s.name, "labels": s.labels, "value": s.value} for s in fam.samples]})
 print(json.dumps(out))
 )PY";
-  test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = {python, "-c", kScript, path};
-  auto child = test::Child::spawn(o);
+  auto child = Child::spawn(o);
   if (!child) throw std::runtime_error("cannot start python3");
   std::string out, err;
   auto status = child->communicate(&out, &err, std::chrono::seconds(60));
@@ -136,56 +143,6 @@ const json* family(const json& families, const std::string& name) {
     if (f["family"] == name) return &f;
   }
   return nullptr;
-}
-
-Snapshot sample_snapshot() {
-  Snapshot s;
-  s.unix_s = 1764580000.5;
-  s.poll_ms = 250;
-  s.machine_pressure = "warning";
-  s.mem_available_bytes = 3ull << 30;
-  ProcessView a;
-  a.pid = 4242;
-  a.comm = "worker";
-  a.cgroup = "/herd";
-  a.reclaimable_bytes = 128ull << 20;
-  a.stalest_bytes = 100ull << 20;
-  a.pressure = "urgent";
-  a.last_action = "trim";
-  a.last_cause = "deficit";
-  a.last_action_bytes = 32ull << 20;
-  a.last_action_unix_s = 1764579999.25;
-  a.registered = true;
-  a.reclaimed_bytes_total = {{"deficit", 32ull << 20}};
-  ProcessView b;
-  b.pid = 77;
-  b.comm = "idle";
-  b.cgroup = "/";
-  b.reclaimable_bytes = 4096;
-  b.pressure = "normal";
-  b.last_action = "none";
-  b.stopped = true;
-  s.processes = {a, b};
-  CgroupView c;
-  c.path = "/herd";
-  c.usage_bytes = 900ull << 20;
-  c.limit_bytes = 1ull << 30;
-  c.high_watermark_bytes = 950ull << 20;
-  c.low_watermark_bytes = 850ull << 20;
-  c.reclaimable_bytes = 128ull << 20;
-  c.pressure = "urgent";
-  CgroupView root;
-  root.path = "/";
-  root.usage_bytes = 5ull << 30;
-  root.pressure = "normal";
-  s.cgroups = {c, root};
-  s.daemon.polls = 1234;
-  s.daemon.registrations = 9;
-  s.daemon.refused_registrations = 2;
-  s.daemon.actions = 5;
-  s.daemon.reclaimed_bytes_total = {{"deficit", 32ull << 20}, {"oom", 7}};
-  s.daemon.deficit_bytes_last = 31ull << 20;
-  return s;
 }
 
 std::unique_ptr<MetricsServer> start_or_fail(MetricsServer::SnapshotSource source,
@@ -415,4 +372,4 @@ TEST(Metrics, ListensOnLocalhostByNameAndOnIpv6Loopback) {
 }
 
 }  // namespace
-}  // namespace vmreclaim::daemon
+}  // namespace vmreclaim::test

@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+namespace vmreclaim::test {
 namespace {
 
 using vmreclaim::daemon::MemoryEventsV2;
@@ -109,3 +110,4 @@ TEST(OomWatch, AMissingFileIsNoSignal) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

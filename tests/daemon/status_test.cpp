@@ -19,13 +19,24 @@
 
 #include "daemon/client.h"
 #include "daemon/snapshot.h"
+#include "sample_snapshot.h"
 #include "support/child.h"
+#include "support/daemon_socket.h"
 
-namespace vmreclaim::daemon {
+namespace vmreclaim::test {
 namespace {
 
+using daemon::request_status;
+using daemon::resolve_socket_path;
+using daemon::Snapshot;
+using daemon::socket_env;
+using daemon::SocketChoice;
+using daemon::StatusReply;
 using nlohmann::json;
 using ::testing::HasSubstr;
+
+// The name the README and docs/daemon.md give the setting.
+constexpr const char* kSocketEnv = "VMRECLAIM_DAEMON_SOCKET";
 
 std::string unique_socket_path(const char* what) {
   static std::atomic<int> n{0};
@@ -36,7 +47,8 @@ std::string unique_socket_path(const char* what) {
 // sends `reply` (or nothing when `silent`).
 class FakeDaemon {
  public:
-  FakeDaemon(std::string reply, bool silent = false) : path_(unique_socket_path("fake")), reply_(std::move(reply)) {
+  FakeDaemon(std::string reply, bool silent = false, std::string path = unique_socket_path("fake"))
+      : path_(std::move(path)), reply_(std::move(reply)) {
     silent_ = silent;
     fd_ = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     sockaddr_un a{};
@@ -96,45 +108,11 @@ class FakeDaemon {
   std::thread thread_;
 };
 
+// The views' shared snapshot, with a newline in a command name: it must not
+// break the table.
 Snapshot fixed_snapshot() {
-  Snapshot s;
-  s.unix_s = 1764580000;
-  s.poll_ms = 100;
-  s.machine_pressure = "warning";
-  s.mem_available_bytes = 2ull << 30;
-  ProcessView small;
-  small.pid = 1111;
-  small.comm = "small";
-  small.cgroup = "/herd";
-  small.reclaimable_bytes = 1ull << 20;
-  small.pressure = "warning";
-  small.last_action = "none";
-  ProcessView big;
-  big.pid = 2222;
-  big.comm = "big\nname";  // a newline in a command name must not break the table
-  big.cgroup = "/herd";
-  big.reclaimable_bytes = 96ull << 20;
-  big.stalest_bytes = 64ull << 20;
-  big.pressure = "urgent";
-  big.last_action = "trim";
-  big.last_cause = "deficit";
-  big.last_action_bytes = 24ull << 20;
-  big.registered = true;
-  big.reclaimed_bytes_total = {{"deficit", 24ull << 20}};
-  s.processes = {small, big};  // not sorted: the views sort
-  CgroupView c;
-  c.path = "/herd";
-  c.usage_bytes = 500ull << 20;
-  c.limit_bytes = 512ull << 20;
-  c.high_watermark_bytes = 480ull << 20;
-  c.low_watermark_bytes = 450ull << 20;
-  c.reclaimable_bytes = 97ull << 20;
-  c.pressure = "urgent";
-  s.cgroups = {c};
-  s.daemon.polls = 42;
-  s.daemon.actions = 3;
-  s.daemon.reclaimed_bytes_total = {{"deficit", 24ull << 20}};
-  s.daemon.deficit_bytes_last = 20ull << 20;
+  Snapshot s = sample_snapshot();
+  s.processes[1].comm = "work\ner";
   return s;
 }
 
@@ -193,11 +171,22 @@ TEST(StatusClient, MalformedAndRefusedAnswersAreErrors) {
 }
 
 TEST(StatusClient, SocketPathIsOptionThenEnvironmentThenDefault) {
+  EXPECT_STREQ(socket_env(), kSocketEnv);
   ::unsetenv(kSocketEnv);
-  EXPECT_EQ(resolve_socket_path(""), kDefaultSocket);
+  EXPECT_EQ(resolve_socket_path("").path, support::kDefaultDaemonSocket);
   ::setenv(kSocketEnv, "/tmp/from-env.sock", 1);
-  EXPECT_EQ(resolve_socket_path(""), "/tmp/from-env.sock");
-  EXPECT_EQ(resolve_socket_path("/tmp/option.sock"), "/tmp/option.sock");
+  EXPECT_EQ(resolve_socket_path("").path, "/tmp/from-env.sock");
+  EXPECT_EQ(resolve_socket_path("/tmp/option.sock").path, "/tmp/option.sock");
+  ::setenv(kSocketEnv, "0", 1);
+  const SocketChoice none = resolve_socket_path("");
+  EXPECT_EQ(none.path, "");
+  EXPECT_FALSE(none.bad);
+  EXPECT_THAT(none.error, HasSubstr("no daemon to ask"));
+  ::setenv(kSocketEnv, "relative.sock", 1);
+  const SocketChoice bad = resolve_socket_path("");
+  EXPECT_EQ(bad.path, "");
+  EXPECT_TRUE(bad.bad);
+  EXPECT_THAT(bad.error, HasSubstr("is not valid"));
   ::unsetenv(kSocketEnv);
   StatusReply r = request_status(std::string(200, 'x'), std::chrono::seconds(1));
   EXPECT_THAT(r.error, HasSubstr("longer than"));
@@ -211,11 +200,11 @@ struct CliRun {
 
 CliRun cli(std::vector<std::string> args, std::vector<std::string> env = {}) {
   args.insert(args.begin(), VMRECLAIM_CLI);
-  test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = args;
   o.env = std::move(env);
   CliRun r;
-  auto child = test::Child::spawn(o);
+  auto child = Child::spawn(o);
   if (!child) return r;
   auto status = child->communicate(&r.out, &r.err, std::chrono::seconds(60));
   if (status && WIFEXITED(*status)) r.exit_code = WEXITSTATUS(*status);
@@ -228,16 +217,16 @@ TEST(StatusCommand, PrintsProcessesSortedByReclaimableAndTheCgroups) {
   CliRun r = cli({"status", "--socket", d.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("machine pressure warning"));
-  const size_t big = r.out.find("2222  big?name");
-  const size_t small = r.out.find("1111  small");
+  const size_t big = r.out.find("    4242  work?er");
+  const size_t small = r.out.find("      77  idle");
   ASSERT_NE(big, std::string::npos) << r.out;
   ASSERT_NE(small, std::string::npos) << r.out;
   EXPECT_LT(big, small) << "sorted by reclaimable bytes\n" << r.out;
-  EXPECT_THAT(r.out, HasSubstr("96.0M"));
-  EXPECT_THAT(r.out, HasSubstr("64.0M"));
-  EXPECT_THAT(r.out, HasSubstr("trim 24.0M (deficit)"));
+  EXPECT_THAT(r.out, HasSubstr("128.0M"));
+  EXPECT_THAT(r.out, HasSubstr("100.0M"));
+  EXPECT_THAT(r.out, HasSubstr("trim 32.0M (deficit)"));
   EXPECT_THAT(r.out, HasSubstr("urgent"));
-  EXPECT_THAT(r.out, HasSubstr("512.0M"));  // the cgroup's limit
+  EXPECT_THAT(r.out, HasSubstr("1.0G"));  // the cgroup's limit
 }
 
 TEST(StatusCommand, JsonIsTheSnapshotSortedAndMarkedFromTheDaemon) {
@@ -250,12 +239,12 @@ TEST(StatusCommand, JsonIsTheSnapshotSortedAndMarkedFromTheDaemon) {
   EXPECT_EQ(j["source"], "daemon");
   EXPECT_EQ(j["socket"], d.path());
   ASSERT_EQ(j["processes"].size(), 2u);
-  EXPECT_EQ(j["processes"][0]["pid"], 2222);
-  EXPECT_EQ(j["processes"][0]["comm"], "big\nname");
+  EXPECT_EQ(j["processes"][0]["pid"], 4242);
+  EXPECT_EQ(j["processes"][0]["comm"], "work\ner");
   EXPECT_EQ(j["processes"][0]["last_cause"], "deficit");
-  EXPECT_EQ(j["processes"][1]["pid"], 1111);
-  EXPECT_EQ(j["cgroups"][0]["limit_bytes"], 512ull << 20);
-  EXPECT_EQ(j["daemon"]["polls"], 42);
+  EXPECT_EQ(j["processes"][1]["pid"], 77);
+  EXPECT_EQ(j["cgroups"][0]["limit_bytes"], 1ull << 30);
+  EXPECT_EQ(j["daemon"]["polls"], 1234);
 }
 
 TEST(StatusCommand, ADaemonThatFailsIsAnErrorNotAFallback) {
@@ -267,12 +256,76 @@ TEST(StatusCommand, ADaemonThatFailsIsAnErrorNotAFallback) {
   EXPECT_EQ(json::parse(r.out)["error"], "daemon_unreachable");
 }
 
+// A bad VMRECLAIM_DAEMON_SOCKET or --socket is refused as a command-line
+// error, in the words the engine uses for the same value, and nobody is
+// asked: not the daemon at a relative path, not each process instead.
+TEST(StatusCommand, ABadSocketSettingIsRefusedAndAsksNobody) {
+  // A daemon where a relative path leads from this directory (the CLI's too).
+  const std::string relative = "vmreclaim-status-test-" + std::to_string(::getpid()) + "-relative.sock";
+  FakeDaemon d(json(fixed_snapshot()).dump(), false, relative);
+  ASSERT_TRUE(d.ok());
+  const std::string expected = "an absolute path of at most 107 bytes";
+  const std::string too_long = "/tmp/" + std::string(120, 'x') + ".sock";
+  for (const std::string& bad : {relative, too_long, std::string("~/vmreclaimd.sock"), std::string("garbage\x01")}) {
+    const std::string env = std::string(kSocketEnv) + "=" + bad;
+    const std::string says = std::string(kSocketEnv) + "=\"" + bad.substr(0, 64) + "\" is not valid (expected " +
+                             expected + ", or 0 or empty for none)";
+    for (const std::string command : {"status", "top"}) {
+      std::vector<std::string> args = {command, "--timeout", "1"};
+      if (command == "top") args.push_back("--once");
+      CliRun r = cli(args, {env});
+      EXPECT_EQ(r.exit_code, 105) << command << " " << bad << ": " << r.err;
+      EXPECT_EQ(r.err, "vmreclaim: " + says + "\n") << command << " " << bad;
+      EXPECT_EQ(r.out, "") << command << " " << bad;
+      args.push_back("--json");
+      CliRun js = cli(args, {env});
+      EXPECT_EQ(js.exit_code, 105) << command << " " << bad << ": " << js.err;
+      const json j = json::parse(js.out, nullptr, false);
+      EXPECT_EQ(j.value("error", ""), "usage") << js.out;
+      EXPECT_EQ(j.value("message", ""), says) << js.out;
+    }
+  }
+  // The option is held to the same rule (it has no "none").
+  CliRun r = cli({"status", "--socket", relative});
+  EXPECT_EQ(r.exit_code, 105) << r.err;
+  EXPECT_EQ(r.err, "vmreclaim: --socket=\"" + relative + "\" is not valid (expected " + expected + ")\n");
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(d.requests(), 0) << "asked a daemon at a relative path";
+
+  // The engine says the same of the same value (and keeps its default).
+  SpawnOptions o;
+  o.argv = {VMRECLAIM_RING_TARGET, "--regions", "1"};
+  o.env = {std::string(kSocketEnv) + "=" + relative};
+  o.stdin_pipe = true;
+  auto target = Child::spawn(o);
+  ASSERT_TRUE(target);
+  ASSERT_TRUE(target->read_line_starting("ready ")) << target->stderr_so_far();
+  EXPECT_THAT(target->stderr_so_far(),
+              HasSubstr("vmreclaim: " + std::string(kSocketEnv) + "=\"" + relative + "\" is not valid (expected " +
+                        expected + ", or 0 or empty for none)"));
+  target->close_stdin();
+  target->wait(std::chrono::seconds(20));
+}
+
+// `0` or empty: no daemon, as for the engine; status asks each process.
+TEST(StatusCommand, SocketSettingZeroMeansNoDaemon) {
+  for (const char* none : {"0", ""}) {
+    CliRun r = cli({"status", "--json", "--timeout", "1"}, {std::string(kSocketEnv) + "=" + none});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(std::string("no daemon to ask (") + kSocketEnv + "=\"" + none + "\")")) << none;
+    EXPECT_EQ(json::parse(r.out, nullptr, false).value("source", ""), "no daemon") << r.out;
+    CliRun top = cli({"top", "--once"}, {std::string(kSocketEnv) + "=" + none});
+    EXPECT_EQ(top.exit_code, 6) << top.err;
+    EXPECT_THAT(top.err, HasSubstr("no daemon to ask")) << none;
+  }
+}
+
 TEST(StatusCommand, WithoutADaemonAsksEachProcessAndSaysSo) {
   // A real process with a ring and memory in it.
-  test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = {VMRECLAIM_RING_TARGET, "--regions", "8"};
   o.stdin_pipe = true;
-  auto target = test::Child::spawn(o);
+  auto target = Child::spawn(o);
   ASSERT_TRUE(target);
   ASSERT_TRUE(target->read_line_starting("ready ")) << target->stderr_so_far();
 
@@ -306,14 +359,14 @@ TEST(TopCommand, OnceSortsByReclaimableAndTopNeedsTheDaemon) {
   CliRun r = cli({"top", "--once", "--socket", d.path()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.find("\033["), std::string::npos) << "no screen control with --once";
-  EXPECT_LT(r.out.find("2222"), r.out.find("1111")) << r.out;
+  EXPECT_LT(r.out.find("    4242  "), r.out.find("      77  ")) << r.out;
 
   CliRun counted = cli({"top", "--count", "3", "--interval", "0.01", "--json", "--socket", d.path()});
   ASSERT_EQ(counted.exit_code, 0) << counted.err;
   int lines = 0;
   for (size_t pos = 0; (pos = counted.out.find('\n', pos)) != std::string::npos; pos++) lines++;
   EXPECT_EQ(lines, 3) << counted.out;
-  EXPECT_EQ(json::parse(counted.out.substr(0, counted.out.find('\n')))["processes"][0]["pid"], 2222);
+  EXPECT_EQ(json::parse(counted.out.substr(0, counted.out.find('\n')))["processes"][0]["pid"], 4242);
 
   CliRun none = cli({"top", "--once", "--socket", unique_socket_path("absent")});
   EXPECT_EQ(none.exit_code, 6);
@@ -322,4 +375,4 @@ TEST(TopCommand, OnceSortsByReclaimableAndTopNeedsTheDaemon) {
 #endif  // VMRECLAIM_CLI
 
 }  // namespace
-}  // namespace vmreclaim::daemon
+}  // namespace vmreclaim::test

@@ -17,12 +17,10 @@
 
 #ifdef VMRECLAIM_CLI
 
+namespace vmreclaim::test {
 namespace {
 
 using nlohmann::json;
-using vmreclaim::test::Child;
-using vmreclaim::test::ChildResult;
-using vmreclaim::test::run_child;
 
 constexpr int kRegions = 25;
 
@@ -298,5 +296,6 @@ TEST(Cli, BadArguments) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test
 
 #endif  // VMRECLAIM_CLI

@@ -16,6 +16,7 @@
 
 #include "control/client.h"
 
+namespace vmreclaim::test {
 namespace {
 
 // A child that sleeps until killed; reaped on destruction.
@@ -182,3 +183,4 @@ TEST(Introspection, AMissingProcessIsAnInvalidArgument) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -18,11 +18,11 @@
 #include "control/server.h"
 #include "support/child.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using vmreclaim::control::Client;
 using vmreclaim::control::client_errc;
-using vmreclaim::test::Child;
 
 constexpr uid_t kIntruderUid = 4242;  // no passwd entry needed
 constexpr int kRegions = 25;
@@ -108,7 +108,7 @@ TEST_F(OtherUser, CannotReadOrDrain) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     ::close(fds[0]);
-    if (!vmreclaim::test::become_user(kIntruderUid, kIntruderUid)) ::_exit(2);
+    if (!become_user(kIntruderUid, kIntruderUid)) ::_exit(2);
     IntruderFindings f = intrude(pid(), ref_);
     ::_exit(::write(fds[1], &f, sizeof f) == sizeof f ? 0 : 3);
   }
@@ -143,7 +143,7 @@ TEST_F(OtherUser, TheCommandSaysPermissionDenied) {
   const std::string p = std::to_string(pid());
   for (std::vector<std::string> args : {std::vector<std::string>{"show", p}, {"drain", p}, {"trim", p, "1M"}}) {
     args.insert(args.begin(), VMRECLAIM_CLI);
-    auto r = vmreclaim::test::run_child({.argv = args, .as_uid = kIntruderUid});
+    auto r = run_child({.argv = args, .as_uid = kIntruderUid});
     EXPECT_EQ(r.exit_code, 5) << args[1] << ": " << r.err;
     EXPECT_NE(r.err.find("permission denied"), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
@@ -172,7 +172,7 @@ TEST_F(OtherUser, ItsConnectionsCannotPushOutTheOwnersClients) {
   if (child == 0) {
     ::close(ready[0]);
     ::close(done[1]);
-    if (!vmreclaim::test::become_user(kIntruderUid, kIntruderUid)) ::_exit(2);
+    if (!become_user(kIntruderUid, kIntruderUid)) ::_exit(2);
     std::vector<Client> held;
     for (size_t i = 0; i < 3 * vmreclaim::control::Server::kMaxConnections; i++) {
       auto c = Client::connect_name(name);
@@ -222,3 +222,4 @@ TEST_F(OtherUser, RootMayDrain) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -9,6 +9,7 @@
 
 #include "support/probes.h"
 
+namespace vmreclaim::test {
 namespace {
 
 TEST(Probes, SharedLibraryCarriesEveryProbe) {
@@ -43,3 +44,4 @@ TEST(Probes, SharedLibraryCarriesEveryProbe) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

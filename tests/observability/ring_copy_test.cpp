@@ -11,6 +11,7 @@
 
 #include "introspect/ring_copy.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using vmreclaim::introspect::query_copy;
@@ -193,3 +194,4 @@ TEST(CopiedRingApi, LyingHeaderIsBoundedByTheRef) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -26,11 +26,11 @@
 #include "control/server.h"
 #include "support/child.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using vmreclaim::control::Client;
 using vmreclaim::control::client_errc;
-using vmreclaim::test::Child;
 
 constexpr int kRegions = 25;
 constexpr uid_t kIntruderUid = 4242;
@@ -77,7 +77,7 @@ int as_user(uid_t uid, const std::function<int()>& ask) {
   pid_t child = ::fork();
   if (child < 0) return -1;
   if (child == 0) {
-    if (!vmreclaim::test::become_user(uid, uid)) ::_exit(kSetupFailed);
+    if (!become_user(uid, uid)) ::_exit(kSetupFailed);
     ::_exit(ask());
   }
   int status = 0;
@@ -183,8 +183,7 @@ TEST_F(UserNamespaces, AnUnmappedUserIsNotTheTargetsUser) {
   }
   EXPECT_EQ(t.entries(), static_cast<mach_vm_reclaim_count_t>(kRegions)) << "nothing was drained";
 #ifdef VMRECLAIM_CLI
-  auto r = vmreclaim::test::run_child(
-      {.argv = {VMRECLAIM_CLI, "trim", std::to_string(t.pid()), "4M"}, .as_uid = kIntruderUid});
+  auto r = run_child({.argv = {VMRECLAIM_CLI, "trim", std::to_string(t.pid()), "4M"}, .as_uid = kIntruderUid});
   EXPECT_EQ(r.exit_code, 5) << r.err;
   EXPECT_EQ(t.entries(), static_cast<mach_vm_reclaim_count_t>(kRegions)) << "nothing was trimmed";
 #endif
@@ -274,12 +273,12 @@ TEST(Squatting, AnotherUserCannotTakeOrImpersonateTheEndpoint) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the squatter as another user";
   // The target's pid is known before its program runs: a shell waits for a
   // line, then becomes the ring target.
-  vmreclaim::test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = {
       "/bin/sh", "-c", "read go && exec \"$0\" \"$@\"", VMRECLAIM_RING_TARGET, "--regions", std::to_string(kRegions)};
   o.stdin_pipe = true;
   o.capture_stderr = false;
-  auto target = vmreclaim::test::Child::spawn(o);
+  auto target = Child::spawn(o);
   ASSERT_TRUE(target);
   const pid_t pid = target->pid();
 
@@ -293,7 +292,7 @@ TEST(Squatting, AnotherUserCannotTakeOrImpersonateTheEndpoint) {
   if (squatter == 0) {
     ::close(ready[0]);
     ::close(done[1]);
-    if (!vmreclaim::test::become_user(kIntruderUid, kIntruderUid)) ::_exit(2);
+    if (!become_user(kIntruderUid, kIntruderUid)) ::_exit(2);
     std::vector<std::unique_ptr<vmreclaim::control::Server>> held;
     for (const std::string& n :
          {std::string("vmreclaim/") + std::to_string(pid), std::string("vmreclaim/") + std::to_string(pid) + "/"}) {
@@ -341,7 +340,7 @@ TEST(Squatting, AnotherUserCannotTakeOrImpersonateTheEndpoint) {
   EXPECT_EQ(stats->pid, pid);
   EXPECT_EQ(stats->stats.entries, static_cast<uint64_t>(kRegions));
 #ifdef VMRECLAIM_CLI
-  auto r = vmreclaim::test::run_child({.argv = {VMRECLAIM_CLI, "drain", std::to_string(pid), "--json"}});
+  auto r = run_child({.argv = {VMRECLAIM_CLI, "drain", std::to_string(pid), "--json"}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 #endif
 
@@ -394,7 +393,7 @@ TEST(Namespaces, AProcessInAChildPidNamespaceIsReached) {
   NamespacedTarget t = start_namespaced({"--pid", "--fork"});
   ASSERT_TRUE(t.process && t.ring_pid > 0);
   ASSERT_NE(t.ring_pid, t.process->pid()) << "the ring is in unshare's child";
-  auto r = vmreclaim::test::run_child({.argv = {VMRECLAIM_CLI, "drain", std::to_string(t.ring_pid), "--json"}});
+  auto r = run_child({.argv = {VMRECLAIM_CLI, "drain", std::to_string(t.ring_pid), "--json"}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("\"bytes_reclaimed\""), std::string::npos) << r.out;
 }
@@ -405,7 +404,7 @@ TEST(Namespaces, AProcessInAnotherNetworkNamespaceIsNamedAsSuch) {
   if (::geteuid() != 0 || ::access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "needs root and unshare(1)";
   NamespacedTarget t = start_namespaced({"--net"});
   ASSERT_TRUE(t.process && t.ring_pid > 0);
-  auto r = vmreclaim::test::run_child({.argv = {VMRECLAIM_CLI, "drain", std::to_string(t.ring_pid)}});
+  auto r = run_child({.argv = {VMRECLAIM_CLI, "drain", std::to_string(t.ring_pid)}});
   EXPECT_EQ(r.exit_code, 6) << r.err;
   EXPECT_NE(r.err.find("another network namespace"), std::string::npos) << r.err;
 }
@@ -417,12 +416,12 @@ namespace {
 // name alone (nothing shown), and another ordinary user is not.
 TEST(SameUser, AnOrdinaryUserIsAnsweredByItsOwnProcessOnly) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the target and the peers as other users";
-  vmreclaim::test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = {VMRECLAIM_RING_TARGET, "--regions", std::to_string(kRegions)};
   o.as_uid = kIntruderUid;
   o.stdin_pipe = true;
   o.capture_stderr = false;
-  auto target = vmreclaim::test::Child::spawn(o);
+  auto target = Child::spawn(o);
   ASSERT_TRUE(target);
   ASSERT_TRUE(target->read_line_starting("ready "));
   std::string name;
@@ -440,3 +439,4 @@ TEST(SameUser, AnOrdinaryUserIsAnsweredByItsOwnProcessOnly) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -15,9 +15,8 @@
 
 #include "support/memory.h"
 
+namespace vmreclaim::test {
 namespace {
-
-using vmreclaim::test::Mapping;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 // The sanitizer's own SEGV handler (which the library chains to) reports the
@@ -49,7 +48,7 @@ mach_vm_reclaim_ring_t allocate_or_exit() {
 void touch_after_deallocate() {
   mach_vm_reclaim_ring_t ring = allocate_or_exit();
   Mapping m = Mapping::pages(2);
-  vmreclaim::test::fill(m.data(), m.size(), 1);
+  fill(m.data(), m.size(), 1);
   mach_vm_reclaim_id_t id = VM_RECLAIM_ID_NULL;
   bool update = false;
   if (mach_vm_reclaim_try_enter(ring, m.address(), m.size(), VM_RECLAIM_DEALLOCATE, &id, &update) != VM_RECLAIM_SUCCESS)
@@ -106,14 +105,10 @@ enum class Mismatch { address, size, action, twice };
 
 const char* name_of(Mismatch m) {
   switch (m) {
-    case Mismatch::address:
-      return "Address";
-    case Mismatch::size:
-      return "Size";
-    case Mismatch::action:
-      return "Action";
-    case Mismatch::twice:
-      return "CancelledTwice";
+    case Mismatch::address: return "Address";
+    case Mismatch::size: return "Size";
+    case Mismatch::action: return "Action";
+    case Mismatch::twice: return "CancelledTwice";
   }
   return "Unknown";
 }
@@ -131,15 +126,9 @@ void cancel_mismatched(Mismatch what) {
   mach_vm_reclaim_action_t action = VM_RECLAIM_FREE;
   mach_vm_reclaim_state_t st = 0;
   switch (what) {
-    case Mismatch::address:
-      addr += vmreclaim::test::page_size();
-      break;
-    case Mismatch::size:
-      size -= 1;
-      break;
-    case Mismatch::action:
-      action = VM_RECLAIM_DEALLOCATE;
-      break;
+    case Mismatch::address: addr += page_size(); break;
+    case Mismatch::size: size -= 1; break;
+    case Mismatch::action: action = VM_RECLAIM_DEALLOCATE; break;
     case Mismatch::twice:
       if (mach_vm_reclaim_try_cancel(ring, id, addr, size, action, &st, &update) != VM_RECLAIM_SUCCESS) _exit(97);
       break;
@@ -159,3 +148,4 @@ INSTANTIATE_TEST_SUITE_P(Kinds, CancelMismatch,
                          [](const auto& p) { return std::string(name_of(p.param)); });
 
 }  // namespace
+}  // namespace vmreclaim::test

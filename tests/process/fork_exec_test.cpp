@@ -16,14 +16,8 @@
 #include "support/ring_fixture.h"
 #include "support/sanitizers.h"
 
+namespace vmreclaim::test {
 namespace {
-
-using vmreclaim::test::fill;
-using vmreclaim::test::holds;
-using vmreclaim::test::is_mapped;
-using vmreclaim::test::is_unmapped;
-using vmreclaim::test::Mapping;
-using vmreclaim::test::wait_child;
 
 // fork(); the child runs fn and exits 0, or 1 if the test recorded a failure
 // in the child (its messages appear on the child's stdout).
@@ -40,7 +34,7 @@ pid_t fork_child(const std::function<void()>& fn) {
   return pid;
 }
 
-class ForkTest : public vmreclaim::test::RingTest {
+class ForkTest : public RingTest {
  protected:
   void SetUp() override {
     RingTest::SetUp();
@@ -80,12 +74,12 @@ TEST_F(ForkTest, ChildInheritsTheRingAndItsEntries) {
     EXPECT_EQ(mach_vm_reclaim_ring_flush(ring_, 3), VM_RECLAIM_SUCCESS);
     EXPECT_EQ(query(ib_, VM_RECLAIM_DEALLOCATE), VM_RECLAIM_DEALLOCATED);
     EXPECT_TRUE(is_unmapped(b_.data(), b_.size()));
-    EXPECT_TRUE(vmreclaim::test::all_zero(c.data(), c.size()));
+    EXPECT_TRUE(all_zero(c.data(), c.size()));
     EXPECT_EQ(bytes(), 0u);
     fill(a_.data(), a_.size(), 9);  // the child's own copy
   });
   ASSERT_GT(pid, 0);
-  EXPECT_EQ(vmreclaim::test::describe_status(wait_child(pid)), "exited 0");
+  EXPECT_EQ(describe_status(wait_child(pid)), "exited 0");
 
   // None of it happened to the parent.
   EXPECT_EQ(tail(), 2u) << "the child's entry is not in the parent's ring";
@@ -122,16 +116,16 @@ TEST_F(ForkTest, ParentReclaimsNeverReachTheChild) {
   ASSERT_GT(pid, 0);
   ::close(go[0]);
   EXPECT_EQ(mach_vm_reclaim_ring_flush(ring_, 2), VM_RECLAIM_SUCCESS);
-  EXPECT_TRUE(vmreclaim::test::all_zero(a_.data(), a_.size()));
+  EXPECT_TRUE(all_zero(a_.data(), a_.size()));
   EXPECT_TRUE(is_unmapped(b_.data(), b_.size()));
   EXPECT_EQ(::write(go[1], "x", 1), 1);
   ::close(go[1]);
-  EXPECT_EQ(vmreclaim::test::describe_status(wait_child(pid)), "exited 0");
+  EXPECT_EQ(describe_status(wait_child(pid)), "exited 0");
   ::sigaction(SIGPIPE, &old, nullptr);
 }
 
 TEST_F(ForkTest, ChildCanReplaceItsRing) {
-  if (vmreclaim::test::kThreadSanitizer) {
+  if (kThreadSanitizer) {
     // Not a library bug: the child's second new thread reuses the stack and id
     // of the parent's engine thread, which TSan still counts as alive in the
     // child ("dup thread with used id").
@@ -147,14 +141,14 @@ TEST_F(ForkTest, ChildCanReplaceItsRing) {
     EXPECT_EQ(enter(a_, VM_RECLAIM_FREE), 0u);
   });
   ASSERT_GT(pid, 0);
-  EXPECT_EQ(vmreclaim::test::describe_status(wait_child(pid)), "exited 0");
+  EXPECT_EQ(describe_status(wait_child(pid)), "exited 0");
   EXPECT_TRUE(holds(b_.data(), b_.size(), 2));
   EXPECT_EQ(tail(), 2u);
 }
 
 TEST_F(ForkTest, ExecdImageStartsWithoutARing) {
   // This process holds a ring; a child that execs can still allocate its own.
-  const auto r = vmreclaim::test::run_helper({"allocate"});
+  const auto r = run_helper({"allocate"});
   EXPECT_TRUE(r.exited_with(0)) << r.describe();
   EXPECT_EQ(r.out, "allocate=VM_RECLAIM_SUCCESS\nring=ok\n") << r.describe();
   EXPECT_EQ(vmreclaim_ring_current(), ring_);
@@ -168,10 +162,10 @@ TEST_F(ForkTest, ExecdImageStartsWithoutARing) {
 // parks the thread around fork(). In a helper process, so that only the
 // engine thread runs beside the forking one.
 TEST(ForkStorm, ForkWhileTheEngineThreadWorksNeverHangsTheChild) {
-  vmreclaim::test::SpawnOptions o;
+  SpawnOptions o;
   o.argv = {VMRECLAIM_TEST_HELPER, "fork-storm"};
   o.drop_vmreclaim_env = true;
-  auto helper = vmreclaim::test::Child::spawn(o);
+  auto helper = Child::spawn(o);
   ASSERT_TRUE(helper.has_value());
   ASSERT_EQ(helper->read_line(std::chrono::seconds(20)), "ready") << helper->stderr_so_far();
   {
@@ -192,7 +186,8 @@ TEST(ForkStorm, ForkWhileTheEngineThreadWorksNeverHangsTheChild) {
   EXPECT_GT(answers.load(), 0u) << "the engine thread was never busy";
   auto st = helper->wait(std::chrono::seconds(10));
   ASSERT_TRUE(st.has_value());
-  EXPECT_EQ(vmreclaim::test::describe_status(*st), "exited 0");
+  EXPECT_EQ(describe_status(*st), "exited 0");
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

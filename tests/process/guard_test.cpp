@@ -13,12 +13,8 @@
 #include "support/child.h"
 #include "support/sanitizers.h"
 
+namespace vmreclaim::test {
 namespace {
-
-using vmreclaim::test::guard_scenarios;
-using vmreclaim::test::GuardScenario;
-using vmreclaim::test::run_guard_scenario;
-using vmreclaim::test::run_helper;
 
 class GuardFault : public ::testing::TestWithParam<GuardScenario> {
  protected:
@@ -50,7 +46,7 @@ TEST(AsyncGuardFault, SuspendDrainOfAnUnmappedRingKillsWithTheGuard) {
   // The suspend drain is opt-in; the death test's child (this binary run
   // again for this test alone) reads the setting at its first ring.
   ::setenv("VMRECLAIM_SUSPEND_DRAIN", "1", 1);
-  EXPECT_EXIT(vmreclaim::test::run_suspend_on_unmapped_ring(), ::testing::KilledBySignal(SIGKILL),
+  EXPECT_EXIT(run_suspend_on_unmapped_ring(), ::testing::KilledBySignal(SIGKILL),
               "guard fault RECLAIM_COPYIO_FAILURE.*killing the process");
   ::unsetenv("VMRECLAIM_SUSPEND_DRAIN");
 }
@@ -62,3 +58,4 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, GuardFault, ::testing::ValuesIn(guard_scenar
 });
 
 }  // namespace
+}  // namespace vmreclaim::test

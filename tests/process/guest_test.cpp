@@ -25,14 +25,10 @@
 #include "support/child.h"
 #include "support/sanitizers.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using namespace std::chrono_literals;
-using vmreclaim::test::Child;
-using vmreclaim::test::ChildResult;
-using vmreclaim::test::describe_status;
-using vmreclaim::test::run_child;
-using vmreclaim::test::SpawnOptions;
 
 enum class Host { direct, preload };
 
@@ -56,7 +52,7 @@ long long number(const std::string& line, const std::string& key) {
 // ThreadSanitizer's own background thread is one glibc counts: under TSan a
 // program whose last thread ends by pthread_exit hangs without the library too.
 #define SKIP_IF_TSAN_THREAD_COUNTS()                                                                   \
-  if (vmreclaim::test::kThreadSanitizer)                                                               \
+  if (kThreadSanitizer)                                                                                \
   GTEST_SKIP() << "ThreadSanitizer's own background thread is one glibc counts: under TSan a program " \
                   "whose last thread ends by pthread_exit hangs without the library too"
 
@@ -336,7 +332,7 @@ INSTANTIATE_TEST_SUITE_P(Host, Guest, ::testing::Values(Host::direct, Host::prel
 // itself; what it looks at, in a child whose threads end one by one (the
 // main thread by pthread_exit: it stays a zombie, which must not count).
 TEST(AloneCheck, SeesTheOtherThreadsEndIncludingAZombieLeader) {
-  if (vmreclaim::test::kThreadSanitizer) {
+  if (kThreadSanitizer) {
     GTEST_SKIP() << "ThreadSanitizer runs a thread of its own in every process, a forked child included";
   }
   const pid_t pid = ::fork();
@@ -364,3 +360,4 @@ TEST(AloneCheck, SeesTheOtherThreadsEndIncludingAZombieLeader) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_EQ(describe_status(status), "exited 0");
 }
+}  // namespace vmreclaim::test

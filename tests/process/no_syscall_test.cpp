@@ -19,10 +19,8 @@
 
 #include "support/memory.h"
 
+namespace vmreclaim::test {
 namespace {
-
-using vmreclaim::test::Mapping;
-using vmreclaim::test::page_size;
 
 // Every system call but exit and exit_group kills the process. No_new_privs
 // first, so that the filter needs no privilege.
@@ -46,7 +44,7 @@ int run_child(bool filtered) {
   if (mach_vm_reclaim_ring_allocate(&ring, 64, 1024) != VM_RECLAIM_SUCCESS) return 10;
   Mapping m = Mapping::pages(16);
   if (!m.ok()) return 11;
-  vmreclaim::test::fill(m.data(), m.size(), 3);
+  fill(m.data(), m.size(), 3);
   unsigned char* const base = m.data();
   m.release();  // the child's exit unmaps it
   if (filtered && !forbid_system_calls()) return 12;
@@ -103,3 +101,4 @@ TEST(NoSystemCall, EnterCancelReenterAndQueryMakeNone) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

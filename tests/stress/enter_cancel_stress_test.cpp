@@ -25,10 +25,10 @@
 #include "ring/layout.h"
 #include "support/memory.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using namespace std::chrono_literals;
-using vmreclaim::test::page_size;
 
 constexpr int kWorkers = 4;
 constexpr int kRegionsPerWorker = 96;  // 384 regions for a 251- or 507-entry ring: it fills up
@@ -366,3 +366,4 @@ TEST_F(Stress, EnterCancelAgainstFlushAndAccounting) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -206,6 +206,23 @@ std::string Child::stderr_so_far() {
   return text;
 }
 
+bool Child::wait_stderr(const std::string& text, std::chrono::milliseconds timeout, std::string* log) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    *log += stderr_so_far();
+    if (log->find(text) != std::string::npos) return true;
+    if (err_ < 0) return false;
+    pollfd p{err_, POLLIN, 0};
+    const int n = ::poll(&p, 1, remaining_ms(deadline));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;         // the time is up, or poll failed
+    if ((p.revents & POLLIN) == 0) {  // its end (POLLHUP) with nothing left to read
+      *log += stderr_so_far();
+      return log->find(text) != std::string::npos;
+    }
+  }
+}
+
 std::optional<int> Child::communicate(std::string* out, std::string* err, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   if (out != nullptr) *out = std::exchange(buffered_, {});

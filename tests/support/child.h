@@ -60,6 +60,10 @@ class Child {
   void close_stdin() noexcept;
   // What the child wrote to stderr so far, without waiting.
   std::string stderr_so_far();
+  // Reads stderr, appending it to `log`, until `log` holds `text`; false
+  // after `timeout` or at its end. (stderr_so_far() hands out only what is
+  // new: `log` keeps what came before, for the next wait and the message.)
+  bool wait_stderr(const std::string& text, std::chrono::milliseconds timeout, std::string* log);
   // Reads stdout and stderr to their end and reaps the child; after
   // `timeout` kills it. The wait status, or nullopt if it timed out.
   std::optional<int> communicate(std::string* out, std::string* err, std::chrono::milliseconds timeout);

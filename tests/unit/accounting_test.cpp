@@ -5,11 +5,8 @@
 
 #include "support/ring_fixture.h"
 
+namespace vmreclaim::test {
 namespace {
-
-using vmreclaim::test::Mapping;
-using vmreclaim::test::page_size;
-using vmreclaim::test::RingTest;
 
 using Accounting = RingTest;
 
@@ -42,7 +39,7 @@ TEST_F(Accounting, EnterCancelReenterFlushUseTheGivenSizes) {
   EXPECT_EQ(min_bytes(), 0u);
   EXPECT_EQ(query(ib, VM_RECLAIM_DEALLOCATE), VM_RECLAIM_DEALLOCATED);
   b.release();  // 5000 bytes round up to both pages, now unmapped
-  EXPECT_TRUE(vmreclaim::test::is_unmapped(b.data(), 2 * page_size()));
+  EXPECT_TRUE(is_unmapped(b.data(), 2 * page_size()));
 
   const vmreclaim_ring_stats s = stats();
   EXPECT_EQ(s.entered_entries, 3u);
@@ -129,7 +126,7 @@ TEST_F(Accounting, TrimTakesTheOldestUntilTheTarget) {
 
 TEST_F(Accounting, CancelledEntriesCostNothingToReclaim) {
   Mapping m = Mapping::pages(3);
-  vmreclaim::test::fill(m.data(), m.size(), 4);
+  fill(m.data(), m.size(), 4);
   const mach_vm_reclaim_id_t i0 = enter(m.page(0), page_size(), VM_RECLAIM_FREE);
   enter(m.page(1), page_size(), VM_RECLAIM_FREE);
   ASSERT_EQ(cancel(i0, m.page(0), page_size(), VM_RECLAIM_FREE), VM_RECLAIM_UNRECLAIMED);
@@ -137,9 +134,10 @@ TEST_F(Accounting, CancelledEntriesCostNothingToReclaim) {
   ASSERT_EQ(vmreclaim_ring_trim(ring_, 1, &got), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(got, page_size()) << "the cancelled slot is skipped, the next entry reclaimed";
   EXPECT_EQ(head(), 2u);
-  EXPECT_TRUE(vmreclaim::test::holds(m.page(0), page_size(), 4));
-  EXPECT_TRUE(vmreclaim::test::all_zero(m.page(1), page_size()));
+  EXPECT_TRUE(holds(m.page(0), page_size(), 4));
+  EXPECT_TRUE(all_zero(m.page(1), page_size()));
   EXPECT_EQ(bytes(), 0u);
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -16,10 +16,8 @@
 #include "support/memory.h"
 #include "support/ring_fixture.h"
 
+namespace vmreclaim::test {
 namespace {
-
-using vmreclaim::test::Mapping;
-using vmreclaim::test::page_size;
 
 constexpr uint32_t kOnePage = (4096 - sizeof(mach_vm_reclaim_ring_s)) / sizeof(mach_vm_reclaim_entry_s);
 
@@ -75,7 +73,7 @@ TEST_F(AllocateTest, NewRingIsZeroedAndHoldsOnePage) {
     ASSERT_TRUE(e.address == 0 && e.size == 0 && e.behavior == 0) << "entry " << i;
   }
   // Exactly one page is accessible: the ring is a header and its entries.
-  EXPECT_TRUE(vmreclaim::test::is_mapped(ring, page_size()));
+  EXPECT_TRUE(is_mapped(ring, page_size()));
 }
 
 TEST_F(AllocateTest, RingMappingIsNamed) {
@@ -98,7 +96,7 @@ TEST_F(AllocateTest, MaxCapacityIsReservedUpFront) {
   ASSERT_EQ(mach_vm_reclaim_ring_resize(ring, ring->max_len), VM_RECLAIM_SUCCESS);
   EXPECT_EQ(vmreclaim_ring_current(), ring);
   EXPECT_EQ(ring->len, ring->max_len);
-  EXPECT_TRUE(vmreclaim::test::is_mapped(ring, vmreclaim::ring::ring_bytes(ring->max_len)));
+  EXPECT_TRUE(is_mapped(ring, vmreclaim::ring::ring_bytes(ring->max_len)));
 }
 
 // As on Darwin (whose own tests assert these values): a ring keeps exactly
@@ -189,7 +187,7 @@ TEST_F(AllocateTest, SecondRingIsAResourceShortage) {
 
 TEST_F(AllocateTest, DestroyLetsTheProcessAllocateAgain) {
   Mapping m = Mapping::pages(1);
-  vmreclaim::test::fill(m.data(), m.size(), 7);
+  fill(m.data(), m.size(), 7);
   mach_vm_reclaim_ring_t ring = nullptr;
   ASSERT_EQ(mach_vm_reclaim_ring_allocate(&ring, 1, 1), VM_RECLAIM_SUCCESS);
   mach_vm_reclaim_id_t id = VM_RECLAIM_ID_NULL;
@@ -197,7 +195,7 @@ TEST_F(AllocateTest, DestroyLetsTheProcessAllocateAgain) {
   ASSERT_EQ(mach_vm_reclaim_try_enter(ring, m.address(), m.size(), VM_RECLAIM_FREE, &id, &update), VM_RECLAIM_SUCCESS);
   // Destroy reclaims what the ring holds before unmapping it.
   ASSERT_EQ(vmreclaim_ring_destroy(ring), VM_RECLAIM_SUCCESS);
-  EXPECT_TRUE(vmreclaim::test::all_zero(m.data(), m.size()));
+  EXPECT_TRUE(all_zero(m.data(), m.size()));
   EXPECT_EQ(vmreclaim_ring_current(), nullptr);
   EXPECT_EQ(vmreclaim_ring_destroy(ring), VM_RECLAIM_INVALID_RING);
 
@@ -229,3 +227,4 @@ TEST_F(AllocateTest, CxxRingIsRaii) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

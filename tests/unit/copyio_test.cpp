@@ -13,6 +13,7 @@
 #include "support/memory.h"
 #include "support/sanitizers.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using vmreclaim::platform::copyio;
@@ -21,11 +22,11 @@ class Copyio : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(vmreclaim::platform::copyio_install());
-    page_ = ::mmap(nullptr, vmreclaim::test::page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    page_ = ::mmap(nullptr, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     ASSERT_NE(page_, MAP_FAILED);
     word_ = static_cast<uint64_t*>(page_);
   }
-  void TearDown() override { ::munmap(page_, vmreclaim::test::page_size()); }
+  void TearDown() override { ::munmap(page_, page_size()); }
 
   bool read_word(uint64_t* out) {
     return copyio([&] { *out = std::atomic_ref<uint64_t>(*word_).load(std::memory_order_acquire); });
@@ -50,11 +51,11 @@ TEST_F(Copyio, ReadsAccessibleMemory) {
 }
 
 TEST_F(Copyio, FaultsAreReportedEveryTimeAndLeaveNoSignalBlocked) {
-  ASSERT_EQ(::mprotect(page_, vmreclaim::test::page_size(), PROT_NONE), 0);
+  ASSERT_EQ(::mprotect(page_, page_size(), PROT_NONE), 0);
   for (int i = 0; i < 5; i++) {
     uint64_t v = 0;
     EXPECT_FALSE(read_word(&v)) << i;
-    if (!vmreclaim::test::kThreadSanitizer) {
+    if (!kThreadSanitizer) {
       // Not under TSan: its runtime performs a seq_cst store while holding a
       // lock of its own; a fault there leaves that lock held and the next
       // access to the address deadlocks inside TSan (a sanitizer limit).
@@ -63,7 +64,7 @@ TEST_F(Copyio, FaultsAreReportedEveryTimeAndLeaveNoSignalBlocked) {
     EXPECT_FALSE(segv_blocked()) << i;
   }
   // And it works again once the memory is back.
-  ASSERT_EQ(::mprotect(page_, vmreclaim::test::page_size(), PROT_READ | PROT_WRITE), 0);
+  ASSERT_EQ(::mprotect(page_, page_size(), PROT_READ | PROT_WRITE), 0);
   uint64_t v = 1;
   EXPECT_TRUE(read_word(&v));
   EXPECT_EQ(v, 0u);
@@ -72,7 +73,7 @@ TEST_F(Copyio, FaultsAreReportedEveryTimeAndLeaveNoSignalBlocked) {
 TEST_F(Copyio, EachThreadHasItsOwnGuard) {
   // Inaccessible rather than unmapped: a new thread's stack could land on a
   // freed page.
-  ASSERT_EQ(::mprotect(page_, vmreclaim::test::page_size(), PROT_NONE), 0);
+  ASSERT_EQ(::mprotect(page_, page_size(), PROT_NONE), 0);
   std::atomic<int> faulted{0};
   std::thread t([&] {
     uint64_t v = 0;
@@ -85,3 +86,4 @@ TEST_F(Copyio, EachThreadHasItsOwnGuard) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -9,6 +9,7 @@
 #include <random>
 #include <string>
 
+namespace vmreclaim::test {
 namespace {
 
 using vmreclaim::platform::parse_status_footprint;
@@ -111,3 +112,4 @@ TEST(Footprint, ThisProcessHasOne) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -17,6 +17,7 @@
 #include "support/memory.h"
 #include "unit/headers_c11.h"
 
+namespace vmreclaim::test {
 namespace {
 
 TEST(Headers, ErrorValuesAreDarwins) {
@@ -115,7 +116,7 @@ TEST(Headers, C11SeesTheSameConstantsAsCxx) {
 }
 
 TEST(Headers, C11ProgramUsesTheApi) {
-  vmreclaim::test::Mapping region = vmreclaim::test::Mapping::pages(2);
+  Mapping region = Mapping::pages(2);
   ASSERT_TRUE(region.ok());
   EXPECT_EQ(c11_ring_roundtrip(region.data(), region.size()), 0);
   EXPECT_EQ(vmreclaim_ring_current(), nullptr);
@@ -166,3 +167,4 @@ TEST(Headers, ResultHoldsValueOrError) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -10,19 +10,17 @@
 
 #include "support/ring_fixture.h"
 
+namespace vmreclaim::test {
 namespace {
-
-using vmreclaim::test::Mapping;
-using vmreclaim::test::RingTest;
 
 class InvalidArgs : public RingTest {
  protected:
   void SetUp() override {
     RingTest::SetUp();
     if (HasFatalFailure()) return;
-    vmreclaim::test::fill(a_.data(), a_.size(), 1);
-    vmreclaim::test::fill(b_.data(), b_.size(), 2);
-    vmreclaim::test::fill(c_.data(), c_.size(), 3);
+    fill(a_.data(), a_.size(), 1);
+    fill(b_.data(), b_.size(), 2);
+    fill(c_.data(), c_.size(), 3);
     ia_ = enter(a_, VM_RECLAIM_FREE);
     ib_ = enter(b_, VM_RECLAIM_DEALLOCATE);
     ic_ = enter(c_, VM_RECLAIM_FREE);
@@ -43,16 +41,16 @@ class InvalidArgs : public RingTest {
   // Runs each call and checks its error and that nothing changed.
   void expect_rejected(const std::vector<Call>& calls) {
     for (const Call& c : calls) {
-      const auto ring_before = vmreclaim::test::snapshot(ring_);
+      const auto ring_before = snapshot(ring_);
       const vmreclaim_ring_stats stats_before = stats();
       EXPECT_EQ(c.call(), c.want) << c.what;
-      EXPECT_EQ(vmreclaim::test::snapshot(ring_), ring_before) << c.what << " changed the ring";
+      EXPECT_EQ(snapshot(ring_), ring_before) << c.what << " changed the ring";
       const vmreclaim_ring_stats stats_after = stats();
       EXPECT_EQ(std::memcmp(&stats_before, &stats_after, sizeof stats_after), 0) << c.what << " changed the stats";
     }
-    EXPECT_TRUE(vmreclaim::test::holds(a_.data(), a_.size(), 1));
-    EXPECT_TRUE(vmreclaim::test::holds(b_.data(), b_.size(), 2));
-    EXPECT_TRUE(vmreclaim::test::holds(c_.data(), c_.size(), 3));
+    EXPECT_TRUE(holds(a_.data(), a_.size(), 1));
+    EXPECT_TRUE(holds(b_.data(), b_.size(), 2));
+    EXPECT_TRUE(holds(c_.data(), c_.size(), 3));
   }
 
   Mapping a_ = Mapping::pages(1), b_ = Mapping::pages(2), c_ = Mapping::pages(1);
@@ -218,3 +216,4 @@ TEST(StaleRing, HandleOfADestroyedRingIsInvalid) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+namespace vmreclaim::test {
 namespace {
 
 using vmreclaim::support::number_error_text;
@@ -88,3 +89,4 @@ static_assert(parse_byte_size("128K").value == 128 * 1024);
 static_assert(parse_byte_size("1G").value == 1ull << 30);
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -10,16 +10,8 @@
 
 #include "support/ring_fixture.h"
 
+namespace vmreclaim::test {
 namespace {
-
-using vmreclaim::test::all_zero;
-using vmreclaim::test::fill;
-using vmreclaim::test::holds;
-using vmreclaim::test::is_mapped;
-using vmreclaim::test::is_unmapped;
-using vmreclaim::test::Mapping;
-using vmreclaim::test::page_size;
-using vmreclaim::test::RingTest;
 
 using RingApi = RingTest;
 
@@ -76,8 +68,8 @@ TEST_F(RingApi, FreeOfAPartialPageKeepsItsNeighbours) {
   EXPECT_EQ(cancel(id, m.page(1) + 100, 200, VM_RECLAIM_FREE), VM_RECLAIM_FREED);
   EXPECT_TRUE(all_zero(m.page(1), page_size()));
   for (size_t i = 0; i < page_size(); i++) {
-    ASSERT_EQ(m.page(0)[i], vmreclaim::test::pattern_byte(4, i));
-    ASSERT_EQ(m.page(2)[i], vmreclaim::test::pattern_byte(4, 2 * page_size() + i));
+    ASSERT_EQ(m.page(0)[i], pattern_byte(4, i));
+    ASSERT_EQ(m.page(2)[i], pattern_byte(4, 2 * page_size() + i));
   }
 }
 
@@ -114,10 +106,10 @@ TEST_F(RingApi, FillsToCapacityAndRefusesOneMore) {
   Mapping m = Mapping::pages(cap + 1);
   for (uint32_t i = 0; i <= cap; i++) fill(m.page(i), page_size(), i);
   for (uint32_t i = 0; i < cap; i++) ASSERT_EQ(enter(m.page(i), page_size(), VM_RECLAIM_FREE), i);
-  const auto before = vmreclaim::test::snapshot(ring_);
+  const auto before = snapshot(ring_);
   // Full: success, but no ID, and the ring is unchanged.
   EXPECT_EQ(enter(m.page(cap), page_size(), VM_RECLAIM_FREE), VM_RECLAIM_ID_NULL);
-  EXPECT_EQ(vmreclaim::test::snapshot(ring_), before);
+  EXPECT_EQ(snapshot(ring_), before);
   EXPECT_EQ(stats().enter_full, 1u);
 
   for (uint32_t i = 0; i < cap; i++) {
@@ -190,9 +182,9 @@ TEST_F(RingApi, QueryStates) {
   EXPECT_EQ(query(ib, VM_RECLAIM_DEALLOCATE), VM_RECLAIM_DEALLOCATED);
   b.release();
   // Query reads only: the ring is unchanged by it.
-  const auto before = vmreclaim::test::snapshot(ring_);
+  const auto before = snapshot(ring_);
   EXPECT_EQ(query(ia, VM_RECLAIM_FREE), VM_RECLAIM_FREED);
-  EXPECT_EQ(vmreclaim::test::snapshot(ring_), before);
+  EXPECT_EQ(snapshot(ring_), before);
 }
 
 TEST_F(RingApi, EntriesTheEngineIsReclaimingAreBusy) {
@@ -203,11 +195,11 @@ TEST_F(RingApi, EntriesTheEngineIsReclaimingAreBusy) {
   const mach_vm_reclaim_id_t id = enter(m, VM_RECLAIM_FREE);
   vmreclaim::ring::store(ring_->busy, head() + 1);
   EXPECT_EQ(query(id, VM_RECLAIM_FREE), VM_RECLAIM_BUSY);
-  const auto before = vmreclaim::test::snapshot(ring_);
+  const auto before = snapshot(ring_);
   const mach_vm_reclaim_state_t st = cancel(id, m, VM_RECLAIM_FREE);
   EXPECT_EQ(st, VM_RECLAIM_BUSY);
   EXPECT_FALSE(mach_vm_reclaim_is_reusable(st));
-  EXPECT_EQ(vmreclaim::test::snapshot(ring_), before) << "a BUSY cancel leaves the entry and the tail alone";
+  EXPECT_EQ(snapshot(ring_), before) << "a BUSY cancel leaves the entry and the tail alone";
   EXPECT_EQ(stats().cancelled_busy, 1u);
   vmreclaim::ring::store(ring_->busy, head());
   // The entry is still there for the engine to take.
@@ -253,13 +245,13 @@ TEST_F(RingApi, ReenterOfAReclaimedIdGivesIdNull) {
   const mach_vm_reclaim_id_t id = enter(m, VM_RECLAIM_FREE);
   ASSERT_EQ(cancel(id, m, VM_RECLAIM_FREE), VM_RECLAIM_UNRECLAIMED);
   ASSERT_EQ(mach_vm_reclaim_ring_flush(ring_, 1), VM_RECLAIM_SUCCESS);
-  const auto before = vmreclaim::test::snapshot(ring_);
+  const auto before = snapshot(ring_);
   mach_vm_reclaim_id_t again = id;
   bool update = false;
   EXPECT_EQ(mach_vm_reclaim_try_enter(ring_, m.address(), m.size(), VM_RECLAIM_FREE, &again, &update),
             VM_RECLAIM_SUCCESS);
   EXPECT_EQ(again, VM_RECLAIM_ID_NULL);
-  EXPECT_EQ(vmreclaim::test::snapshot(ring_), before);
+  EXPECT_EQ(snapshot(ring_), before);
 }
 
 TEST_F(RingApi, ReenterOfAnIdReclaimedLongAgoGivesIdNull) {
@@ -276,27 +268,27 @@ TEST_F(RingApi, ReenterOfAnIdReclaimedLongAgoGivesIdNull) {
     ASSERT_EQ(mach_vm_reclaim_ring_flush(ring_, 1), VM_RECLAIM_SUCCESS);
   }
   ASSERT_GT(tail() - old, cap);
-  const auto before = vmreclaim::test::snapshot(ring_);
+  const auto before = snapshot(ring_);
   mach_vm_reclaim_id_t again = old;
   bool update = false;
   EXPECT_EQ(mach_vm_reclaim_try_enter(ring_, m.address(), m.size(), VM_RECLAIM_FREE, &again, &update),
             VM_RECLAIM_SUCCESS);
   EXPECT_EQ(again, VM_RECLAIM_ID_NULL);
-  EXPECT_EQ(vmreclaim::test::snapshot(ring_), before);
+  EXPECT_EQ(snapshot(ring_), before);
 }
 
 TEST_F(RingApi, ReenterOfANeverIssuedIdIsInvalid) {
   Mapping m = Mapping::pages(1);
   const mach_vm_reclaim_id_t id = enter(m, VM_RECLAIM_FREE);
   ASSERT_EQ(cancel(id, m, VM_RECLAIM_FREE), VM_RECLAIM_UNRECLAIMED);
-  const auto before = vmreclaim::test::snapshot(ring_);
+  const auto before = snapshot(ring_);
   for (mach_vm_reclaim_id_t bad : {tail(), tail() + 1, tail() + 1000}) {
     mach_vm_reclaim_id_t want = bad;
     bool update = false;
     EXPECT_EQ(mach_vm_reclaim_try_enter(ring_, m.address(), m.size(), VM_RECLAIM_FREE, &want, &update),
               VM_RECLAIM_INVALID_ID)
         << bad;
-    EXPECT_EQ(vmreclaim::test::snapshot(ring_), before);
+    EXPECT_EQ(snapshot(ring_), before);
   }
 }
 
@@ -304,13 +296,13 @@ TEST_F(RingApi, ReenterOverALiveEntryIsInvalidAndChangesNothing) {
   Mapping a = Mapping::pages(1), b = Mapping::pages(1);
   const mach_vm_reclaim_id_t ia = enter(a, VM_RECLAIM_FREE);
   enter(b, VM_RECLAIM_FREE);
-  const auto before = vmreclaim::test::snapshot(ring_);
+  const auto before = snapshot(ring_);
   const vmreclaim_ring_stats stats_before = stats();
   mach_vm_reclaim_id_t want = ia;
   bool update = false;
   EXPECT_EQ(mach_vm_reclaim_try_enter(ring_, b.address(), b.size(), VM_RECLAIM_FREE, &want, &update),
             VM_RECLAIM_INVALID_ID);
-  EXPECT_EQ(vmreclaim::test::snapshot(ring_), before);
+  EXPECT_EQ(snapshot(ring_), before);
   EXPECT_EQ(stats().entered_entries, stats_before.entered_entries);
   EXPECT_EQ(cancel(ia, a, VM_RECLAIM_FREE), VM_RECLAIM_UNRECLAIMED) << "the live entry is intact";
 }
@@ -383,12 +375,12 @@ TEST_F(ResizeTest, BadCapacitiesChangeNothing) {
   Mapping m = Mapping::pages(2);
   fill(m.data(), m.size(), 8);
   const mach_vm_reclaim_id_t id = enter(m, VM_RECLAIM_FREE);
-  const auto before = vmreclaim::test::snapshot(ring_);
+  const auto before = snapshot(ring_);
   const uint32_t max = ring_->max_len;
   EXPECT_EQ(max, 1000u) << "the maximum as given, unrounded";
   for (uint32_t bad : {0u, max + 1, VM_RECLAIM_MAX_CAPACITY, UINT32_MAX}) {
     EXPECT_EQ(mach_vm_reclaim_ring_resize(ring_, bad), VM_RECLAIM_INVALID_CAPACITY) << bad;
-    EXPECT_EQ(vmreclaim::test::snapshot(ring_), before) << bad;
+    EXPECT_EQ(snapshot(ring_), before) << bad;
   }
   EXPECT_EQ(cancel(id, m, VM_RECLAIM_FREE), VM_RECLAIM_UNRECLAIMED);
   EXPECT_TRUE(holds(m.data(), m.size(), 8));
@@ -479,3 +471,4 @@ TEST(CxxRing, EnterCancelQueryDrain) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

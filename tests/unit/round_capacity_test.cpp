@@ -7,18 +7,17 @@
 
 #include "support/memory.h"
 
+namespace vmreclaim::test {
 namespace {
 
 constexpr uint32_t kHeader = sizeof(mach_vm_reclaim_ring_s);
 constexpr uint32_t kEntry = sizeof(mach_vm_reclaim_entry_s);
 
-uint32_t per_pages(uint64_t pages) {
-  return static_cast<uint32_t>((pages * vmreclaim::test::page_size() - kHeader) / kEntry);
-}
+uint32_t per_pages(uint64_t pages) { return static_cast<uint32_t>((pages * page_size() - kHeader) / kEntry); }
 
 TEST(RoundCapacity, OnePage) {
   const uint32_t one_page = per_pages(1);
-  if (vmreclaim::test::page_size() == 4096) {
+  if (page_size() == 4096) {
     EXPECT_EQ(one_page, 251u);  // (4096 - 80) / 16
   }
   EXPECT_EQ(mach_vm_reclaim_round_capacity(1), one_page);
@@ -32,14 +31,14 @@ TEST(RoundCapacity, RoundsUpToWholePages) {
   EXPECT_EQ(mach_vm_reclaim_round_capacity(per_pages(2)), per_pages(2));
   EXPECT_EQ(mach_vm_reclaim_round_capacity(per_pages(2) + 1), per_pages(3));
   EXPECT_EQ(mach_vm_reclaim_round_capacity(1000), per_pages(4));
-  if (vmreclaim::test::page_size() == 4096) {
+  if (page_size() == 4096) {
     EXPECT_EQ(mach_vm_reclaim_round_capacity(252), 507u);
     EXPECT_EQ(mach_vm_reclaim_round_capacity(1000), 1019u);
   }
 }
 
 TEST(RoundCapacity, FitsTheSamePagesAndNoMore) {
-  const uint64_t page = vmreclaim::test::page_size();
+  const uint64_t page = page_size();
   for (uint32_t n : {1u, 2u, 250u, 251u, 252u, 1000u, 4096u, 65537u, 1000003u}) {
     const uint32_t r = mach_vm_reclaim_round_capacity(n);
     ASSERT_GE(r, n);
@@ -58,3 +57,4 @@ TEST(RoundCapacity, CappedAtTheMaximum) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

@@ -7,6 +7,7 @@
 
 #include "policy/tunables.h"
 
+namespace vmreclaim::test {
 namespace {
 
 using vmreclaim::policy::kWmaUnit;
@@ -208,3 +209,4 @@ TEST_F(Sampler, SteadyWorkingSetConvergesAndDropsToZeroWithIt) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

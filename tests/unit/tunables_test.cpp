@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+namespace vmreclaim::test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -276,3 +277,4 @@ TEST(TunablesTable, PressureLevelsAreNamedAsTheyAreRead) {
 }
 
 }  // namespace
+}  // namespace vmreclaim::test

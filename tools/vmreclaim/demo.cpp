@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "commands.h"
@@ -107,20 +108,22 @@ int run_demo(const DemoOptions& o) {
   return ok ? 0 : 1;
 }
 
+// An option that takes a number from `lo` to `hi`, its default shown in --help.
+template <class T>
+CLI::Option* number_option(CLI::App* sub, const std::string& name, T& value, std::type_identity_t<T> lo,
+                           std::type_identity_t<T> hi, const std::string& help) {
+  return sub->add_option(name, value, help)->check(CLI::Number)->check(CLI::Range(lo, hi))->capture_default_str();
+}
+
 }  // namespace
 
 void register_demo(CLI::App& app, CommandSet& set) {
   auto options = std::make_shared<DemoOptions>();
   CLI::App* sub = app.add_subcommand(
       "demo", "Run a large-allocation churn three ways (munmap, madvise, the reclamation ring) and compare them");
-  sub->add_option("--ops", options->ops, "Operations (allocations and frees) in the churn")
-      ->check(CLI::Number)
-      ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}))
-      ->capture_default_str();
-  sub->add_option("--seconds", options->seconds, "Stop each mode's churn after this many seconds (0: no limit)")
-      ->check(CLI::Number)
-      ->check(CLI::Range(0.0, 3600.0))
-      ->capture_default_str();
+  number_option(sub, "--ops", options->ops, 1, 100'000'000, "Operations (allocations and frees) in the churn");
+  number_option(sub, "--seconds", options->seconds, 0.0, 3600.0,
+                "Stop each mode's churn after this many seconds (0: no limit)");
   sub->add_option("--max-block", options->max_block, "Largest block size (bytes; K, M suffixes; 128K..64M)")
       ->transform(CLI::AsSizeValue(false))
       ->check(CLI::Range(uint64_t{demo::SizeClasses::kMinBlock}, kLargestMaxBlock))
@@ -133,43 +136,27 @@ void register_demo(CLI::App& app, CommandSet& set) {
       ->check(CLI::IsMember({"munmap", "madvise", "ring", "timeline", "all", "herd"}))
       ->capture_default_str();
   CLI::Option* sampling =
-      sub->add_option("--sampling-ms", options->sampling_ms,
-                      "The ring engine's sampling period in ms (0: the library's own, or the environment's)")
-          ->check(CLI::Number)
-          ->check(CLI::Range(uint64_t{0}, uint64_t{3'600'000}))
-          ->capture_default_str();
+      number_option(sub, "--sampling-ms", options->sampling_ms, 0, 3'600'000,
+                    "The ring engine's sampling period in ms (0: the library's own, or the environment's)");
   sub->add_option("--timeline-csv", options->timeline_csv,
                   "Also write the timeline's points to this CSV file (scripts/plot_timeline.py draws it)");
   demo::HerdConfig& h = options->herd;
-  sub->add_option("--processes", h.processes, "herd: processes in the cgroup")
-      ->check(CLI::Range(1u, 256u))
-      ->capture_default_str();
-  sub->add_option("--unused-mib", h.unused_mib, "herd: MiB each process holds unused in its ring")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{65536}))
-      ->capture_default_str();
-  sub->add_option("--live-mib", h.live_mib, "herd: MiB of live memory each process keeps")
-      ->check(CLI::Range(uint64_t{0}, uint64_t{65536}))
-      ->capture_default_str();
+  number_option(sub, "--processes", h.processes, 1u, 256u, "herd: processes in the cgroup");
+  number_option(sub, "--unused-mib", h.unused_mib, 1, 65536, "herd: MiB each process holds unused in its ring");
+  number_option(sub, "--live-mib", h.live_mib, 0, 65536, "herd: MiB of live memory each process keeps");
   sub->add_option("--squeeze", h.squeeze,
                   "herd: limit (the cgroup's limit lowered to just above usage), neighbour (a process in the "
                   "cgroup pushing --neighbour-mib), or both")
       ->check(CLI::IsMember({"limit", "neighbour", "both"}))
       ->capture_default_str();
-  sub->add_option("--limit-headroom-mib", h.limit_headroom_mib, "herd: the lowered limit is this far above usage")
-      ->check(CLI::Range(uint64_t{0}, uint64_t{65536}))
-      ->capture_default_str();
-  sub->add_option("--neighbour-mib", h.neighbour_mib, "herd: MiB the neighbour pushes")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{65536}))
-      ->capture_default_str();
-  sub->add_option("--neighbour-rate", h.neighbour_mib_per_s, "herd: the neighbour's MiB per second")
-      ->check(CLI::Range(1.0, 100000.0))
-      ->capture_default_str();
-  sub->add_option("--settle-seconds", h.settle_seconds, "herd: how long to watch after the squeeze ends")
-      ->check(CLI::Range(0.1, 600.0))
-      ->capture_default_str();
-  sub->add_option("--poll-ms", h.poll_ms, "herd: the engines' pressure/limit poll and the daemon's poll, in ms")
-      ->check(CLI::Range(uint64_t{10}, uint64_t{60000}))
-      ->capture_default_str();
+  number_option(sub, "--limit-headroom-mib", h.limit_headroom_mib, 0, 65536,
+                "herd: the lowered limit is this far above usage");
+  number_option(sub, "--neighbour-mib", h.neighbour_mib, 1, 65536, "herd: MiB the neighbour pushes");
+  number_option(sub, "--neighbour-rate", h.neighbour_mib_per_s, 1.0, 100000.0, "herd: the neighbour's MiB per second");
+  number_option(sub, "--settle-seconds", h.settle_seconds, 0.1, 600.0,
+                "herd: how long to watch after the squeeze ends");
+  number_option(sub, "--poll-ms", h.poll_ms, 10, 60000,
+                "herd: the engines' pressure/limit poll and the daemon's poll, in ms");
   sub->add_option("--daemon", h.daemon_path,
                   "herd: the vmreclaimd binary; the runs are repeated with it on a private socket (without it, "
                   "or if it does not exist, the runs without a daemon only)");

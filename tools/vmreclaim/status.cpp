@@ -27,6 +27,7 @@
 #include "daemon/client.h"
 #include "daemon/snapshot.h"
 #include "observe.h"
+#include "support/daemon_socket.h"
 
 namespace vmreclaim::tools {
 namespace {
@@ -254,9 +255,32 @@ int daemon_problem(const daemon::StatusReply& r, bool json) {
   return p.exit_code;
 }
 
+// A bad --socket or VMRECLAIM_DAEMON_SOCKET: a command-line error, as
+// main.cpp reports one (CLI11's code for a bad value, "error": "usage"),
+// in the engine's words for the same value. Nobody is asked.
+int bad_socket_setting(const std::string& message, bool json) {
+  const int code = static_cast<int>(CLI::ExitCodes::ValidationError);
+  std::fprintf(stderr, "vmreclaim: %s\n", message.c_str());
+  if (json) print_json({{"pid", nullptr}, {"error", "usage"}, {"message", message}, {"exit_code", code}});
+  return code;
+}
+
+// The daemon's answer, or why there is none (no socket set: as if absent).
+daemon::StatusReply ask_daemon(const daemon::SocketChoice& socket, std::chrono::milliseconds timeout) {
+  if (socket.path.empty()) {
+    daemon::StatusReply none;
+    none.daemon_absent = true;
+    none.error = socket.error;
+    return none;
+  }
+  return daemon::request_status(socket.path, timeout);
+}
+
 int run_status(const StatusOptions& o) {
-  const std::string socket = daemon::resolve_socket_path(o.socket);
-  daemon::StatusReply reply = daemon::request_status(socket, to_ms(o.timeout));
+  const daemon::SocketChoice choice = daemon::resolve_socket_path(o.socket);
+  if (choice.bad) return bad_socket_setting(choice.error, o.json);
+  const std::string& socket = choice.path;
+  daemon::StatusReply reply = ask_daemon(choice, to_ms(o.timeout));
   if (reply.snapshot) {
     Snapshot& s = *reply.snapshot;
     sort_by_reclaimable(s);
@@ -280,11 +304,13 @@ int run_status(const StatusOptions& o) {
 }
 
 int run_top(const StatusOptions& o) {
-  const std::string socket = daemon::resolve_socket_path(o.socket);
+  const daemon::SocketChoice choice = daemon::resolve_socket_path(o.socket);
+  if (choice.bad) return bad_socket_setting(choice.error, o.json);
+  const std::string& socket = choice.path;
   const bool tty = ::isatty(STDOUT_FILENO) == 1 && !o.once;
   const uint64_t count = o.once ? 1 : o.count;
   for (uint64_t i = 0; count == 0 || i < count; i++) {
-    daemon::StatusReply reply = daemon::request_status(socket, to_ms(o.timeout));
+    daemon::StatusReply reply = ask_daemon(choice, to_ms(o.timeout));
     if (!reply.snapshot) return daemon_problem(reply, o.json);
     Snapshot& s = *reply.snapshot;
     sort_by_reclaimable(s);
@@ -305,9 +331,9 @@ int run_top(const StatusOptions& o) {
 }
 
 void add_common(CLI::App* sub, StatusOptions& o) {
-  sub->add_option(
-      "--socket", o.socket,
-      std::string("The daemon's socket (default: $") + daemon::kSocketEnv + ", else " + daemon::kDefaultSocket + ")");
+  sub->add_option("--socket", o.socket,
+                  std::string("The daemon's socket, an absolute path (default: $") + daemon::socket_env() + ", else " +
+                      support::kDefaultDaemonSocket + "; " + daemon::socket_env() + "=0: no daemon)");
   sub->add_option("--timeout", o.timeout, "Seconds to wait for the daemon (and, without it, for each process)")
       ->capture_default_str()
       ->check(seconds_in(0.001, 3600.0));

@@ -11,6 +11,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/metrics_hook.h"
+#include "support/daemon_socket.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"vmreclaimd: the machine-wide reclaimer for vmreclaim rings"};
@@ -18,7 +19,18 @@ int main(int argc, char** argv) {
   vmreclaim::daemon::Options opt;
   std::string metrics_listen;
   app.add_flag("--foreground", foreground, "Run in the foreground (the only mode: vmreclaimd never forks)");
-  app.add_option("--socket", opt.socket_path, "The daemon's socket")->capture_default_str();
+  // Where every client can find it whatever its working directory, and what
+  // a sockaddr_un holds: the rule the engine's VMRECLAIM_DAEMON_SOCKET and
+  // `vmreclaim status --socket` follow.
+  app.add_option("--socket", opt.socket_path, "The daemon's socket, an absolute path")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& path) -> std::string {
+            if (vmreclaim::support::is_socket_path(path)) return "";
+            return "\"" + path.substr(0, 64) + "\" is not valid (expected an absolute path of at most " +
+                   std::to_string(vmreclaim::support::kMaxSocketPath) + " bytes)";
+          },
+          "PATH"));
   app.add_option("--metrics-listen", metrics_listen, "Serve Prometheus metrics at HOST:PORT/metrics");
   app.add_option("--poll-ms", opt.poll_ms, "Poll period in milliseconds")
       ->check(CLI::Range(10u, 60000u))
