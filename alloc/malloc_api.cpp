@@ -39,9 +39,10 @@ bool maybe_large_block(const void* p) noexcept {
   // Under glibc every page-aligned pointer goes to the heap, whose misuse
   // checks (a block freed twice after eviction, an interior pointer, memory
   // unmapped under it) need it; glibc's own page-aligned blocks are rare.
-  // A private backend's are common, and go to it unless the filter says
-  // the layer may own them.
-  return l->heap.may_own(p) || backend_in_use() == BackendKind::glibc;
+  // A private backend's are common, and go to it unless the heap may own
+  // them or they lie where the layer ever mapped blocks: the same checks
+  // then see a block's interior and the blocks unmapped since.
+  return backend_in_use() == BackendKind::glibc || l->heap.may_own(p) || l->os.may_have_mapped(p);
 }
 
 void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept {
