@@ -17,10 +17,12 @@ inline bool small_request(size_t bytes) noexcept { return bytes < g_hot.threshol
 // Everything that is not a small request to a ready backend: the arena
 // while loading, the heap at or above the threshold, the backend for the
 // layer's own bookkeeping. `align` is a power of two; nullptr if out of memory.
-void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept;
+// The slow paths are never inlined into the shims: inlined, they would make
+// the shims save registers and build a frame on the fast path too.
+[[gnu::noinline]] void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept;
 // A free of a pointer that is null, the arena's, or page-aligned.
-void free_slow(void* p) noexcept;
-size_t usable_size_slow(void* p) noexcept;
+[[gnu::noinline]] void free_slow(void* p) noexcept;
+[[gnu::noinline]] size_t usable_size_slow(void* p) noexcept;
 // Lock-free: false if `p` is certainly not one of the heap's blocks.
 bool maybe_large_block(const void* p) noexcept;
 

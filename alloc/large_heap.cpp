@@ -90,9 +90,15 @@ Block* LargeHeap::live_block_locked(const void* p, Use use) noexcept {
 void LargeHeap::check_foreign(const void* p, Use use) noexcept {
   const auto a = reinterpret_cast<uintptr_t>(p);
   if (a % kPageSize != 0) return;
-  // The system allocator reads its chunk header in the 16 bytes before p:
-  // the page before p and p's own page must be mapped for p to be its.
-  const int err = a < kPageSize ? ENOMEM : os_.mapped(reinterpret_cast<const void*>(a - kPageSize), 2 * kPageSize);
+  // glibc reads its chunk header in the 16 bytes before p: the page before
+  // p and p's own page must be mapped for p to be its. Other backends need
+  // only p's own page (set_backend_header_before_blocks).
+  int err = ENOMEM;
+  if (!header_before_blocks_) {
+    err = os_.mapped(p, kPageSize);
+  } else if (a >= kPageSize) {
+    err = os_.mapped(reinterpret_cast<const void*>(a - kPageSize), 2 * kPageSize);
+  }
   if (err != ENOMEM) return;  // mapped (or the kernel cannot say): the system allocator's to judge
   size_t gone = 0;
   {

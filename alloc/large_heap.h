@@ -88,6 +88,14 @@ class LargeHeap {
   // lock-free, for free()'s fast path.
   bool may_own(const void* p) const noexcept { return table_.filter().may_contain(reinterpret_cast<uintptr_t>(p)); }
 
+  // Whether the allocator underneath reads a header just before its blocks
+  // (glibc; the default): then a page-aligned pointer that is not the
+  // heap's is only plausible if the page before it is mapped too. Other
+  // allocators keep their metadata elsewhere, and their blocks may start a
+  // mapping: only the pointer's own page is tested. Set once, before the
+  // heap is shared.
+  void set_backend_header_before_blocks(bool yes) noexcept { header_before_blocks_ = yes; }
+
   // fork(): the lock is held across it, so the child never inherits it held.
   void lock_for_fork() noexcept { pthread_mutex_lock(&mu_); }
   void unlock_after_fork_parent() noexcept { pthread_mutex_unlock(&mu_); }
@@ -131,6 +139,7 @@ class LargeHeap {
   // Set while one thread grows/flushes the ring without the lock: nobody
   // else may enter or cancel meanwhile, so they bypass the cache.
   bool ring_exclusive_ = false;
+  bool header_before_blocks_ = true;
 };
 
 }  // namespace vmreclaim::alloc

@@ -39,9 +39,10 @@ bool maybe_large_block(const void* p) noexcept {
   // Under glibc every page-aligned pointer goes to the heap, whose misuse
   // checks (a block freed twice after eviction, an interior pointer, memory
   // unmapped under it) need it; glibc's own page-aligned blocks are rare.
-  // A private backend's are common, and go to it unless the filter says
-  // the layer may own them.
-  return l->heap.may_own(p) || backend_in_use() == BackendKind::glibc;
+  // A private backend's are common, and go to it unless the heap may own
+  // them or they lie where the layer ever mapped blocks: the same checks
+  // then see a block's interior and the blocks unmapped since.
+  return backend_in_use() == BackendKind::glibc || l->heap.may_own(p) || l->os.may_have_mapped(p);
 }
 
 void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept {
@@ -120,6 +121,38 @@ void* move_block(void* p, size_t old, size_t bytes) noexcept {
   return q;
 }
 
+// Every realloc but a small block of the backend's staying small: kept out
+// of line so the shim's fast path saves no registers.
+[[gnu::noinline]] void* realloc_slow(void* p, size_t bytes) noexcept {
+  if (p == nullptr) return malloc(bytes);
+  if (bytes == 0) {
+    // glibc's behaviour, which programs on Linux rely on, whatever the backend.
+    free(p);
+    return nullptr;
+  }
+  if (in_bootstrap_arena(p)) [[unlikely]] {
+    return move_block(p, bootstrap_usable_size(p), bytes);
+  }
+  if (maybe_large_block(p)) {
+    vmreclaim::alloc::Layer& l = layer();
+    if (!small_request(bytes) && !in_layer()) {
+      bool ours = false;
+      void* q = l.heap.reallocate(p, bytes, &ours);
+      if (ours) return q;
+    } else if (size_t old = l.heap.usable_size(p, vmreclaim::alloc::LargeHeap::Use::realloc); old != 0) {
+      // Below the threshold now: the data moves to the backend.
+      return move_block(p, old, bytes);
+    }
+  }
+  // The backend's block.
+  if (!small_request(bytes) && !in_layer()) {
+    // At or above the threshold now: the data moves to the heap. The whole
+    // usable size is copied: the caller may have used all of it.
+    return move_block(p, g_hot.usable_size.load(std::memory_order_relaxed)(p), bytes);
+  }
+  return g_hot.realloc.load(std::memory_order_relaxed)(p, bytes);
+}
+
 }  // namespace
 
 extern "C" {
@@ -155,33 +188,7 @@ __attribute__((visibility("default"))) void* realloc(void* p, size_t bytes) noex
   if (bytes != 0 && small_request(bytes) && p != nullptr && !special_pointer(p)) [[likely]] {
     return g_hot.realloc.load(std::memory_order_relaxed)(p, bytes);
   }
-  if (p == nullptr) return malloc(bytes);
-  if (bytes == 0) {
-    // glibc's behaviour, which programs on Linux rely on, whatever the backend.
-    free(p);
-    return nullptr;
-  }
-  if (in_bootstrap_arena(p)) [[unlikely]] {
-    return move_block(p, bootstrap_usable_size(p), bytes);
-  }
-  if (maybe_large_block(p)) {
-    vmreclaim::alloc::Layer& l = layer();
-    if (!small_request(bytes) && !in_layer()) {
-      bool ours = false;
-      void* q = l.heap.reallocate(p, bytes, &ours);
-      if (ours) return q;
-    } else if (size_t old = l.heap.usable_size(p, vmreclaim::alloc::LargeHeap::Use::realloc); old != 0) {
-      // Below the threshold now: the data moves to the backend.
-      return move_block(p, old, bytes);
-    }
-  }
-  // The backend's block.
-  if (!small_request(bytes) && !in_layer()) {
-    // At or above the threshold now: the data moves to the heap. The whole
-    // usable size is copied: the caller may have used all of it.
-    return move_block(p, g_hot.usable_size.load(std::memory_order_relaxed)(p), bytes);
-  }
-  return g_hot.realloc.load(std::memory_order_relaxed)(p, bytes);
+  return realloc_slow(p, bytes);
 }
 
 __attribute__((visibility("default"))) void* reallocarray(void* p, size_t n, size_t size) noexcept {

@@ -10,10 +10,22 @@ namespace {
 constexpr auto relaxed = std::memory_order_relaxed;
 }
 
+void OsPages::note_mapped(const void* addr, size_t bytes) noexcept {
+  const uintptr_t first = reinterpret_cast<uintptr_t>(addr) >> kGranuleShift;
+  const uintptr_t last = (reinterpret_cast<uintptr_t>(addr) + bytes - 1) >> kGranuleShift;
+  for (uintptr_t g = first; g <= last; g++) {
+    const size_t bit = granule_bit(g);
+    // Relaxed: see may_have_mapped().
+    granules_[bit / 64].fetch_or(uint64_t{1} << (bit % 64), relaxed);
+  }
+}
+
 void* OsPages::map(size_t bytes) noexcept {
   counters_.maps.fetch_add(1, relaxed);
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
+  if (p == MAP_FAILED) return nullptr;
+  note_mapped(p, bytes);
+  return p;
 }
 
 void* OsPages::map_aligned(size_t bytes, size_t align) noexcept {
@@ -41,7 +53,9 @@ int OsPages::unmap(void* addr, size_t bytes) noexcept {
 void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
   counters_.remaps.fetch_add(1, relaxed);
   void* p = ::mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE);
-  return p == MAP_FAILED ? nullptr : p;
+  if (p == MAP_FAILED) return nullptr;
+  note_mapped(p, new_bytes);
+  return p;
 }
 
 int OsPages::move_onto(void* from, size_t bytes, void* to) noexcept {

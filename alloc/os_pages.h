@@ -45,8 +45,30 @@ class OsPages {
 
   const OsCounters& counters() const noexcept { return counters_; }
 
+  // Lock-free "may `p` lie in memory that map(), map_aligned() or remap()
+  // ever returned?": one bit per hashed 2 MiB granule of the address space,
+  // set when a block's memory is mapped and never cleared, so it also
+  // answers yes for blocks unmapped since and for interior pointers. No
+  // false negatives; false positives (other memory in the same granule, or
+  // a granule hashing to the same bit) only cost the caller a closer look.
+  // Relaxed: a pointer reaching free() was returned by the mapping call
+  // that set its bit, and the program's own hand-over of the pointer orders
+  // that store before this load.
+  bool may_have_mapped(const void* p) const noexcept {
+    const size_t g = granule_bit(reinterpret_cast<uintptr_t>(p) >> kGranuleShift);
+    return (granules_[g / 64].load(std::memory_order_relaxed) >> (g % 64) & 1) != 0;
+  }
+
  private:
+  static constexpr unsigned kGranuleShift = 21;  // 2 MiB
+  static constexpr size_t kGranuleBits = size_t{1} << 17;
+  static size_t granule_bit(uintptr_t granule) noexcept {
+    return static_cast<size_t>((granule * 0x9E3779B97F4A7C15ull) >> 47);  // 64 - 17 bits
+  }
+  void note_mapped(const void* addr, size_t bytes) noexcept;
+
   OsCounters counters_;
+  std::atomic<uint64_t> granules_[kGranuleBits / 64] = {};
 };
 
 }  // namespace vmreclaim::alloc

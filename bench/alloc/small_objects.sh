@@ -4,6 +4,7 @@
 # glibc-thread, cfrac and rptest under each allocator alone and under the
 # layer in front of it.
 #   bench/alloc/small_objects.sh MIMALLOC_BENCH_DIR [--work DIR] [--layer SO] [--reps N]
+#                                [--backends glibc,mimalloc,...] [--no-instructions]
 # MIMALLOC_BENCH_DIR is a checkout of github.com/daanx/mimalloc-bench (its
 # bench/ sources are enough; also taken from $MIMALLOC_BENCH). It is built out
 # of tree in the work directory (default /tmp/vmreclaim-mb), never in this
@@ -14,7 +15,12 @@
 #     iterations per thread instead of 2 s (copies of the two sources, made in
 #     the work directory), cfrac on a 35-digit number, rptest with 50 loops;
 #   - CPU seconds (user + sys, and the programs' own ops per CPU second),
-#     medians of --reps interleaved runs of the suite's own arguments.
+#     medians of --reps interleaved runs of the suite's own arguments, with
+#     the median wall time beside them and the load average before and after
+#     (other work on the machine moves CPU time too: on a 2-vCPU guest a busy
+#     sibling slows a run by up to 2x).
+# --backends picks the allocators (each alone and with the layer in front);
+# --no-instructions skips the cachegrind runs.
 # Needs valgrind and the Debian packages libmimalloc2.0, libjemalloc2,
 # libtcmalloc-minimal4. Prints two Markdown tables.
 set -euo pipefail
@@ -24,11 +30,15 @@ src=${MIMALLOC_BENCH:-}
 work=/tmp/vmreclaim-mb
 layer=""
 reps=3
+backends=glibc,mimalloc,jemalloc,tcmalloc
+instructions=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --work) work="$2"; shift 2 ;;
     --layer) layer="$2"; shift 2 ;;
     --reps) reps="$2"; shift 2 ;;
+    --backends) backends="$2"; shift 2 ;;
+    --no-instructions) instructions=0; shift ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) src="$1"; shift ;;
   esac
@@ -37,7 +47,7 @@ if [ -z "$src" ] || [ ! -d "$src/bench" ]; then
   echo "usage: $0 MIMALLOC_BENCH_DIR (with its bench/ sources)" >&2
   exit 2
 fi
-command -v valgrind >/dev/null || { echo "valgrind is needed for the instruction counts" >&2; exit 2; }
+[ "$instructions" = 0 ] || command -v valgrind >/dev/null || { echo "valgrind is needed for the instruction counts" >&2; exit 2; }
 case "$work" in "$root"|"$root"/*) echo "the work directory must be outside the repository" >&2; exit 2 ;; esac
 mkdir -p "$work"
 if [ -z "$layer" ]; then
@@ -62,7 +72,15 @@ cc -O2 -o "$work/short/glibc-simple" "$work/short/gs.c" -lpthread
 cc -O2 -o "$work/short/glibc-thread" "$work/short/gt.c" -lpthread -lm
 
 L=/usr/lib/x86_64-linux-gnu
-configs=(glibc mimalloc jemalloc tcmalloc layer+glibc layer+mimalloc layer+jemalloc layer+tcmalloc)
+configs=()
+IFS=, read -r -a chosen <<<"$backends"
+for c in "${chosen[@]}"; do
+  case "$c" in
+    glibc | mimalloc | jemalloc | tcmalloc) configs+=("$c") ;;
+    *) echo "unknown backend $c (glibc, mimalloc, jemalloc, tcmalloc)" >&2; exit 2 ;;
+  esac
+done
+for c in "${chosen[@]}"; do configs+=("layer+$c"); done
 env_of() {
   case "$1" in
     glibc) echo "" ;;
@@ -93,8 +111,9 @@ full_cmd() {
 
 # rptest writes its results into the current directory: run in the work one.
 cd "$work"
-declare -A ins cpu
+declare -A ins cpu wall
 for c in "${configs[@]}"; do
+  [ "$instructions" = 1 ] || break
   for b in "${benches[@]}"; do
     # shellcheck disable=SC2046
     n=$(env $(env_of "$c") valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
@@ -102,13 +121,15 @@ for c in "${configs[@]}"; do
     ins[$c,$b]=$n
   done
 done
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for _ in $(seq 1 "$reps"); do
   for b in "${benches[@]}"; do
     for c in "${configs[@]}"; do
       out=$(mktemp)
       # shellcheck disable=SC2046
-      env $(env_of "$c") /usr/bin/time -f "TIME %U %S" $(full_cmd "$b") >"$out" 2>&1
+      env $(env_of "$c") /usr/bin/time -f "TIME %U %S %e" $(full_cmd "$b") >"$out" 2>&1
       secs=$(awk '/^TIME/ {print $2 + $3}' "$out")
+      wall[$c,$b]+="$(awk '/^TIME/ {print $4}' "$out") "
       # Only glibc-thread and rptest print a count of operations.
       ops=$(grep -o "[0-9]* iterations\|[0-9.]* memory ops/CPU second" "$out" | awk '{sub(/^\.+/, "", $1); print $1}' | head -1 || true)
       cpu[$c,$b]+="$secs/${ops:-0} "
@@ -116,8 +137,10 @@ for _ in $(seq 1 "$reps"); do
     done
   done
 done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+if [ "$instructions" = 1 ]; then
 echo "Instructions (millions; the layer's rows: change against the allocator alone)"
 echo
 echo "| allocator | glibc-simple | glibc-thread | cfrac | rptest |"
@@ -136,10 +159,16 @@ for c in "${configs[@]}"; do
   echo "$row"
 done
 echo
+fi
+echo "Load average (1, 5, 15 min) before the timed runs: $load_before; after: $load_after"
+echo
 echo "CPU seconds, medians of $reps (glibc-thread and rptest: ops per CPU second, higher is better)"
+echo
+echo "(the layer's rows: change against the allocator alone; in brackets the median wall seconds)"
 echo
 echo "| allocator | glibc-simple (s) | glibc-thread (ops/CPU s) | cfrac (s) | rptest (ops/CPU s) |"
 echo "|---|---|---|---|---|"
+declare -A med
 for c in "${configs[@]}"; do
   row="| $c |"
   for b in "${benches[@]}"; do
@@ -149,7 +178,19 @@ for c in "${configs[@]}"; do
       rptest) v=$(for x in ${cpu[$c,$b]}; do echo "${x#*/}"; done | median) ;;
       *) v=$(for x in ${cpu[$c,$b]}; do echo "${x%/*}"; done | median) ;;
     esac
-    row+=" $v |"
+    med[$c,$b]=$v
+    w=$(echo "${wall[$c,$b]}" | median)
+    if [[ $c == layer+* ]]; then
+      base=${med[${c#layer+},$b]}
+      # Seconds: more is worse; ops per second: fewer is worse. Both shown
+      # as the layer's extra cost in per cent.
+      case "$b" in
+        glibc-thread | rptest) d=$(awk -v v="$v" -v b="$base" 'BEGIN {printf "%+.1f %%", (b / v - 1) * 100}') ;;
+        *) d=$(awk -v v="$v" -v b="$base" 'BEGIN {printf "%+.1f %%", (v / b - 1) * 100}') ;;
+      esac
+      v="$v ($d)"
+    fi
+    row+=" $v [$w] |"
   done
   echo "$row"
 done

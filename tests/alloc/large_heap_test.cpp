@@ -117,6 +117,48 @@ TEST_F(LargeHeapTest, PointersItDoesNotOwnAreLeftToTheSystemAllocator) {
   EXPECT_FALSE(ours);
 }
 
+// A page-aligned block of another allocator may start a mapping (nothing
+// mapped in the page before it). Under glibc that cannot be a valid block
+// (its header sits in the 16 bytes before), so the heap reports it; under
+// any other backend it must be handed on, never reported.
+TEST_F(LargeHeapTest, AForeignPageWithNothingBeforeItIsOnlyMisuseUnderGlibc) {
+  auto* two =
+      static_cast<char*>(mmap(nullptr, 2 * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(two, MAP_FAILED);
+  ASSERT_EQ(munmap(two, kPageSize), 0);
+  char* p = two + kPageSize;  // mapped; the page before is not
+  EXPECT_DEATH(heap_.free(p), "vmreclaim-malloc: free of unmapped memory");
+  heap_.set_backend_header_before_blocks(false);
+  EXPECT_FALSE(heap_.free(p));
+  EXPECT_EQ(heap_.usable_size(p), 0u);
+  bool ours = true;
+  EXPECT_EQ(heap_.reallocate(p, 1u << 20, &ours), nullptr);
+  EXPECT_FALSE(ours);
+  // Its own page unmapped: misuse whatever the backend.
+  ASSERT_EQ(munmap(p, kPageSize), 0);
+  EXPECT_DEATH(heap_.free(p), "vmreclaim-malloc: free of unmapped memory");
+}
+
+// Where blocks were ever mapped is remembered for their whole range and
+// after they are gone, without false negatives.
+TEST(OsPagesTest, RemembersEveryGranuleItMappedBlocksIn) {
+  OsPages os;
+  const size_t n = 9u << 20;
+  auto* p = static_cast<char*>(os.map(n));
+  ASSERT_NE(p, nullptr);
+  for (size_t off = 0; off < n; off += kPageSize) EXPECT_TRUE(os.may_have_mapped(p + off)) << off;
+  EXPECT_TRUE(os.may_have_mapped(p + n - 1));
+  ASSERT_EQ(os.unmap(p, n), 0);
+  EXPECT_TRUE(os.may_have_mapped(p));
+  EXPECT_TRUE(os.may_have_mapped(p + n / 2));
+  auto* q = static_cast<char*>(os.map(kPageSize));
+  ASSERT_NE(q, nullptr);
+  auto* r = static_cast<char*>(os.remap(q, kPageSize, n));
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(os.may_have_mapped(r + n - kPageSize));
+  EXPECT_EQ(os.unmap(r, n), 0);
+}
+
 TEST_F(LargeHeapTest, DoubleFreeIsReportedAndAborts) {
   void* p = heap_.allocate(200 * 1024, kPageSize, false);
   heap_.free(p);
