@@ -30,6 +30,14 @@ constexpr int kAnswerTimeoutMs = 200;
 // connect(), ENOENT usually).
 constexpr uint64_t kRetryNs = 1'000'000'000ull;
 constexpr size_t kMaxAnswer = 4096;
+// A heartbeat read just after the answer and this close to our own clock
+// comes from the same CLOCK_MONOTONIC (a time namespace's offset is set by
+// whoever made it, and is in practice seconds or more; a smaller one only
+// shifts the staleness bound by as much).
+constexpr uint64_t kSameClockNs = 1'000'000'000ull;
+// Doorbells read in one tick at most (the daemon rings once per change of
+// level; the socket's buffer bounds what can wait).
+constexpr int kMaxDoorbells = 64;
 
 uint64_t monotonic_ns() noexcept {
   timespec ts{};
@@ -149,23 +157,39 @@ bool DaemonLink::try_register() noexcept {
   page_ = page;
   last_beat_ = page->heartbeat_ns.load(std::memory_order_acquire);  // pairs with the daemon's release store
   last_beat_change_ns_ = monotonic_ns();
+  same_clock_ =
+      last_beat_ != 0 && (last_beat_ > last_beat_change_ns_ ? last_beat_ - last_beat_change_ns_
+                                                            : last_beat_change_ns_ - last_beat_) <= kSameClockNs;
   fresh_ = true;
   registrations_.fetch_add(1, std::memory_order_relaxed);
   support::log(support::LogLevel::info, "registered with the daemon at %s", path_.c_str());
   return true;
 }
 
+bool DaemonLink::take_doorbells() noexcept {
+  // After its answer the daemon sends only doorbells, one byte each; a
+  // message of 0 bytes is the connection's end (it exited, or forgot us).
+  for (int i = 0; i < kMaxDoorbells; i++) {
+    char buf[16];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      doorbells_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+  return true;  // more waiting: the next wake-up takes them
+}
+
 std::optional<PressureLevel> DaemonLink::tick(uint64_t) noexcept {
   if (path_.empty()) return std::nullopt;
   const uint64_t now = monotonic_ns();
   if (page_ != nullptr) {
-    bool alive = platform::still_own_fd(fd_, fd_id_);
-    if (alive) {
-      // The daemon never writes after its answer: readable means it closed
-      // the connection (it exited, or forgot us).
-      pollfd p{fd_, POLLIN, 0};
-      alive = ::poll(&p, 1, 0) == 0;
-    }
+    // The doorbells only wake us; what they announce is on the page, read
+    // below. (The daemon stores the level before it sends the byte, and our
+    // recv() of it is ordered after that send by the socket's lock.)
+    const bool alive = platform::still_own_fd(fd_, fd_id_) && take_doorbells();
     if (!alive) {
       support::log(support::LogLevel::info, "the daemon went away; polling pressure ourselves");
       drop();
@@ -182,14 +206,17 @@ std::optional<PressureLevel> DaemonLink::tick(uint64_t) noexcept {
   const uint64_t beat = page_->heartbeat_ns.load(std::memory_order_acquire);
   const uint32_t level = page_->level.load(std::memory_order_relaxed);
   const uint32_t poll_ms = page_->poll_ms.load(std::memory_order_relaxed);
-  // Freshness by our own clock: when did the heartbeat last change. (The
-  // daemon's CLOCK_MONOTONIC is not ours in another time namespace.)
+  // Freshness: with the daemon's clock ours, the heartbeat's age. Else (a
+  // time namespace between us) by our own clock, when the heartbeat last
+  // changed: as we look at most kDaemonCheckNs apart, a hang is then seen
+  // at the second look after it.
   if (beat != last_beat_) {
     last_beat_ = beat;
     last_beat_change_ns_ = now;
   }
+  const uint64_t age = same_clock_ ? (now > beat ? now - beat : 0) : now - last_beat_change_ns_;
   const bool fresh = beat != 0 && level <= static_cast<uint32_t>(PressureLevel::critical) && poll_ms > 0 &&
-                     now - last_beat_change_ns_ <= daemon_heartbeat_timeout_ns(poll_ms);
+                     age <= daemon_heartbeat_timeout_ns(poll_ms);
   if (fresh != fresh_) {
     support::log(support::LogLevel::info, fresh ? "the daemon's heartbeat is back; taking its level"
                                                 : "the daemon's heartbeat is stale; polling pressure ourselves");

@@ -200,17 +200,30 @@ void EngineThread::run() noexcept {
     // [daemon hook] Registration (at once, even for an empty ring) and the
     // daemon's level while its heartbeat is fresh (policy/daemon_link.h).
     std::optional<PressureLevel> from_daemon;
+    bool ticked = false;
     if (daemon_ != nullptr && (now >= round.next_daemon_tick || (holding && now >= round.next_poll))) {
       from_daemon = daemon_->tick(now);
-      // While registered, a tick every pressure poll even when the ring
-      // looked empty (it may fill between two samples without waking us): a
-      // look at the page, no files read. Unregistered, ticks come with the
-      // pressure polls, so a process with no daemon wakes no more often.
+      ticked = true;
+      // Unregistered, ticks come with the pressure polls, so a process with
+      // no daemon wakes no more often. Registered with a stale heartbeat, a
+      // look at the page every poll until it is fresh again or gone.
       round.next_daemon_tick = daemon_->registered() ? now + tunables_.pressure_poll_ns : UINT64_MAX;
     }
-    if (holding && now >= round.next_poll && !watch_pressure_and_limits(round, now, from_daemon)) break;
+    // A fresh level is taken at once (the tick and the poll fall due together
+    // while registered; a doorbell makes both due).
+    if (holding && (now >= round.next_poll || from_daemon) && !watch_pressure_and_limits(round, now, from_daemon))
+      break;
     uint64_t due = 0;
     if (!sample_if_due(holding, now, &due)) break;
+    if (ticked && from_daemon) {
+      // [daemon hook] Registered, heartbeat fresh: no pressure poll. The
+      // daemon's doorbell (our level changed) or the connection's end wakes
+      // us (own_descriptors); else we look at the page again with the next
+      // sample, and at most kDaemonCheckNs on (a daemon that hangs).
+      const uint64_t next = std::max(now + tunables_.pressure_poll_ns, std::min(due, now + kDaemonCheckNs));
+      round.next_daemon_tick = next;
+      round.next_poll = next;
+    }
 
     // No daemon link (VMRECLAIM_DAEMON_SOCKET=0): no tick is ever due (its
     // deadline stays 0, which would wake us every millisecond).
@@ -301,7 +314,9 @@ int EngineThread::own_descriptors(Round& round, platform::EventLoop::Own* own) n
   }
   own[0] = {trigger, POLLPRI, 0};
   own[1] = {threshold_fd_, POLLIN, 0};
-  return 2;
+  // [daemon hook] The registration connection: a doorbell, or the daemon's end.
+  own[2] = {daemon_ != nullptr ? daemon_->wake_fd() : -1, POLLIN, 0};
+  return 3;
 }
 
 void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* own) noexcept {
@@ -311,6 +326,8 @@ void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* o
     [[maybe_unused]] ssize_t rd = ::read(threshold_fd_, &v, sizeof v);
     engine_.enforce_limits();
   }
+  // [daemon hook] POLLHUP and POLLERR are reported whether asked for or not.
+  if (own[2].fd >= 0 && own[2].revents != 0) round.next_daemon_tick = round.next_poll = 0;
 }
 
 }  // namespace vmreclaim::policy

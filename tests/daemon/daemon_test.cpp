@@ -6,7 +6,10 @@
 // to our own cgroup).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <mach/vm_reclaim_private.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,6 +31,9 @@
 
 #include "control/client.h"
 #include "daemon/snapshot.h"
+#include "introspect/ring_copy.h"
+#include "platform/linux/socket.h"
+#include "policy/daemon_link.h"
 #include "support/child.h"
 #include "support/sanitizers.h"
 
@@ -128,7 +134,7 @@ std::optional<Child> start_daemon(const std::string& path, const std::vector<std
 }
 
 std::optional<Child> start_target(const std::string& daemon_socket, uint64_t ring_mib, uint64_t live_mib,
-                                  const std::string& cgroup_procs = "") {
+                                  const std::string& cgroup_procs = "", const std::vector<std::string>& env = {}) {
   SpawnOptions o;
   o.argv = {VMRECLAIM_DAEMON_TARGET, "--ring-mib", std::to_string(ring_mib), "--live-mib", std::to_string(live_mib)};
   o.drop_vmreclaim_env = true;
@@ -139,6 +145,7 @@ std::optional<Child> start_target(const std::string& daemon_socket, uint64_t rin
   // daemon asked for.
   o.env = {"VMRECLAIM_DAEMON_SOCKET=" + daemon_socket, "VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=3600000000000",
            "VMRECLAIM_LOG=info"};
+  o.env.insert(o.env.end(), env.begin(), env.end());
   auto child = Child::spawn(o);
   if (!child) return child;
   auto l1 = child->read_line(20s);
@@ -440,6 +447,155 @@ TEST(Daemon, AnEngineWithTheDaemonTurnedOffSleepsBetweenPolls) {
   }
 }
 
+// What the ring of `pid` holds, read from outside (/proc/PID/mem, as the
+// daemon and `vmreclaim list` read it): no request to the process.
+std::optional<uint64_t> ring_bytes_of(pid_t pid) {
+  mach_vm_reclaim_ring_ref_s ref{};
+  mach_vm_reclaim_count_t n = 1;
+  if (mach_vm_reclaim_get_rings_for_task(pid, &ref, &n) != VM_RECLAIM_SUCCESS || n != 1) return std::nullopt;
+  mach_vm_reclaim_ring_copy_s* copy = nullptr;
+  if (vmreclaim::introspect::copy_ring(pid, ref, &copy, 0) != VM_RECLAIM_SUCCESS || copy == nullptr) {
+    return std::nullopt;
+  }
+  const uint64_t bytes = copy->ring()->reclaimable_bytes;
+  mach_vm_reclaim_ring_copy_t h = copy;
+  mach_vm_reclaim_copied_ring_free(&h);
+  return bytes;
+}
+
+// A registered engine holding memory does not poll while the daemon's level
+// for it stays the same: nothing wakes it (its sampling period here is an
+// hour; its look for a daemon that hangs is 10 s away). Its pressure poll is
+// 100 ms, so an engine that looked at the level page every poll would be put
+// on a CPU about 30 times in the window.
+TEST(Daemon, ARegisteredIdleEngineSleeps) {
+  const std::string sock = socket_path("sleep");
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target(sock, 4, 1, "", {"VMRECLAIM_PRESSURE_POLL_NS=100000000"});
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid());
+    return p && p->registered;
+  }));
+  std::this_thread::sleep_for(500ms);
+  auto before = engine_thread_switches(t->pid());
+  ASSERT_TRUE(before);
+  std::this_thread::sleep_for(3s);
+  auto after = engine_thread_switches(t->pid());
+  ASSERT_TRUE(after);
+  EXPECT_LE(*after - *before, 3u) << "the registered engine thread was woken " << *after - *before << " times in 3 s";
+  EXPECT_NE(t->stderr_so_far().find("registered with the daemon"), std::string::npos);
+}
+
+// The engine's side of the wake-up protocol against a daemon played by the
+// test, which decides exactly what the engine sees: a level page whose
+// heartbeat stays fresh for two minutes, a doorbell, then the connection's
+// end. The engine sleeps through the quiet, drains its ring when the
+// doorbell announces critical (nothing else would wake it within the test),
+// and polls for itself again when the connection ends.
+TEST(Daemon, ARegisteredEngineWakesOnTheDoorbellAndFallsBackOnTheEnd) {
+  const std::string sock = socket_path("doorbell");
+  ::unlink(sock.c_str());
+  const int lfd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(lfd, 16), 0);
+
+  // The level page, as the daemon makes it.
+  const int memfd = ::memfd_create("test_level", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ASSERT_GE(memfd, 0);
+  ASSERT_EQ(::ftruncate(memfd, 4096), 0);
+  void* map = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  ASSERT_EQ(::fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
+  using vmreclaim::policy::DaemonLevelPage;
+  auto* page = new (map) DaemonLevelPage{};
+  auto beat = [&] {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    // Release: the level stored before is seen with this heartbeat (the
+    // engine's acquire load in policy/daemon_link.cpp).
+    page->heartbeat_ns.store(static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec),
+                             std::memory_order_release);
+  };
+  page->magic.store(DaemonLevelPage::kMagic, std::memory_order_relaxed);
+  page->version.store(DaemonLevelPage::kVersion, std::memory_order_relaxed);
+  page->level.store(0, std::memory_order_relaxed);  // normal
+  page->poll_ms.store(60'000, std::memory_order_relaxed);
+  beat();
+
+  auto t = start_target(sock, 4, 1, "", {"VMRECLAIM_PRESSURE_POLL_NS=100000000"});
+  ASSERT_TRUE(t);
+  // Its first attempt (at the ring's allocation) waited for an answer while
+  // the target started; it tries again every poll. Answer one.
+  std::string log;
+  int conn = -1;
+  const auto end = Clock::now() + 10s;
+  while (Clock::now() < end && log.find("registered with the daemon") == std::string::npos) {
+    log += t->stderr_so_far();
+    pollfd p{lfd, POLLIN, 0};
+    if (::poll(&p, 1, 50) != 1) continue;
+    const int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    pollfd q{c, POLLIN, 0};
+    char req[256];
+    if (::poll(&q, 1, 1000) != 1 || ::recv(c, req, sizeof req, MSG_DONTWAIT) <= 0 ||
+        vmreclaim::platform::send_with_fd(c, R"({"ok":true,"poll_ms":60000})", memfd, 0) <= 0) {
+      ::close(c);
+      continue;
+    }
+    if (conn >= 0) ::close(conn);
+    conn = c;
+  }
+  ASSERT_NE(log.find("registered with the daemon"), std::string::npos) << log;
+  ASSERT_GE(conn, 0);
+  // No more registrations from here on.
+  ::close(lfd);
+  ::unlink(sock.c_str());
+  auto held = ring_bytes_of(t->pid());
+  ASSERT_TRUE(held);
+  EXPECT_GE(*held, 4u << 20);
+
+  std::this_thread::sleep_for(500ms);
+  auto before = engine_thread_switches(t->pid());
+  ASSERT_TRUE(before);
+  std::this_thread::sleep_for(3s);
+  auto after = engine_thread_switches(t->pid());
+  ASSERT_TRUE(after);
+  EXPECT_LE(*after - *before, 3u) << "woken " << *after - *before << " times in 3 s with nothing to do";
+
+  // Critical, and the doorbell: the engine drains at once.
+  page->level.store(3, std::memory_order_relaxed);  // critical
+  beat();
+  ASSERT_EQ(::send(conn, "L", 1, MSG_NOSIGNAL), 1);
+  const auto drain_end = Clock::now() + 3s;
+  std::optional<uint64_t> now_held;
+  while (Clock::now() < drain_end && (!(now_held = ring_bytes_of(t->pid())) || *now_held != 0)) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(now_held.value_or(UINT64_MAX), 0u) << "the doorbell did not make the engine drain at critical";
+
+  // The daemon's end: the engine polls for itself at once.
+  ::close(conn);
+  log.clear();
+  const auto fall_end = Clock::now() + 2s;
+  while (Clock::now() < fall_end && log.find("the daemon went away") == std::string::npos) {
+    std::this_thread::sleep_for(20ms);
+    log += t->stderr_so_far();
+  }
+  EXPECT_NE(log.find("the daemon went away; polling pressure ourselves"), std::string::npos) << log;
+  auto r = check(*t);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->live_ok, 1);
+  EXPECT_EQ(r->corrupt, 0u);
+  ::munmap(map, 4096);
+  ::close(memfd);
+}
+
 TEST(Daemon, ForgetsAProcessWhenItExits) {
   const std::string sock = socket_path("forget");
   // A long poll: forgetting must come from the pidfd, not from the next poll.
@@ -527,10 +683,13 @@ TEST(Daemon, EnginesFallBackWhenTheDaemonHangs) {
     return p && p->registered;
   }));
   ASSERT_EQ(::kill(d->pid(), SIGSTOP), 0);
-  // Stale after 2 polls + 250 ms, seen at the next pressure poll (1 s).
+  // Stale after 2 polls + 250 ms. A registered engine sleeps until the
+  // daemon rings or the connection ends, neither of which a hung daemon
+  // does: it sees the stale heartbeat at its next look, at most
+  // kDaemonCheckNs (10 s) after the last.
   std::string log;  // stderr_so_far() hands out what is new
   auto wait_log = [&](const char* text) {
-    const auto end = Clock::now() + 5s;
+    const auto end = Clock::now() + 15s;
     while (Clock::now() < end && log.find(text) == std::string::npos) {
       std::this_thread::sleep_for(50ms);
       log += t->stderr_so_far();
