@@ -313,9 +313,12 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const Options& options) {
   impl->listen_fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (impl->listen_fd < 0) return fail("socket");
   if (::bind(impl->listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return fail("bind " + path);
-  // Anyone may connect: who is answered what is decided per request.
-  if (::chmod(path.c_str(), 0666) != 0) return fail("chmod " + path);
   if (::listen(impl->listen_fd, 512) != 0) return fail("listen");
+  // Anyone may connect: who is answered what is decided per request. After
+  // listen(): engines without a daemon watch the directory, and this change
+  // of mode is their sign that a connect() will be accepted
+  // (policy/daemon_link.h).
+  if (::chmod(path.c_str(), 0666) != 0) return fail("chmod " + path);
 
   impl->epfd = ::epoll_create1(EPOLL_CLOEXEC);
   if (impl->epfd < 0) return fail("epoll_create1");

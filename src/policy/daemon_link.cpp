@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +31,10 @@ constexpr int kAnswerTimeoutMs = 200;
 // Between two attempts to reach a daemon that is not there (one failed
 // connect(), ENOENT usually).
 constexpr uint64_t kRetryNs = 1'000'000'000ull;
+// The same while the socket's directory is watched: a new daemon announces
+// itself through the watch, so this only covers one that was there and did
+// not answer in time (its backlog full, the machine loaded).
+constexpr uint64_t kRetryWatchedNs = 30'000'000'000ull;
 constexpr size_t kMaxAnswer = 4096;
 // A heartbeat read just after the answer and this close to our own clock
 // comes from the same CLOCK_MONOTONIC (a time namespace's offset is set by
@@ -54,7 +60,72 @@ void close_quietly(int fd) noexcept {
 DaemonLink::DaemonLink(std::string socket_path, ProcessLimits* limits) noexcept
     : path_(std::move(socket_path)), limits_(limits) {}
 
-DaemonLink::~DaemonLink() { drop(); }
+DaemonLink::~DaemonLink() {
+  drop();
+  close_watch();
+}
+
+bool DaemonLink::arm_watch() noexcept {
+  if (watch_fd_ >= 0 && platform::still_own_fd(watch_fd_, watch_id_)) return true;
+  watch_fd_ = -1;  // none yet, or the program's now
+  if (watch_failed_) return false;
+  const size_t slash = path_.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
+  int fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  // The name being created, moved in, or its mode set: the daemon binds,
+  // listens, then sets the mode (daemon/daemon.cpp). IN_ONLYDIR: a path
+  // that is not a directory is not watched.
+  if (fd >= 0 && ::inotify_add_watch(fd, dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR) < 0) {
+    close_quietly(fd);
+    fd = -1;
+  }
+  if (fd >= 0) fd = platform::move_fd_high(fd);
+  if (fd >= 0 && !platform::mark_own_fd(fd, &watch_id_)) {
+    close_quietly(fd);
+    fd = -1;
+  }
+  // Once failed (no such directory, no inotify, too many watches), the
+  // engine tries to connect once per pressure poll instead, for good: a
+  // directory made later is not waited for.
+  watch_failed_ = fd < 0;
+  watch_fd_ = fd;
+  return fd >= 0;
+}
+
+void DaemonLink::close_watch() noexcept {
+  if (watch_fd_ >= 0 && platform::still_own_fd(watch_fd_, watch_id_)) ::close(watch_fd_);
+  watch_fd_ = -1;
+  watch_id_ = {};
+}
+
+bool DaemonLink::take_watch_events() noexcept {
+  if (watch_fd_ < 0) return false;
+  if (!platform::still_own_fd(watch_fd_, watch_id_)) {
+    watch_fd_ = -1;  // the program's now: made anew at the next failed attempt
+    return true;     // and that attempt is due now
+  }
+  const size_t slash = path_.rfind('/');
+  const std::string_view base =
+      slash == std::string::npos ? std::string_view(path_) : std::string_view(path_).substr(slash + 1);
+  bool ours = false;
+  alignas(inotify_event) char buf[4096];
+  for (int round = 0; round < 16; round++) {
+    const ssize_t n = ::read(watch_fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t off = 0; off + static_cast<ssize_t>(sizeof(inotify_event)) <= n;) {
+      const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+      const ssize_t size = static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+      if (off + size > n) break;  // the kernel never splits one; garbage ends the batch
+      // Lost events, or the directory itself gone: look for a daemon now.
+      if ((ev->mask & (IN_Q_OVERFLOW | IN_IGNORED)) != 0) ours = true;
+      if (ev->len > 0 && std::string_view(ev->name, ::strnlen(ev->name, ev->len)) == base) ours = true;
+      off += size;
+    }
+  }
+  if (ours) attempt_after_ns_ = 0;
+  return ours;
+}
 
 void DaemonLink::set_delegated(bool on) noexcept {
   if (limits_ != nullptr) limits_->set_cgroup_delegated(on);
@@ -76,6 +147,12 @@ void DaemonLink::after_fork_child() noexcept {
   // The connection is the parent's registration: closing our copy leaves
   // it open in the parent. The mapping is ours to drop.
   drop();
+  // The watch (an inotify instance) is shared with the parent: reading it
+  // would take the parent's events. Ours is made at the next failed attempt.
+  if (watch_fd_ >= 0 && platform::still_own_fd(watch_fd_, watch_id_)) ::close(watch_fd_);
+  watch_fd_ = -1;
+  watch_id_ = {};
+  watch_failed_ = false;
   attempt_after_ns_ = 0;
 }
 
@@ -196,10 +273,14 @@ std::optional<PressureLevel> DaemonLink::tick(uint64_t) noexcept {
     }
   }
   if (page_ == nullptr) {
+    // The watch first, then the attempt: a daemon that comes after the
+    // attempt's connect() is seen by the watch (take_watch_events).
+    const bool watching = arm_watch();
     if (now < attempt_after_ns_ || !try_register()) {
-      if (now >= attempt_after_ns_) attempt_after_ns_ = now + kRetryNs;
+      if (now >= attempt_after_ns_) attempt_after_ns_ = now + (watching ? kRetryWatchedNs : kRetryNs);
       return std::nullopt;
     }
+    close_watch();  // registered: the connection's end tells us the rest
   }
   // Acquire pairs with the daemon's release store of the heartbeat: the
   // level read after it is at least as new as that poll's.

@@ -20,6 +20,14 @@
 // connection ends or the heartbeat is stale the engine polls for itself
 // again at once, and registers anew once a daemon answers.
 //
+// Unregistered, the engine watches the socket's directory (inotify,
+// watch_fd()) and tries to register when the socket's name is created,
+// moved there or has its mode set (a daemon binds, listens, then sets the
+// mode: the last is the sign that it accepts). With the watch, a failed
+// attempt is retried only every kRetryWatchedNs (a daemon that was there
+// but did not answer in time); without one (no such directory, no inotify)
+// once per pressure poll, as before.
+//
 // The daemon is trusted for one thing only, the level: a daemon that lies
 // can make this process reclaim more (critical) or leave its cgroup headroom
 // unwatched (normal); it never sees or touches the ring through this link.
@@ -94,6 +102,12 @@ class DaemonLink {
   // The registration connection, for the engine thread to sleep on
   // (POLLIN: a doorbell or the daemon's end); -1 when not registered.
   int wake_fd() const noexcept { return page_ != nullptr ? fd_ : -1; }
+  // Unregistered: the watch on the socket's directory, for the engine thread
+  // to sleep on (POLLIN); -1 when registered or not watching.
+  int watch_fd() const noexcept { return page_ == nullptr ? watch_fd_ : -1; }
+  // After POLLIN on watch_fd(): reads the events; true if one was about the
+  // socket's name (register at the next tick, which the caller makes due).
+  bool take_watch_events() noexcept;
   // Doorbells taken so far (tests).
   uint64_t doorbells() const noexcept { return doorbells_.load(std::memory_order_relaxed); }
   // Registrations so far (tests and the engine's log).
@@ -107,6 +121,9 @@ class DaemonLink {
   void drop() noexcept;
   // Reads the doorbells waiting on the connection; false if it ended.
   bool take_doorbells() noexcept;
+  // Watches the socket's directory if not yet; false if it cannot.
+  bool arm_watch() noexcept;
+  void close_watch() noexcept;
   void set_delegated(bool on) noexcept;
 
   std::string path_;
@@ -124,6 +141,9 @@ class DaemonLink {
   bool same_clock_ = false;
   std::atomic<uint64_t> registrations_{0};
   std::atomic<uint64_t> doorbells_{0};
+  int watch_fd_ = -1;  // inotify on the socket's directory
+  platform::FdIdentity watch_id_;
+  bool watch_failed_ = false;  // arm_watch() failed: per-poll attempts
 };
 
 }  // namespace vmreclaim::policy

@@ -316,7 +316,9 @@ int EngineThread::own_descriptors(Round& round, platform::EventLoop::Own* own) n
   own[1] = {threshold_fd_, POLLIN, 0};
   // [daemon hook] The registration connection: a doorbell, or the daemon's end.
   own[2] = {daemon_ != nullptr ? daemon_->wake_fd() : -1, POLLIN, 0};
-  return 3;
+  // [daemon hook] Unregistered: the watch on the socket's directory.
+  own[3] = {daemon_ != nullptr ? daemon_->watch_fd() : -1, POLLIN, 0};
+  return 4;
 }
 
 void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* own) noexcept {
@@ -328,6 +330,7 @@ void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* o
   }
   // [daemon hook] POLLHUP and POLLERR are reported whether asked for or not.
   if (own[2].fd >= 0 && own[2].revents != 0) round.next_daemon_tick = round.next_poll = 0;
+  if (own[3].fd >= 0 && own[3].revents != 0 && daemon_->take_watch_events()) round.next_daemon_tick = 0;
 }
 
 }  // namespace vmreclaim::policy

@@ -596,6 +596,23 @@ TEST(Daemon, ARegisteredEngineWakesOnTheDoorbellAndFallsBackOnTheEnd) {
   ::close(memfd);
 }
 
+// An engine with no daemon watches the socket's directory: a daemon that
+// starts is registered with at once, not at the engine's next pressure poll
+// (here 30 s away; the attempt when its ring was allocated found no one).
+TEST(Daemon, AnEngineRegistersWhenADaemonAppears) {
+  const std::string sock = socket_path("appears");
+  ::unlink(sock.c_str());
+  auto t = start_target(sock, 2, 1, "", {"VMRECLAIM_PRESSURE_POLL_NS=30000000000"});
+  ASSERT_TRUE(t);
+  std::this_thread::sleep_for(300ms);
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid());
+    return p && p->registered;
+  })) << "not registered within 5 s of the daemon's start: " << t->stderr_so_far();
+}
+
 TEST(Daemon, ForgetsAProcessWhenItExits) {
   const std::string sock = socket_path("forget");
   // A long poll: forgetting must come from the pidfd, not from the next poll.
