@@ -243,6 +243,11 @@ bool DaemonLink::try_register() noexcept {
   return true;
 }
 
+uint64_t DaemonLink::check_ns() const noexcept {
+  const uint32_t poll_ms = page_ != nullptr ? page_->poll_ms.load(std::memory_order_relaxed) : 0;
+  return daemon_check_ns(poll_ms > 0 ? poll_ms : 1000);
+}
+
 bool DaemonLink::take_doorbells() noexcept {
   // After its answer the daemon sends only doorbells, one byte each; a
   // message of 0 bytes is the connection's end (it exited, or forgot us).
@@ -289,7 +294,7 @@ std::optional<PressureLevel> DaemonLink::tick(uint64_t) noexcept {
   const uint32_t poll_ms = page_->poll_ms.load(std::memory_order_relaxed);
   // Freshness: with the daemon's clock ours, the heartbeat's age. Else (a
   // time namespace between us) by our own clock, when the heartbeat last
-  // changed: as we look at most kDaemonCheckNs apart, a hang is then seen
+  // changed: as we look at most check_ns() apart, a hang is then seen
   // at the second look after it.
   if (beat != last_beat_) {
     last_beat_ = beat;

@@ -15,7 +15,7 @@
 // connection (wake_fd()), on which the daemon sends one byte, a doorbell,
 // whenever the level it publishes for this process changes, and which ends
 // (EOF, POLLHUP) when the daemon exits. Besides, it looks at the page at
-// least every kDaemonCheckNs (with its sampling, when that is sooner), which
+// least every daemon_check_ns() (with its sampling, when that is sooner), which
 // is how it notices a daemon that hangs with the connection open. When the
 // connection ends or the heartbeat is stale the engine polls for itself
 // again at once, and registers anew once a daemon answers.
@@ -73,7 +73,11 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free, "the page is shared be
 
 // The longest a registered engine sleeps without looking at the page: how
 // late it may notice a daemon that hangs (SIGSTOP) with the connection open.
-inline constexpr uint64_t kDaemonCheckNs = 10'000'000'000ull;
+// Thirty of the daemon's polls, within [1 s, 30 s]: 30 s at its default poll.
+inline uint64_t daemon_check_ns(uint32_t poll_ms) noexcept {
+  const uint64_t ns = 30ull * poll_ms * 1'000'000ull;
+  return ns < 1'000'000'000ull ? 1'000'000'000ull : ns > 30'000'000'000ull ? 30'000'000'000ull : ns;
+}
 
 // How long a heartbeat stays fresh: two of the daemon's polls and some slack
 // for a loaded machine.
@@ -92,7 +96,7 @@ class DaemonLink {
 
   // On the engine thread: at start, once per pressure poll while not
   // registered, and while registered when wake_fd() is readable or
-  // kDaemonCheckNs passed. Registers if not registered and a daemon is
+  // check_ns() passed. Registers if not registered and a daemon is
   // there; takes the doorbells; drops a dead registration. Returns the
   // daemon's level for this process while its heartbeat is fresh, else
   // nullopt (the caller polls for itself).
@@ -108,6 +112,8 @@ class DaemonLink {
   // After POLLIN on watch_fd(): reads the events; true if one was about the
   // socket's name (register at the next tick, which the caller makes due).
   bool take_watch_events() noexcept;
+  // daemon_check_ns() of the daemon registered with (its page's poll).
+  uint64_t check_ns() const noexcept;
   // Doorbells taken so far (tests).
   uint64_t doorbells() const noexcept { return doorbells_.load(std::memory_order_relaxed); }
   // Registrations so far (tests and the engine's log).

@@ -214,13 +214,26 @@ void EngineThread::run() noexcept {
     if (holding && (now >= round.next_poll || from_daemon) && !watch_pressure_and_limits(round, now, from_daemon))
       break;
     uint64_t due = 0;
-    if (!sample_if_due(holding, now, &due)) break;
+    if (!sample_if_due(round, holding, now, &due)) break;
+    if (ticked) round.daemon_fresh = from_daemon.has_value();
+    if (!round.daemon_fresh) round.idle_periods = 1;  // polling for ourselves: every period
+    // [daemon hook] Registered with a fresh heartbeat, a ring the sample
+    // found left alone is sampled again only when a sample would trim
+    // (Governor::idle_periods), unless an enter comes first: the watch makes
+    // that enter's accounting call wake us (kRefresh).
+    if (round.daemon_fresh && holding && round.sampled && round.idle_periods == 1) {
+      const uint64_t k = governor_.idle_periods();
+      if (k > 1 && engine_.watch_for_enter(round.sampled_held)) {
+        round.idle_periods = k;
+        due = engine_.last_sample_ns() + k * sample_interval_ns();
+      }
+    }
     if (ticked && from_daemon) {
       // [daemon hook] Registered, heartbeat fresh: no pressure poll. The
       // daemon's doorbell (our level changed) or the connection's end wakes
       // us (own_descriptors); else we look at the page again with the next
-      // sample, and at most kDaemonCheckNs on (a daemon that hangs).
-      const uint64_t next = std::max(now + tunables_.pressure_poll_ns, std::min(due, now + kDaemonCheckNs));
+      // sample, and at most daemon_->check_ns() on (a daemon that hangs).
+      const uint64_t next = std::max(now + tunables_.pressure_poll_ns, std::min(due, now + daemon_->check_ns()));
       round.next_daemon_tick = next;
       round.next_poll = next;
     }
@@ -250,7 +263,10 @@ void EngineThread::take_requests(Round& round) noexcept {
     ::syscall(SYS_futex, &suspend_done_, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
   }
   if ((req & kDrain) != 0) engine_.drain(engine::Cause::drain);
-  if ((req & kRefresh) != 0) round.next_poll = 0;
+  if ((req & kRefresh) != 0) {
+    round.next_poll = 0;
+    round.idle_periods = 1;  // an enter (the fill watch): the ring is not idle
+  }
 }
 
 bool EngineThread::watch_pressure_and_limits(Round& round, uint64_t now,
@@ -274,19 +290,25 @@ bool EngineThread::watch_pressure_and_limits(Round& round, uint64_t now,
   return true;
 }
 
-bool EngineThread::sample_if_due(bool holding, uint64_t now, uint64_t* due) noexcept {
+bool EngineThread::sample_if_due(Round& round, bool holding, uint64_t now, uint64_t* due) noexcept {
   const uint64_t interval = sample_interval_ns();
-  *due = engine_.last_sample_ns() + interval;
+  round.sampled = false;
+  *due = engine_.last_sample_ns() + interval * round.idle_periods;
   if (now < *due) return true;
   // An empty ring has nothing to sample: just look again a period later.
   if (holding && engine_.sample_now(engine::Cause::background) != VM_RECLAIM_SUCCESS) return false;
+  round.sampled = holding;
+  round.sampled_held = holding ? engine_.ring_bytes() : 0;
+  round.idle_periods = 1;
   *due = now + interval;
   return true;
 }
 
 uint64_t EngineThread::next_wake(Round& round, bool holding, uint64_t now, uint64_t due) noexcept {
   if (holding) {
-    engine_.unwatch_fill();  // awake and polling: callers need not wake us
+    // Awake and polling: callers need not wake us; unless the ring is left
+    // unsampled while idle, and its next enter must.
+    if (round.idle_periods == 1) engine_.unwatch_fill();
     return std::min(due, round.next_poll);
   }
   // Empty: sleep until the next sample, unless the ring fills first, whose
@@ -329,7 +351,10 @@ void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* o
     engine_.enforce_limits();
   }
   // [daemon hook] POLLHUP and POLLERR are reported whether asked for or not.
-  if (own[2].fd >= 0 && own[2].revents != 0) round.next_daemon_tick = round.next_poll = 0;
+  if (own[2].fd >= 0 && own[2].revents != 0) {
+    round.next_daemon_tick = round.next_poll = 0;
+    round.idle_periods = 1;  // another level: another period, another threshold
+  }
   if (own[3].fd >= 0 && own[3].revents != 0 && daemon_->take_watch_events()) round.next_daemon_tick = 0;
 }
 

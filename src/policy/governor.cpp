@@ -39,6 +39,14 @@ engine::SampleDecision Governor::sample(const engine::SampleReading& reading) no
   d.wma_bytes = sampler_.wma / kWmaUnit;
   d.autotrim_threshold = r.autotrim_threshold;
   d.footprint_max = footprint_max_;
+  // Left alone through the period and nothing trimmed: how long it may be
+  // left unsampled. Never past the abandonment (a sample that late judges
+  // the ring by another rule, sampler.cpp).
+  const bool idle = !r.accounting_failure && r.trim_bytes == 0 && d.period_ns > 0 && r.min_bytes == r.cur_bytes;
+  idle_periods_.store(idle ? idle_periods_until_trim(sampler_, r.cur_bytes, r.autotrim_threshold, in.page_size,
+                                                     tunables_, tunables_.abandonment_periods)
+                           : 1,
+                      std::memory_order_relaxed);
   return d;
 }
 

@@ -607,10 +607,48 @@ TEST(Daemon, AnEngineRegistersWhenADaemonAppears) {
   std::this_thread::sleep_for(300ms);
   auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
   ASSERT_TRUE(d);
-  EXPECT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+  EXPECT_TRUE(wait_status(sock, 5s,
+                          [&](const Snapshot& s) {
+                            auto p = find(s, t->pid());
+                            return p && p->registered;
+                          }))
+      << "not registered within 5 s of the daemon's start: " << t->stderr_so_far();
+}
+
+// A registered engine whose ring the last sample found left alone, and that
+// a sample would not trim for a long while (autotrim at 100 % of the
+// footprint: never), samples it again only when a trim would be due or the
+// ring changes: with a 200 ms sampling period it would otherwise wake five
+// times a second. The next enter asks its caller for the accounting call
+// that wakes the engine (update=1), which is how a deferred ring is noticed.
+TEST(Daemon, ARegisteredEngineLeavesAnIdleRingUnsampledUntilItChanges) {
+  const std::string sock = socket_path("idle");
+  auto d = start_daemon(sock, {"--poll-ms", "1000", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target(sock, 4, 1, "",
+                        {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=200000000", "VMRECLAIM_AUTOTRIM_PCT_NORMAL=100"});
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
     auto p = find(s, t->pid());
     return p && p->registered;
-  })) << "not registered within 5 s of the daemon's start: " << t->stderr_so_far();
+  }));
+  std::this_thread::sleep_for(1500ms);  // past its first samples
+  auto before = engine_thread_switches(t->pid());
+  ASSERT_TRUE(before);
+  std::this_thread::sleep_for(3s);
+  auto after = engine_thread_switches(t->pid());
+  ASSERT_TRUE(after);
+  EXPECT_LE(*after - *before, 3u) << "woken " << *after - *before << " times in 3 s by an idle ring";
+  ASSERT_TRUE(t->write_line("enter"));
+  EXPECT_EQ(t->read_line(10s).value_or("?"), "entered update=1");
+  std::this_thread::sleep_for(500ms);
+  auto woken = engine_thread_switches(t->pid());
+  ASSERT_TRUE(woken);
+  EXPECT_GT(*woken, *after) << "the enter did not wake the engine";
+  auto r = check(*t);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->corrupt, 0u);
+  EXPECT_EQ(r->intact, 4u);
 }
 
 TEST(Daemon, ForgetsAProcessWhenItExits) {
