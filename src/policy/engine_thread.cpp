@@ -228,6 +228,11 @@ void EngineThread::run() noexcept {
         due = engine_.last_sample_ns() + k * sample_interval_ns();
       }
     }
+    // [daemon hook] Empty and registered: the fill watch wakes us at the
+    // first enter, a doorbell at a new level; the periodic look at an empty
+    // ring (for a program that ignores should_update) comes with the look
+    // at the page.
+    if (round.daemon_fresh && !holding) due = std::max(due, now + daemon_->check_ns());
     if (ticked && from_daemon) {
       // [daemon hook] Registered, heartbeat fresh: no pressure poll. The
       // daemon's doorbell (our level changed) or the connection's end wakes
