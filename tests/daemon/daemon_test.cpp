@@ -651,6 +651,31 @@ TEST(Daemon, ARegisteredEngineLeavesAnIdleRingUnsampledUntilItChanges) {
   EXPECT_EQ(r->intact, 4u);
 }
 
+// An empty ring, registered: the first enter (the fill watch) or a doorbell
+// wakes the engine; the periodic look at an empty ring, for a program that
+// ignores should_update, comes with the look at the page (30 daemon polls),
+// not every sampling period (200 ms here: 15 wake-ups in the window).
+TEST(Daemon, ARegisteredEngineWithAnEmptyRingSleeps) {
+  const std::string sock = socket_path("empty");
+  auto d = start_daemon(sock, {"--poll-ms", "1000", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target(sock, 0, 1, "", {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=200000000"});
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid());
+    return p && p->registered;
+  }));
+  std::this_thread::sleep_for(500ms);
+  auto before = engine_thread_switches(t->pid());
+  ASSERT_TRUE(before);
+  std::this_thread::sleep_for(3s);
+  auto after = engine_thread_switches(t->pid());
+  ASSERT_TRUE(after);
+  EXPECT_LE(*after - *before, 3u) << "woken " << *after - *before << " times in 3 s by an empty ring";
+  ASSERT_TRUE(t->write_line("enter"));
+  EXPECT_EQ(t->read_line(10s).value_or("?"), "entered update=1") << "the fill watch was not armed";
+}
+
 TEST(Daemon, ForgetsAProcessWhenItExits) {
   const std::string sock = socket_path("forget");
   // A long poll: forgetting must come from the pidfd, not from the next poll.
