@@ -42,8 +42,8 @@ class Governor final : public engine::Governor {
   uint64_t last_sample_ns() noexcept override { return sampler_.last_sample_ns; }
   // After a sample that found the ring left alone through its period (min =
   // cur) and trimmed nothing: how many periods it may go unsampled before a
-  // sample would trim (sampler.h, idle_periods_until_trim; at most the
-  // abandonment's); else 1. A hint for the engine thread, which may sample
+  // sample would trim (sampler.h, idle_periods_until_trim; at most half
+  // the abandonment threshold); else 1. A hint for the engine thread, which may sample
   // that much later while it watches the ring for the next enter
   // (docs/policy.md, "The engine thread with vmreclaimd"). Any thread.
   uint64_t idle_periods() const noexcept { return idle_periods_.load(std::memory_order_relaxed); }
