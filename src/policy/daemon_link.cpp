@@ -66,43 +66,47 @@ DaemonLink::~DaemonLink() {
 }
 
 bool DaemonLink::arm_watch() noexcept {
-  if (watch_fd_ >= 0 && platform::still_own_fd(watch_fd_, watch_id_)) return true;
-  watch_fd_ = -1;  // none yet, or the program's now
-  if (watch_failed_) return false;
-  const size_t slash = path_.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
-  int fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (watch_fd_ >= 0 && !platform::still_own_fd(watch_fd_, watch_id_)) {
+    watch_fd_ = -1;  // the program's now
+    watching_ = false;
+  }
+  if (watch_fd_ < 0) {
+    int fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (fd >= 0) fd = platform::move_fd_high(fd);
+    if (fd >= 0 && !platform::mark_own_fd(fd, &watch_id_)) {
+      close_quietly(fd);
+      fd = -1;
+    }
+    if (fd < 0) return false;  // no inotify: one connect() per poll
+    watch_fd_ = fd;
+  }
+  if (watching_) return true;
   // The name being created, moved in, or its mode set: the daemon binds,
   // listens, then sets the mode (daemon/daemon.cpp). IN_ONLYDIR: a path
-  // that is not a directory is not watched.
-  if (fd >= 0 && ::inotify_add_watch(fd, dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR) < 0) {
-    close_quietly(fd);
-    fd = -1;
-  }
-  if (fd >= 0) fd = platform::move_fd_high(fd);
-  if (fd >= 0 && !platform::mark_own_fd(fd, &watch_id_)) {
-    close_quietly(fd);
-    fd = -1;
-  }
-  // Once failed (no such directory, no inotify, too many watches), the
-  // engine tries to connect once per pressure poll instead, for good: a
-  // directory made later is not waited for.
-  watch_failed_ = fd < 0;
-  watch_fd_ = fd;
-  return fd >= 0;
+  // that is not a directory is not watched. Without the directory (not yet
+  // made, or removed with the daemon, as systemd's RuntimeDirectory is) the
+  // watch is tried again at each attempt, once per poll, which is then how
+  // often the engine tries to connect.
+  const size_t slash = path_.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
+  watching_ = ::inotify_add_watch(watch_fd_, dir.c_str(), IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR) >= 0;
+  return watching_;
 }
 
 void DaemonLink::close_watch() noexcept {
   if (watch_fd_ >= 0 && platform::still_own_fd(watch_fd_, watch_id_)) ::close(watch_fd_);
   watch_fd_ = -1;
   watch_id_ = {};
+  watching_ = false;
 }
 
 bool DaemonLink::take_watch_events() noexcept {
   if (watch_fd_ < 0) return false;
   if (!platform::still_own_fd(watch_fd_, watch_id_)) {
-    watch_fd_ = -1;  // the program's now: made anew at the next failed attempt
-    return true;     // and that attempt is due now
+    watch_fd_ = -1;  // the program's now: made anew at the next attempt
+    watching_ = false;
+    attempt_after_ns_ = 0;  // which is due now
+    return true;
   }
   const size_t slash = path_.rfind('/');
   const std::string_view base =
@@ -117,8 +121,13 @@ bool DaemonLink::take_watch_events() noexcept {
       const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
       const ssize_t size = static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
       if (off + size > n) break;  // the kernel never splits one; garbage ends the batch
-      // Lost events, or the directory itself gone: look for a daemon now.
-      if ((ev->mask & (IN_Q_OVERFLOW | IN_IGNORED)) != 0) ours = true;
+      // Lost events: look for a daemon now. The directory gone (IN_IGNORED:
+      // the watch is removed with it): watch it again at the next attempt.
+      if ((ev->mask & IN_Q_OVERFLOW) != 0) ours = true;
+      if ((ev->mask & IN_IGNORED) != 0) {
+        watching_ = false;
+        ours = true;
+      }
       if (ev->len > 0 && std::string_view(ev->name, ::strnlen(ev->name, ev->len)) == base) ours = true;
       off += size;
     }
@@ -152,7 +161,7 @@ void DaemonLink::after_fork_child() noexcept {
   if (watch_fd_ >= 0 && platform::still_own_fd(watch_fd_, watch_id_)) ::close(watch_fd_);
   watch_fd_ = -1;
   watch_id_ = {};
-  watch_failed_ = false;
+  watching_ = false;
   attempt_after_ns_ = 0;
 }
 

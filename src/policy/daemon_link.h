@@ -26,7 +26,7 @@
 // mode: the last is the sign that it accepts). With the watch, a failed
 // attempt is retried only every kRetryWatchedNs (a daemon that was there
 // but did not answer in time); without one (no such directory, no inotify)
-// once per pressure poll, as before.
+// once per pressure poll, as before, trying the watch again each time.
 //
 // The daemon is trusted for one thing only, the level: a daemon that lies
 // can make this process reclaim more (critical) or leave its cgroup headroom
@@ -149,7 +149,7 @@ class DaemonLink {
   std::atomic<uint64_t> doorbells_{0};
   int watch_fd_ = -1;  // inotify on the socket's directory
   platform::FdIdentity watch_id_;
-  bool watch_failed_ = false;  // arm_watch() failed: per-poll attempts
+  bool watching_ = false;  // the directory is watched (else per-poll attempts)
 };
 
 }  // namespace vmreclaim::policy

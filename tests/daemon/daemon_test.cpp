@@ -676,6 +676,33 @@ TEST(Daemon, ARegisteredEngineWithAnEmptyRingSleeps) {
   EXPECT_EQ(t->read_line(10s).value_or("?"), "entered update=1") << "the fill watch was not armed";
 }
 
+// The socket's directory removed with the daemon and made anew for the next
+// one (systemd's RuntimeDirectory does both): the engine's watch went with
+// the old directory, and it must watch the new one, not wait for its 30 s
+// retry. With no directory it tries once per pressure poll (1 s).
+TEST(Daemon, AnEngineFindsADaemonWhoseDirectoryWasMadeAnew) {
+  const std::string dir = "/tmp/vmreclaimd-test-" + std::to_string(::getpid()) + "-rundir";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(std::filesystem::create_directory(dir));
+  const std::string sock = dir + "/daemon.sock";
+  auto t = start_target(sock, 2, 1);
+  ASSERT_TRUE(t);
+  std::this_thread::sleep_for(300ms);  // watching the directory
+  std::filesystem::remove_all(dir);
+  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(std::filesystem::create_directory(dir));
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(wait_status(sock, 5s,
+                          [&](const Snapshot& s) {
+                            auto p = find(s, t->pid());
+                            return p && p->registered;
+                          }))
+      << "not registered within 5 s: " << t->stderr_so_far();
+  d.reset();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Daemon, ForgetsAProcessWhenItExits) {
   const std::string sock = socket_path("forget");
   // A long poll: forgetting must come from the pidfd, not from the next poll.
