@@ -155,6 +155,9 @@ class Bench:
         # Without: a socket nobody listens on (a machine without the daemon
         # running: one failed connect per pressure poll), or "0" (the link
         # turned off) with --without off.
+        for kv in self.args.env or []:
+            k, _, v = kv.partition("=")
+            env[k] = v
         env["VMRECLAIM_DAEMON_SOCKET"] = (self.socket if with_daemon else
                                           "0" if self.args.without == "off" else self.socket + ".absent")
         procs = os.path.join(self.cgroup, "cgroup.procs")
@@ -320,6 +323,9 @@ def main():
     ap.add_argument("--rings", type=int, default=50, help="discovery: rings registered (50)")
     ap.add_argument("--without", choices=["absent", "off"], default="absent",
                     help="cost: the case without, a daemon absent (default) or the link turned off")
+    ap.add_argument("--env", action="append", metavar="NAME=VALUE",
+                    help="cost: set in every target's environment (repeatable), e.g. "
+                         "VMRECLAIM_AUTOTRIM_PCT_NORMAL=100 so that autotrim leaves the rings their memory")
     ap.add_argument("--poll-ms", type=int, default=1000, help="the daemon's poll (its default, 1000)")
     args = ap.parse_args()
     if args.processes < 1 or args.rings < 1 or args.seconds <= 0 or args.ring_mib < 1:

@@ -158,6 +158,10 @@ struct Tracked {
   std::optional<mach_vm_reclaim_ring_ref_s> ref;
   std::optional<control::Client> client;
   uint32_t backoff = 0;  // polls to leave it alone after a failed exchange
+  // The level last written to its page: a change rings its doorbell.
+  uint32_t rung_level = UINT32_MAX;
+  // CLOCK_MONOTONIC of the last look at its ring (refresh_process), 0: never.
+  uint64_t refreshed_ns = 0;
   ProcessView view;
 };
 
@@ -210,6 +214,10 @@ struct Daemon::Impl {
   DaemonCounters counters;
   mutable std::mutex snapshot_mu;
   Snapshot latest;
+  // Set by snapshot() (the metrics endpoint's threads): the next poll reads
+  // the rings again before it builds the snapshot. Only a hint: relaxed,
+  // the snapshot itself passes under snapshot_mu.
+  mutable std::atomic<bool> snapshot_wanted{false};
 
   ~Impl();
   bool add(int fd, uint64_t data, uint32_t events = EPOLLIN) {
@@ -234,6 +242,10 @@ struct Daemon::Impl {
   void unregister(Tracked& t);
   void discover();
   void refresh_process(Tracked& t);
+  // Looks at the rings of those not looked at for `max_age_ns`.
+  void refresh_older(const std::vector<Tracked*>& which, uint64_t max_age_ns);
+  void refresh_older(uint64_t max_age_ns);
+  void ring_doorbell(Tracked& t);
   control::Client* client_of(Tracked& t);
 
   // ---- the poll ----
@@ -302,9 +314,12 @@ Result<std::unique_ptr<Daemon>> Daemon::create(const Options& options) {
   impl->listen_fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (impl->listen_fd < 0) return fail("socket");
   if (::bind(impl->listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return fail("bind " + path);
-  // Anyone may connect: who is answered what is decided per request.
-  if (::chmod(path.c_str(), 0666) != 0) return fail("chmod " + path);
   if (::listen(impl->listen_fd, 512) != 0) return fail("listen");
+  // Anyone may connect: who is answered what is decided per request. After
+  // listen(): engines without a daemon watch the directory, and this change
+  // of mode is their sign that a connect() will be accepted
+  // (policy/daemon_link.h).
+  if (::chmod(path.c_str(), 0666) != 0) return fail("chmod " + path);
 
   impl->epfd = ::epoll_create1(EPOLL_CLOEXEC);
   if (impl->epfd < 0) return fail("epoll_create1");
@@ -343,6 +358,7 @@ void Daemon::stop() noexcept {
 }
 
 Snapshot Daemon::snapshot() const {
+  impl_->snapshot_wanted.store(true, std::memory_order_relaxed);  // a hint, see its declaration
   std::lock_guard lk(impl_->snapshot_mu);
   return impl_->latest;
 }
@@ -352,7 +368,11 @@ int Daemon::run(const std::function<void()>& ready) {
   bool announced = false;
   epoll_event events[64];
   while (!d.stopping.load()) {
-    const int n = ::epoll_wait(d.epfd, events, 64, 250);
+    // Only a connection that has not registered has a deadline (sweep_idle):
+    // with none, sleep until an event or the poll's timer.
+    bool unregistered = false;
+    for (const auto& [fd, c] : d.conns) unregistered = unregistered || c.registered_pid == 0;
+    const int n = ::epoll_wait(d.epfd, events, 64, unregistered ? 250 : -1);
     if (n < 0 && errno != EINTR) {
       dlog("epoll_wait: %s", std::strerror(errno));
       return 1;
@@ -547,6 +567,7 @@ void Daemon::Impl::handle_register(Connection& c, const nlohmann::json& req) {
   t->page->poll_ms.store(opt.poll_ms, std::memory_order_relaxed);
   t->page->seq.store(seq, std::memory_order_relaxed);
   t->page->level.store(static_cast<uint32_t>(machine_level), std::memory_order_relaxed);
+  t->rung_level = static_cast<uint32_t>(machine_level);
   // Release: pairs with the engine's acquire load of the heartbeat (policy/daemon_link.cpp).
   t->page->heartbeat_ns.store(monotonic_ns(), std::memory_order_release);
   t->conn = c.fd;
@@ -559,6 +580,9 @@ void Daemon::Impl::handle_register(Connection& c, const nlohmann::json& req) {
 }
 
 void Daemon::Impl::handle_status(Connection& c) {
+  // The rings are read when someone asks, not every poll; at most once per
+  // poll however often they ask.
+  refresh_older(uint64_t{opt.poll_ms} * 1'000'000ull);
   Snapshot s = build_snapshot(c.fd);
   nlohmann::json j = s;
   std::string text = json_text(j);
@@ -639,7 +663,22 @@ void Daemon::Impl::discover() {
   }
 }
 
+void Daemon::Impl::refresh_older(const std::vector<Tracked*>& which, uint64_t max_age_ns) {
+  const uint64_t now = monotonic_ns();
+  for (Tracked* t : which) {
+    if (t->refreshed_ns == 0 || now - t->refreshed_ns >= max_age_ns) refresh_process(*t);
+  }
+}
+
+void Daemon::Impl::refresh_older(uint64_t max_age_ns) {
+  std::vector<Tracked*> all;
+  all.reserve(procs.size());
+  for (auto& [pid, t] : procs) all.push_back(&t);
+  refresh_older(all, max_age_ns);
+}
+
 void Daemon::Impl::refresh_process(Tracked& t) {
+  t.refreshed_ns = monotonic_ns();
   t.view.stopped = is_stopped(t.pid);
   if (!t.ref) {
     mach_vm_reclaim_ring_ref_s ref{};
@@ -787,9 +826,12 @@ void Daemon::Impl::poll() {
   // The processes and their cgroups.
   std::map<std::string, std::vector<Tracked*>> by_cgroup;
   std::vector<Tracked*> everyone;
+  // No ring is read here: only when a decision below needs it (the
+  // deficit's and the drains' candidates), a status asks, or the metrics
+  // endpoint was read since the last poll. An idle machine costs one look
+  // at the level of each process, no copy of its ring.
   for (auto& [pid, t] : procs) {
     if (t.backoff > 0) t.backoff--;
-    refresh_process(t);
     everyone.push_back(&t);
     if (t.cgroup) by_cgroup[t.cgroup->dir].push_back(&t);
   }
@@ -805,6 +847,7 @@ void Daemon::Impl::poll() {
     read_cgroup(cg);
     // The cgroup's own OOM signals: everything goes (daemon/oom_watch.h).
     if (auto why = cg.oom.check(cg.loc)) {
+      refresh_older(members, 0);
       drain_all("cgroup " + members.front()->cgroup_path + " (" + *why + ")", members, "oom");
       read_cgroup(cg);
       continue;
@@ -813,6 +856,7 @@ void Daemon::Impl::poll() {
     const uint64_t limit = cg.mem->limit, ws = cg.mem->working_set();
     if (ws <= policy::high_watermark(limit)) continue;
     const std::string what = "cgroup " + members.front()->cgroup_path;
+    refresh_older(members, 0);
     reclaim_deficit(what, ws - policy::low_watermark(limit), members, "deficit");
     read_cgroup(cg);
     // Still at the edge after the deficit was asked for: the kernel's OOM
@@ -828,11 +872,18 @@ void Daemon::Impl::poll() {
     if (avail_pct <= kThresholds.avail_urgent_pct) {
       const auto target =
           static_cast<uint64_t>(static_cast<double>(meminfo->total) * kThresholds.avail_warning_pct / 100.0);
+      refresh_older(everyone, 0);
       reclaim_deficit("machine", target - std::min(target, meminfo->available), everyone, "deficit");
     }
   }
-  if (psi && psi->full_avg10 >= kThresholds.psi_full_critical) drain_all("machine (PSI full)", everyone, "oom");
+  if (psi && psi->full_avg10 >= kThresholds.psi_full_critical) {
+    refresh_older(everyone, 0);
+    drain_all("machine (PSI full)", everyone, "oom");
+  }
   publish();
+  // For the metrics endpoint: the rings as of this poll when it was read
+  // since the last one (a scrape sees them at most one scrape interval old).
+  if (snapshot_wanted.exchange(false, std::memory_order_relaxed)) refresh_older(everyone, 0);
   update_snapshot();
 }
 
@@ -850,7 +901,23 @@ void Daemon::Impl::publish() {
     // Release: pairs with the engine's acquire load (policy/daemon_link.cpp);
     // the level above is visible with this heartbeat.
     t.page->heartbeat_ns.store(now, std::memory_order_release);
+    // The engine sleeps until told (policy/daemon_link.h): a new level rings.
+    if (static_cast<uint32_t>(l) != t.rung_level) {
+      t.rung_level = static_cast<uint32_t>(l);
+      ring_doorbell(t);
+    }
   }
+}
+
+void Daemon::Impl::ring_doorbell(Tracked& t) {
+  if (t.conn < 0) return;
+  // One byte, never waiting. After the page's stores above: the engine's
+  // recv() of it is ordered after this send by the socket, so it reads the
+  // new level. EAGAIN: doorbells it has not read yet wait already, and one
+  // is enough; any other failure is the connection's end, which its own
+  // epoll event closes.
+  const char bell = 'L';
+  [[maybe_unused]] const ssize_t n = ::send(t.conn, &bell, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 Snapshot Daemon::Impl::build_snapshot(int filter_conn) const {

@@ -378,6 +378,20 @@ bool Engine::watch_for_fill() noexcept {
   return false;
 }
 
+bool Engine::watch_for_enter(uint64_t held) noexcept {
+  std::lock_guard lk(mu_);
+  if (background_ == nullptr) return false;
+  bool armed = false;
+  uint64_t now_held = 0;
+  // The same pairing as watch_for_fill (ring::arm_fill_watch): an enter
+  // after the deadline is set asks for the call, or its bytes are seen here.
+  if (!ring::arm_fill_watch(ring_, &armed, &now_held, unguarded_access())) return false;
+  const uint64_t unreported = unreported_.load(relaxed);
+  if ((now_held > unreported ? now_held - unreported : 0) <= held) return armed;
+  ring::disarm_fill_watch(ring_, unguarded_access());
+  return false;
+}
+
 void Engine::unwatch_fill() noexcept { ring::disarm_fill_watch(ring_, unguarded_access()); }
 
 mach_vm_reclaim_error_t Engine::enforce_limits() noexcept {

@@ -99,6 +99,11 @@ class Engine {
   // arranged or the ring holds memory after all: then it must not sleep
   // until its next sample.
   bool watch_for_fill() noexcept;
+  // The same for a ring that holds `held` bytes (ring_bytes() as read after
+  // a sample) and that the thread means to leave unsampled for a while: the
+  // next enter asks for the call that wakes it. False if that could not be
+  // arranged or the ring holds more than `held` already.
+  bool watch_for_enter(uint64_t held) noexcept;
   // The background thread is awake with memory in the ring: callers need
   // not wake it.
   void unwatch_fill() noexcept;

@@ -200,17 +200,48 @@ void EngineThread::run() noexcept {
     // [daemon hook] Registration (at once, even for an empty ring) and the
     // daemon's level while its heartbeat is fresh (policy/daemon_link.h).
     std::optional<PressureLevel> from_daemon;
+    bool ticked = false;
     if (daemon_ != nullptr && (now >= round.next_daemon_tick || (holding && now >= round.next_poll))) {
       from_daemon = daemon_->tick(now);
-      // While registered, a tick every pressure poll even when the ring
-      // looked empty (it may fill between two samples without waking us): a
-      // look at the page, no files read. Unregistered, ticks come with the
-      // pressure polls, so a process with no daemon wakes no more often.
+      ticked = true;
+      // Unregistered, ticks come with the pressure polls, so a process with
+      // no daemon wakes no more often. Registered with a stale heartbeat, a
+      // look at the page every poll until it is fresh again or gone.
       round.next_daemon_tick = daemon_->registered() ? now + tunables_.pressure_poll_ns : UINT64_MAX;
     }
-    if (holding && now >= round.next_poll && !watch_pressure_and_limits(round, now, from_daemon)) break;
+    // A fresh level is taken at once (the tick and the poll fall due together
+    // while registered; a doorbell makes both due).
+    if (holding && (now >= round.next_poll || from_daemon) && !watch_pressure_and_limits(round, now, from_daemon))
+      break;
     uint64_t due = 0;
-    if (!sample_if_due(holding, now, &due)) break;
+    if (!sample_if_due(round, holding, now, &due)) break;
+    if (ticked) round.daemon_fresh = from_daemon.has_value();
+    if (!round.daemon_fresh) round.idle_periods = 1;  // polling for ourselves: every period
+    // [daemon hook] Registered with a fresh heartbeat, a ring the sample
+    // found left alone is sampled again only when a sample would trim
+    // (Governor::idle_periods), unless an enter comes first: the watch makes
+    // that enter's accounting call wake us (kRefresh).
+    if (round.daemon_fresh && holding && round.sampled && round.idle_periods == 1) {
+      const uint64_t k = governor_.idle_periods();
+      if (k > 1 && engine_.watch_for_enter(round.sampled_held)) {
+        round.idle_periods = k;
+        due = engine_.last_sample_ns() + k * sample_interval_ns();
+      }
+    }
+    // [daemon hook] Empty and registered: the fill watch wakes us at the
+    // first enter, a doorbell at a new level; the periodic look at an empty
+    // ring (for a program that ignores should_update) comes with the look
+    // at the page.
+    if (round.daemon_fresh && !holding) due = std::max(due, now + daemon_->check_ns());
+    if (ticked && from_daemon) {
+      // [daemon hook] Registered, heartbeat fresh: no pressure poll. The
+      // daemon's doorbell (our level changed) or the connection's end wakes
+      // us (own_descriptors); else we look at the page again with the next
+      // sample, and at most daemon_->check_ns() on (a daemon that hangs).
+      const uint64_t next = std::max(now + tunables_.pressure_poll_ns, std::min(due, now + daemon_->check_ns()));
+      round.next_daemon_tick = next;
+      round.next_poll = next;
+    }
 
     // No daemon link (VMRECLAIM_DAEMON_SOCKET=0): no tick is ever due (its
     // deadline stays 0, which would wake us every millisecond).
@@ -237,7 +268,10 @@ void EngineThread::take_requests(Round& round) noexcept {
     ::syscall(SYS_futex, &suspend_done_, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
   }
   if ((req & kDrain) != 0) engine_.drain(engine::Cause::drain);
-  if ((req & kRefresh) != 0) round.next_poll = 0;
+  if ((req & kRefresh) != 0) {
+    round.next_poll = 0;
+    round.idle_periods = 1;  // an enter (the fill watch): the ring is not idle
+  }
 }
 
 bool EngineThread::watch_pressure_and_limits(Round& round, uint64_t now,
@@ -261,19 +295,25 @@ bool EngineThread::watch_pressure_and_limits(Round& round, uint64_t now,
   return true;
 }
 
-bool EngineThread::sample_if_due(bool holding, uint64_t now, uint64_t* due) noexcept {
+bool EngineThread::sample_if_due(Round& round, bool holding, uint64_t now, uint64_t* due) noexcept {
   const uint64_t interval = sample_interval_ns();
-  *due = engine_.last_sample_ns() + interval;
+  round.sampled = false;
+  *due = engine_.last_sample_ns() + interval * round.idle_periods;
   if (now < *due) return true;
   // An empty ring has nothing to sample: just look again a period later.
   if (holding && engine_.sample_now(engine::Cause::background) != VM_RECLAIM_SUCCESS) return false;
+  round.sampled = holding;
+  round.sampled_held = holding ? engine_.ring_bytes() : 0;
+  round.idle_periods = 1;
   *due = now + interval;
   return true;
 }
 
 uint64_t EngineThread::next_wake(Round& round, bool holding, uint64_t now, uint64_t due) noexcept {
   if (holding) {
-    engine_.unwatch_fill();  // awake and polling: callers need not wake us
+    // Awake and polling: callers need not wake us; unless the ring is left
+    // unsampled while idle, and its next enter must.
+    if (round.idle_periods == 1) engine_.unwatch_fill();
     return std::min(due, round.next_poll);
   }
   // Empty: sleep until the next sample, unless the ring fills first, whose
@@ -301,7 +341,11 @@ int EngineThread::own_descriptors(Round& round, platform::EventLoop::Own* own) n
   }
   own[0] = {trigger, POLLPRI, 0};
   own[1] = {threshold_fd_, POLLIN, 0};
-  return 2;
+  // [daemon hook] The registration connection: a doorbell, or the daemon's end.
+  own[2] = {daemon_ != nullptr ? daemon_->wake_fd() : -1, POLLIN, 0};
+  // [daemon hook] Unregistered: the watch on the socket's directory.
+  own[3] = {daemon_ != nullptr ? daemon_->watch_fd() : -1, POLLIN, 0};
+  return 4;
 }
 
 void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* own) noexcept {
@@ -311,6 +355,12 @@ void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* o
     [[maybe_unused]] ssize_t rd = ::read(threshold_fd_, &v, sizeof v);
     engine_.enforce_limits();
   }
+  // [daemon hook] POLLHUP and POLLERR are reported whether asked for or not.
+  if (own[2].fd >= 0 && own[2].revents != 0) {
+    round.next_daemon_tick = round.next_poll = 0;
+    round.idle_periods = 1;  // another level: another period, another threshold
+  }
+  if (own[3].fd >= 0 && own[3].revents != 0 && daemon_->take_watch_events()) round.next_daemon_tick = 0;
 }
 
 }  // namespace vmreclaim::policy

@@ -90,6 +90,12 @@ class EngineThread final : public engine::Background {
     PressureLevel level = PressureLevel::normal;
     platform::FdIdentity trigger_id;  // the pressure trigger's, marked when first polled
     uint64_t next_daemon_tick = 0;    // when to look at the daemon's page again
+    // [daemon hook] Sampling periods between two samples: 1, or more while
+    // registered with an idle ring watched for its next enter.
+    uint64_t idle_periods = 1;
+    bool daemon_fresh = false;  // the last tick gave the daemon's level
+    bool sampled = false;       // this round took a sample
+    uint64_t sampled_held = 0;  // what the ring held after it
   };
 
   static void* main(void* self) noexcept;
@@ -98,7 +104,7 @@ class EngineThread final : public engine::Background {
   // (log mode), end the thread.
   void take_requests(Round& round) noexcept;
   bool watch_pressure_and_limits(Round& round, uint64_t now, std::optional<PressureLevel> from_daemon) noexcept;
-  bool sample_if_due(bool holding, uint64_t now, uint64_t* due) noexcept;
+  bool sample_if_due(Round& round, bool holding, uint64_t now, uint64_t* due) noexcept;
   // When to wake up next. An empty ring is watched for filling (the
   // accounting call wakes us); if that cannot be arranged, look again a
   // pressure poll later rather than a sampling period.

@@ -1,5 +1,7 @@
 #include "policy/governor.h"
 
+#include <algorithm>
+
 namespace vmreclaim::policy {
 
 engine::Config engine_config(const Tunables& t) noexcept {
@@ -39,6 +41,16 @@ engine::SampleDecision Governor::sample(const engine::SampleReading& reading) no
   d.wma_bytes = sampler_.wma / kWmaUnit;
   d.autotrim_threshold = r.autotrim_threshold;
   d.footprint_max = footprint_max_;
+  // Left alone through the period and nothing trimmed: how long it may be
+  // left unsampled. Never near the abandonment (a sample that late judges
+  // the ring by another rule, sampler.cpp): at most half of it, so a
+  // wake-up late by a period or more still samples by the folds.
+  const bool idle = !r.accounting_failure && r.trim_bytes == 0 && d.period_ns > 0 && r.min_bytes == r.cur_bytes;
+  idle_periods_.store(idle
+                          ? idle_periods_until_trim(sampler_, r.cur_bytes, r.autotrim_threshold, in.page_size,
+                                                    tunables_, std::max<uint64_t>(1, tunables_.abandonment_periods / 2))
+                          : 1,
+                      std::memory_order_relaxed);
   return d;
 }
 

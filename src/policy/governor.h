@@ -4,6 +4,8 @@
 // reports what it read off the ring and acts on the answer.
 #pragma once
 
+#include <atomic>
+
 #include <cstdint>
 
 #include "engine/config.h"
@@ -38,6 +40,13 @@ class Governor final : public engine::Governor {
   engine::SampleDecision sample(const engine::SampleReading& reading) noexcept override;
   bool check_limits(uint64_t ring_bytes, engine::LimitVerdict* out) noexcept override;
   uint64_t last_sample_ns() noexcept override { return sampler_.last_sample_ns; }
+  // After a sample that found the ring left alone through its period (min =
+  // cur) and trimmed nothing: how many periods it may go unsampled before a
+  // sample would trim (sampler.h, idle_periods_until_trim; at most half
+  // the abandonment threshold); else 1. A hint for the engine thread, which may sample
+  // that much later while it watches the ring for the next enter
+  // (docs/policy.md, "The engine thread with vmreclaimd"). Any thread.
+  uint64_t idle_periods() const noexcept { return idle_periods_.load(std::memory_order_relaxed); }
 
  private:
   const Tunables tunables_;
@@ -47,6 +56,10 @@ class Governor final : public engine::Governor {
   // Under the engine's lock (every call but pressure_level and period_ns).
   SamplerState sampler_;
   uint64_t footprint_max_ = 0;
+  // Written by sample() under the engine's lock, read by the engine thread
+  // after its own sample: relaxed, a hint (a sample on another thread in
+  // between only changes which sample's answer it reads).
+  std::atomic<uint64_t> idle_periods_{1};
 };
 
 }  // namespace vmreclaim::policy

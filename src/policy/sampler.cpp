@@ -46,4 +46,17 @@ SampleResult sample_working_set(SamplerState& state, const SampleInput& in, cons
   return r;
 }
 
+uint64_t idle_periods_until_trim(const SamplerState& state, uint64_t bytes, uint64_t autotrim_threshold,
+                                 uint64_t page_size, const Tunables& t, uint64_t max_periods) noexcept {
+  // Nothing to trim however long: the average never exceeds what is held.
+  if (bytes < page_size || bytes < autotrim_threshold || t.wma_denom == 0) return max_periods;
+  uint64_t wma = state.wma;
+  for (uint64_t k = 1; k < max_periods; k++) {
+    wma = (t.wma_weight_base * wma + t.wma_weight_cur * bytes * kWmaUnit) / t.wma_denom;
+    const uint64_t unneeded = std::min(bytes, wma / kWmaUnit);
+    if (unneeded >= page_size && unneeded >= autotrim_threshold) return k;
+  }
+  return max_periods;
+}
+
 }  // namespace vmreclaim::policy

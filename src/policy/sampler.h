@@ -31,9 +31,9 @@ struct SampleInput {
 };
 
 struct SampleResult {
-  uint64_t trim_bytes = 0;         // 0: leave the ring alone
-  uint64_t min_bytes = 0;          // corrected for unreported reclaims
-  uint64_t cur_bytes = 0;          // corrected for unreported reclaims
+  uint64_t trim_bytes = 0;  // 0: leave the ring alone
+  uint64_t min_bytes = 0;   // corrected for unreported reclaims
+  uint64_t cur_bytes = 0;   // corrected for unreported reclaims
   uint64_t autotrim_threshold = 0;
   uint64_t periods_elapsed = 0;
   bool abandoned = false;
@@ -41,5 +41,13 @@ struct SampleResult {
 };
 
 SampleResult sample_working_set(SamplerState& state, const SampleInput& in, const Tunables& t) noexcept;
+
+// For a ring left alone (it holds `bytes` through every period, so each
+// sample would read min = cur = bytes): after how many more periods the
+// sample would trim, at most `max_periods`. The same folds as
+// sample_working_set makes when it samples that many periods late, so a
+// sample then finds what sampling every period would have found by then.
+uint64_t idle_periods_until_trim(const SamplerState& state, uint64_t bytes, uint64_t autotrim_threshold,
+                                 uint64_t page_size, const Tunables& t, uint64_t max_periods) noexcept;
 
 }  // namespace vmreclaim::policy

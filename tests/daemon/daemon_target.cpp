@@ -92,6 +92,23 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       continue;
     }
+    if (line == "enter") {
+      // One more 64 KiB entry, outside the checked ones; says whether the
+      // enter asked for an accounting call (and makes it, as asked).
+      void* q = ::mmap(nullptr, 64 << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      mach_vm_reclaim_id_t id = VM_RECLAIM_ID_NULL;
+      bool update = false;
+      if (q == MAP_FAILED || (std::memset(q, 0x5a, 64 << 10),
+                              mach_vm_reclaim_try_enter(ring, reinterpret_cast<mach_vm_address_t>(q), 64 << 10,
+                                                        VM_RECLAIM_FREE, &id, &update)) != VM_RECLAIM_SUCCESS) {
+        std::printf("entered failed\n");
+      } else {
+        if (update) mach_vm_reclaim_update_kernel_accounting(ring);
+        std::printf("entered update=%d\n", update ? 1 : 0);
+      }
+      std::fflush(stdout);
+      continue;
+    }
     if (line != "check") continue;
     bool live_ok = true;
     for (uint64_t i = 0; i < (live_mib << 20); i++) live_ok = live_ok && live[i] == 0xc3;

@@ -6,7 +6,10 @@
 // to our own cgroup).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <mach/vm_reclaim_private.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,6 +31,9 @@
 
 #include "control/client.h"
 #include "daemon/snapshot.h"
+#include "introspect/ring_copy.h"
+#include "platform/linux/socket.h"
+#include "policy/daemon_link.h"
 #include "support/child.h"
 #include "support/sanitizers.h"
 
@@ -158,13 +164,14 @@ SpawnOptions target_options(const std::string& daemon_socket, uint64_t ring_mib,
 }
 
 std::optional<Child> start_target(const std::string& daemon_socket, uint64_t ring_mib, uint64_t live_mib,
-                                  const std::string& cgroup_procs = "") {
+                                  const std::string& cgroup_procs = "", const std::vector<std::string>& env = {}) {
   SpawnOptions o = target_options(daemon_socket, ring_mib, live_mib);
   o.cgroup_procs = cgroup_procs;
   // The engine keeps its ring unless told: no background trims of its own at
   // normal pressure while a test runs, so what leaves the ring is what the
   // daemon asked for.
   o.env.insert(o.env.end(), {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=3600000000000", "VMRECLAIM_LOG=info"});
+  o.env.insert(o.env.end(), env.begin(), env.end());
   auto child = Child::spawn(o);
   if (!child) return child;
   auto l1 = child->read_line(20s);
@@ -478,6 +485,262 @@ TEST(Daemon, AnEngineWithTheDaemonTurnedOffSleepsBetweenPolls) {
   }
 }
 
+// What the ring of `pid` holds, read from outside (/proc/PID/mem, as the
+// daemon and `vmreclaim list` read it): no request to the process.
+std::optional<uint64_t> ring_bytes_of(pid_t pid) {
+  mach_vm_reclaim_ring_ref_s ref{};
+  mach_vm_reclaim_count_t n = 1;
+  if (mach_vm_reclaim_get_rings_for_task(pid, &ref, &n) != VM_RECLAIM_SUCCESS || n != 1) return std::nullopt;
+  mach_vm_reclaim_ring_copy_s* copy = nullptr;
+  if (vmreclaim::introspect::copy_ring(pid, ref, &copy, 0) != VM_RECLAIM_SUCCESS || copy == nullptr) {
+    return std::nullopt;
+  }
+  const uint64_t bytes = copy->ring()->reclaimable_bytes;
+  mach_vm_reclaim_ring_copy_t h = copy;
+  mach_vm_reclaim_copied_ring_free(&h);
+  return bytes;
+}
+
+// A registered engine holding memory does not poll while the daemon's level
+// for it stays the same: nothing wakes it (its sampling period here is an
+// hour; its look for a daemon that hangs is 10 s away). Its pressure poll is
+// 100 ms, so an engine that looked at the level page every poll would be put
+// on a CPU about 30 times in the window.
+TEST(Daemon, ARegisteredIdleEngineSleeps) {
+  const std::string sock = socket_path("sleep");
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target(sock, 4, 1, "", {"VMRECLAIM_PRESSURE_POLL_NS=100000000"});
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid());
+    return p && p->registered;
+  }));
+  std::this_thread::sleep_for(500ms);
+  auto before = engine_thread_switches(t->pid());
+  ASSERT_TRUE(before);
+  std::this_thread::sleep_for(3s);
+  auto after = engine_thread_switches(t->pid());
+  ASSERT_TRUE(after);
+  EXPECT_LE(*after - *before, 3u) << "the registered engine thread was woken " << *after - *before << " times in 3 s";
+  EXPECT_NE(t->stderr_so_far().find("registered with the daemon"), std::string::npos);
+}
+
+// The engine's side of the wake-up protocol against a daemon played by the
+// test, which decides exactly what the engine sees: a level page whose
+// heartbeat stays fresh for two minutes, a doorbell, then the connection's
+// end. The engine sleeps through the quiet, drains its ring when the
+// doorbell announces critical (nothing else would wake it within the test),
+// and polls for itself again when the connection ends.
+TEST(Daemon, ARegisteredEngineWakesOnTheDoorbellAndFallsBackOnTheEnd) {
+  const std::string sock = socket_path("doorbell");
+  ::unlink(sock.c_str());
+  const int lfd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(lfd, 16), 0);
+
+  // The level page, as the daemon makes it.
+  const int memfd = ::memfd_create("test_level", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ASSERT_GE(memfd, 0);
+  ASSERT_EQ(::ftruncate(memfd, 4096), 0);
+  void* map = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  ASSERT_EQ(::fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
+  using vmreclaim::policy::DaemonLevelPage;
+  auto* page = new (map) DaemonLevelPage{};
+  auto beat = [&] {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    // Release: the level stored before is seen with this heartbeat (the
+    // engine's acquire load in policy/daemon_link.cpp).
+    page->heartbeat_ns.store(static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec),
+                             std::memory_order_release);
+  };
+  page->magic.store(DaemonLevelPage::kMagic, std::memory_order_relaxed);
+  page->version.store(DaemonLevelPage::kVersion, std::memory_order_relaxed);
+  page->level.store(0, std::memory_order_relaxed);  // normal
+  page->poll_ms.store(60'000, std::memory_order_relaxed);
+  beat();
+
+  auto t = start_target(sock, 4, 1, "", {"VMRECLAIM_PRESSURE_POLL_NS=100000000"});
+  ASSERT_TRUE(t);
+  // Its first attempt (at the ring's allocation) waited for an answer while
+  // the target started; it tries again every poll. Answer one.
+  std::string log;
+  int conn = -1;
+  const auto end = Clock::now() + 10s;
+  while (Clock::now() < end && log.find("registered with the daemon") == std::string::npos) {
+    log += t->stderr_so_far();
+    pollfd p{lfd, POLLIN, 0};
+    if (::poll(&p, 1, 50) != 1) continue;
+    const int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    pollfd q{c, POLLIN, 0};
+    char req[256];
+    if (::poll(&q, 1, 1000) != 1 || ::recv(c, req, sizeof req, MSG_DONTWAIT) <= 0 ||
+        vmreclaim::platform::send_with_fd(c, R"({"ok":true,"poll_ms":60000})", memfd, 0) <= 0) {
+      ::close(c);
+      continue;
+    }
+    if (conn >= 0) ::close(conn);
+    conn = c;
+  }
+  ASSERT_NE(log.find("registered with the daemon"), std::string::npos) << log;
+  ASSERT_GE(conn, 0);
+  // No more registrations from here on.
+  ::close(lfd);
+  ::unlink(sock.c_str());
+  auto held = ring_bytes_of(t->pid());
+  ASSERT_TRUE(held);
+  EXPECT_GE(*held, 4u << 20);
+
+  std::this_thread::sleep_for(500ms);
+  auto before = engine_thread_switches(t->pid());
+  ASSERT_TRUE(before);
+  std::this_thread::sleep_for(3s);
+  auto after = engine_thread_switches(t->pid());
+  ASSERT_TRUE(after);
+  EXPECT_LE(*after - *before, 3u) << "woken " << *after - *before << " times in 3 s with nothing to do";
+
+  // Critical, and the doorbell: the engine drains at once.
+  page->level.store(3, std::memory_order_relaxed);  // critical
+  beat();
+  ASSERT_EQ(::send(conn, "L", 1, MSG_NOSIGNAL), 1);
+  const auto drain_end = Clock::now() + 3s;
+  std::optional<uint64_t> now_held;
+  while (Clock::now() < drain_end && (!(now_held = ring_bytes_of(t->pid())) || *now_held != 0)) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(now_held.value_or(UINT64_MAX), 0u) << "the doorbell did not make the engine drain at critical";
+
+  // The daemon's end: the engine polls for itself at once.
+  ::close(conn);
+  log.clear();
+  const auto fall_end = Clock::now() + 2s;
+  while (Clock::now() < fall_end && log.find("the daemon went away") == std::string::npos) {
+    std::this_thread::sleep_for(20ms);
+    log += t->stderr_so_far();
+  }
+  EXPECT_NE(log.find("the daemon went away; polling pressure ourselves"), std::string::npos) << log;
+  auto r = check(*t);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->live_ok, 1);
+  EXPECT_EQ(r->corrupt, 0u);
+  ::munmap(map, 4096);
+  ::close(memfd);
+}
+
+// An engine with no daemon watches the socket's directory: a daemon that
+// starts is registered with at once, not at the engine's next pressure poll
+// (here 30 s away; the attempt when its ring was allocated found no one).
+TEST(Daemon, AnEngineRegistersWhenADaemonAppears) {
+  const std::string sock = socket_path("appears");
+  ::unlink(sock.c_str());
+  auto t = start_target(sock, 2, 1, "", {"VMRECLAIM_PRESSURE_POLL_NS=30000000000"});
+  ASSERT_TRUE(t);
+  std::this_thread::sleep_for(300ms);
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(wait_status(sock, 5s,
+                          [&](const Snapshot& s) {
+                            auto p = find(s, t->pid());
+                            return p && p->registered;
+                          }))
+      << "not registered within 5 s of the daemon's start: " << t->stderr_so_far();
+}
+
+// A registered engine whose ring the last sample found left alone, and that
+// a sample would not trim for a long while (autotrim at 100 % of the
+// footprint: never), samples it again only when a trim would be due or the
+// ring changes: with a 200 ms sampling period it would otherwise wake five
+// times a second. The next enter asks its caller for the accounting call
+// that wakes the engine (update=1), which is how a deferred ring is noticed.
+TEST(Daemon, ARegisteredEngineLeavesAnIdleRingUnsampledUntilItChanges) {
+  const std::string sock = socket_path("idle");
+  auto d = start_daemon(sock, {"--poll-ms", "1000", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target(sock, 4, 1, "",
+                        {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=200000000", "VMRECLAIM_AUTOTRIM_PCT_NORMAL=100"});
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid());
+    return p && p->registered;
+  }));
+  std::this_thread::sleep_for(1500ms);  // past its first samples
+  auto before = engine_thread_switches(t->pid());
+  ASSERT_TRUE(before);
+  std::this_thread::sleep_for(3s);
+  auto after = engine_thread_switches(t->pid());
+  ASSERT_TRUE(after);
+  EXPECT_LE(*after - *before, 3u) << "woken " << *after - *before << " times in 3 s by an idle ring";
+  ASSERT_TRUE(t->write_line("enter"));
+  EXPECT_EQ(t->read_line(10s).value_or("?"), "entered update=1");
+  std::this_thread::sleep_for(500ms);
+  auto woken = engine_thread_switches(t->pid());
+  ASSERT_TRUE(woken);
+  EXPECT_GT(*woken, *after) << "the enter did not wake the engine";
+  auto r = check(*t);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->corrupt, 0u);
+  EXPECT_EQ(r->intact, 4u);
+}
+
+// An empty ring, registered: the first enter (the fill watch) or a doorbell
+// wakes the engine; the periodic look at an empty ring, for a program that
+// ignores should_update, comes with the look at the page (30 daemon polls),
+// not every sampling period (200 ms here: 15 wake-ups in the window).
+TEST(Daemon, ARegisteredEngineWithAnEmptyRingSleeps) {
+  const std::string sock = socket_path("empty");
+  auto d = start_daemon(sock, {"--poll-ms", "1000", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  auto t = start_target(sock, 0, 1, "", {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=200000000"});
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
+    auto p = find(s, t->pid());
+    return p && p->registered;
+  }));
+  std::this_thread::sleep_for(500ms);
+  auto before = engine_thread_switches(t->pid());
+  ASSERT_TRUE(before);
+  std::this_thread::sleep_for(3s);
+  auto after = engine_thread_switches(t->pid());
+  ASSERT_TRUE(after);
+  EXPECT_LE(*after - *before, 3u) << "woken " << *after - *before << " times in 3 s by an empty ring";
+  ASSERT_TRUE(t->write_line("enter"));
+  EXPECT_EQ(t->read_line(10s).value_or("?"), "entered update=1") << "the fill watch was not armed";
+}
+
+// The socket's directory removed with the daemon and made anew for the next
+// one (systemd's RuntimeDirectory does both): the engine's watch went with
+// the old directory, and it must watch the new one, not wait for its 30 s
+// retry. With no directory it tries once per pressure poll (1 s).
+TEST(Daemon, AnEngineFindsADaemonWhoseDirectoryWasMadeAnew) {
+  const std::string dir = "/tmp/vmreclaimd-test-" + std::to_string(::getpid()) + "-rundir";
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(std::filesystem::create_directory(dir));
+  const std::string sock = dir + "/daemon.sock";
+  auto t = start_target(sock, 2, 1);
+  ASSERT_TRUE(t);
+  std::this_thread::sleep_for(300ms);  // watching the directory
+  std::filesystem::remove_all(dir);
+  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(std::filesystem::create_directory(dir));
+  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(wait_status(sock, 5s,
+                          [&](const Snapshot& s) {
+                            auto p = find(s, t->pid());
+                            return p && p->registered;
+                          }))
+      << "not registered within 5 s: " << t->stderr_so_far();
+  d.reset();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Daemon, ForgetsAProcessWhenItExits) {
   const std::string sock = socket_path("forget");
   // A long poll: forgetting must come from the pidfd, not from the next poll.
@@ -551,9 +814,12 @@ TEST(Daemon, EnginesFallBackWhenTheDaemonHangs) {
   ASSERT_TRUE(w);
   Child& t = w->target;
   ASSERT_EQ(::kill(w->daemon.pid(), SIGSTOP), 0);
-  // Stale after 2 polls + 250 ms, seen at the next pressure poll (1 s).
+  // Stale after 2 polls + 250 ms. A registered engine sleeps until the
+  // daemon rings or the connection ends, neither of which a hung daemon
+  // does: it sees the stale heartbeat at its next look, 30 of the daemon's
+  // polls (3 s here) after the last.
   std::string log;
-  const bool stale = t.wait_stderr("the daemon's heartbeat is stale; polling pressure ourselves", 5s, &log);
+  const bool stale = t.wait_stderr("the daemon's heartbeat is stale; polling pressure ourselves", 15s, &log);
   ASSERT_EQ(::kill(w->daemon.pid(), SIGCONT), 0);
   EXPECT_TRUE(stale) << log;
   EXPECT_TRUE(t.wait_stderr("the daemon's heartbeat is back", 5s, &log)) << log;

@@ -10,6 +10,7 @@
 namespace vmreclaim::test {
 namespace {
 
+using vmreclaim::policy::idle_periods_until_trim;
 using vmreclaim::policy::kWmaUnit;
 using vmreclaim::policy::PressureLevel;
 using vmreclaim::policy::sample_working_set;
@@ -206,6 +207,38 @@ TEST_F(Sampler, SteadyWorkingSetConvergesAndDropsToZeroWithIt) {
   for (int i = 0; i < 40; i++) sample(1, 0, 0);
   EXPECT_LT(state_.wma / kWmaUnit, 1024u);
   EXPECT_EQ(sample(1, 0, 0).trim_bytes, 0u);
+}
+
+// The engine thread leaves an idle ring unsampled until a sample would trim
+// it: the prediction must name the very period at which sampling every
+// period would first trim, and one sample that late must trim the same.
+TEST_F(Sampler, IdlePeriodsUntilTrimNameTheFirstTrimmingSample) {
+  const uint64_t footprint = 20 * kMiB, threshold = 2 * kMiB, held = 3 * kMiB;
+  const uint64_t k = idle_periods_until_trim(state_, held, threshold, kPage, t_, 512);
+  EXPECT_EQ(k, 4u) << "3 MiB folded from 0: 0.75, 1.31, 1.73, 2.05 MiB";
+  const SamplerState start = state_;
+  const uint64_t start_ns = now_;
+  uint64_t every_period_trim = 0;
+  for (uint64_t i = 1; i <= k; i++) {
+    SampleResult r = sample(1, held, held, footprint);
+    if (i < k) {
+      EXPECT_EQ(r.trim_bytes, 0u) << "period " << i;
+    }
+    every_period_trim = r.trim_bytes;
+  }
+  EXPECT_GT(every_period_trim, 0u);
+  state_ = start;
+  now_ = start_ns;
+  SampleResult late = sample(k, held, held, footprint);
+  EXPECT_EQ(late.trim_bytes, every_period_trim);
+  EXPECT_EQ(idle_periods_until_trim(state_, held, threshold, kPage, t_, 512), 1u)
+      << "after the trimming sample, the average is past the threshold: the next sample trims again";
+}
+
+TEST_F(Sampler, AnIdleRingBelowTheThresholdIsNeverDue) {
+  EXPECT_EQ(idle_periods_until_trim(state_, kMiB, 2 * kMiB, kPage, t_, 512), 512u);
+  EXPECT_EQ(idle_periods_until_trim(state_, kPage - 1, 0, kPage, t_, 512), 512u);
+  EXPECT_EQ(idle_periods_until_trim(state_, 3 * kMiB, 2 * kMiB, kPage, t_, 3), 3u) << "at most max_periods";
 }
 
 }  // namespace
