@@ -196,7 +196,7 @@ void EngineThread::run() noexcept {
     take_requests(round);
 
     const uint64_t now = clock_.now_ns();
-    const bool holding = engine_.ring_bytes() > 0;
+    bool holding = engine_.ring_bytes() > 0;
     // [daemon hook] Registration (at once, even for an empty ring) and the
     // daemon's level while its heartbeat is fresh (policy/daemon_link.h).
     std::optional<PressureLevel> from_daemon;
@@ -209,6 +209,7 @@ void EngineThread::run() noexcept {
       round.next_daemon_tick = daemon_->registered() ? now + tunables_.pressure_poll_ns : UINT64_MAX;
     }
     if (holding && now >= round.next_poll && !watch_pressure_and_limits(round, now, from_daemon)) break;
+    if (holding && idle_trim_ns_ != 0 && !trim_if_idle(round, now, &holding)) break;
     uint64_t due = 0;
     if (!sample_if_due(holding, now, &due)) break;
 
@@ -271,10 +272,34 @@ bool EngineThread::sample_if_due(bool holding, uint64_t now, uint64_t* due) noex
   return true;
 }
 
+bool EngineThread::trim_if_idle(Round& round, uint64_t now, bool* holding) noexcept {
+  // The count moves with every enter, re-enter and cancel; it is read here,
+  // at our wake-ups, never written (the user side pays one store per
+  // operation, on a cache line it has just written, and no system call).
+  // Seen unchanged for idle_trim_ns_ since it was first seen at this value,
+  // the program has made no operation for at least that long: whatever the
+  // ring holds is memory it does not use. Given back once per quiet spell; a
+  // ring in use is never trimmed here (its count moves between our looks).
+  const uint64_t ops = engine_.user_ops();
+  if (ops != round.seen_ops) {
+    round.seen_ops = ops;
+    round.quiet_since = now;
+  } else if (ops != round.trimmed_ops && now - round.quiet_since >= idle_trim_ns_) {
+    round.trimmed_ops = ops;
+    if (engine_.trim(UINT64_MAX, engine::Cause::trim) != VM_RECLAIM_SUCCESS) return false;
+    *holding = engine_.ring_bytes() > 0;
+  }
+  // Looked at every half quiet time: given back between one and one and a
+  // half quiet times after the last operation. None after the trim: an
+  // empty ring sleeps until it fills again.
+  round.next_idle_check = ops != round.trimmed_ops ? now + std::max(idle_trim_ns_ / 2, kMinIntervalNs) : UINT64_MAX;
+  return true;
+}
+
 uint64_t EngineThread::next_wake(Round& round, bool holding, uint64_t now, uint64_t due) noexcept {
   if (holding) {
     engine_.unwatch_fill();  // awake and polling: callers need not wake us
-    return std::min(due, round.next_poll);
+    return std::min({due, round.next_poll, idle_trim_ns_ != 0 ? round.next_idle_check : UINT64_MAX});
   }
   // Empty: sleep until the next sample, unless the ring fills first, whose
   // first enter asks its caller for the accounting call that wakes us
