@@ -31,6 +31,13 @@ constexpr int kAloneCheckMs = 1000;
 
 support::LogOnce g_lost_fd_log;
 
+// CPU time of the whole process (every thread), or 0 if it cannot be read.
+uint64_t process_cpu_ns() noexcept {
+  timespec ts{};
+  if (::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 }  // namespace
 
 EngineThread::EngineThread(engine::Engine& engine, Governor& governor, PressureMonitor* monitor,
@@ -280,10 +287,22 @@ bool EngineThread::trim_if_idle(Round& round, uint64_t now, bool* holding) noexc
   // the program has made no operation for at least that long: whatever the
   // ring holds is memory it does not use. Given back once per quiet spell; a
   // ring in use is never trimmed here (its count moves between our looks).
+  // And quiet means idle only if the process used little CPU meanwhile: a
+  // program busy between two large frees for longer than the quiet time
+  // (writing a large block it just got, computing) is not idle, and its
+  // cache stays. Less than a quarter of a CPU over the spell counts as idle
+  // (the program sleeps or waits; this thread's own looks cost microseconds).
+  // A clock that cannot be read reads 0: the count alone decides.
   const uint64_t ops = engine_.user_ops();
+  const uint64_t cpu = process_cpu_ns();
   if (ops != round.seen_ops) {
     round.seen_ops = ops;
     round.quiet_since = now;
+    round.quiet_cpu = cpu;
+  } else if (ops != round.trimmed_ops && now - round.quiet_since >= idle_trim_ns_ &&
+             cpu - round.quiet_cpu > (now - round.quiet_since) / 4) {
+    round.quiet_since = now;  // busy without the ring: a new spell starts
+    round.quiet_cpu = cpu;
   } else if (ops != round.trimmed_ops && now - round.quiet_since >= idle_trim_ns_) {
     round.trimmed_ops = ops;
     if (engine_.trim(UINT64_MAX, engine::Cause::trim) != VM_RECLAIM_SUCCESS) return false;

@@ -101,6 +101,7 @@ class EngineThread final : public engine::Background {
     // to look at the count again.
     uint64_t seen_ops = 0;
     uint64_t quiet_since = 0;
+    uint64_t quiet_cpu = 0;  // the process's CPU time then (ns)
     uint64_t trimmed_ops = UINT64_MAX;
     uint64_t next_idle_check = UINT64_MAX;
   };

@@ -437,4 +437,17 @@ TEST_F(Preload, ABusyProgramKeepsItsCache) {
   EXPECT_GE(report_value(line, "reused_intact"), 20) << line;
 }
 
+// Nor is a program idle that computes without allocating for longer than
+// the quiet time (here 2 s of one CPU, four quiet times): the ring's count
+// stands still, but the process is busy, and the block it takes back after
+// the computation is still there (no faults).
+TEST_F(Preload, AComputingProgramKeepsItsCache) {
+  ChildResult o = probe("compute_keeps_cache", kSlowSampling, "2");
+  ASSERT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_EQ(printed(o, "reclaimed_while_computing"), 0) << output(o);
+  const long long faults = printed(o, "refill_faults");
+  EXPECT_GE(faults, 0) << output(o);
+  EXPECT_LT(faults, 100) << output(o);
+}
+
 }  // namespace
