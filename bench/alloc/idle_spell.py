@@ -119,7 +119,18 @@ def main():
     ap.add_argument("--csv", help="one row per run")
     ap.add_argument("--timeline", help="every RssAnon sample of every run")
     ap.add_argument("--plot", help="a PNG of each allocator's RssAnon over its median run")
+    ap.add_argument("--from-csv", action="store_true",
+                    help="run nothing: the table and plot from the files of --csv and --timeline")
     args = ap.parse_args()
+    if args.from_csv:
+        with open(args.csv) as f:
+            rows = [{k: (v if k == "allocator" else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]
+        with open(args.timeline) as f:
+            timeline = [(r["allocator"], int(r["rep"]), float(r["t_from_idle_s"]), int(r["rss_anon_kib"]))
+                        for r in csv.DictReader(f)]
+        names = list(dict.fromkeys(r["allocator"] for r in rows))
+        report([(n, None, None) for n in names], rows, timeline, args)
+        return
     for path in (args.churn, args.layer):
         if not os.path.exists(path):
             sys.exit(f"{path}: not found (build alloc_churn and vmreclaim_malloc first)")
@@ -150,6 +161,10 @@ def main():
             w.writerow(["allocator", "rep", "t_from_idle_s", "rss_anon_kib"])
             w.writerows(timeline)
 
+    report(allocs, rows, timeline, args)
+
+
+def report(allocs, rows, timeline, args):
     med = {}
     for name, _, _ in allocs:
         rs = [r for r in rows if r["allocator"] == name]
@@ -179,7 +194,8 @@ def main():
         ax.axvline(0, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("seconds from the start of the idle spell")
         ax.set_ylabel("RssAnon (MiB)")
-        ax.set_yscale("symlog", linthresh=64)
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.5)
         ax.set_title("Large-block churn, then idle: RssAnon (median run of each)")
         ax.legend(fontsize=8)
         fig.tight_layout()
