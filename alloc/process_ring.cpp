@@ -1,6 +1,9 @@
 #include "process_ring.h"
 
+#include <vmreclaim/vmreclaim.h>
+
 #include "reentry_guard.h"
+#include "settings.h"
 
 namespace vmreclaim::alloc {
 
@@ -19,6 +22,10 @@ bool ProcessRing::ensure() noexcept {
     // The library allocates (its registry, settings): those requests must
     // not come back into the large heap.
     ReentryGuard guard;
+    // Before the ring exists: its engine thread reads it when it is made.
+    // A program whose large requests stop gets its cache back within a
+    // second, not after the sampling periods (VMRECLAIM_IDLE_TRIM_NS wins).
+    vmreclaim_set_idle_trim_default(settings().idle_trim_ns);
     err = mach_vm_reclaim_ring_allocate(&r, kInitialCapacity, kMaxCapacity);
   }
   if (err != VM_RECLAIM_SUCCESS) {

@@ -352,7 +352,7 @@ class Harness {
     // The user side alone writes these; so does the harness, between calls.
     FUZZ_CHECK(after.tail() == t0);
     FUZZ_CHECK(after.header[0] >> 32 == before.header[0] >> 32);                    // max_len
-    FUZZ_CHECK(after.header[kHeaderWords - 1] == before.header[kHeaderWords - 1]);  // _reserved
+    FUZZ_CHECK(after.header[kHeaderWords - 1] == before.header[kHeaderWords - 1]);  // user_ops
     for (uint32_t i = 0; i < std::min(len_before, len_); i++) {
       FUZZ_CHECK(
           after.entries[i].address == before.entries[i].address && after.entries[i].meta == before.entries[i].meta, i);

@@ -219,7 +219,7 @@ def api_regressions():
 H_HEADER, H_ENTRY, H_ENTER, H_KERNEL, H_PROTECT = 0, 3, 5, 7, 8
 H_FLUSH, H_DRAIN, H_TRIM, H_RESIZE, H_UPDATE, H_SAMPLE, H_CLOCK = 9, 10, 11, 12, 13, 14, 15
 # Header words (8 bytes each): 0 len|max_len, 1 last_sample_abs, 2 deadline,
-# 3 ceiling, 4 reclaimable_bytes, 5 min, 6 head, 7 busy, 8 tail, 9 _reserved.
+# 3 ceiling, 4 reclaimable_bytes, 5 min, 6 head, 7 busy, 8 tail, 9 user_ops.
 W_CEILING, W_BYTES, W_MIN, W_HEAD, W_BUSY, W_TAIL = 3, 4, 5, 6, 7, 8
 # The hostile harness's ring reservation: 80-byte header + 300 entries of 16 bytes, in pages.
 RING_BYTES = (80 + 300 * 16 + PAGE - 1) // PAGE * PAGE

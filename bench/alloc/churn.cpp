@@ -8,6 +8,9 @@
 //                                  to give memory back, time until it has
 //   alloc_churn settle [options]   churn, free everything, time until the
 //                                  allocator gives memory back on its own
+//   alloc_churn spell [options]    churn for --busy seconds, free everything,
+//                                  idle --idle seconds (RssAnon sampled from
+//                                  outside: bench/alloc/idle_spell.py)
 //
 // Each thread keeps --slots blocks; an operation frees a random slot and
 // allocates a block of a random size in [--min, --max], writing every page.
@@ -257,7 +260,7 @@ int main(int argc, char** argv) {
   Options o;
   if (!parse(argc, argv, o)) {
     std::fprintf(stderr,
-                 "usage: alloc_churn churn|phased|giveback [--threads N] [--slots N] [--ops N] "
+                 "usage: alloc_churn churn|phased|giveback|settle|spell [--threads N] [--slots N] [--ops N] "
                  "[--busy S] [--idle S] [--min BYTES] [--max BYTES] [--seed N] [--realloc-every N]\n");
     return 2;
   }
@@ -291,6 +294,20 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_s));
     std::printf("rss_end_idle2_kb=%ld\nphase=end t=%.3f\nops=%ld\n", rss_anon_kb(), now_s(), total_ops(ws));
+  } else if (o.mode == "spell") {
+    const long f0 = minor_faults();
+    const double c0 = cpu_s();
+    std::printf("phase=busy t=%.3f\n", now_s());
+    std::fflush(stdout);
+    run_phase(ws, o, 0, o.busy_s);
+    free_all(ws);
+    const double cpu = cpu_s() - c0;
+    const long faults = minor_faults() - f0;
+    std::printf("phase=idle t=%.3f\n", now_s());
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_s));
+    std::printf("phase=end t=%.3f\nops=%ld\nbusy_cpu_s=%.4f\nbusy_minor_faults=%ld\nrss_end_kb=%ld\n", now_s(),
+                total_ops(ws), cpu, faults, rss_anon_kb());
   } else if (o.mode == "giveback") {
     run_phase(ws, o, o.ops, 0);
     free_all(ws);

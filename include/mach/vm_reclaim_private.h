@@ -6,6 +6,8 @@
  *   head  every ID below it has been reclaimed        (written by the engine)
  *   busy  IDs in [head, busy) are being reclaimed now (written by the engine)
  *   tail  one past the newest entry                   (written by the user side)
+ * user_ops counts the user side's enters, re-enters and cancels; the engine
+ * reads it to tell a ring in use from an idle one (VMRECLAIM_IDLE_TRIM_NS).
  * Fields shared between the user side and the engine are accessed atomically;
  * they are plain integers here so that the header is valid C11 and C++20.
  */
@@ -36,7 +38,7 @@ struct mach_vm_reclaim_ring_s {
   uint64_t head;
   uint64_t busy;
   uint64_t tail;
-  uint64_t _reserved; /* keeps the header a whole number of entries */
+  uint64_t user_ops;  /* enters, re-enters and cancels so far (written by the user side) */
   struct mach_vm_reclaim_entry_s entries[];
 };
 

@@ -82,6 +82,17 @@ uint64_t vmreclaim_get_footprint_limit(void);
  */
 void vmreclaim_set_control_default(int serve);
 
+/*
+ * The idle trim's quiet time, in nanoseconds, when the environment does not
+ * say (VMRECLAIM_IDLE_TRIM_NS unset): once the ring has seen no enter,
+ * re-enter or cancel for this long, the engine thread gives back everything
+ * it holds, once per quiet spell. 0 (the default) turns it off: the working-set
+ * sampling alone decides, as on Darwin. The preloaded large-allocation layer
+ * sets 500 ms before its ring exists. Takes effect when the ring is
+ * allocated (and in a forked child, whose engine thread keeps the value).
+ */
+void vmreclaim_set_idle_trim_default(uint64_t ns);
+
 /* This process's ring, or NULL if it has none. */
 mach_vm_reclaim_ring_t vmreclaim_ring_current(void);
 

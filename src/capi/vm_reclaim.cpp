@@ -207,6 +207,7 @@ void vmreclaim_set_footprint_limit(uint64_t bytes) { Registry::get().set_footpri
 uint64_t vmreclaim_get_footprint_limit(void) { return Registry::get().footprint_limit(); }
 
 void vmreclaim_set_control_default(int serve) { Registry::get().set_control_default(serve != 0); }
+void vmreclaim_set_idle_trim_default(uint64_t ns) { Registry::get().set_idle_trim_default(ns); }
 
 const char* vmreclaim_strerror(mach_vm_reclaim_error_t err) {
   switch (err) {

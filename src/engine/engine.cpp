@@ -105,6 +105,13 @@ uint64_t Engine::ring_bytes() noexcept {
   return held > unreported ? held - unreported : 0;
 }
 
+uint64_t Engine::user_ops() noexcept {
+  uint64_t ops = 0;
+  // As ring_bytes(): no guard here; the next reclaim reports an unreadable ring.
+  if (!ring::read_user_ops(ring_, &ops, unguarded_access())) return 0;
+  return ops;
+}
+
 bool Engine::claim_chunk(uint32_t max_entries, ring::ChunkClaim& c, ChunkResult& out) noexcept {
   c = ring::claim(ring_, len_, config_.chunk_size, max_entries, guarded_access());
   switch (c.status) {

@@ -111,6 +111,9 @@ class Engine {
   // What the ring holds that the engine has not reclaimed.
   uint64_t ring_bytes() noexcept;
   uint64_t last_sample_ns() noexcept;
+  // The user side's enters, re-enters and cancels so far (ring header); 0
+  // if the ring cannot be read.
+  uint64_t user_ops() noexcept;
 
   uint64_t unreported_bytes() const noexcept { return unreported_.load(std::memory_order_relaxed); }
 

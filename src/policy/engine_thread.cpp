@@ -31,6 +31,13 @@ constexpr int kAloneCheckMs = 1000;
 
 support::LogOnce g_lost_fd_log;
 
+// CPU time of the whole process (every thread), or 0 if it cannot be read.
+uint64_t process_cpu_ns() noexcept {
+  timespec ts{};
+  if (::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return 0;
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 }  // namespace
 
 EngineThread::EngineThread(engine::Engine& engine, Governor& governor, PressureMonitor* monitor,
@@ -196,7 +203,7 @@ void EngineThread::run() noexcept {
     take_requests(round);
 
     const uint64_t now = clock_.now_ns();
-    const bool holding = engine_.ring_bytes() > 0;
+    bool holding = engine_.ring_bytes() > 0;
     // [daemon hook] Registration (at once, even for an empty ring) and the
     // daemon's level while its heartbeat is fresh (policy/daemon_link.h).
     std::optional<PressureLevel> from_daemon;
@@ -213,6 +220,7 @@ void EngineThread::run() noexcept {
     // while registered; a doorbell makes both due).
     if (holding && (now >= round.next_poll || from_daemon) && !watch_pressure_and_limits(round, now, from_daemon))
       break;
+    if (holding && idle_trim_ns_ != 0 && !trim_if_idle(round, now, &holding)) break;
     uint64_t due = 0;
     if (!sample_if_due(round, holding, now, &due)) break;
     if (ticked) round.daemon_fresh = from_daemon.has_value();
@@ -309,12 +317,48 @@ bool EngineThread::sample_if_due(Round& round, bool holding, uint64_t now, uint6
   return true;
 }
 
+bool EngineThread::trim_if_idle(Round& round, uint64_t now, bool* holding) noexcept {
+  // The count moves with every enter, re-enter and cancel; it is read here,
+  // at our wake-ups, never written (the user side pays one store per
+  // operation, on a cache line it has just written, and no system call).
+  // Seen unchanged for idle_trim_ns_ since it was first seen at this value,
+  // the program has made no operation for at least that long: whatever the
+  // ring holds is memory it does not use. Given back once per quiet spell; a
+  // ring in use is never trimmed here (its count moves between our looks).
+  // And quiet means idle only if the process used little CPU meanwhile: a
+  // program busy between two large frees for longer than the quiet time
+  // (writing a large block it just got, computing) is not idle, and its
+  // cache stays. Less than a quarter of a CPU over the spell counts as idle
+  // (the program sleeps or waits; this thread's own looks cost microseconds).
+  // A clock that cannot be read reads 0: the count alone decides.
+  const uint64_t ops = engine_.user_ops();
+  const uint64_t cpu = process_cpu_ns();
+  if (ops != round.seen_ops) {
+    round.seen_ops = ops;
+    round.quiet_since = now;
+    round.quiet_cpu = cpu;
+  } else if (ops != round.trimmed_ops && now - round.quiet_since >= idle_trim_ns_ &&
+             cpu - round.quiet_cpu > (now - round.quiet_since) / 4) {
+    round.quiet_since = now;  // busy without the ring: a new spell starts
+    round.quiet_cpu = cpu;
+  } else if (ops != round.trimmed_ops && now - round.quiet_since >= idle_trim_ns_) {
+    round.trimmed_ops = ops;
+    if (engine_.trim(UINT64_MAX, engine::Cause::trim) != VM_RECLAIM_SUCCESS) return false;
+    *holding = engine_.ring_bytes() > 0;
+  }
+  // Looked at every half quiet time: given back between one and one and a
+  // half quiet times after the last operation. None after the trim: an
+  // empty ring sleeps until it fills again.
+  round.next_idle_check = ops != round.trimmed_ops ? now + std::max(idle_trim_ns_ / 2, kMinIntervalNs) : UINT64_MAX;
+  return true;
+}
+
 uint64_t EngineThread::next_wake(Round& round, bool holding, uint64_t now, uint64_t due) noexcept {
   if (holding) {
     // Awake and polling: callers need not wake us; unless the ring is left
     // unsampled while idle, and its next enter must.
     if (round.idle_periods == 1) engine_.unwatch_fill();
-    return std::min(due, round.next_poll);
+    return std::min({due, round.next_poll, idle_trim_ns_ != 0 ? round.next_idle_check : UINT64_MAX});
   }
   // Empty: sleep until the next sample, unless the ring fills first, whose
   // first enter asks its caller for the accounting call that wakes us

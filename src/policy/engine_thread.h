@@ -76,6 +76,12 @@ class EngineThread final : public engine::Background {
   // pressure poll (and at start, so a new ring registers at once).
   void set_daemon_link(DaemonLink* link) noexcept { daemon_ = link; }
 
+  // Before start(): the idle trim's quiet time (0: off; docs/policy.md,
+  // "Idle trim"). While the ring holds memory the thread then also looks at
+  // the user side's operation count every half of it, and once the count has
+  // not moved for that long it gives back everything in the ring, once.
+  void set_idle_trim(uint64_t ns) noexcept { idle_trim_ns_ = ns; }
+
   // Wake-ups so far (for the idle-cost benchmark and tests).
   uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
 
@@ -96,6 +102,14 @@ class EngineThread final : public engine::Background {
     bool daemon_fresh = false;  // the last tick gave the daemon's level
     bool sampled = false;       // this round took a sample
     uint64_t sampled_held = 0;  // what the ring held after it
+    // The idle trim: the user side's operation count last seen, when it was
+    // first seen at that value, the count at the last idle trim, and when
+    // to look at the count again.
+    uint64_t seen_ops = 0;
+    uint64_t quiet_since = 0;
+    uint64_t quiet_cpu = 0;  // the process's CPU time then (ns)
+    uint64_t trimmed_ops = UINT64_MAX;
+    uint64_t next_idle_check = UINT64_MAX;
   };
 
   static void* main(void* self) noexcept;
@@ -105,6 +119,8 @@ class EngineThread final : public engine::Background {
   void take_requests(Round& round) noexcept;
   bool watch_pressure_and_limits(Round& round, uint64_t now, std::optional<PressureLevel> from_daemon) noexcept;
   bool sample_if_due(Round& round, bool holding, uint64_t now, uint64_t* due) noexcept;
+  // The idle trim, while the ring holds memory; *holding is read again after a trim.
+  bool trim_if_idle(Round& round, uint64_t now, bool* holding) noexcept;
   // When to wake up next. An empty ring is watched for filling (the
   // accounting call wakes us); if that cannot be arranged, look again a
   // pressure poll later rather than a sampling period.
@@ -140,7 +156,8 @@ class EngineThread final : public engine::Background {
   // Whether glibc's thread count leaves this thread out; if not, the thread
   // looks at each wake-up (at least once a second) whether it is alone.
   bool uncounted_ = false;
-  std::mutex work_mu_;  // held by the thread except while it sleeps in its loop's wait
+  uint64_t idle_trim_ns_ = 0;  // set before start()
+  std::mutex work_mu_;         // held by the thread except while it sleeps in its loop's wait
 };
 
 }  // namespace vmreclaim::policy

@@ -8,6 +8,7 @@
 #include "platform/linux/suspend_signal.h"
 #include "support/environment.h"
 #include "support/log.h"
+#include "support/numbers.h"
 #include "support/probes.h"
 
 namespace vmreclaim::process {
@@ -86,6 +87,18 @@ bool Registry::control_wanted() noexcept {
     return s != nullptr && (std::string_view(s) == "0" || std::string_view(s) == "1");
   }();
   return from_env ? tunables().control : control_default_.load(std::memory_order_relaxed);
+}
+
+uint64_t Registry::idle_trim_wanted() noexcept {
+  // As control_wanted(): a valid value in the environment wins; a malformed
+  // one is reported (tunables) and leaves the program's default.
+  static const bool from_env = [] {
+    const char* s = support::setting_from_env("VMRECLAIM_IDLE_TRIM_NS");
+    if (s == nullptr) return false;
+    const support::ParsedNumber n = support::parse_number(s);
+    return n.ok() && n.value <= policy::kHourNs;  // the range of tunables.def
+  }();
+  return from_env ? tunables().idle_trim_ns : idle_trim_default_.load(std::memory_order_relaxed);
 }
 
 void Registry::set_loop_service(LoopService* service) noexcept {
@@ -170,6 +183,7 @@ mach_vm_reclaim_error_t Registry::allocate(ring::Ring** out, mach_vm_reclaim_cou
     thread_ =
         std::make_unique<policy::EngineThread>(*e, *governor_, monitor_.get(), readers_->memory_cgroup(), t, clock_);
     thread_->set_daemon_link(daemon_link_.get());  // [daemon hook]
+    thread_->set_idle_trim(idle_trim_wanted());
     thread_->start();
     open_service_locked();
   }

@@ -93,6 +93,13 @@ class Registry {
     // the caller sets it before the ring it concerns exists.
     control_default_.store(serve, std::memory_order_relaxed);
   }
+  // The idle trim's quiet time when VMRECLAIM_IDLE_TRIM_NS is unset (0: off,
+  // the default). Read when the engine thread is made (the ring's
+  // allocation); the caller sets it before the ring exists.
+  void set_idle_trim_default(uint64_t ns) noexcept {
+    // Relaxed: a lone value, as control_default_.
+    idle_trim_default_.store(ns, std::memory_order_relaxed);
+  }
 
  private:
   Registry() = default;
@@ -104,6 +111,8 @@ class Registry {
   void open_service_locked() noexcept;
   // VMRECLAIM_CONTROL if set, else the default the program chose.
   bool control_wanted() noexcept;
+  // VMRECLAIM_IDLE_TRIM_NS if set, else the default the program chose.
+  uint64_t idle_trim_wanted() noexcept;
 
   std::mutex mu_;  // allocate/destroy/fork
   std::atomic<Engine*> engine_{nullptr};
@@ -119,6 +128,7 @@ class Registry {
   std::unique_ptr<policy::DaemonLink> daemon_link_;  // [daemon hook] null: no daemon socket configured
   std::atomic<uint64_t> pending_footprint_limit_{0};
   std::atomic<bool> control_default_{true};
+  std::atomic<uint64_t> idle_trim_default_{0};
   // One per ring. The governor here, in the registry's own mapping, like the
   // engine: entries over it are refused.
   std::optional<policy::Governor> governor_;

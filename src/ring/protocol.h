@@ -62,6 +62,15 @@ inline bool update_due(const Ring* r, uint64_t bytes) noexcept {
   return deadline == 0 || platform::coarse_now_ns() >= deadline;
 }
 
+// One more enter, re-enter or cancel, for the engine thread's idle trim
+// (docs/policy.md, "Idle trim"), which reads the count at its wake-ups.
+// Relaxed load and store, not a read-modify-write: the user side's
+// operations are serialised by its caller, and only the user side writes
+// the count. It shares the tail's cache line, which the operation has just
+// written, so it costs no miss; called last, after everything the protocol
+// orders.
+inline void count_user_op(Ring* r) noexcept { store(r->user_ops, load(r->user_ops) + 1); }
+
 // Enter at the tail. Returns the new ID, or VM_RECLAIM_ID_NULL if the ring is
 // full. Inline, like reenter() and cancel(): they are the allocator's hot path.
 inline mach_vm_reclaim_id_t enter(Ring* r, uint64_t addr, uint32_t size, uint8_t action, bool* update) noexcept {
@@ -85,6 +94,7 @@ inline mach_vm_reclaim_id_t enter(Ring* r, uint64_t addr, uint32_t size, uint8_t
   // nothing is loaded after this store that the engine writes.
   store(r->tail, tail + 1, std::memory_order_release);
   *update = update_due(r, bytes);
+  count_user_op(r);
   return tail;
 }
 
@@ -134,6 +144,7 @@ inline mach_vm_reclaim_error_t reenter(Ring* r, mach_vm_reclaim_id_t* id, uint64
   // Release: the entry is visible to an engine that sees the restored tail.
   store(r->tail, tail, std::memory_order_release);
   *update = update_due(r, bytes);
+  count_user_op(r);
   return VM_RECLAIM_SUCCESS;
 }
 
@@ -172,6 +183,7 @@ inline mach_vm_reclaim_error_t cancel(Ring* r, mach_vm_reclaim_id_t id, uint64_t
   lower_min(r, bytes);
   *state = VM_RECLAIM_UNRECLAIMED;
   *update = update_due(r, bytes);
+  count_user_op(r);
   return VM_RECLAIM_SUCCESS;
 }
 

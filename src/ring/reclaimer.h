@@ -235,6 +235,13 @@ bool read_bytes(const Ring* r, uint64_t* bytes, const char* what, Access&& acces
   return access(what, [&] { *bytes = load(r->reclaimable_bytes); });
 }
 
+// Relaxed load of the user side's operation count (a snapshot: the engine
+// thread only compares it with the one it read at its last wake-up).
+template <class Access>
+bool read_user_ops(const Ring* r, uint64_t* ops, Access&& access) noexcept {
+  return access("", [&] { *ops = load(r->user_ops); });
+}
+
 // The start of a sampling period: the minimum and the current count of the
 // period that ends, and the minimum restarted at the current count.
 // Relaxed: the minimum is lowered only by a relaxed CAS (lower_min), and a

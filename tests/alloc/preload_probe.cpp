@@ -406,6 +406,125 @@ void own_ring_after() {
   free(q);
 }
 
+// RssAnon of this process in KiB (/proc/self/status), or -1.
+long rss_anon_kib() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kib = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "RssAnon: %ld kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib;
+}
+
+uint64_t reclaimed_bytes_total(mach_vm_reclaim_ring_t r) {
+  vmreclaim_ring_stats st{};
+  if (vmreclaim_ring_get_stats(r, &st) != VM_RECLAIM_SUCCESS) return UINT64_MAX;
+  uint64_t sum = 0;
+  for (int i = 0; i < VMRECLAIM_CAUSE_COUNT; i++) sum += st.reclaimed_bytes[i];
+  return sum;
+}
+
+// A program that churned large blocks and went idle: 128 MiB freed into the
+// cache beside 8 MiB kept alive, then no allocation at all. Waits (up to
+// argv's seconds, polling its own RssAnon) until RssAnon is within 16 MiB
+// of what it was before the churn plus the live block. Prints how long that
+// took and how many working-set samples the engine made meanwhile.
+void idle_give_back(const char* wait_s) {
+  const long limit_ms = (wait_s != nullptr ? std::atol(wait_s) : 30) * 1000L;
+  const long before = rss_anon_kib();
+  constexpr size_t kLive = 8 * kLarge, kBlock = 16 * kLarge;
+  void* live = malloc(kLive);
+  CHECK(live != nullptr);
+  std::memset(live, 1, kLive);
+  void* blocks[8];
+  for (void*& b : blocks) {
+    b = malloc(kBlock);
+    CHECK(b != nullptr);
+    std::memset(b, 2, kBlock);
+  }
+  for (void* b : blocks) free(b);
+  const long idle_at = rss_anon_kib();
+  std::printf("rss_at_idle_kib=%ld\n", idle_at);
+  CHECK(idle_at - before >= static_cast<long>((kLive + 8 * kBlock) / 1024) - 1024);  // the cache is resident
+  const long target = before + static_cast<long>(kLive / 1024) + 16 * 1024;
+  long waited_ms = 0;
+  while (rss_anon_kib() > target && waited_ms < limit_ms) {
+    usleep(50'000);
+    waited_ms += 50;
+  }
+  const long rss = rss_anon_kib();
+  mach_vm_reclaim_ring_t r = vmreclaim_ring_current();
+  CHECK(r != nullptr);
+  vmreclaim_ring_stats st{};
+  CHECK(r != nullptr && vmreclaim_ring_get_stats(r, &st) == VM_RECLAIM_SUCCESS);
+  std::printf("given_back=%d waited_ms=%ld rss_kib=%ld target_kib=%ld samples=%llu trimmed_bytes=%llu\n",
+              rss <= target ? 1 : 0, waited_ms, rss, target, static_cast<unsigned long long>(st.samples),
+              static_cast<unsigned long long>(st.reclaimed_bytes[VMRECLAIM_CAUSE_TRIM]));
+  CHECK(static_cast<unsigned char*>(live)[0] == 1 && static_cast<unsigned char*>(live)[kLive - 1] == 1);
+  free(live);
+}
+
+// A program that keeps using its cache: one 16 MiB block freed and taken
+// back every 100 ms for `argv` seconds, every page written each time.
+// Prints the bytes the engine reclaimed meanwhile and the minor faults of
+// the loop (a cache given back would fault every page again).
+void busy_keeps_cache(const char* run_s) {
+  const long run_ms = (run_s != nullptr ? std::atol(run_s) : 3) * 1000L;
+  constexpr size_t kBlock = 16 * kLarge;
+  void* p = malloc(kBlock);
+  CHECK(p != nullptr);
+  std::memset(p, 3, kBlock);
+  free(p);
+  mach_vm_reclaim_ring_t r = vmreclaim_ring_current();
+  CHECK(r != nullptr);
+  const uint64_t reclaimed_before = reclaimed_bytes_total(r);
+  const long f0 = thread_minor_faults();
+  for (long t = 0; t < run_ms; t += 100) {
+    usleep(100'000);
+    void* q = malloc(kBlock);
+    CHECK(q == p);
+    std::memset(q, 4, kBlock);
+    free(q);
+  }
+  std::printf("reclaimed_while_busy=%llu loop_faults=%ld\n",
+              static_cast<unsigned long long>(reclaimed_bytes_total(r) - reclaimed_before), thread_minor_faults() - f0);
+}
+
+// A program that freed a block and then computes for `argv` seconds (one
+// CPU, no allocation) before it takes the block back: not idle, so its
+// cache stays. Prints the bytes the engine reclaimed meanwhile and the minor
+// faults of writing the block again.
+void compute_keeps_cache(const char* run_s) {
+  const double run = run_s != nullptr ? std::atof(run_s) : 2;
+  constexpr size_t kBlock = 16 * kLarge;
+  void* p = malloc(kBlock);
+  CHECK(p != nullptr);
+  std::memset(p, 5, kBlock);
+  free(p);
+  mach_vm_reclaim_ring_t r = vmreclaim_ring_current();
+  CHECK(r != nullptr);
+  const uint64_t reclaimed_before = reclaimed_bytes_total(r);
+  timespec start{}, now{};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  volatile uint64_t x = 1;
+  do {
+    for (int i = 0; i < 100000; i++) x = x * 6364136223846793005ull + 1442695040888963407ull;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while (static_cast<double>(now.tv_sec - start.tv_sec) + static_cast<double>(now.tv_nsec - start.tv_nsec) / 1e9 <
+           run);
+  const uint64_t reclaimed = reclaimed_bytes_total(r) - reclaimed_before;
+  const long f0 = thread_minor_faults();
+  void* q = malloc(kBlock);
+  CHECK(q == p);
+  std::memset(q, 6, kBlock);
+  std::printf("reclaimed_while_computing=%llu refill_faults=%ld\n", static_cast<unsigned long long>(reclaimed),
+              thread_minor_faults() - f0);
+  free(q);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -432,6 +551,12 @@ int main(int argc, char** argv) {
     own_ring_after();
   } else if (s == "calloc_after_drain") {
     calloc_after_drain();
+  } else if (s == "idle_give_back") {
+    idle_give_back(argc > 2 ? argv[2] : nullptr);
+  } else if (s == "compute_keeps_cache") {
+    compute_keeps_cache(argc > 2 ? argv[2] : nullptr);
+  } else if (s == "busy_keeps_cache") {
+    busy_keeps_cache(argc > 2 ? argv[2] : nullptr);
   } else if (s == "misuse" && argc > 2) {
     misuse(argv[2]);
   } else {

@@ -421,5 +421,67 @@ TEST_F(Preload, XzRoundTripUnderTheLayer) {
   unlink(unpacked.c_str());
 }
 
+// The value of `key=` in the probe's output, or -1.
+long long printed(const ChildResult& r, const std::string& key) {
+  size_t at = r.out.find(key + "=");
+  if (at == std::string::npos) return -1;
+  return std::atoll(r.out.c_str() + at + key.size() + 1);
+}
+
+// The idle trim (docs/allocator.md, "After the program stops"): a program
+// that churned 128 MiB through the cache and went idle gets it back before
+// the engine's first working-set sample (a minute here: without the idle
+// trim nothing would go for two of them), not after some seconds.
+const std::vector<std::string> kSlowSampling{"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=60000000000",
+                                             "VMRECLAIM_PRESSURE=normal"};
+
+TEST_F(Preload, AnIdleProgramGetsItsCacheBackBeforeTheFirstSample) {
+  ChildResult o = probe("idle_give_back", kSlowSampling, "20");
+  ASSERT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_EQ(printed(o, "given_back"), 1) << output(o);
+  EXPECT_EQ(printed(o, "samples"), 0) << output(o);                // not the sampler's doing
+  EXPECT_GE(printed(o, "trimmed_bytes"), 128ll << 20) << output(o);  // the whole cache, in one trim
+}
+
+// The engine's tunable decides: 0 turns the idle trim off under the layer
+// too, and the cache stays until the sampler's trims (here: a minute away).
+TEST_F(Preload, TheIdleTrimIsOffWithItsTunableAtZero) {
+  std::vector<std::string> e = kSlowSampling;
+  e.push_back("VMRECLAIM_IDLE_TRIM_NS=0");
+  ChildResult o = probe("idle_give_back", e, "3");
+  ASSERT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_EQ(printed(o, "given_back"), 0) << output(o);
+  EXPECT_EQ(printed(o, "trimmed_bytes"), 0) << output(o);
+}
+
+// A program that keeps freeing and taking back its block (every 100 ms, the
+// default quiet time is 500 ms) keeps it: nothing is reclaimed, and writing
+// the block faults nothing (a cache given back would fault 4096 pages each
+// time).
+TEST_F(Preload, ABusyProgramKeepsItsCache) {
+  ChildResult o = probe("busy_keeps_cache", kSlowSampling, "3");
+  ASSERT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_EQ(printed(o, "reclaimed_while_busy"), 0) << output(o);
+  const long long faults = printed(o, "loop_faults");
+  EXPECT_GE(faults, 0) << output(o);
+  EXPECT_LT(faults, 1000) << output(o);
+  std::string line = read_file(report_);
+  EXPECT_EQ(report_value(line, "reused_zeroed"), 0) << line;
+  EXPECT_GE(report_value(line, "reused_intact"), 20) << line;
+}
+
+// Nor is a program idle that computes without allocating for longer than
+// the quiet time (here 2 s of one CPU, four quiet times): the ring's count
+// stands still, but the process is busy, and the block it takes back after
+// the computation is still there (no faults).
+TEST_F(Preload, AComputingProgramKeepsItsCache) {
+  ChildResult o = probe("compute_keeps_cache", kSlowSampling, "2");
+  ASSERT_EQ(o.exit_code, 0) << output(o);
+  EXPECT_EQ(printed(o, "reclaimed_while_computing"), 0) << output(o);
+  const long long faults = printed(o, "refill_faults");
+  EXPECT_GE(faults, 0) << output(o);
+  EXPECT_LT(faults, 100) << output(o);
+}
+
 }  // namespace
 }  // namespace vmreclaim::test

@@ -160,6 +160,38 @@ TEST(EngineThread, IdleProcessGivesMemoryBackWithoutCalls) {
   EXPECT_GE(ping(c), 0) << "the child must still answer";
 }
 
+// The idle trim (docs/policy.md, "Idle trim") is an opt-in for C API users:
+// with VMRECLAIM_IDLE_TRIM_NS a ring nobody enters or cancels on is given
+// back whole, long before the first working-set sample (a minute here:
+// without the idle trim nothing would go for two of them) ...
+TEST(EngineThread, IdleTrimGivesAQuietRingBackWhenAskedFor) {
+  SKIP_IF_SANITIZED();
+  std::optional<Child> spawned = Child::spawn(
+      helper({"hold", "64"}, {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=60000000000", "VMRECLAIM_IDLE_TRIM_NS=200000000"}));
+  ASSERT_TRUE(spawned) << "cannot start the helper";
+  Child& c = *spawned;
+  ASSERT_GT(ready_rss(c), 60 * 1024);
+  long after = wait_rss_below(c, 8 * 1024, 20000);
+  ASSERT_GE(after, 0) << "the child died: " << c.stderr_so_far();
+  EXPECT_LT(after, 8 * 1024) << "RssAnon stayed at " << after << " kB";
+  EXPECT_GE(ping(c), 0) << "the child must still answer";
+}
+
+// ... and without it the ring keeps what Darwin's sampling would keep: a
+// program of the C API sees no change unless it opts in.
+TEST(EngineThread, IdleTrimIsOffUnlessAskedFor) {
+  SKIP_IF_SANITIZED();
+  std::optional<Child> spawned =
+      Child::spawn(helper({"hold", "64"}, {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=60000000000"}));
+  ASSERT_TRUE(spawned) << "cannot start the helper";
+  Child& c = *spawned;
+  ASSERT_GT(ready_rss(c), 60 * 1024);
+  // Four times the quiet time of the first test, and more than the layer's default.
+  long after = wait_rss_below(c, 8 * 1024, 2000);
+  ASSERT_GE(after, 0) << "the child died: " << c.stderr_so_far();
+  EXPECT_GT(after, 60 * 1024) << "RssAnon fell to " << after << " kB with no idle trim asked for";
+}
+
 TEST(EngineThread, RingCycledToEmptyKeepsEveryEntry) {
   // Empty about once per millisecond, sampled every 200 ms: the minimum of
   // every period is 0, so the estimator must never trim what the program is

@@ -49,6 +49,7 @@ void expect_defaults(const Tunables& t) {
   EXPECT_EQ(t.wma_denom, 4u);
   EXPECT_EQ(t.abandonment_periods, 512u);
   EXPECT_EQ(t.chunk_size, 16u);
+  EXPECT_EQ(t.idle_trim_ns, 0u);  // off: Darwin's sampling alone, unless the program or the layer asks
   EXPECT_FALSE(t.forced_pressure.has_value());
   EXPECT_FALSE(t.footprint_limit.has_value());
   EXPECT_EQ(t.guard, GuardMode::fatal);
@@ -213,7 +214,7 @@ TEST(TunablesTable, NamesAreUniqueAndTheLibrarys) {
     EXPECT_FALSE(spec.help.empty()) << spec.env;
     EXPECT_EQ(spec.optional, !spec.unset.empty()) << spec.env << ": an optional says what unset means";
   }
-  EXPECT_EQ(seen.size(), 22u);
+  EXPECT_EQ(seen.size(), 23u);
 }
 
 TEST(TunablesTable, EachDefaultReadsBackAsTheDefault) {
