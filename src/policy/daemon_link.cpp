@@ -248,6 +248,7 @@ bool DaemonLink::try_register() noexcept {
                                                             : last_beat_change_ns_ - last_beat_) <= kSameClockNs;
   fresh_ = true;
   registrations_.fetch_add(1, std::memory_order_relaxed);
+  met_daemon_ = true;
   support::log(support::LogLevel::info, "registered with the daemon at %s", path_.c_str());
   return true;
 }
@@ -289,7 +290,7 @@ std::optional<PressureLevel> DaemonLink::tick(uint64_t) noexcept {
   if (page_ == nullptr) {
     // The watch first, then the attempt: a daemon that comes after the
     // attempt's connect() is seen by the watch (take_watch_events).
-    const bool watching = arm_watch();
+    const bool watching = met_daemon_ && arm_watch();
     if (now < attempt_after_ns_ || !try_register()) {
       if (now >= attempt_after_ns_) attempt_after_ns_ = now + (watching ? kRetryWatchedNs : kRetryNs);
       return std::nullopt;

@@ -20,13 +20,18 @@
 // connection ends or the heartbeat is stale the engine polls for itself
 // again at once, and registers anew once a daemon answers.
 //
-// Unregistered, the engine watches the socket's directory (inotify,
-// watch_fd()) and tries to register when the socket's name is created,
+// Unregistered after a daemon went away (it exits, crashes, is restarted),
+// the engine watches the socket's directory (inotify, watch_fd(): the one
+// descriptor the link holds then, as the connection was before) and tries
+// to register when the socket's name is created,
 // moved there or has its mode set (a daemon binds, listens, then sets the
 // mode: the last is the sign that it accepts). With the watch, a failed
 // attempt is retried only every kRetryWatchedNs (a daemon that was there
 // but did not answer in time); without one (no such directory, no inotify)
-// once per pressure poll, as before, trying the watch again each time.
+// once per pressure poll, as before, trying the watch again each time. A
+// process that has never met a daemon holds no watch: it tries once per
+// pressure poll and keeps no descriptor (a library a program links or
+// preloads takes none it was not asked for; tests/process/guest_test.cpp).
 //
 // The daemon is trusted for one thing only, the level: a daemon that lies
 // can make this process reclaim more (critical) or leave its cgroup headroom
@@ -149,7 +154,8 @@ class DaemonLink {
   std::atomic<uint64_t> doorbells_{0};
   int watch_fd_ = -1;  // inotify on the socket's directory
   platform::FdIdentity watch_id_;
-  bool watching_ = false;  // the directory is watched (else per-poll attempts)
+  bool watching_ = false;    // the directory is watched (else per-poll attempts)
+  bool met_daemon_ = false;  // registered once: watch for a daemon's return
 };
 
 }  // namespace vmreclaim::policy
