@@ -465,6 +465,17 @@ std::optional<uint64_t> engine_thread_switches(pid_t pid) {
   return found;
 }
 
+// How often the engine thread of `pid` woke during `window` (from now);
+// nullopt if it is not found.
+std::optional<uint64_t> engine_wakeups_during(pid_t pid, std::chrono::milliseconds window) {
+  auto before = engine_thread_switches(pid);
+  if (!before) return std::nullopt;
+  std::this_thread::sleep_for(window);
+  auto after = engine_thread_switches(pid);
+  if (!after) return std::nullopt;
+  return *after - *before;
+}
+
 // With the daemon turned off (VMRECLAIM_DAEMON_SOCKET=0) the engine thread
 // has no daemon to tick: it must sleep until its next pressure poll (1 s)
 // like one whose daemon is merely absent, not wake every millisecond. The
@@ -512,17 +523,11 @@ TEST(Daemon, ARegisteredIdleEngineSleeps) {
   ASSERT_TRUE(d);
   auto t = start_target(sock, 4, 1, "", {"VMRECLAIM_PRESSURE_POLL_NS=100000000"});
   ASSERT_TRUE(t);
-  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
-    auto p = find(s, t->pid());
-    return p && p->registered;
-  }));
+  ASSERT_TRUE(wait_registered(sock, {t->pid()}, 5s));
   std::this_thread::sleep_for(500ms);
-  auto before = engine_thread_switches(t->pid());
-  ASSERT_TRUE(before);
-  std::this_thread::sleep_for(3s);
-  auto after = engine_thread_switches(t->pid());
-  ASSERT_TRUE(after);
-  EXPECT_LE(*after - *before, 3u) << "the registered engine thread was woken " << *after - *before << " times in 3 s";
+  auto woke = engine_wakeups_during(t->pid(), 3s);
+  ASSERT_TRUE(woke);
+  EXPECT_LE(*woke, 3u) << "the registered engine thread was woken " << *woke << " times in 3 s";
   EXPECT_NE(t->stderr_so_far().find("registered with the daemon"), std::string::npos);
 }
 
@@ -599,12 +604,9 @@ TEST(Daemon, ARegisteredEngineWakesOnTheDoorbellAndFallsBackOnTheEnd) {
   EXPECT_GE(*held, 4u << 20);
 
   std::this_thread::sleep_for(500ms);
-  auto before = engine_thread_switches(t->pid());
-  ASSERT_TRUE(before);
-  std::this_thread::sleep_for(3s);
-  auto after = engine_thread_switches(t->pid());
-  ASSERT_TRUE(after);
-  EXPECT_LE(*after - *before, 3u) << "woken " << *after - *before << " times in 3 s with nothing to do";
+  auto woke = engine_wakeups_during(t->pid(), 3s);
+  ASSERT_TRUE(woke);
+  EXPECT_LE(*woke, 3u) << "woken " << *woke << " times in 3 s with nothing to do";
 
   // Critical, and the doorbell: the engine drains at once.
   page->level.store(3, std::memory_order_relaxed);  // critical
@@ -653,11 +655,7 @@ TEST(Daemon, AnEngineRegistersAgainWhenADaemonReturns) {
   std::this_thread::sleep_for(300ms);
   auto again = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
   ASSERT_TRUE(again);
-  EXPECT_TRUE(wait_status(sock, 5s,
-                          [&](const Snapshot& s) {
-                            auto p = find(s, t->pid());
-                            return p && p->registered;
-                          }))
+  EXPECT_TRUE(wait_registered(sock, {t->pid()}, 5s))
       << "not registered within 5 s of the daemon's return: " << t->stderr_so_far();
 }
 
@@ -674,23 +672,19 @@ TEST(Daemon, ARegisteredEngineLeavesAnIdleRingUnsampledUntilItChanges) {
   auto t = start_target(sock, 4, 1, "",
                         {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=200000000", "VMRECLAIM_AUTOTRIM_PCT_NORMAL=100"});
   ASSERT_TRUE(t);
-  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
-    auto p = find(s, t->pid());
-    return p && p->registered;
-  }));
+  ASSERT_TRUE(wait_registered(sock, {t->pid()}, 5s));
   std::this_thread::sleep_for(1500ms);  // past its first samples
+  auto woke = engine_wakeups_during(t->pid(), 3s);
+  ASSERT_TRUE(woke);
+  EXPECT_LE(*woke, 3u) << "woken " << *woke << " times in 3 s by an idle ring";
   auto before = engine_thread_switches(t->pid());
   ASSERT_TRUE(before);
-  std::this_thread::sleep_for(3s);
-  auto after = engine_thread_switches(t->pid());
-  ASSERT_TRUE(after);
-  EXPECT_LE(*after - *before, 3u) << "woken " << *after - *before << " times in 3 s by an idle ring";
   ASSERT_TRUE(t->write_line("enter"));
   EXPECT_EQ(t->read_line(10s).value_or("?"), "entered update=1");
   std::this_thread::sleep_for(500ms);
   auto woken = engine_thread_switches(t->pid());
   ASSERT_TRUE(woken);
-  EXPECT_GT(*woken, *after) << "the enter did not wake the engine";
+  EXPECT_GT(*woken, *before) << "the enter did not wake the engine";
   auto r = check(*t);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->corrupt, 0u);
@@ -707,17 +701,11 @@ TEST(Daemon, ARegisteredEngineWithAnEmptyRingSleeps) {
   ASSERT_TRUE(d);
   auto t = start_target(sock, 0, 1, "", {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=200000000"});
   ASSERT_TRUE(t);
-  ASSERT_TRUE(wait_status(sock, 5s, [&](const Snapshot& s) {
-    auto p = find(s, t->pid());
-    return p && p->registered;
-  }));
+  ASSERT_TRUE(wait_registered(sock, {t->pid()}, 5s));
   std::this_thread::sleep_for(500ms);
-  auto before = engine_thread_switches(t->pid());
-  ASSERT_TRUE(before);
-  std::this_thread::sleep_for(3s);
-  auto after = engine_thread_switches(t->pid());
-  ASSERT_TRUE(after);
-  EXPECT_LE(*after - *before, 3u) << "woken " << *after - *before << " times in 3 s by an empty ring";
+  auto woke = engine_wakeups_during(t->pid(), 3s);
+  ASSERT_TRUE(woke);
+  EXPECT_LE(*woke, 3u) << "woken " << *woke << " times in 3 s by an empty ring";
   ASSERT_TRUE(t->write_line("enter"));
   EXPECT_EQ(t->read_line(10s).value_or("?"), "entered update=1") << "the fill watch was not armed";
 }
@@ -731,20 +719,22 @@ TEST(Daemon, AnEngineFindsADaemonWhoseDirectoryWasMadeAnew) {
   std::filesystem::remove_all(dir);
   ASSERT_TRUE(std::filesystem::create_directory(dir));
   const std::string sock = dir + "/daemon.sock";
+  auto first = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
+  ASSERT_TRUE(first);
   auto t = start_target(sock, 2, 1);
   ASSERT_TRUE(t);
+  ASSERT_TRUE(wait_registered(sock, {t->pid()}, 5s));
+  ASSERT_EQ(::kill(first->pid(), SIGKILL), 0);
+  first->wait(5s);
+  std::string log;
+  ASSERT_TRUE(t->wait_stderr("the daemon went away; polling pressure ourselves", 5s, &log)) << log;
   std::this_thread::sleep_for(300ms);  // watching the directory
   std::filesystem::remove_all(dir);
   std::this_thread::sleep_for(300ms);
   ASSERT_TRUE(std::filesystem::create_directory(dir));
   auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
   ASSERT_TRUE(d);
-  EXPECT_TRUE(wait_status(sock, 5s,
-                          [&](const Snapshot& s) {
-                            auto p = find(s, t->pid());
-                            return p && p->registered;
-                          }))
-      << "not registered within 5 s: " << t->stderr_so_far();
+  EXPECT_TRUE(wait_registered(sock, {t->pid()}, 5s)) << "not registered within 5 s: " << t->stderr_so_far();
   d.reset();
   std::filesystem::remove_all(dir);
 }
