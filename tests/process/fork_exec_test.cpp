@@ -191,3 +191,23 @@ TEST(ForkStorm, ForkWhileTheEngineThreadWorksNeverHangsTheChild) {
 
 }  // namespace
 }  // namespace vmreclaim::test
+
+namespace vmreclaim::test {
+namespace {
+
+// A child that died before a test wrote to it (an OOM kill, a crash) is a
+// failed write the test reports, not SIGPIPE ending the whole test program
+// with no word on which child or why.
+TEST(ChildSupport, WritingToAChildThatExitedFailsInsteadOfKillingTheTest) {
+  SpawnOptions o;
+  o.argv = {"/bin/true"};
+  o.stdin_pipe = true;
+  auto c = Child::spawn(o);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->wait(std::chrono::seconds(10)));
+  EXPECT_FALSE(c->write_line(std::string(1 << 16, 'x')));
+  EXPECT_FALSE(c->write_line("again"));
+}
+
+}  // namespace
+}  // namespace vmreclaim::test

@@ -189,7 +189,22 @@ std::optional<std::string> Child::read_line(std::chrono::milliseconds timeout) {
 bool Child::write_line(const std::string& line) {
   if (in_ < 0) return false;
   const std::string s = line + "\n";
-  return ::write(in_, s.data(), s.size()) == static_cast<ssize_t>(s.size());
+  // A child that died has closed its end: the write fails (EPIPE) and the
+  // caller reports it. SIGPIPE is blocked around the write and a pending one
+  // taken, so it does not end the test program, and no child inherits an
+  // ignored SIGPIPE (SIG_IGN would survive their exec).
+  sigset_t pipe_only, old;
+  ::sigemptyset(&pipe_only);
+  ::sigaddset(&pipe_only, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  const ssize_t n = ::write(in_, s.data(), s.size());
+  if (n < 0 && errno == EPIPE) {
+    const timespec now{};
+    while (::sigtimedwait(&pipe_only, nullptr, &now) < 0 && errno == EINTR) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return n == static_cast<ssize_t>(s.size());
 }
 
 void Child::close_stdin() noexcept { close_fd(in_); }
