@@ -8,9 +8,10 @@
 //                                  to give memory back, time until it has
 //   alloc_churn settle [options]   churn, free everything, time until the
 //                                  allocator gives memory back on its own
-//   alloc_churn spell [options]    churn for --busy seconds, free everything,
-//                                  idle --idle seconds (RssAnon sampled from
-//                                  outside: bench/alloc/idle_spell.py)
+//   alloc_churn spell [options]    churn for --busy seconds (or --ops
+//                                  operations a thread, if given), free
+//                                  everything, idle --idle seconds (RssAnon
+//                                  sampled from outside: bench/alloc/idle_spell.py)
 //
 // Each thread keeps --slots blocks; an operation frees a random slot and
 // allocates a block of a random size in [--min, --max], writing every page.
@@ -18,6 +19,10 @@
 // random slot with realloc to a random size in [--min, --max], checks that
 // the bytes it kept moved with it, and writes every page of the new size.
 // Results go to stdout as key=value lines; phase changes as "phase=NAME t=SECONDS".
+// churn and spell also print the peak of the bytes the program itself held
+// (peak_live_kb: the sum of the live blocks' requested sizes, over all
+// threads) beside the process's peak resident size (peak_rss_kb, VmHWM):
+// how far memory follows the working set, whatever the number of operations.
 #include <dlfcn.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -47,6 +52,7 @@ struct Options {
   size_t max = 8 * 1024 * 1024;
   unsigned seed = 1;
   unsigned realloc_every = 0;  // 0: never
+  bool ops_given = false;
 };
 
 Clock::time_point g_start;
@@ -63,6 +69,31 @@ long rss_anon_kb() {
   }
   std::fclose(f);
   return kb;
+}
+
+// Peak resident size so far (VmHWM), in KiB; -1 if unreadable.
+long peak_rss_kb() {
+  FILE* f = std::fopen("/proc/self/status", "re");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kb = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb;
+}
+
+// Bytes the program holds (requested sizes of its live blocks, all threads)
+// and their peak.
+std::atomic<int64_t> g_live{0};
+std::atomic<int64_t> g_peak_live{0};
+
+void note_live(int64_t delta) {
+  const int64_t now = g_live.fetch_add(delta, std::memory_order_relaxed) + delta;
+  int64_t peak = g_peak_live.load(std::memory_order_relaxed);
+  while (now > peak && !g_peak_live.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
 }
 
 long minor_faults() {
@@ -126,6 +157,7 @@ void one_op(Worker& w, const Options& o) {
       std::exit(1);
     }
     check_kept(p, old < n ? old : n, v);
+    note_live(static_cast<int64_t>(n) - static_cast<int64_t>(old));
     touch(p, n, static_cast<char>(w.ops));
     w.blocks[slot] = p;
     w.sizes[slot] = n;
@@ -133,12 +165,15 @@ void one_op(Worker& w, const Options& o) {
     return;
   }
   std::free(w.blocks[slot]);
+  note_live(-static_cast<int64_t>(w.sizes[slot]));
+  w.sizes[slot] = 0;
   size_t n = o.min + w.rng.next() % (o.max - o.min + 1);
   auto* p = static_cast<char*>(std::malloc(n));
   if (p == nullptr) {
     std::fprintf(stderr, "malloc(%zu) failed\n", n);
     std::exit(1);
   }
+  note_live(static_cast<int64_t>(n));
   touch(p, n, static_cast<char>(w.ops));
   w.blocks[slot] = p;
   w.sizes[slot] = n;
@@ -147,9 +182,11 @@ void one_op(Worker& w, const Options& o) {
 
 void free_all(std::vector<Worker>& ws) {
   for (Worker& w : ws) {
-    for (char*& p : w.blocks) {
-      std::free(p);
-      p = nullptr;
+    for (size_t i = 0; i < w.blocks.size(); i++) {
+      std::free(w.blocks[i]);
+      w.blocks[i] = nullptr;
+      note_live(-static_cast<int64_t>(w.sizes[i]));
+      w.sizes[i] = 0;
     }
   }
 }
@@ -234,8 +271,10 @@ bool parse(int argc, char** argv, Options& o) {
       o.threads = std::atoi(v);
     else if (k == "--slots")
       o.slots = std::atoi(v);
-    else if (k == "--ops")
+    else if (k == "--ops") {
       o.ops = std::atol(v);
+      o.ops_given = true;
+    }
     else if (k == "--busy")
       o.busy_s = std::atof(v);
     else if (k == "--idle")
@@ -275,9 +314,11 @@ int main(int argc, char** argv) {
     run_phase(ws, o, o.ops, 0);
     const double wall = now_s() - t0, cpu = cpu_s() - c0;
     const long faults = minor_faults() - f0;
+    const long hwm = peak_rss_kb();
     free_all(ws);
     std::printf("wall_s=%.4f\ncpu_s=%.4f\nops=%ld\nops_per_s=%.1f\nminor_faults=%ld\nrss_after_free_kb=%ld\n", wall,
                 cpu, total_ops(ws), static_cast<double>(total_ops(ws)) / wall, faults, rss_anon_kb());
+    std::printf("peak_live_kb=%lld\npeak_rss_kb=%ld\n", static_cast<long long>(g_peak_live.load() / 1024), hwm);
   } else if (o.mode == "phased") {
     std::printf("phase=busy1 t=%.3f\n", now_s());
     std::fflush(stdout);
@@ -299,10 +340,16 @@ int main(int argc, char** argv) {
     const double c0 = cpu_s();
     std::printf("phase=busy t=%.3f\n", now_s());
     std::fflush(stdout);
-    run_phase(ws, o, 0, o.busy_s);
+    if (o.ops_given) {
+      run_phase(ws, o, o.ops, 0);
+    } else {
+      run_phase(ws, o, 0, o.busy_s);
+    }
+    const long hwm = peak_rss_kb();
     free_all(ws);
     const double cpu = cpu_s() - c0;
     const long faults = minor_faults() - f0;
+    std::printf("peak_live_kb=%lld\npeak_rss_kb=%ld\n", static_cast<long long>(g_peak_live.load() / 1024), hwm);
     std::printf("phase=idle t=%.3f\n", now_s());
     std::fflush(stdout);
     std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_s));

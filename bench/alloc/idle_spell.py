@@ -11,11 +11,17 @@ medians of: the RssAnon integral over the idle spell (MiB*s, trapezoids from
 the first sample after the idle phase began to the end), peak RssAnon, RssAnon
 at the end, the time from the start of the idle spell until RssAnon is within
 16 MiB of its end value, and the busy phase's CPU seconds, operations and
-minor faults.
+minor faults. The peak is the process's peak resident size (VmHWM, exact,
+not sampled), shown beside the peak of what the program itself held (the
+sum of its live blocks' sizes): a time-bound busy phase lets a faster
+allocator do more operations, and more operations meet larger sums of the
+random sizes, so --ops N (N operations a thread instead of --busy seconds)
+gives every allocator the same work, and the ratio of the two peaks compares
+them at any amount of work.
 
   bench/alloc/idle_spell.py --churn BUILD/bench/alloc/alloc_churn \\
       --layer BUILD/alloc/libvmreclaim-malloc.so [--trim default,0] [--reps 3] \\
-      [--busy 5] [--idle 40] [--every 0.25] [--csv FILE] [--timeline FILE] [--plot FILE]
+      [--busy 5 | --ops N] [--idle 40] [--every 0.25] [--csv FILE] [--timeline FILE] [--plot FILE]
 """
 import argparse
 import csv
@@ -114,6 +120,7 @@ def main():
                     help="comma-separated VMRECLAIM_IDLE_TRIM_NS values in ms for the layer's rows ('default': unset)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--busy", type=float, default=5)
+    ap.add_argument("--ops", type=int, help="operations a thread in the busy phase (instead of --busy seconds)")
     ap.add_argument("--idle", type=float, default=40)
     ap.add_argument("--every", type=float, default=0.25)
     ap.add_argument("--csv", help="one row per run")
@@ -136,7 +143,8 @@ def main():
             sys.exit(f"{path}: not found (build alloc_churn and vmreclaim_malloc first)")
     allocs = configs(args.layer, [t.strip() for t in args.trim.split(",") if t.strip()])
     cmd = [args.churn, "spell", "--threads", "2", "--slots", "8", "--min", str(1 << 20), "--max", str(64 << 20),
-           "--busy", str(args.busy), "--idle", str(args.idle)]
+           "--idle", str(args.idle)]
+    cmd += ["--ops", str(args.ops)] if args.ops else ["--busy", str(args.busy)]
     rows, timeline = [], []
     for rep in range(args.reps):
         for name, lib, trim in allocs:
@@ -145,10 +153,13 @@ def main():
             row = {"allocator": name, "rep": rep, "idle_integral_mib_s": round(integral, 1),
                    "peak_mib": round(peak, 1), "end_mib": round(end, 1), "settle_s": round(settle, 2),
                    "busy_cpu_s": float(kv.get("busy_cpu_s", "nan")), "ops": int(kv.get("ops", "0")),
-                   "busy_minor_faults": int(kv.get("busy_minor_faults", "0"))}
+                   "busy_minor_faults": int(kv.get("busy_minor_faults", "0")),
+                   "peak_resident_mib": round(int(kv.get("peak_rss_kb", "0")) / 1024, 1),
+                   "peak_live_mib": round(int(kv.get("peak_live_kb", "0")) / 1024, 1)}
             rows.append(row)
             timeline += [(name, rep, round(t - t_idle, 3), k) for t, k in samples]
-            print(f"rep {rep} {name}: idle {integral:.0f} MiB*s, peak {peak:.0f} MiB, end {end:.0f} MiB, "
+            print(f"rep {rep} {name}: idle {integral:.0f} MiB*s, peak {row['peak_resident_mib']:.0f} MiB "
+                  f"(held {row['peak_live_mib']:.0f}), end {end:.0f} MiB, "
                   f"settled {settle:.2f} s, busy {row['busy_cpu_s']:.2f} s CPU", file=sys.stderr)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
@@ -168,17 +179,26 @@ def report(allocs, rows, timeline, args):
     med = {}
     for name, _, _ in allocs:
         rs = [r for r in rows if r["allocator"] == name]
-        med[name] = {k: statistics.median(r[k] for r in rs) for k in rs[0] if k not in ("allocator", "rep")}
+        med[name] = {k: statistics.median(r.get(k, float("nan")) for r in rs)
+                     for k in rs[0] if k not in ("allocator", "rep")}
+        # The peaks' ratio is taken per run, then the median.
+        med[name]["peak_over_live"] = statistics.median(
+            r["peak_resident_mib"] / r["peak_live_mib"] if r.get("peak_live_mib") else float("nan") for r in rs)
     base = med["glibc"]["idle_integral_mib_s"]
-    print(f"alloc_churn spell: 2 threads x 8 blocks of 1-64 MiB, busy {args.busy:g} s, idle {args.idle:g} s, "
+    base_peak = med["glibc"].get("peak_resident_mib", float("nan"))
+    busy = f"{args.ops} operations a thread" if getattr(args, "ops", None) else f"busy {args.busy:g} s"
+    print(f"alloc_churn spell: 2 threads x 8 blocks of 1-64 MiB, {busy}, idle {args.idle:g} s, "
           f"RssAnon every {args.every:g} s; medians of {args.reps}\n")
-    print("| allocator | idle RssAnon integral (MiB*s) | vs glibc | peak RssAnon (MiB) | end of idle (MiB) "
-          "| settled after (s) | busy CPU (s) | ops | minor faults |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| allocator | idle RssAnon integral (MiB*s) | vs glibc | peak resident (MiB) | vs glibc "
+          "| program's own peak (MiB) | resident / own | end of idle (MiB) | settled after (s) | busy CPU (s) "
+          "| ops | minor faults |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, _, _ in allocs:
         m = med[name]
+        pk = m.get("peak_resident_mib", float("nan"))
         print(f"| {name} | {m['idle_integral_mib_s']:.0f} | {m['idle_integral_mib_s'] / base:.2f}x "
-              f"| {m['peak_mib']:.0f} | {m['end_mib']:.0f} | {m['settle_s']:.2f} | {m['busy_cpu_s']:.2f} "
+              f"| {pk:.0f} | {pk / base_peak:.2f}x | {m.get('peak_live_mib', float('nan')):.0f} "
+              f"| {m['peak_over_live']:.2f} | {m['end_mib']:.0f} | {m['settle_s']:.2f} | {m['busy_cpu_s']:.2f} "
               f"| {m['ops']:.0f} | {m['busy_minor_faults']:.0f} |")
 
     if args.plot:
