@@ -59,30 +59,29 @@ Clock::time_point g_start;
 
 double now_s() { return std::chrono::duration<double>(Clock::now() - g_start).count(); }
 
-long rss_anon_kb() {
+// The value of a "Key:   N kB" line of /proc/self/status, in KiB; -1 if
+// unreadable.
+long status_kb(const char* key) {
   FILE* f = std::fopen("/proc/self/status", "re");
   if (f == nullptr) return -1;
   char line[256];
   long kb = -1;
+  const size_t n = std::strlen(key);
   while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::sscanf(line, "RssAnon: %ld kB", &kb) == 1) break;
+    if (std::strncmp(line, key, n) == 0 && line[n] == ':') {
+      char* end = nullptr;
+      kb = std::strtol(line + n + 1, &end, 10);
+      if (end == line + n + 1) kb = -1;
+      break;
+    }
   }
   std::fclose(f);
   return kb;
 }
 
-// Peak resident size so far (VmHWM), in KiB; -1 if unreadable.
-long peak_rss_kb() {
-  FILE* f = std::fopen("/proc/self/status", "re");
-  if (f == nullptr) return -1;
-  char line[256];
-  long kb = -1;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
-  }
-  std::fclose(f);
-  return kb;
-}
+long rss_anon_kb() { return status_kb("RssAnon"); }
+// Peak resident size so far.
+long peak_rss_kb() { return status_kb("VmHWM"); }
 
 // Bytes the program holds (requested sizes of its live blocks, all threads)
 // and their peak.
