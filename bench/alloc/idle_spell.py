@@ -185,7 +185,7 @@ def report(allocs, rows, timeline, args):
         med[name]["peak_over_live"] = statistics.median(
             r["peak_resident_mib"] / r["peak_live_mib"] if r.get("peak_live_mib") else float("nan") for r in rs)
     base = med["glibc"]["idle_integral_mib_s"]
-    base_peak = med["glibc"].get("peak_resident_mib", float("nan"))
+    base_peak = med["glibc"].get("peak_resident_mib", med["glibc"]["peak_mib"])
     busy = f"{args.ops} operations a thread" if getattr(args, "ops", None) else f"busy {args.busy:g} s"
     print(f"alloc_churn spell: 2 threads x 8 blocks of 1-64 MiB, {busy}, idle {args.idle:g} s, "
           f"RssAnon every {args.every:g} s; medians of {args.reps}\n")
@@ -195,7 +195,8 @@ def report(allocs, rows, timeline, args):
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, _, _ in allocs:
         m = med[name]
-        pk = m.get("peak_resident_mib", float("nan"))
+        # CSVs written before VmHWM was reported have only the sampled peak.
+        pk = m.get("peak_resident_mib", m["peak_mib"])
         print(f"| {name} | {m['idle_integral_mib_s']:.0f} | {m['idle_integral_mib_s'] / base:.2f}x "
               f"| {pk:.0f} | {pk / base_peak:.2f}x | {m.get('peak_live_mib', float('nan')):.0f} "
               f"| {m['peak_over_live']:.2f} | {m['end_mib']:.0f} | {m['settle_s']:.2f} | {m['busy_cpu_s']:.2f} "
