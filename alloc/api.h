@@ -9,9 +9,13 @@
 
 namespace vmreclaim::alloc {
 
-// Below the threshold, and the backend is ready (the threshold reads 0
-// until then). Acquire: pairs with the release store of the threshold
-// after the backend's functions (backend.cpp).
+// The fast paths' test: a compare with a constant (backend.h,
+// kFastPathLimit); the functions it leads to (g_hot) decide the rest.
+inline bool fast_request(size_t bytes) noexcept { return bytes < kFastPathLimit; }
+
+// The slow paths' test: below the threshold, and the backend is ready (the
+// threshold reads 0 until then). Acquire: pairs with the release store of
+// the threshold after the backend's functions (backend.cpp).
 inline bool small_request(size_t bytes) noexcept { return bytes < g_hot.threshold.load(std::memory_order_acquire); }
 
 // Everything that is not a small request to a ready backend: the arena
@@ -20,6 +24,8 @@ inline bool small_request(size_t bytes) noexcept { return bytes < g_hot.threshol
 // The slow paths are never inlined into the shims: inlined, they would make
 // the shims save registers and build a frame on the fast path too.
 [[gnu::noinline]] void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept;
+// Every realloc but a small block of the backend's staying small.
+[[gnu::noinline]] void* realloc_slow(void* p, size_t bytes) noexcept;
 // A free of a pointer that is null, the arena's, or page-aligned.
 [[gnu::noinline]] void free_slow(void* p) noexcept;
 [[gnu::noinline]] size_t usable_size_slow(void* p) noexcept;

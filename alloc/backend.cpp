@@ -1,6 +1,7 @@
 #include "backend.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "api.h"
 #include "settings.h"
 #include "support/environment.h"
 
@@ -116,18 +118,26 @@ void load() noexcept {
   const size_t threshold = settings().threshold;
   g_backend = b;
   g_kind = kind;
-  // Pairs with the acquire load in backend(): g_backend is complete first.
-  g_state.store(2, std::memory_order_release);
-  // The fast paths: functions first, then the threshold that lets them be
-  // taken (release, pairing with the shims' acquire load of it).
-  g_hot.malloc.store(b.malloc, std::memory_order_relaxed);
-  g_hot.free.store(b.free, std::memory_order_relaxed);
-  g_hot.free_sized.store(b.free_sized, std::memory_order_relaxed);
-  g_hot.calloc.store(b.calloc, std::memory_order_relaxed);
-  g_hot.realloc.store(b.realloc, std::memory_order_relaxed);
-  g_hot.posix_memalign.store(b.posix_memalign, std::memory_order_relaxed);
-  g_hot.usable_size.store(b.usable_size, std::memory_order_relaxed);
+  // Release, pairing with the slow paths' acquire loads (small_request,
+  // alloc_slow): set before g_state, so that a thread that found the backend
+  // ready in backend() compares with the threshold, not with 0.
   g_hot.threshold.store(threshold, std::memory_order_release);
+  // Pairs with the acquire load in backend(): g_backend and the threshold
+  // are complete first.
+  g_state.store(2, std::memory_order_release);
+  // The fast paths: each function with release, pairing with the shims'
+  // acquire loads of it. free and usable_size route by address and are the
+  // backend's whatever the threshold; the others only when every request
+  // below kFastPathLimit is below the threshold too.
+  g_hot.free.store(b.free, std::memory_order_release);
+  g_hot.usable_size.store(b.usable_size, std::memory_order_release);
+  if (threshold >= kFastPathLimit) {
+    g_hot.malloc.store(b.malloc, std::memory_order_release);
+    g_hot.free_sized.store(b.free_sized, std::memory_order_release);
+    g_hot.calloc.store(b.calloc, std::memory_order_release);
+    g_hot.realloc.store(b.realloc, std::memory_order_release);
+    g_hot.posix_memalign.store(b.posix_memalign, std::memory_order_release);
+  }
 }
 
 bool arena_has_room() noexcept { return g_arena_used.load(std::memory_order_relaxed) < kBootstrapArenaBytes / 2; }
@@ -148,12 +158,27 @@ const Backend& wait_for_backend() noexcept {
   }
 }
 void boot_free(void* p) noexcept { wait_for_backend().free(p); }
-void boot_free_sized(void* p, size_t n) noexcept { wait_for_backend().free_sized(p, n); }
 size_t boot_usable_size(void* p) noexcept { return wait_for_backend().usable_size(p); }
-void* boot_unused_malloc(size_t) noexcept { return nullptr; }
-void* boot_unused_calloc(size_t, size_t) noexcept { return nullptr; }
-void* boot_unused_realloc(void*, size_t) noexcept { return nullptr; }
-int boot_unused_memalign(void**, size_t, size_t) noexcept { return 12; }
+
+// What the fast paths call until the backend is ready, and for good when the
+// threshold is below kFastPathLimit: the slow paths, which serve from the
+// arena while loading and compare with the threshold after.
+void* slow_malloc(size_t bytes) noexcept { return alloc_slow(bytes, 16, false); }
+void* slow_calloc(size_t n, size_t size) noexcept {
+  size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes)) return nullptr;
+  return alloc_slow(bytes, 16, true);
+}
+void* slow_realloc(void* p, size_t bytes) noexcept { return realloc_slow(p, bytes); }
+int slow_memalign(void** out, size_t align, size_t bytes) noexcept {
+  void* p = alloc_slow(bytes, align, false);
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+// A sized delete below kFastPathLimit may be of a heap block when the
+// threshold is smaller: routed by address, as free() does.
+void free_sized_by_address(void* p, size_t) noexcept { ::free(p); }
 
 __attribute__((constructor(101))) void load_when_constructed() noexcept {
   g_constructed.store(true, std::memory_order_release);
@@ -162,16 +187,8 @@ __attribute__((constructor(101))) void load_when_constructed() noexcept {
 
 }  // namespace
 
-// malloc/calloc/realloc/posix_memalign are gated by threshold == 0 until
-// ready and never called through these placeholders.
-constinit HotPath g_hot{0,
-                        boot_unused_malloc,
-                        boot_free,
-                        boot_free_sized,
-                        boot_unused_calloc,
-                        boot_unused_realloc,
-                        boot_unused_memalign,
-                        boot_usable_size};
+constinit HotPath g_hot{0,           slow_malloc,  boot_free,     free_sized_by_address,
+                        slow_calloc, slow_realloc, slow_memalign, boot_usable_size};
 
 const Backend* backend() noexcept {
   // Acquire: pairs with the release store in load().

@@ -31,11 +31,28 @@ struct Backend {
   size_t (*usable_size)(void*) noexcept;
 };
 
-// What the shims' fast paths read: the threshold (0 until the backend and the
-// settings are ready, which sends every request to the slow path) and the
-// backend's functions (until then, trampolines that wait for it). Loads are
-// relaxed: a stale function pointer is a trampoline that still forwards
-// correctly, and `threshold` is published with release after the functions.
+// The shims' fast paths compare a request's size with this constant, never
+// with a value loaded from memory: on the Zen 5 guest of docs/benchmarks.md a
+// load of the threshold ahead of malloc's branch made glibc-simple over
+// mimalloc 60 % slower (1.99 s against 1.27 s with the same compare against
+// an immediate; "The small path: a compare with a constant"). It is the
+// default threshold. With a threshold of at least this, a request below it
+// is below the threshold and the fast paths call the backend directly; with
+// a smaller threshold (VMRECLAIM_MALLOC_THRESHOLD) the fast paths' functions
+// stay the slow ones below, which compare with the threshold itself.
+inline constexpr size_t kFastPathLimit = size_t{128} << 10;
+
+// What the shims' fast paths call: the backend's functions once it is ready
+// and the threshold is at least kFastPathLimit; until then (and for a smaller
+// threshold), functions that take the slow paths (the bootstrap arena while
+// loading, the threshold compare after). `threshold` is what the slow paths
+// compare with (0 until the settings and the backend are ready). Each
+// function is stored with release after the backend is loaded; the fast
+// paths load it relaxed and call through the value loaded, so what the call
+// reads of the backend depends on that load (the ordering of a consume load,
+// which the hardware keeps on every Linux target; x86-64 orders all loads
+// anyway). An acquire load would make the compiler load the pointer into a
+// register and jump through it: one more instruction on every call.
 struct HotPath {
   std::atomic<size_t> threshold;
   std::atomic<void* (*)(size_t) noexcept> malloc;

@@ -17,10 +17,10 @@
 namespace {
 
 using vmreclaim::alloc::alloc_slow;
+using vmreclaim::alloc::fast_request;
 using vmreclaim::alloc::free_slow;
 using vmreclaim::alloc::g_hot;
 using vmreclaim::alloc::in_bootstrap_arena;
-using vmreclaim::alloc::small_request;
 
 constexpr size_t kDefaultAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 
@@ -28,10 +28,10 @@ constexpr size_t kDefaultAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 void* try_alloc(size_t bytes, size_t align) noexcept {
   if (bytes == 0) bytes = 1;  // operator new(0) returns a unique pointer
   if (align <= kDefaultAlign) {
-    if (small_request(bytes)) return g_hot.malloc.load(std::memory_order_relaxed)(bytes);
+    if (fast_request(bytes)) return g_hot.malloc.load(std::memory_order_relaxed)(bytes);
     return alloc_slow(bytes, kDefaultAlign, false);
   }
-  if (small_request(bytes)) {
+  if (fast_request(bytes)) {
     void* p = nullptr;
     return g_hot.posix_memalign.load(std::memory_order_relaxed)(&p, align, bytes) == 0 ? p : nullptr;
   }
@@ -59,7 +59,7 @@ void* try_alloc(size_t bytes, size_t align) noexcept {
 }
 
 inline void* new_plain(size_t bytes) {
-  if (small_request(bytes)) [[likely]] {
+  if (fast_request(bytes)) [[likely]] {
     if (void* p = g_hot.malloc.load(std::memory_order_relaxed)(bytes)) [[likely]] {
       return p;
     }
@@ -68,7 +68,7 @@ inline void* new_plain(size_t bytes) {
 }
 
 inline void* new_nothrow(size_t bytes) noexcept {
-  if (small_request(bytes)) [[likely]] {
+  if (fast_request(bytes)) [[likely]] {
     if (void* p = g_hot.malloc.load(std::memory_order_relaxed)(bytes)) [[likely]] {
       return p;
     }
@@ -84,10 +84,12 @@ inline void delete_plain(void* p) noexcept {
   free_slow(p);
 }
 
-// A block deleted with a size below the threshold was allocated below it:
-// the backend's, unless it came from the arena.
+// A block deleted with a size below kFastPathLimit: g_hot.free_sized is the
+// backend's when the threshold is at least that (the block was allocated
+// below it: the backend's, unless it came from the arena), else it routes by
+// address as free() does.
 inline void delete_sized(void* p, size_t bytes) noexcept {
-  if (small_request(bytes) && p != nullptr && !in_bootstrap_arena(p)) [[likely]] {
+  if (fast_request(bytes) && p != nullptr && !in_bootstrap_arena(p)) [[likely]] {
     g_hot.free_sized.load(std::memory_order_relaxed)(p, bytes);
     return;
   }

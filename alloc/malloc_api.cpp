@@ -2,8 +2,9 @@
 // threshold go to the large-block heap; everything else, and every pointer
 // the heap does not own, goes to the backend (backend.h).
 //
-// The small path is a size compare and a jump through the backend's
-// function pointer: no lock, no thread-local flag, no lookup. A pointer that
+// The small path is a size compare with a constant and a jump through the
+// backend's function pointer: no load ahead of the branch, no lock, no
+// thread-local flag, no lookup. A pointer that
 // is not page-aligned cannot be the heap's (its blocks are page-aligned), nor
 // the bootstrap arena's unless at page offset 16 (one test instruction); a
 // page-aligned one is checked against the heap's lock-free address filter
@@ -50,9 +51,11 @@ void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept {
   if (b == nullptr) [[unlikely]] {
     return bootstrap_alloc(bytes, align);  // static memory: already zero
   }
-  if (bytes < g_hot.threshold.load(std::memory_order_relaxed) || in_layer()) {
-    // Below the threshold (the backend became ready meanwhile), or the
-    // layer's own bookkeeping allocating: the backend.
+  if (bytes < g_hot.threshold.load(std::memory_order_acquire) || in_layer()) {
+    // Below the threshold (the backend became ready meanwhile, the request
+    // is between kFastPathLimit and a larger threshold, or the threshold is
+    // below kFastPathLimit), or the layer's own bookkeeping allocating: the
+    // backend.
     if (align <= 16) return zero ? b->calloc(1, bytes) : b->malloc(bytes);
     void* p = nullptr;
     if (b->posix_memalign(&p, align, bytes) != 0) return nullptr;
@@ -80,8 +83,10 @@ size_t usable_size_slow(void* p) noexcept {
 }  // namespace vmreclaim::alloc
 
 using vmreclaim::alloc::alloc_slow;
+using vmreclaim::alloc::fast_request;
 using vmreclaim::alloc::free_slow;
 using vmreclaim::alloc::maybe_large_block;
+using vmreclaim::alloc::realloc_slow;
 using vmreclaim::alloc::small_request;
 using vmreclaim::alloc::usable_size_slow;
 
@@ -99,7 +104,7 @@ inline size_t next_pow2(size_t x) noexcept {
 inline bool special_pointer(const void* p) noexcept { return vmreclaim::alloc::needs_owner_check(p); }
 
 void* aligned_impl(size_t align, size_t bytes) noexcept {
-  if (small_request(bytes)) {
+  if (fast_request(bytes)) {
     void* p = nullptr;
     int rc =
         g_hot.posix_memalign.load(std::memory_order_relaxed)(&p, align < sizeof(void*) ? sizeof(void*) : align, bytes);
@@ -121,9 +126,10 @@ void* move_block(void* p, size_t old, size_t bytes) noexcept {
   return q;
 }
 
-// Every realloc but a small block of the backend's staying small: kept out
-// of line so the shim's fast path saves no registers.
-[[gnu::noinline]] void* realloc_slow(void* p, size_t bytes) noexcept {
+}  // namespace
+
+// Kept out of line so the shim's fast path saves no registers.
+void* vmreclaim::alloc::realloc_slow(void* p, size_t bytes) noexcept {
   if (p == nullptr) return malloc(bytes);
   if (bytes == 0) {
     // glibc's behaviour, which programs on Linux rely on, whatever the backend.
@@ -150,15 +156,20 @@ void* move_block(void* p, size_t old, size_t bytes) noexcept {
     // usable size is copied: the caller may have used all of it.
     return move_block(p, g_hot.usable_size.load(std::memory_order_relaxed)(p), bytes);
   }
-  return g_hot.realloc.load(std::memory_order_relaxed)(p, bytes);
+  // Below the threshold: the backend's realloc (g_hot.realloc may be the
+  // slow one, which would come back here).
+  const Backend* b = backend();
+  if (b == nullptr) [[unlikely]] {
+    // Still loading, on this thread: only glibc can own `p`.
+    return move_block(p, g_hot.usable_size.load(std::memory_order_relaxed)(p), bytes);
+  }
+  return b->realloc(p, bytes);
 }
-
-}  // namespace
 
 extern "C" {
 
 __attribute__((visibility("default"))) void* malloc(size_t bytes) noexcept {
-  if (small_request(bytes)) [[likely]] {
+  if (fast_request(bytes)) [[likely]] {
     return g_hot.malloc.load(std::memory_order_relaxed)(bytes);
   }
   return alloc_slow(bytes, 16, false);
@@ -178,14 +189,14 @@ __attribute__((visibility("default"))) void* calloc(size_t n, size_t size) noexc
     errno = ENOMEM;
     return nullptr;
   }
-  if (small_request(bytes)) [[likely]] {
+  if (fast_request(bytes)) [[likely]] {
     return g_hot.calloc.load(std::memory_order_relaxed)(n, size);
   }
   return alloc_slow(bytes, 16, true);
 }
 
 __attribute__((visibility("default"))) void* realloc(void* p, size_t bytes) noexcept {
-  if (bytes != 0 && small_request(bytes) && p != nullptr && !special_pointer(p)) [[likely]] {
+  if (bytes != 0 && fast_request(bytes) && p != nullptr && !special_pointer(p)) [[likely]] {
     return g_hot.realloc.load(std::memory_order_relaxed)(p, bytes);
   }
   return realloc_slow(p, bytes);
@@ -202,7 +213,7 @@ __attribute__((visibility("default"))) void* reallocarray(void* p, size_t n, siz
 
 __attribute__((visibility("default"))) int posix_memalign(void** out, size_t align, size_t bytes) noexcept {
   if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
-  if (small_request(bytes)) [[likely]] {
+  if (fast_request(bytes)) [[likely]] {
     return g_hot.posix_memalign.load(std::memory_order_relaxed)(out, align, bytes);
   }
   void* p = alloc_slow(bytes, align, false);
