@@ -32,14 +32,14 @@ struct Backend {
 };
 
 // The shims' fast paths compare a request's size with this constant, never
-// with a value loaded from memory: on the Zen 5 guest of docs/benchmarks.md a
-// load of the threshold ahead of malloc's branch made glibc-simple over
-// mimalloc 60 % slower (1.99 s against 1.27 s with the same compare against
-// an immediate; "The small path: a compare with a constant"). It is the
-// default threshold. With a threshold of at least this, a request below it
-// is below the threshold and the fast paths call the backend directly; with
-// a smaller threshold (VMRECLAIM_MALLOC_THRESHOLD) the fast paths' functions
-// stay the slow ones below, which compare with the threshold itself.
+// with a value loaded from memory: on the Zen 5 guest of docs/benchmarks.md
+// ("The small path: a compare with a constant, on a line of its own") the
+// threshold's load ahead of malloc's branch, with its jump across a 64-byte
+// line, made glibc-simple over mimalloc 57 % slower. It is the default
+// threshold. With a threshold of at least this, a request below it is below
+// the threshold and the fast paths call the backend directly; with a smaller
+// threshold (VMRECLAIM_MALLOC_THRESHOLD) the fast paths' functions stay the
+// slow ones below, which compare with the threshold itself.
 inline constexpr size_t kFastPathLimit = size_t{128} << 10;
 
 // What the shims' fast paths call: the backend's functions once it is ready
