@@ -273,8 +273,7 @@ bool parse(int argc, char** argv, Options& o) {
     else if (k == "--ops") {
       o.ops = std::atol(v);
       o.ops_given = true;
-    }
-    else if (k == "--busy")
+    } else if (k == "--busy")
       o.busy_s = std::atof(v);
     else if (k == "--idle")
       o.idle_s = std::atof(v);
