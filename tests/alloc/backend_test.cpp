@@ -244,8 +244,9 @@ TEST(RunWithBadInput, AnUnknownBackendIsRefusedAndNothingRuns) {
 #endif
 
 // The first bytes of the function `name` exported by the ELF file at `path`
-// (empty if it cannot be found), and its address in *addr.
-std::string function_bytes(const std::string& path, const char* name, size_t n, uint64_t* addr) {
+// (empty if it cannot be found), and its address in *addr. Unused where the
+// test below is compiled out (sanitizer and Debug builds).
+[[maybe_unused]] std::string function_bytes(const std::string& path, const char* name, size_t n, uint64_t* addr) {
   std::string f = read_file(path);
   if (f.size() < sizeof(Elf64_Ehdr)) return "";
   Elf64_Ehdr eh;
