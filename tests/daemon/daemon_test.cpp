@@ -184,15 +184,16 @@ std::optional<Child> start_target(const std::string& daemon_socket, uint64_t rin
 }
 
 // The daemon on `sock` and one target (`ring_mib` MiB in its ring, 1 MiB
-// live) registered with it; nullopt (the test failed) if either did not come.
+// live, `target_env` added to its environment) registered with it; nullopt
+// (the test failed) if either did not come.
 struct DaemonWithTarget {
   Child daemon, target;
 };
 std::optional<DaemonWithTarget> start_with_target(const std::string& sock, const std::vector<std::string>& daemon_args,
-                                                  uint64_t ring_mib) {
+                                                  uint64_t ring_mib, const std::vector<std::string>& target_env = {}) {
   auto d = start_daemon(sock, daemon_args);
   if (!d) return std::nullopt;
-  auto t = start_target(sock, ring_mib, 1);
+  auto t = start_target(sock, ring_mib, 1, "", target_env);
   if (!t) return std::nullopt;
   if (!wait_registered(sock, {t->pid()}, 5s)) {
     ADD_FAILURE() << "target " << t->pid() << " did not register: " << d->stderr_so_far() << t->stderr_so_far();
@@ -519,11 +520,10 @@ std::optional<uint64_t> ring_bytes_of(pid_t pid) {
 // on a CPU about 30 times in the window.
 TEST(Daemon, ARegisteredIdleEngineSleeps) {
   const std::string sock = socket_path("sleep");
-  auto d = start_daemon(sock, {"--poll-ms", "100", "--discover-every", "0"});
-  ASSERT_TRUE(d);
-  auto t = start_target(sock, 4, 1, "", {"VMRECLAIM_PRESSURE_POLL_NS=100000000"});
-  ASSERT_TRUE(t);
-  ASSERT_TRUE(wait_registered(sock, {t->pid()}, 5s));
+  auto w = start_with_target(sock, {"--poll-ms", "100", "--discover-every", "0"}, 4,
+                             {"VMRECLAIM_PRESSURE_POLL_NS=100000000"});
+  ASSERT_TRUE(w);
+  Child* t = &w->target;
   std::this_thread::sleep_for(500ms);
   auto woke = engine_wakeups_during(t->pid(), 3s);
   ASSERT_TRUE(woke);
@@ -667,12 +667,10 @@ TEST(Daemon, AnEngineRegistersAgainWhenADaemonReturns) {
 // that wakes the engine (update=1), which is how a deferred ring is noticed.
 TEST(Daemon, ARegisteredEngineLeavesAnIdleRingUnsampledUntilItChanges) {
   const std::string sock = socket_path("idle");
-  auto d = start_daemon(sock, {"--poll-ms", "1000", "--discover-every", "0"});
-  ASSERT_TRUE(d);
-  auto t = start_target(sock, 4, 1, "",
-                        {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=200000000", "VMRECLAIM_AUTOTRIM_PCT_NORMAL=100"});
-  ASSERT_TRUE(t);
-  ASSERT_TRUE(wait_registered(sock, {t->pid()}, 5s));
+  auto w = start_with_target(sock, {"--poll-ms", "1000", "--discover-every", "0"}, 4,
+                             {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=200000000", "VMRECLAIM_AUTOTRIM_PCT_NORMAL=100"});
+  ASSERT_TRUE(w);
+  Child* t = &w->target;
   std::this_thread::sleep_for(1500ms);  // past its first samples
   auto woke = engine_wakeups_during(t->pid(), 3s);
   ASSERT_TRUE(woke);
@@ -697,11 +695,10 @@ TEST(Daemon, ARegisteredEngineLeavesAnIdleRingUnsampledUntilItChanges) {
 // not every sampling period (200 ms here: 15 wake-ups in the window).
 TEST(Daemon, ARegisteredEngineWithAnEmptyRingSleeps) {
   const std::string sock = socket_path("empty");
-  auto d = start_daemon(sock, {"--poll-ms", "1000", "--discover-every", "0"});
-  ASSERT_TRUE(d);
-  auto t = start_target(sock, 0, 1, "", {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=200000000"});
-  ASSERT_TRUE(t);
-  ASSERT_TRUE(wait_registered(sock, {t->pid()}, 5s));
+  auto w = start_with_target(sock, {"--poll-ms", "1000", "--discover-every", "0"}, 0,
+                             {"VMRECLAIM_SAMPLING_PERIOD_NORMAL_NS=200000000"});
+  ASSERT_TRUE(w);
+  Child* t = &w->target;
   std::this_thread::sleep_for(500ms);
   auto woke = engine_wakeups_during(t->pid(), 3s);
   ASSERT_TRUE(woke);
@@ -878,8 +875,11 @@ class CgroupV1 {
     f >> v;
     return v;
   }
-  uint64_t stat(const char* key) const {
-    std::ifstream f(dir_ + "/memory.stat");
+  uint64_t stat(const char* key) const { return keyed("memory.stat", key); }
+  // The value of `key` in a file of "key value" lines (memory.stat,
+  // memory.oom_control); 0 if absent.
+  uint64_t keyed(const char* file, const char* key) const {
+    std::ifstream f(dir_ + "/" + file);
     std::string k;
     uint64_t v = 0;
     while (f >> k >> v) {
@@ -1045,17 +1045,6 @@ struct OomCase {
   std::string daemon_log;
 };
 
-// The v1 cgroup's count of OOM kills (memory.oom_control's "oom_kill" line).
-uint64_t oom_kills(const CgroupV1& cg) {
-  std::ifstream f(cg.procs().substr(0, cg.procs().rfind('/')) + "/memory.oom_control");
-  std::string k;
-  uint64_t v = 0;
-  while (f >> k >> v) {
-    if (k == "oom_kill") return v;
-  }
-  return 0;
-}
-
 void start_oom_case(const char* what, int n, OomCase* c) {
   c->cg = std::make_unique<CgroupV1>("vmreclaimd_" + std::string(what) + "_" + std::to_string(::getpid()));
   ASSERT_TRUE(c->cg->ok());
@@ -1146,7 +1135,7 @@ void expect_all_drained(OomCase& c) {
   }
   // The hog and every target that went: each an OOM kill of the cgroup.
   if (killed > 0) {
-    EXPECT_GE(oom_kills(*c.cg), 1 + killed);
+    EXPECT_GE(c.cg->keyed("memory.oom_control", "oom_kill"), 1 + killed);
   }
 }
 
