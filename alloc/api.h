@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "backend.h"
 
@@ -29,7 +30,15 @@ inline bool small_request(size_t bytes) noexcept { return bytes < g_hot.threshol
 // A free of a pointer that is null, the arena's, or page-aligned.
 [[gnu::noinline]] void free_slow(void* p) noexcept;
 [[gnu::noinline]] size_t usable_size_slow(void* p) noexcept;
-// Lock-free: false if `p` is certainly not one of the heap's blocks.
+// Lock-free: whether `p` lies in the layer's address range (its blocks,
+// live or freed, and the parts of the range between them).
 bool maybe_large_block(const void* p) noexcept;
+
+// For the exit report: large requests the backend served (no room in the
+// range), and frees that took the slow path yet were the backend's (a
+// pointer in the window but not in the range; every free where no range
+// could be reserved).
+extern std::atomic<uint64_t> g_large_to_backend __attribute__((visibility("hidden")));
+extern std::atomic<uint64_t> g_slow_frees_to_backend __attribute__((visibility("hidden")));
 
 }  // namespace vmreclaim::alloc

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,11 +17,38 @@
 
 namespace vmreclaim::alloc {
 
-alignas(4096) unsigned char g_bootstrap_arena[kBootstrapArenaBytes];
+constinit std::atomic<uintptr_t> g_arena_base{~uintptr_t{0} - kBootstrapArenaBytes + 1};
 
 namespace {
 
+// The arena where the layer's range could not be reserved.
+alignas(4096) unsigned char g_static_arena[kBootstrapArenaBytes];
 std::atomic<size_t> g_arena_used{0};
+
+// Sets the arena up on first call: the first part of the layer's range,
+// mapped read-write, or the static array. Returns its start.
+uintptr_t arena() noexcept {
+  static std::atomic<int> state{0};  // 0: not set up; 1: being set up; 2: set
+  if (state.load(std::memory_order_acquire) == 2) return g_arena_base.load(std::memory_order_relaxed);
+  int expected = 0;
+  if (state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    uintptr_t at = 0;
+    if (AddressRange* r = process_range()) {
+      at = r->take(kBootstrapArenaBytes, 4096);
+      if (at != 0 && ::mmap(reinterpret_cast<void*>(at), kBootstrapArenaBytes, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        at = 0;  // its part stays reserved, unused
+      }
+    }
+    if (at == 0) at = reinterpret_cast<uintptr_t>(g_static_arena);
+    g_arena_base.store(at, std::memory_order_relaxed);
+    // Release: the base before the state; pairs with the acquire loads here.
+    state.store(2, std::memory_order_release);
+    return at;
+  }
+  while (state.load(std::memory_order_acquire) != 2) ::sched_yield();
+  return g_arena_base.load(std::memory_order_relaxed);
+}
 
 Backend g_backend;
 BackendKind g_kind = BackendKind::glibc;
@@ -126,25 +154,35 @@ void load() noexcept {
   // are complete first.
   g_state.store(2, std::memory_order_release);
   // The fast paths: each function with release, pairing with the shims'
-  // acquire loads of it. free and usable_size route by address and are the
+  // loads of it. free and usable_size route by address and are the
   // backend's whatever the threshold; the others only when every request
-  // below kFastPathLimit is below the threshold too.
-  g_hot.free.store(b.free, std::memory_order_release);
-  g_hot.usable_size.store(b.usable_size, std::memory_order_release);
+  // below kFastPathLimit is below the threshold too. Where the arena is
+  // outside the window (no range could be reserved), free, sized delete,
+  // realloc and malloc_usable_size keep going through the slow paths, which
+  // know it.
+  const bool routed = in_window(reinterpret_cast<const void*>(arena()));
+  if (routed) {
+    g_hot.free.store(b.free, std::memory_order_release);
+    g_hot.usable_size.store(b.usable_size, std::memory_order_release);
+  } else {
+    g_hot.free.store(free_slow, std::memory_order_release);
+    g_hot.usable_size.store(usable_size_slow, std::memory_order_release);
+  }
   if (threshold >= kFastPathLimit) {
     g_hot.malloc.store(b.malloc, std::memory_order_release);
-    g_hot.free_sized.store(b.free_sized, std::memory_order_release);
     g_hot.calloc.store(b.calloc, std::memory_order_release);
-    g_hot.realloc.store(b.realloc, std::memory_order_release);
     g_hot.posix_memalign.store(b.posix_memalign, std::memory_order_release);
+    if (routed) {
+      g_hot.free_sized.store(b.free_sized, std::memory_order_release);
+      g_hot.realloc.store(b.realloc, std::memory_order_release);
+    }
   }
 }
 
 bool arena_has_room() noexcept { return g_arena_used.load(std::memory_order_relaxed) < kBootstrapArenaBytes / 2; }
 
-// Trampolines for the fast paths that do not look at the threshold: a
-// pointer reaching them before the backend is ready was not handed out by
-// the backend (the arena's are filtered out before), so wait for it.
+}  // namespace
+
 const Backend& wait_for_backend() noexcept {
   for (;;) {
     if (const Backend* b = backend()) return *b;
@@ -157,8 +195,22 @@ const Backend& wait_for_backend() noexcept {
     ::sched_yield();
   }
 }
-void boot_free(void* p) noexcept { wait_for_backend().free(p); }
-size_t boot_usable_size(void* p) noexcept { return wait_for_backend().usable_size(p); }
+namespace {
+
+// Trampolines for the fast paths that do not look at the threshold: a
+// pointer reaching them before the backend is ready was not handed out by
+// the backend (the arena's are filtered out before), so wait for it.
+// A null pointer needs nobody (libraries free one in constructors that run
+// before this library's, while nobody may load the backend yet); an arena
+// block reaches these only where the arena is the static one (outside the
+// window).
+void boot_free(void* p) noexcept {
+  if (p != nullptr && !in_bootstrap_arena(p)) wait_for_backend().free(p);
+}
+size_t boot_usable_size(void* p) noexcept {
+  if (p == nullptr) return 0;
+  return in_bootstrap_arena(p) ? bootstrap_usable_size(p) : wait_for_backend().usable_size(p);
+}
 
 // What the fast paths call until the backend is ready, and for good when the
 // threshold is below kFastPathLimit: the slow paths, which serve from the
@@ -221,18 +273,16 @@ const Backend* backend() noexcept {
 BackendKind backend_in_use() noexcept { return g_kind; }
 
 void* bootstrap_alloc(size_t bytes, size_t align) noexcept {
-  // Each block is preceded by its size, 16 bytes before the pointer, and
-  // starts at page offset 16 (its size at the page's start) or, for more
-  // alignment, at a page boundary (its size at the end of the page before).
-  constexpr size_t kPage = 4096;
+  // Each block is preceded by its size, in the 16 bytes before the pointer.
   auto round_up = [](size_t v, size_t a) { return (v + a - 1) / a * a; };
+  auto* base = reinterpret_cast<unsigned char*>(arena());
   size_t used = g_arena_used.load(std::memory_order_relaxed);
   for (;;) {
-    size_t start = align <= 16 ? round_up(used, kPage) + 16 : round_up(used + 16, align < kPage ? kPage : align);
+    size_t start = round_up(used + 16, align < 16 ? 16 : align);
     if (bytes > kBootstrapArenaBytes || start > kBootstrapArenaBytes - bytes) return nullptr;
     if (g_arena_used.compare_exchange_weak(used, start + bytes, std::memory_order_relaxed)) {
-      std::memcpy(g_bootstrap_arena + start - 16, &bytes, sizeof bytes);
-      return g_bootstrap_arena + start;
+      std::memcpy(base + start - 16, &bytes, sizeof bytes);
+      return base + start;
     }
   }
 }

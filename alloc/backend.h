@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "address_range.h"
 #include "backend_names.h"
 
 namespace vmreclaim::alloc {
@@ -76,26 +77,33 @@ const Backend* backend() noexcept;
 BackendKind backend_in_use() noexcept;
 
 // The bootstrap arena: zeroed memory, 16-byte aligned (or `align`); nullptr
-// when exhausted. Every block starts at a page offset of 16 (or 0 when more
-// alignment is asked), so that the shims' one-instruction test below sends
-// it to the slow path; a block therefore takes at least a page (of static
-// memory, resident only once touched: the few dozen requests made before
-// the backend is loaded).
+// when exhausted. It is the first part of the layer's address range, so
+// free()'s window test sends its blocks to the slow path, which ignores them
+// (where the range could not be reserved, a static array, and the fast
+// paths of free, realloc and malloc_usable_size stay the slow ones). Each
+// block is preceded by its size.
 void* bootstrap_alloc(size_t bytes, size_t align) noexcept;
 size_t bootstrap_usable_size(const void* p) noexcept;
 
-extern unsigned char g_bootstrap_arena[] __attribute__((visibility("hidden")));
 inline constexpr size_t kBootstrapArenaBytes = 4 << 20;
+// The arena's start; until it is set up, a value no pointer is within
+// kBootstrapArenaBytes above.
+extern std::atomic<uintptr_t> g_arena_base __attribute__((visibility("hidden")));
 inline bool in_bootstrap_arena(const void* p) noexcept {
-  return reinterpret_cast<uintptr_t>(p) - reinterpret_cast<uintptr_t>(g_bootstrap_arena) < kBootstrapArenaBytes;
+  // Relaxed: an arena block reaching free() was handed out after the base
+  // was stored, and the program's hand-over of the pointer orders the two.
+  return reinterpret_cast<uintptr_t>(p) - g_arena_base.load(std::memory_order_relaxed) < kBootstrapArenaBytes;
 }
 
-// The free()-side fast-path test, one instruction: false for most backend
-// pointers, true for every pointer that may be the heap's (page-aligned) or
-// the arena's (page offset 0 or 16). A backend pointer that happens to sit
-// at page offset 16 takes the slow path, which hands it on.
-inline bool needs_owner_check(const void* p) noexcept {
-  return (reinterpret_cast<uintptr_t>(p) & (4096 - 1) & ~uintptr_t{16}) == 0;
-}
+// The free()-side fast-path test, a shift and a compare of constants, no
+// load: true for every pointer that may be the layer's (its blocks and the
+// arena lie in its address range, in the window of address_range.h), false
+// for every pointer of the backend (the kernel never maps there by itself).
+inline bool needs_owner_check(const void* p) noexcept { return in_window(p); }
+
+// The backend for a pointer that is not the layer's: the ready one, or
+// while this thread is loading it, glibc's (only glibc can own a pointer
+// then); waits while another thread loads it.
+const Backend& wait_for_backend() noexcept;
 
 }  // namespace vmreclaim::alloc

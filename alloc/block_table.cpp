@@ -116,7 +116,6 @@ Block* BlockTable::insert(uintptr_t addr, size_t capacity) noexcept {
     return nullptr;
   }
   link(b);
-  filter_.add(addr);
   count_++;
   return b;
 }
@@ -140,7 +139,6 @@ Block* BlockTable::containing(uintptr_t addr) const noexcept {
 void BlockTable::rekey(Block* b, uintptr_t new_addr) noexcept {
   order_erase(b);
   unlink(b);
-  filter_.remove(b->addr);
   count_--;
   b->addr = new_addr;
   attach(b);
@@ -149,14 +147,12 @@ void BlockTable::rekey(Block* b, uintptr_t new_addr) noexcept {
 void BlockTable::detach(Block* b) noexcept {
   order_erase(b);
   unlink(b);
-  filter_.remove(b->addr);
   count_--;
 }
 
 void BlockTable::attach(Block* b) noexcept {
   order_insert(b);  // room kept since detach(): cannot fail
   link(b);
-  filter_.add(b->addr);
   count_++;
 }
 
@@ -168,7 +164,6 @@ void BlockTable::discard_detached(Block* b) noexcept {
 void BlockTable::erase(Block* b) noexcept {
   order_erase(b);
   unlink(b);
-  filter_.remove(b->addr);
   count_--;
   b->hash_next = free_records_;
   free_records_ = b;

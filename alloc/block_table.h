@@ -5,7 +5,6 @@
 // Not thread-safe: the heap's lock guards it. Never calls malloc.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -34,29 +33,6 @@ struct Block {
   Block* age_next = nullptr;
 };
 
-// A lock-free "could `addr` be the start of one of the table's blocks?":
-// counters in hashed slots, raised while an address is indexed. No false
-// negatives, so free() can send every pointer it says no to straight to the
-// backend without the heap's lock; a yes is confirmed under the lock.
-// Updated under the heap's lock, read without it (relaxed: a pointer reaching
-// free() was returned by an allocation whose increment happens-before the
-// free through the program's own hand-over, so the load sees that increment
-// or a later value, and the block's own decrement only comes with its free).
-class AddressFilter {
- public:
-  static constexpr unsigned kSlotBits = 14;
-
-  void add(uintptr_t addr) noexcept { counts_[index(addr)].fetch_add(1, std::memory_order_relaxed); }
-  void remove(uintptr_t addr) noexcept { counts_[index(addr)].fetch_sub(1, std::memory_order_relaxed); }
-  bool may_contain(uintptr_t addr) const noexcept { return counts_[index(addr)].load(std::memory_order_relaxed) != 0; }
-
- private:
-  static size_t index(uintptr_t addr) noexcept {
-    return static_cast<size_t>(((addr >> 12) * 0x9E3779B97F4A7C15ull) >> (64 - kSlotBits));
-  }
-  std::atomic<uint32_t> counts_[size_t{1} << kSlotBits] = {};
-};
-
 class BlockTable {
  public:
   explicit BlockTable(OsPages& os) noexcept : os_(os) {}
@@ -82,7 +58,6 @@ class BlockTable {
   void discard_detached(Block* b) noexcept;
 
   size_t size() const noexcept { return count_; }
-  const AddressFilter& filter() const noexcept { return filter_; }
 
  private:
   size_t bucket_of(uintptr_t addr) const noexcept;
@@ -105,7 +80,6 @@ class BlockTable {
   Block* free_records_ = nullptr;  // chained through hash_next
   Block** ordered_ = nullptr;      // count_ entries, ascending addr
   size_t ordered_cap_ = 0;
-  AddressFilter filter_;  // every indexed address
 };
 
 }  // namespace vmreclaim::alloc

@@ -20,7 +20,6 @@ using vmreclaim::alloc::alloc_slow;
 using vmreclaim::alloc::fast_request;
 using vmreclaim::alloc::free_slow;
 using vmreclaim::alloc::g_hot;
-using vmreclaim::alloc::in_bootstrap_arena;
 
 constexpr size_t kDefaultAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 
@@ -84,12 +83,12 @@ inline void delete_plain(void* p) noexcept {
   free_slow(p);
 }
 
-// A block deleted with a size below kFastPathLimit: g_hot.free_sized is the
-// backend's when the threshold is at least that (the block was allocated
-// below it: the backend's, unless it came from the arena), else it routes by
-// address as free() does.
+// A block deleted with a size below kFastPathLimit and outside the window:
+// g_hot.free_sized is the backend's when the threshold is at least that (the
+// block was allocated below it: the backend's), else it routes by address as
+// free() does.
 inline void delete_sized(void* p, size_t bytes) noexcept {
-  if (fast_request(bytes) && p != nullptr && !in_bootstrap_arena(p)) [[likely]] {
+  if (fast_request(bytes) && p != nullptr && !vmreclaim::alloc::needs_owner_check(p)) [[likely]] {
     g_hot.free_sized.load(std::memory_order_relaxed)(p, bytes);
     return;
   }

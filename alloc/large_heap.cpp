@@ -67,8 +67,7 @@ void LargeHeap::note_live(int64_t delta) noexcept {
 
 Block* LargeHeap::live_block_locked(const void* p, Use use) noexcept {
   const auto a = reinterpret_cast<uintptr_t>(p);
-  if (a % kPageSize != 0) return nullptr;  // the heap only hands out page-aligned blocks
-  Block* b = table_.find(a);
+  Block* b = a % kPageSize == 0 ? table_.find(a) : nullptr;  // blocks are page-aligned
   if (b != nullptr && b->state == BlockState::cached) {
     const size_t capacity = b->capacity;
     pthread_mutex_unlock(&mu_);
@@ -87,19 +86,7 @@ Block* LargeHeap::live_block_locked(const void* p, Use use) noexcept {
   return b;
 }
 
-void LargeHeap::check_foreign(const void* p, Use use) noexcept {
-  const auto a = reinterpret_cast<uintptr_t>(p);
-  if (a % kPageSize != 0) return;
-  // glibc reads its chunk header in the 16 bytes before p: the page before
-  // p and p's own page must be mapped for p to be its. Other backends need
-  // only p's own page (set_backend_header_before_blocks).
-  int err = ENOMEM;
-  if (!header_before_blocks_) {
-    err = os_.mapped(p, kPageSize);
-  } else if (a >= kPageSize) {
-    err = os_.mapped(reinterpret_cast<const void*>(a - kPageSize), 2 * kPageSize);
-  }
-  if (err != ENOMEM) return;  // mapped (or the kernel cannot say): the system allocator's to judge
+void LargeHeap::report_stray(const void* p, Use use) noexcept {
   size_t gone = 0;
   {
     Locked lk(mu_);
@@ -109,7 +96,7 @@ void LargeHeap::check_foreign(const void* p, Use use) noexcept {
     }
   }
   if (gone != 0) misuse("%s of large block %p (%zu bytes, unmapped since)", after_free(use), p, gone);
-  misuse("%s of unmapped memory %p", verb(use), p);
+  misuse("%s of unmapped memory %p (the layer's range, no block there)", verb(use), p);
 }
 
 void LargeHeap::note_gone_locked(uintptr_t addr, size_t capacity) noexcept {
@@ -217,7 +204,7 @@ void* LargeHeap::allocate(size_t bytes, size_t align, bool zero) noexcept {
 }
 
 bool LargeHeap::free(void* p) noexcept {
-  if (reinterpret_cast<uintptr_t>(p) % kPageSize != 0) return false;
+  if (!os_.owns(p)) return false;
   Span unmap[kMaxEvictions + 1];
   size_t nunmap = 0;
   bool update = false;
@@ -265,10 +252,7 @@ bool LargeHeap::free(void* p) noexcept {
       }
     }
   }
-  if (foreign) {
-    check_foreign(p, Use::free);
-    return false;
-  }
+  if (foreign) report_stray(p, Use::free);
   for (size_t i = 0; i < nunmap; i++) os_.unmap(unmap[i].addr, unmap[i].bytes);
   if (need_room) {
     ring_.make_room();
@@ -290,6 +274,7 @@ bool LargeHeap::free(void* p) noexcept {
 }
 
 size_t LargeHeap::usable_size(const void* p, Use use) noexcept {
+  if (!os_.owns(p)) return 0;
   size_t n = 0;
   {
     Locked lk(mu_);
@@ -300,7 +285,7 @@ size_t LargeHeap::usable_size(const void* p, Use use) noexcept {
       if (use == Use::usable_size) b->size = n;
     }
   }
-  if (n == 0) check_foreign(p, use);
+  if (n == 0) report_stray(p, use);
   return n;
 }
 
@@ -326,6 +311,8 @@ void LargeHeap::split_tail_locked(Block* b, size_t keep, Span* unmap, bool* upda
 }
 
 void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
+  *ours = os_.owns(p);
+  if (!*ours) return nullptr;
   const size_t capacity = capacity_for(bytes);
   Block* b = nullptr;
   Block* onto = nullptr;  // a cached block the contents move onto
@@ -340,7 +327,6 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
   {
     Locked lk(mu_);
     b = live_block_locked(p, Use::realloc);
-    *ours = b != nullptr;
     if (b != nullptr) {
       if (capacity == 0) {
         errno = ENOMEM;
@@ -388,10 +374,7 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
       }
     }
   }
-  if (b == nullptr) {
-    check_foreign(p, Use::realloc);
-    return nullptr;
-  }
+  if (b == nullptr) report_stray(p, Use::realloc);
   if (update) ring_.update_accounting();
   if (tail.addr != nullptr) os_.unmap(tail.addr, tail.bytes);
   for (size_t i = 0; i < nevicted; i++) os_.unmap(evicted[i].addr, evicted[i].bytes);
@@ -417,8 +400,8 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
     // Released by the reclaimer: its pages would fault if written, so the
     // old pages move onto its start instead (mremap MREMAP_FIXED: page
     // tables move, nothing is copied, the moved pages stay resident; the
-    // rest of the block faults as fresh memory would). The old range is
-    // unmapped.
+    // rest of the block faults as fresh memory would). The old range goes
+    // back to the heap's address range.
     const int err = os_.move_onto(p, old_capacity, reinterpret_cast<void*>(onto->addr));
     Span lost{nullptr, 0};
     {

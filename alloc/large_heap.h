@@ -60,17 +60,17 @@ class LargeHeap {
   enum class Use { free, realloc, usable_size };
 
   // Misuse the heap can see is reported in one line on stderr and aborts
-  // the process: a pointer to a block already freed (cached, or unmapped
-  // since: remembered for the last kGoneBlocks), a page-aligned pointer into
-  // the middle of a block, and a page-aligned pointer the system allocator
-  // would fault on (nothing mapped at it or in the page before, where its
-  // chunk header would be).
+  // the process: any pointer into its address range that is not a live
+  // block's start (a block already freed, cached or unmapped since; a
+  // pointer into the middle of a block; a part of the range no block holds).
+  // Pointers outside the range are never the heap's.
 
-  // Frees one of the heap's blocks. False if `p` is not one (the caller
-  // hands it to the system allocator).
+  // Frees one of the heap's blocks. False if `p` is outside the heap's
+  // range (the caller hands it to the backend).
   bool free(void* p) noexcept;
 
-  // The usable size of one of the heap's live blocks, 0 if `p` is not one.
+  // The usable size of one of the heap's live blocks, 0 if `p` is outside
+  // the heap's range.
   size_t usable_size(const void* p, Use use = Use::usable_size) noexcept;
 
   // Resizes one of the heap's blocks to `bytes` (at least the threshold),
@@ -83,18 +83,6 @@ class LargeHeap {
   void* reallocate(void* p, size_t bytes, bool* ours) noexcept;
 
   HeapSnapshot snapshot() noexcept;
-
-  // False if `p` is certainly not one of the heap's blocks (live or cached);
-  // lock-free, for free()'s fast path.
-  bool may_own(const void* p) const noexcept { return table_.filter().may_contain(reinterpret_cast<uintptr_t>(p)); }
-
-  // Whether the allocator underneath reads a header just before its blocks
-  // (glibc; the default): then a page-aligned pointer that is not the
-  // heap's is only plausible if the page before it is mapped too. Other
-  // allocators keep their metadata elsewhere, and their blocks may start a
-  // mapping: only the pointer's own page is tested. Set once, before the
-  // heap is shared.
-  void set_backend_header_before_blocks(bool yes) noexcept { header_before_blocks_ = yes; }
 
   // fork(): the lock is held across it, so the child never inherits it held.
   void lock_for_fork() noexcept { pthread_mutex_lock(&mu_); }
@@ -112,8 +100,8 @@ class LargeHeap {
   // Under the lock: the block `p` starts, nullptr if none; aborts (after
   // unlocking) on a freed block or an interior pointer.
   Block* live_block_locked(const void* p, Use use) noexcept;
-  // Without the lock, for a page-aligned pointer that is not the heap's.
-  void check_foreign(const void* p, Use use) noexcept;
+  // Without the lock, for a pointer in the range that is no block's.
+  [[noreturn]] void report_stray(const void* p, Use use) noexcept;
   void note_gone_locked(uintptr_t addr, size_t capacity) noexcept;
   // Cuts `b` to its first `keep` bytes; the rest becomes a cached block, or,
   // when the cache cannot take it, *unmap (for the caller, without the lock).
@@ -139,7 +127,6 @@ class LargeHeap {
   // Set while one thread grows/flushes the ring without the lock: nobody
   // else may enter or cancel meanwhile, so they bypass the cache.
   bool ring_exclusive_ = false;
-  bool header_before_blocks_ = true;
 };
 
 }  // namespace vmreclaim::alloc

@@ -30,9 +30,6 @@ Layer& layer() noexcept {
     // exists: it is allocated at the first large request, after this.
     vmreclaim_set_control_default(0);
     Layer* l = new (g_storage) Layer(settings());
-    // Built only once the backend is ready (the first large request, after
-    // backend() returned it), so its kind is known.
-    l->heap.set_backend_header_before_blocks(backend_in_use() == BackendKind::glibc);
     g_layer.store(l, std::memory_order_release);
     install_fork_handlers();
     return *l;

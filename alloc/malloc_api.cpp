@@ -4,11 +4,11 @@
 //
 // The small path is a size compare with a constant and a jump through the
 // backend's function pointer: no load ahead of the branch, no lock, no
-// thread-local flag, no lookup. A pointer that
-// is not page-aligned cannot be the heap's (its blocks are page-aligned), nor
-// the bootstrap arena's unless at page offset 16 (one test instruction); a
-// page-aligned one is checked against the heap's lock-free address filter
-// and only looked up under the heap's lock when the filter says it may be.
+// thread-local flag, no lookup. A pointer is the layer's only if it lies in
+// the layer's address range (address_range.h), which sits in a fixed window
+// of the address space: free() tests the window with a shift and a compare
+// of constants, true for none of the backend's pointers, and the slow path
+// tests the range itself (the bootstrap arena is its first part).
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -33,17 +33,12 @@ using vmreclaim::alloc::layer;
 
 namespace vmreclaim::alloc {
 
+std::atomic<uint64_t> g_large_to_backend{0};
+std::atomic<uint64_t> g_slow_frees_to_backend{0};
+
 bool maybe_large_block(const void* p) noexcept {
-  if (reinterpret_cast<uintptr_t>(p) % kPageSize != 0) return false;
   const Layer* l = layer_if_built();
-  if (l == nullptr) return false;
-  // Under glibc every page-aligned pointer goes to the heap, whose misuse
-  // checks (a block freed twice after eviction, an interior pointer, memory
-  // unmapped under it) need it; glibc's own page-aligned blocks are rare.
-  // A private backend's are common, and go to it unless the heap may own
-  // them or they lie where the layer ever mapped blocks: the same checks
-  // then see a block's interior and the blocks unmapped since.
-  return backend_in_use() == BackendKind::glibc || l->heap.may_own(p) || l->os.may_have_mapped(p);
+  return l != nullptr && l->os.owns(p);
 }
 
 void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept {
@@ -62,13 +57,25 @@ void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept {
     if (zero) memset(p, 0, bytes);
     return p;
   }
-  return layer().heap.allocate(bytes, align < kPageSize ? kPageSize : align, zero);
+  if (void* p = layer().heap.allocate(bytes, align < kPageSize ? kPageSize : align, zero)) return p;
+  // No room in the layer's range (or it could not be reserved): the backend
+  // serves the block. It lies outside the range, so every later call on it
+  // goes to the backend too.
+  g_large_to_backend.fetch_add(1, std::memory_order_relaxed);
+  if (align <= 16) return zero ? b->calloc(1, bytes) : b->malloc(bytes);
+  void* p = nullptr;
+  if (b->posix_memalign(&p, align, bytes) != 0) return nullptr;
+  if (zero) memset(p, 0, bytes);
+  return p;
 }
 
 void free_slow(void* p) noexcept {
   if (p == nullptr || in_bootstrap_arena(p)) return;  // arena blocks are never reused
   if (maybe_large_block(p) && layer().heap.free(p)) return;
-  g_hot.free.load(std::memory_order_relaxed)(p);
+  // In the window but not the layer's (or the range could not be reserved
+  // and the fast paths come here for every pointer).
+  g_slow_frees_to_backend.fetch_add(1, std::memory_order_relaxed);
+  wait_for_backend().free(p);
 }
 
 size_t usable_size_slow(void* p) noexcept {
@@ -77,7 +84,7 @@ size_t usable_size_slow(void* p) noexcept {
   if (maybe_large_block(p)) {
     if (size_t n = layer().heap.usable_size(p); n != 0) return n;
   }
-  return g_hot.usable_size.load(std::memory_order_relaxed)(p);
+  return wait_for_backend().usable_size(p);
 }
 
 }  // namespace vmreclaim::alloc
@@ -144,7 +151,11 @@ void* vmreclaim::alloc::realloc_slow(void* p, size_t bytes) noexcept {
     if (!small_request(bytes) && !in_layer()) {
       bool ours = false;
       void* q = l.heap.reallocate(p, bytes, &ours);
-      if (ours) return q;
+      if (q != nullptr) return q;
+      // No room in the layer's range: the data moves to a new block (the
+      // backend's, unless room was made meanwhile); out of memory, the old
+      // block stays.
+      if (ours) return move_block(p, l.heap.usable_size(p, vmreclaim::alloc::LargeHeap::Use::realloc), bytes);
     } else if (size_t old = l.heap.usable_size(p, vmreclaim::alloc::LargeHeap::Use::realloc); old != 0) {
       // Below the threshold now: the data moves to the backend.
       return move_block(p, old, bytes);
@@ -154,14 +165,14 @@ void* vmreclaim::alloc::realloc_slow(void* p, size_t bytes) noexcept {
   if (!small_request(bytes) && !in_layer()) {
     // At or above the threshold now: the data moves to the heap. The whole
     // usable size is copied: the caller may have used all of it.
-    return move_block(p, g_hot.usable_size.load(std::memory_order_relaxed)(p), bytes);
+    return move_block(p, vmreclaim::alloc::wait_for_backend().usable_size(p), bytes);
   }
   // Below the threshold: the backend's realloc (g_hot.realloc may be the
   // slow one, which would come back here).
   const Backend* b = backend();
   if (b == nullptr) [[unlikely]] {
     // Still loading, on this thread: only glibc can own `p`.
-    return move_block(p, g_hot.usable_size.load(std::memory_order_relaxed)(p), bytes);
+    return move_block(p, vmreclaim::alloc::wait_for_backend().usable_size(p), bytes);
   }
   return b->realloc(p, bytes);
 }

@@ -8,64 +8,91 @@
 namespace vmreclaim::alloc {
 namespace {
 constexpr auto relaxed = std::memory_order_relaxed;
+constexpr size_t kPage = 4096;
+}  // namespace
+
+OsPages::OsPages(size_t bytes) noexcept : range_(&own_) {
+  // Unit tests: a failed reservation leaves a range that holds nothing, and
+  // every map fails with ENOMEM.
+  own_.reserve(bytes, AddressRange::Placement::anywhere);
 }
 
-void OsPages::note_mapped(const void* addr, size_t bytes) noexcept {
-  const uintptr_t first = reinterpret_cast<uintptr_t>(addr) >> kGranuleShift;
-  const uintptr_t last = (reinterpret_cast<uintptr_t>(addr) + bytes - 1) >> kGranuleShift;
-  for (uintptr_t g = first; g <= last; g++) {
-    const size_t bit = granule_bit(g);
-    // Relaxed: see may_have_mapped().
-    granules_[bit / 64].fetch_or(uint64_t{1} << (bit % 64), relaxed);
-  }
+namespace {
+// Maps read-write memory over [at, at + bytes) of the range (replacing its
+// reservation); false with errno if the kernel refused.
+bool map_over(uintptr_t at, size_t bytes) noexcept {
+  void* p = ::mmap(reinterpret_cast<void*>(at), bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                   -1, 0);
+  return p != MAP_FAILED;
 }
+}  // namespace
 
-void* OsPages::map(size_t bytes) noexcept {
-  counters_.maps.fetch_add(1, relaxed);
-  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return nullptr;
-  note_mapped(p, bytes);
-  return p;
-}
+void* OsPages::map(size_t bytes) noexcept { return map_aligned(bytes, kPage); }
 
 void* OsPages::map_aligned(size_t bytes, size_t align) noexcept {
-  if (bytes > SIZE_MAX - align) {
+  counters_.maps.fetch_add(1, relaxed);
+  const uintptr_t at = range_ != nullptr ? range_->take(bytes, align < kPage ? kPage : align) : 0;
+  if (at == 0) {
+    counters_.range_full.fetch_add(1, relaxed);
     errno = ENOMEM;
     return nullptr;
   }
-  const size_t span = bytes + align;
-  auto* base = static_cast<char*>(map(span));
-  if (base == nullptr) return nullptr;
-  const auto b = reinterpret_cast<uintptr_t>(base);
-  char* aligned = base + ((align - b % align) % align);
-  // Failing to trim only wastes address space; the block itself is fine.
-  if (aligned > base) unmap(base, static_cast<size_t>(aligned - base));
-  char* end = aligned + bytes;
-  if (end < base + span) unmap(end, static_cast<size_t>(base + span - end));
-  return aligned;
+  if (!map_over(at, bytes)) {
+    const int err = errno;
+    // MAP_FIXED may have unmapped the part before failing: reserve it again
+    // only if nothing else is there.
+    range_->release_hole(at, bytes);
+    errno = err;
+    return nullptr;
+  }
+  return reinterpret_cast<void*>(at);
 }
 
 int OsPages::unmap(void* addr, size_t bytes) noexcept {
   counters_.unmaps.fetch_add(1, relaxed);
-  return ::munmap(addr, bytes) == 0 ? 0 : errno;
+  return range_->release(reinterpret_cast<uintptr_t>(addr), bytes);
 }
 
 void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
+  const auto a = reinterpret_cast<uintptr_t>(addr);
+  if (new_bytes <= old_bytes) {
+    if (new_bytes < old_bytes && unmap(static_cast<char*>(addr) + new_bytes, old_bytes - new_bytes) != 0)
+      return nullptr;
+    return addr;
+  }
   counters_.remaps.fetch_add(1, relaxed);
-  void* p = ::mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE);
-  if (p == MAP_FAILED) return nullptr;
-  note_mapped(p, new_bytes);
+  // The range free right after it: map the growth there, nothing moves.
+  if (range_->take_at(a + old_bytes, new_bytes - old_bytes)) {
+    if (map_over(a + old_bytes, new_bytes - old_bytes)) return addr;
+    range_->release_hole(a + old_bytes, new_bytes - old_bytes);
+  }
+  // Elsewhere in the range: the pages move there (the kernel moves page
+  // tables); the rest of the new block is fresh.
+  const uintptr_t to = range_->take(new_bytes, kPage);
+  if (to == 0) {
+    counters_.range_full.fetch_add(1, relaxed);
+    return nullptr;
+  }
+  void* p = ::mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(to));
+  if (p == MAP_FAILED) {
+    range_->release_hole(to, new_bytes);
+    return nullptr;
+  }
+  // The old range is unmapped now: reserved again, unless something else
+  // was mapped there in between (then it is lost to the range).
+  range_->release_hole(a, old_bytes);
   return p;
 }
 
 int OsPages::move_onto(void* from, size_t bytes, void* to) noexcept {
   counters_.remaps.fetch_add(1, relaxed);
   void* p = ::mremap(from, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED, to);
-  return p == MAP_FAILED ? errno : 0;
+  if (p == MAP_FAILED) return errno;
+  range_->release_hole(reinterpret_cast<uintptr_t>(from), bytes);
+  return 0;
 }
 
 void OsPages::zero_resident(void* addr, size_t bytes) noexcept {
-  constexpr size_t kPage = 4096;
   constexpr size_t kPagesPerCall = 4096;  // 16 MiB per mincore(), 4 KiB of stack
   unsigned char resident[kPagesPerCall];
   auto* p = static_cast<unsigned char*>(addr);
@@ -94,13 +121,6 @@ void OsPages::zero_resident(void* addr, size_t bytes) noexcept {
     p += span;
     bytes -= span;
   }
-}
-
-int OsPages::mapped(const void* addr, size_t bytes) noexcept {
-  unsigned char resident[8];
-  if (bytes > sizeof resident * 4096) return EINVAL;
-  counters_.mincores.fetch_add(1, relaxed);
-  return ::mincore(const_cast<void*>(addr), bytes, resident) == 0 ? 0 : errno;
 }
 
 void* OsPages::map_metadata(size_t bytes) noexcept {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "api.h"
 #include "backend.h"
 #include "layer.h"
 
@@ -87,6 +88,8 @@ void write_report() noexcept {
   w.add("realloc_tails_cached", h.heap.realloc_tails_cached);
   w.add("tails_rejoined", h.heap.tails_rejoined);
   w.add("peak_live_bytes", h.heap.peak_live_bytes);
+  w.add("large_to_backend", g_large_to_backend.load(std::memory_order_relaxed));
+  w.add("slow_frees_to_backend", g_slow_frees_to_backend.load(std::memory_order_relaxed));
   w.add("cached_bytes", h.cached_bytes);
   if (l != nullptr) {
     const OsCounters& os = l->os.counters();
@@ -94,6 +97,10 @@ void write_report() noexcept {
     w.add("layer_munmaps", os.unmaps.load(std::memory_order_relaxed));
     w.add("layer_mremaps", os.remaps.load(std::memory_order_relaxed));
     w.add("layer_mincores", os.mincores.load(std::memory_order_relaxed));
+    w.add("layer_range_full", os.range_full.load(std::memory_order_relaxed));
+    const AddressRange* r = l->os.range();
+    w.add("layer_range_bytes", r != nullptr ? r->bytes() : 0);
+    w.add("layer_range_lost", r != nullptr ? r->lost_bytes() : 0);
     const RingCounters& rc = l->ring.counters();
     w.add("ring_entered_new", rc.entered_new);
     w.add("ring_entered_reused", rc.entered_reused);

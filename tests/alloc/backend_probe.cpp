@@ -240,6 +240,31 @@ void double_delete() {
   std::puts("survived");
 }
 
+// Many small blocks of the backend's, some at page offset 0 or 16 (where a
+// page-offset test would have sent them to the layer's slow path), and
+// page-aligned ones: every free must go straight to the backend. Prints how
+// many of them sat at page offset 0 or 16.
+void small_frees() {
+  constexpr int kBlocks = 100000;
+  static void* blocks[kBlocks];
+  uint32_t x = 12345;
+  int at_page_start = 0;
+  for (int i = 0; i < kBlocks; i++) {
+    x = x * 1664525u + 1013904223u;
+    void* p = nullptr;
+    if (i % 100 == 0) {
+      CHECK(posix_memalign(&p, 4096, 4096) == 0);
+    } else {
+      p = malloc(16 + (x >> 16) % 2048);
+    }
+    CHECK(p != nullptr);
+    at_page_start += (reinterpret_cast<uintptr_t>(p) & 4095 & ~uintptr_t{16}) == 0 ? 1 : 0;
+    blocks[i] = p;
+  }
+  for (void* p : blocks) free(p);
+  std::printf("at_page_offset_0_or_16=%d\n", at_page_start);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -252,6 +277,8 @@ int main(int argc, char** argv) {
     mixed_threads();
   } else if (s == "fork") {
     fork_with_threads();
+  } else if (s == "small_frees") {
+    small_frees();
   } else if (s == "double_free") {
     double_free();
   } else if (s == "double_delete") {

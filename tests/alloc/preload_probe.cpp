@@ -223,6 +223,10 @@ void realloc_paths() {
   auto* a = static_cast<unsigned char*>(malloc(kOld));
   CHECK(a != nullptr);
   fill(a, kOld, 21);
+  // Blocks are placed at the lowest free addresses: a live block right after
+  // `a` keeps it from simply growing into the next cached block.
+  void* wall = malloc(kLarge);
+  CHECK(wall == a + kOld);
   // A cached block with every page resident: the growth lands in it.
   void* spare = malloc(kSpare);
   CHECK(spare != nullptr);
@@ -246,6 +250,8 @@ void realloc_paths() {
   CHECK(d != nullptr && has_pattern(d, kLarge / 2, 22, 4096));
   // Grown into a cached block the engine released: contents kept.
   fill(d, kNew, 23, 4096);
+  void* wall2 = malloc(2 * kLarge);  // the lowest free addresses: right after d
+  CHECK(wall2 > static_cast<void*>(d));
   void* spare2 = malloc(12 * kLarge);
   CHECK(spare2 != nullptr);
   free(spare2);
@@ -255,6 +261,8 @@ void realloc_paths() {
   CHECK(e != nullptr && has_pattern(e, kNew, 23, 4096));
   std::memset(e, 1, 10 * kLarge);
   free(e);
+  free(wall2);
+  free(wall);
 }
 
 void double_free() {
@@ -297,15 +305,18 @@ void misuse(const std::string& what) {
     }
   } else if (what == "free_after_realloc") {
     // A spare cached block takes the growth; p itself goes to the cache.
+    void* wall = malloc(kLarge);  // right after p: p cannot grow in place
+    CHECK(wall != nullptr);
     void* spare = malloc(4 * kLarge);
     free(spare);
     void* q = realloc(p, 3 * kLarge);
     std::printf("moved %d\n", q != p ? 1 : 0);
     free(p);
   } else if (what == "free_unmapped") {
-    void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    munmap(page, 4096);
-    free(page);
+    // Far past the only block, in the layer's range: never a block.
+    free(p + (size_t{256} << 20));
+  } else if (what == "free_interior_unaligned") {
+    free(p + 16);
   } else {
     std::printf("no misuse %s\n", what.c_str());
     std::exit(2);
@@ -356,11 +367,39 @@ void realloc_copy_fallback() {
   CHECK(p != nullptr);
   fill(p, kLarge, 5);
   CHECK(madvise(p + kLarge / 2, kLarge / 2, MADV_DONTFORK) == 0);
+  void* wall = malloc(kLarge);  // right after it: no growing in place
+  CHECK(wall == p + kLarge);
   auto* q = static_cast<unsigned char*>(realloc(p, 4 * kLarge));
   CHECK(q != nullptr && q != p);
   CHECK(q != nullptr && has_pattern(q, kLarge, 5));
   fill(q, 4 * kLarge, 6);
   free(q);
+  free(wall);
+}
+
+// Large blocks past what the layer's address range can hold (the test runs
+// it under an address-space limit): the backend serves them, and every call
+// on every block still reaches its owner, data intact. Prints where each
+// block lies ("in_window" for the layer's).
+void range_fallback() {
+  constexpr size_t kBlock = size_t{96} << 20;
+  constexpr int kBlocks = 6;
+  unsigned char* b[kBlocks];
+  int in_window = 0;
+  for (int i = 0; i < kBlocks; i++) {
+    b[i] = static_cast<unsigned char*>(malloc(kBlock));
+    CHECK(b[i] != nullptr);
+    in_window += (reinterpret_cast<uintptr_t>(b[i]) >> 45) == 1 ? 1 : 0;
+    fill(b[i], kBlock, 40 + i, 4096);
+    CHECK(malloc_usable_size(b[i]) >= kBlock);
+  }
+  std::printf("in_window=%d\n", in_window);
+  for (int i = 0; i < 1000; i++) free(malloc(static_cast<size_t>(16 + i)));
+  auto* grown = static_cast<unsigned char*>(realloc(b[kBlocks - 1], kBlock + kBlock / 2));
+  CHECK(grown != nullptr && has_pattern(grown, kBlock, 40 + kBlocks - 1, 4096));
+  b[kBlocks - 1] = grown;
+  for (int i = 0; i < kBlocks - 1; i++) CHECK(has_pattern(b[i], kBlock, 40 + i, 4096));
+  for (unsigned char* p : b) free(p);
 }
 
 // The program allocates its own ring before the layer needs one: the layer
@@ -545,6 +584,8 @@ int main(int argc, char** argv) {
     cache_cap();
   } else if (s == "realloc_copy_fallback") {
     realloc_copy_fallback();
+  } else if (s == "range_fallback") {
+    range_fallback();
   } else if (s == "own_ring_first") {
     own_ring_first();
   } else if (s == "own_ring_after") {

@@ -157,16 +157,16 @@ const Misuse kMisuses[] = {
     {"small_realloc_after_eviction", "vmreclaim-malloc: realloc after free of large block", true},
     {"free_after_realloc", "vmreclaim-malloc: double free of large block", false},
     {"free_unmapped", "vmreclaim-malloc: free of unmapped memory", false},
+    {"free_interior_unaligned", "vmreclaim-malloc: free of interior pointer", false},
 };
 
 INSTANTIATE_TEST_SUITE_P(Layer, PreloadMisuse, ::testing::ValuesIn(kMisuses),
                          [](const auto& p) { return std::string(p.param.scenario); });
 
 // The same misuse with each private backend underneath: the layer's own
-// blocks (live, cached, unmapped since, and their interiors) are told from
-// the backend's by where the layer mapped memory, not by glibc's headers.
-// A page that never held a layer block (free_unmapped) is the backend's to
-// judge, and left out.
+// blocks (live, cached, unmapped since, and their interiors at any offset)
+// and the parts of its range no block holds are told from the backend's
+// pointers by the range alone.
 class PreloadMisuseOverBackend : public Preload,
                                  public ::testing::WithParamInterface<std::tuple<Misuse, const char*>> {};
 
@@ -188,11 +188,46 @@ TEST_P(PreloadMisuseOverBackend, OneLineAndAbort) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Layer, PreloadMisuseOverBackend,
-                         ::testing::Combine(::testing::ValuesIn(kMisuses, kMisuses + 8),
+                         ::testing::Combine(::testing::ValuesIn(kMisuses),
                                             ::testing::Values("mimalloc", "jemalloc", "tcmalloc")),
                          [](const auto& p) {
                            return std::string(std::get<0>(p.param).scenario) + "_" + std::get<1>(p.param);
                          });
+
+// Under an address-space limit the layer's range is a quarter of it; the
+// blocks it has no room for are the backend's, and where no range can be
+// reserved at all (a limit below 1 GiB: a quarter is below 256 MiB) every block is: the program runs
+// the same either way, with every call reaching each block's owner.
+TEST_F(Preload, BlocksTheRangeCannotHoldGoToTheBackend) {
+  struct Case {
+    const char* limit_kib;
+    long long range_bytes;
+    bool some_in_window;
+  };
+  for (const Case& c : {Case{"2097152", 512ll << 20, true}, Case{"1024000", 0, false}}) {
+    unlink(report_.c_str());
+    std::vector<std::string> e = env();
+    ChildResult o = run({"/bin/sh", "-c", std::string("ulimit -v ") + c.limit_kib + " && exec \"$0\" range_fallback",
+                         VMRECLAIM_PRELOAD_PROBE},
+                        e);
+    ASSERT_EQ(o.exit_code, 0) << c.limit_kib << ": " << output(o);
+    std::string line = read_file(report_);
+    // The shell runs under the layer too: the probe's line is the last.
+    line = line.substr(line.rfind("pid=", line.size() - 2));
+    EXPECT_EQ(report_value(line, "layer_range_bytes"), c.range_bytes) << line;
+    const size_t at = output(o).find("in_window=");
+    ASSERT_NE(at, std::string::npos) << output(o);
+    const int in_window = std::atoi(output(o).c_str() + at + 10);
+    if (c.some_in_window) {
+      EXPECT_GT(in_window, 0) << output(o);
+      EXPECT_LT(in_window, 6) << output(o);
+      EXPECT_GT(report_value(line, "layer_range_full"), 0) << line;
+    } else {
+      EXPECT_EQ(in_window, 0) << output(o);
+    }
+    EXPECT_GE(report_value(line, "large_to_backend"), 6 - in_window) << line;
+  }
+}
 
 // VMRECLAIM_MALLOC_THRESHOLD decides which requests the layer serves; a bad
 // value is named on stderr and the default kept.
@@ -439,7 +474,7 @@ TEST_F(Preload, AnIdleProgramGetsItsCacheBackBeforeTheFirstSample) {
   ChildResult o = probe("idle_give_back", kSlowSampling, "20");
   ASSERT_EQ(o.exit_code, 0) << output(o);
   EXPECT_EQ(printed(o, "given_back"), 1) << output(o);
-  EXPECT_EQ(printed(o, "samples"), 0) << output(o);                // not the sampler's doing
+  EXPECT_EQ(printed(o, "samples"), 0) << output(o);                  // not the sampler's doing
   EXPECT_GE(printed(o, "trimmed_bytes"), 128ll << 20) << output(o);  // the whole cache, in one trim
 }
 
