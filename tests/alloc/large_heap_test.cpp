@@ -553,8 +553,11 @@ TEST(OsPagesTest, ZeroResidentClearsResidentPagesAndFaultsNothingIn) {
 
 // The heap on the process's real ring, several threads, contents checked.
 TEST(LargeHeapOnProcessRing, ConcurrentChurnKeepsEveryBlockIntact) {
-  OsPages os;
   static ProcessRing ring;  // the process has one ring; it outlives the test
+  // So do the blocks its entries describe: the range is never unmapped under
+  // the engine, which may reclaim them after the test (a hole there is a
+  // guard fault that kills the process).
+  static OsPages& os = *new OsPages;
   LargeHeap heap{os, ring, 64u << 20};
   constexpr int kThreads = 4, kSlots = 6, kOps = 400;
   std::vector<std::thread> ts;
