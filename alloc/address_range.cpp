@@ -18,7 +18,7 @@ namespace {
 constexpr size_t kPage = 4096;
 constexpr int kReserveFlags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 
-uintptr_t align_up(uintptr_t v, size_t a) noexcept { return (v + a - 1) & ~(uintptr_t{a} - 1); }
+uintptr_t align_down(uintptr_t v, size_t a) noexcept { return v & ~(uintptr_t{a} - 1); }
 
 // Where in the window: from the kernel's random pool, else from the bytes
 // the kernel gave the program at exec (AT_RANDOM), mixed.
@@ -79,7 +79,7 @@ bool AddressRange::reserve(size_t bytes, Placement where) noexcept {
     }
     base_ = reinterpret_cast<uintptr_t>(p);
     bytes_ = want;
-    top_ = base_;
+    bottom_ = base_ + want;
     return true;
   }
   return false;
@@ -102,11 +102,14 @@ uintptr_t AddressRange::take(size_t bytes, size_t align) noexcept {
   if (bytes == 0 || bytes > bytes_) return 0;
   pthread_mutex_lock(&mu_);
   uintptr_t at = 0;
-  // First fit among the free parts below the top, lowest address first.
-  for (size_t i = 0; i < nparts_ && at == 0; i++) {
+  // The highest free part that fits, at its top, as the kernel places
+  // mappings: a block's neighbour above is older than it, and a freed block
+  // is reused before lower addresses are touched.
+  for (size_t i = nparts_; i-- > 0 && at == 0;) {
     Part& f = parts_[i];
-    const uintptr_t start = align_up(f.start, align);
-    if (start >= f.end || f.end - start < bytes) continue;
+    if (f.end - f.start < bytes) continue;
+    const uintptr_t start = align_down(f.end - bytes, align);
+    if (start < f.start) continue;
     at = start;
     const uintptr_t end = start + bytes;
     if (start == f.start && end == f.end) {
@@ -116,19 +119,18 @@ uintptr_t AddressRange::take(size_t bytes, size_t align) noexcept {
     } else if (end == f.end) {
       f.end = start;
     } else {
-      // The block sits inside the part: its front and back stay free.
+      // Alignment left a gap above the block: it stays free.
       const uintptr_t back = f.end;
       f.end = start;
       insert_locked(end, back);
     }
   }
-  if (at == 0) {
-    const uintptr_t start = align_up(top_, align);
-    const uintptr_t limit = base_ + bytes_;
-    if (start <= limit && limit - start >= bytes) {
-      if (start > top_) insert_locked(top_, start);
+  if (at == 0 && bottom_ - base_ >= bytes) {
+    const uintptr_t start = align_down(bottom_ - bytes, align);
+    if (start >= base_) {
+      if (start + bytes < bottom_) insert_locked(start + bytes, bottom_);
       at = start;
-      top_ = start + bytes;
+      bottom_ = start;
     }
   }
   pthread_mutex_unlock(&mu_);
@@ -140,12 +142,12 @@ bool AddressRange::take_at(uintptr_t at, size_t bytes) noexcept {
   if (bytes == 0 || at < base_ || end > base_ + bytes_ || end < at) return false;
   pthread_mutex_lock(&mu_);
   bool ok = false;
-  if (at >= top_) {
-    // Above the top: everything between the top and `at` stays free.
-    if (at > top_) insert_locked(top_, at);
-    top_ = end;
+  if (end <= bottom_) {
+    // Below the bottom: everything between it and the end stays free.
+    if (end < bottom_) insert_locked(end, bottom_);
+    bottom_ = at;
     ok = true;
-  } else {
+  } else if (at >= bottom_) {
     for (size_t i = 0; i < nparts_; i++) {
       Part& f = parts_[i];
       if (f.start > at) break;
@@ -170,12 +172,12 @@ bool AddressRange::take_at(uintptr_t at, size_t bytes) noexcept {
 }
 
 void AddressRange::insert_locked(uintptr_t start, uintptr_t end) noexcept {
-  if (end == top_) {
-    // The part below the top joins it, with a free part it now touches.
-    top_ = start;
-    if (nparts_ > 0 && parts_[nparts_ - 1].end == top_) {
-      top_ = parts_[nparts_ - 1].start;
-      nparts_--;
+  if (start == bottom_) {
+    // The part above the bottom joins it, with a free part it now touches.
+    bottom_ = end;
+    if (nparts_ > 0 && parts_[0].start == bottom_) {
+      bottom_ = parts_[0].end;
+      remove_at_locked(0);
     }
     return;
   }

@@ -1,10 +1,15 @@
 // The address range the layer's blocks live in: one reservation of address
 // space (PROT_NONE, no memory, no commit charge), carved into blocks by an
-// address-ordered first-fit map of the free parts. A block is mapped over its
+// address-ordered map of the free parts. A block is mapped over its
 // part of the reservation and, when the heap gives it back, the reservation
 // is mapped over it again: the range never has a hole another mapping could
 // fall into, so "is `p` the layer's?" is a range test, true for none of the
 // backend's pointers.
+//
+// Blocks are placed as the kernel places mappings, from the top down: the
+// highest free part that fits, at its top. (Lowest-first placement put a
+// block's newer neighbours above it, which realloc then absorbed: CPython's
+// large-object churn peaked 12 % higher and used 30 % more CPU.)
 //
 // The process's range lies in a fixed window of the address space, so that
 // free() can ask "may `p` be the layer's?" with a shift and a compare of
@@ -81,8 +86,8 @@ class AddressRange {
   struct Part {
     uintptr_t start, end;
   };
-  // Free parts below top_, address-ordered, never adjacent (merged when
-  // handed back); everything from top_ to the end is free. The array is
+  // Free parts above bottom_, address-ordered, never adjacent (merged when
+  // handed back); everything from the base up to bottom_ is free. The array is
   // mapped on first need (not from malloc); when it is full a part handed
   // back is lost to the range rather than remembered.
   static constexpr size_t kMaxParts = 65536;
@@ -93,7 +98,7 @@ class AddressRange {
   pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
   uintptr_t base_ = 0;
   size_t bytes_ = 0;
-  uintptr_t top_ = 0;
+  uintptr_t bottom_ = 0;
   Part* parts_ = nullptr;
   size_t nparts_ = 0;
   size_t lost_ = 0;

@@ -61,21 +61,39 @@ void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
     return addr;
   }
   counters_.remaps.fetch_add(1, relaxed);
-  // The range free right after it: map the growth there, nothing moves.
-  if (range_->take_at(a + old_bytes, new_bytes - old_bytes)) {
-    if (map_over(a + old_bytes, new_bytes - old_bytes)) return addr;
-    range_->release_hole(a + old_bytes, new_bytes - old_bytes);
+  // The range free right after it: the mapping grows there, nothing moves.
+  // Grown by mremap, not by a second mapping: the block stays one mapping
+  // (a second one would not merge with a block mremap had moved before, and
+  // a later move of the two would fail, EFAULT, and copy). mremap grows only
+  // into unmapped addresses, so the reservation there is unmapped first: a
+  // hole for a moment, safe in the window (nothing else maps there).
+  const size_t grow = new_bytes - old_bytes;
+  if (range_->take_at(a + old_bytes, grow)) {
+    if (::munmap(reinterpret_cast<void*>(a + old_bytes), grow) == 0 &&
+        ::mremap(addr, old_bytes, new_bytes, 0) != MAP_FAILED) {
+      return addr;
+    }
+    range_->release_hole(a + old_bytes, grow);
   }
   // Elsewhere in the range: the pages move there (the kernel moves page
-  // tables); the rest of the new block is fresh.
+  // tables); the rest of the new block is fresh, mapped first. The move
+  // keeps its size: kernels from 6.17 move a range over several mappings
+  // then (a block that absorbed its neighbour can be two), where a
+  // resizing move fails with EFAULT and the caller copies.
   const uintptr_t to = range_->take(new_bytes, kPage);
   if (to == 0) {
     counters_.range_full.fetch_add(1, relaxed);
     return nullptr;
   }
-  void* p = ::mremap(addr, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(to));
-  if (p == MAP_FAILED) {
+  if (!map_over(to + old_bytes, new_bytes - old_bytes)) {
     range_->release_hole(to, new_bytes);
+    return nullptr;
+  }
+  void* p = ::mremap(addr, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(to));
+  if (p == MAP_FAILED) {
+    // The target's first part may be unmapped now (the kernel clears it
+    // before it checks the source): all of it is reserved again.
+    range_->release(to, new_bytes);
     return nullptr;
   }
   // The old range is unmapped now: reserved again, unless something else

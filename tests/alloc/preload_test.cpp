@@ -294,12 +294,13 @@ TEST_F(Preload, ReallocGrowsThroughTheCacheWithoutFaulting) {
 }
 
 // mremap cannot move a block whose mapping was split: realloc copies.
-TEST_F(Preload, ReallocCopiesWhenMremapCannotMoveTheBlock) {
+TEST_F(Preload, ReallocOfABlockOverTwoMappingsKeepsTheData) {
   ChildResult o = probe("realloc_copy_fallback");
   EXPECT_EQ(o.exit_code, 0) << output(o);
   std::string line = read_file(report_);
-  EXPECT_EQ(report_value(line, "realloc_copied"), 1) << line;
-  EXPECT_EQ(report_value(line, "realloc_remapped"), 0) << line;
+  // Kernels before 6.17 refuse to move a range over two mappings (the layer
+  // copies); later ones move both (the block moves keeping its size).
+  EXPECT_EQ(report_value(line, "realloc_copied") + report_value(line, "realloc_remapped"), 1) << line;
 }
 
 // One ring per process, whoever allocates it first.
