@@ -25,8 +25,9 @@ uintptr_t align_down(uintptr_t v, size_t a) noexcept { return v & ~(uintptr_t{a}
 uint64_t random_word() noexcept {
   uint64_t v = 0;
   if (::getrandom(&v, sizeof v, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof v)) return v;
-  if (const auto* at = reinterpret_cast<const unsigned char*>(::getauxval(AT_RANDOM)))
+  if (const auto* at = reinterpret_cast<const unsigned char*>(::getauxval(AT_RANDOM))) {
     std::memcpy(&v, at + 8, sizeof v);
+  }
   v ^= reinterpret_cast<uintptr_t>(&v);
   v *= 0x9E3779B97F4A7C15ull;
   return v ^ (v >> 29);
@@ -98,6 +99,23 @@ void AddressRange::remove_at_locked(size_t i) noexcept {
   nparts_--;
 }
 
+void AddressRange::carve_locked(size_t i, uintptr_t start, uintptr_t end) noexcept {
+  Part& f = parts_[i];
+  if (start == f.start && end == f.end) {
+    remove_at_locked(i);
+  } else if (start == f.start) {
+    f.start = end;
+  } else if (end == f.end) {
+    f.end = start;
+  } else {
+    // Inside the part (alignment, or growth into its middle): what is left
+    // on either side stays free.
+    const uintptr_t back = f.end;
+    f.end = start;
+    insert_locked(end, back);
+  }
+}
+
 uintptr_t AddressRange::take(size_t bytes, size_t align) noexcept {
   if (bytes == 0 || bytes > bytes_) return 0;
   pthread_mutex_lock(&mu_);
@@ -111,19 +129,7 @@ uintptr_t AddressRange::take(size_t bytes, size_t align) noexcept {
     const uintptr_t start = align_down(f.end - bytes, align);
     if (start < f.start) continue;
     at = start;
-    const uintptr_t end = start + bytes;
-    if (start == f.start && end == f.end) {
-      remove_at_locked(i);
-    } else if (start == f.start) {
-      f.start = end;
-    } else if (end == f.end) {
-      f.end = start;
-    } else {
-      // Alignment left a gap above the block: it stays free.
-      const uintptr_t back = f.end;
-      f.end = start;
-      insert_locked(end, back);
-    }
+    carve_locked(i, start, start + bytes);
   }
   if (at == 0 && bottom_ - base_ >= bytes) {
     const uintptr_t start = align_down(bottom_ - bytes, align);
@@ -152,17 +158,7 @@ bool AddressRange::take_at(uintptr_t at, size_t bytes) noexcept {
       Part& f = parts_[i];
       if (f.start > at) break;
       if (f.end < end) continue;
-      if (f.start == at && f.end == end) {
-        remove_at_locked(i);
-      } else if (f.start == at) {
-        f.start = end;
-      } else if (f.end == end) {
-        f.end = at;
-      } else {
-        const uintptr_t back = f.end;
-        f.end = at;
-        insert_locked(end, back);
-      }
+      carve_locked(i, at, end);
       ok = true;
       break;
     }
@@ -220,33 +216,26 @@ void AddressRange::give(uintptr_t at, size_t bytes) noexcept {
   pthread_mutex_unlock(&mu_);
 }
 
-int AddressRange::release(uintptr_t at, size_t bytes) noexcept {
-  // MAP_FIXED over our own part: the block's pages go and the reservation
-  // takes their place in one step, leaving no hole.
-  void* p = ::mmap(reinterpret_cast<void*>(at), bytes, PROT_NONE, kReserveFlags | MAP_FIXED, -1, 0);
-  if (p == MAP_FAILED) {
-    const int err = errno;
-    pthread_mutex_lock(&mu_);
-    lost_ += bytes;
-    pthread_mutex_unlock(&mu_);
-    return err;
+int AddressRange::reserve_over(uintptr_t at, size_t bytes, int fixed) noexcept {
+  void* p = ::mmap(reinterpret_cast<void*>(at), bytes, PROT_NONE, kReserveFlags | fixed, -1, 0);
+  if (p != MAP_FAILED && p == reinterpret_cast<void*>(at)) {
+    give(at, bytes);
+    return 0;
   }
-  give(at, bytes);
-  return 0;
+  const int err = p == MAP_FAILED ? errno : EEXIST;
+  if (p != MAP_FAILED) ::munmap(p, bytes);  // a kernel before 4.17 took NOREPLACE for a hint
+  pthread_mutex_lock(&mu_);
+  lost_ += bytes;
+  pthread_mutex_unlock(&mu_);
+  return err;
 }
 
+// MAP_FIXED over our own part: the block's pages go and the reservation
+// takes their place in one step, leaving no hole.
+int AddressRange::release(uintptr_t at, size_t bytes) noexcept { return reserve_over(at, bytes, MAP_FIXED); }
+
 int AddressRange::release_hole(uintptr_t at, size_t bytes) noexcept {
-  void* p = ::mmap(reinterpret_cast<void*>(at), bytes, PROT_NONE, kReserveFlags | MAP_FIXED_NOREPLACE, -1, 0);
-  if (p == MAP_FAILED || p != reinterpret_cast<void*>(at)) {
-    const int err = p == MAP_FAILED ? errno : EEXIST;
-    if (p != MAP_FAILED) ::munmap(p, bytes);
-    pthread_mutex_lock(&mu_);
-    lost_ += bytes;
-    pthread_mutex_unlock(&mu_);
-    return err;
-  }
-  give(at, bytes);
-  return 0;
+  return reserve_over(at, bytes, MAP_FIXED_NOREPLACE);
 }
 
 namespace {

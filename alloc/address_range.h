@@ -94,6 +94,11 @@ class AddressRange {
   bool ensure_parts_locked() noexcept;
   void insert_locked(uintptr_t start, uintptr_t end) noexcept;
   void remove_at_locked(size_t i) noexcept;
+  // Takes [start, end) out of free part i, which holds it.
+  void carve_locked(size_t i, uintptr_t start, uintptr_t end) noexcept;
+  // Maps the reservation over [at, at + bytes) with `fixed` (MAP_FIXED or
+  // MAP_FIXED_NOREPLACE) and hands the part back; counts it lost if refused.
+  int reserve_over(uintptr_t at, size_t bytes, int fixed) noexcept;
 
   pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
   uintptr_t base_ = 0;
