@@ -39,9 +39,9 @@ void* OsPages::map_aligned(size_t bytes, size_t align) noexcept {
   }
   if (!map_over(at, bytes)) {
     const int err = errno;
-    // MAP_FIXED may have unmapped the part before failing: reserve it again
-    // only if nothing else is there.
-    range_->release_hole(at, bytes);
+    // The part is still reserved, or MAP_FIXED unmapped it before failing:
+    // either way the reservation goes over it again.
+    range_->release(at, bytes);
     errno = err;
     return nullptr;
   }
@@ -73,7 +73,7 @@ void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
         ::mremap(addr, old_bytes, new_bytes, 0) != MAP_FAILED) {
       return addr;
     }
-    range_->release_hole(a + old_bytes, grow);
+    range_->release(a + old_bytes, grow);  // reserved, or the hole made above
   }
   // Elsewhere in the range: the pages move there (the kernel moves page
   // tables); the rest of the new block is fresh, mapped first. The move
@@ -86,7 +86,7 @@ void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
     return nullptr;
   }
   if (!map_over(to + old_bytes, new_bytes - old_bytes)) {
-    range_->release_hole(to, new_bytes);
+    range_->release(to, new_bytes);
     return nullptr;
   }
   void* p = ::mremap(addr, old_bytes, old_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(to));
