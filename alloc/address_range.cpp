@@ -178,7 +178,7 @@ void AddressRange::insert_locked(uintptr_t start, uintptr_t end) noexcept {
     return;
   }
   if (!ensure_parts_locked()) {
-    lost_ += end - start;
+    lost_.fetch_add(end - start, std::memory_order_relaxed);
     return;
   }
   // Binary search for the first part after `start`.
@@ -201,7 +201,7 @@ void AddressRange::insert_locked(uintptr_t start, uintptr_t end) noexcept {
   } else if (joins_after) {
     parts_[lo].start = start;
   } else if (nparts_ == kMaxParts) {
-    lost_ += end - start;
+    lost_.fetch_add(end - start, std::memory_order_relaxed);
   } else {
     std::memmove(parts_ + lo + 1, parts_ + lo, (nparts_ - lo) * sizeof(Part));
     parts_[lo] = {start, end};
@@ -225,7 +225,7 @@ int AddressRange::reserve_over(uintptr_t at, size_t bytes, int fixed) noexcept {
   const int err = p == MAP_FAILED ? errno : EEXIST;
   if (p != MAP_FAILED) ::munmap(p, bytes);  // a kernel before 4.17 took NOREPLACE for a hint
   pthread_mutex_lock(&mu_);
-  lost_ += bytes;
+  lost_.fetch_add(bytes, std::memory_order_relaxed);
   pthread_mutex_unlock(&mu_);
   return err;
 }

@@ -21,6 +21,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -76,7 +77,8 @@ class AddressRange {
   // between is replaced.
   int release_hole(uintptr_t at, size_t bytes) noexcept;
 
-  size_t lost_bytes() const noexcept { return lost_; }
+  // Relaxed: a statistic, read without the lock (the exit report).
+  size_t lost_bytes() const noexcept { return lost_.load(std::memory_order_relaxed); }
 
   // fork(): held across it, so the child never inherits it held.
   void lock() noexcept { pthread_mutex_lock(&mu_); }
@@ -106,7 +108,7 @@ class AddressRange {
   uintptr_t bottom_ = 0;
   Part* parts_ = nullptr;
   size_t nparts_ = 0;
-  size_t lost_ = 0;
+  std::atomic<size_t> lost_{0};  // written under the lock
 };
 
 // The process's range, in the window, reserved on first call (the bootstrap
