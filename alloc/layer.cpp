@@ -1,7 +1,5 @@
 #include "layer.h"
 
-#include "backend.h"
-
 #include <sched.h>
 #include <vmreclaim/vmreclaim.h>
 

@@ -41,6 +41,17 @@ bool maybe_large_block(const void* p) noexcept {
   return l != nullptr && l->os.owns(p);
 }
 
+namespace {
+// A block of the backend's, aligned and zeroed as asked.
+void* backend_alloc(const Backend& b, size_t bytes, size_t align, bool zero) noexcept {
+  if (align <= 16) return zero ? b.calloc(1, bytes) : b.malloc(bytes);
+  void* p = nullptr;
+  if (b.posix_memalign(&p, align, bytes) != 0) return nullptr;
+  if (zero) memset(p, 0, bytes);
+  return p;
+}
+}  // namespace
+
 void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept {
   const Backend* b = backend();
   if (b == nullptr) [[unlikely]] {
@@ -51,22 +62,14 @@ void* alloc_slow(size_t bytes, size_t align, bool zero) noexcept {
     // is between kFastPathLimit and a larger threshold, or the threshold is
     // below kFastPathLimit), or the layer's own bookkeeping allocating: the
     // backend.
-    if (align <= 16) return zero ? b->calloc(1, bytes) : b->malloc(bytes);
-    void* p = nullptr;
-    if (b->posix_memalign(&p, align, bytes) != 0) return nullptr;
-    if (zero) memset(p, 0, bytes);
-    return p;
+    return backend_alloc(*b, bytes, align, zero);
   }
   if (void* p = layer().heap.allocate(bytes, align < kPageSize ? kPageSize : align, zero)) return p;
   // No room in the layer's range (or it could not be reserved): the backend
   // serves the block. It lies outside the range, so every later call on it
   // goes to the backend too.
   g_large_to_backend.fetch_add(1, std::memory_order_relaxed);
-  if (align <= 16) return zero ? b->calloc(1, bytes) : b->malloc(bytes);
-  void* p = nullptr;
-  if (b->posix_memalign(&p, align, bytes) != 0) return nullptr;
-  if (zero) memset(p, 0, bytes);
-  return p;
+  return backend_alloc(*b, bytes, align, zero);
 }
 
 void free_slow(void* p) noexcept {

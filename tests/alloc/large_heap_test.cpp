@@ -315,9 +315,6 @@ TEST_F(LargeHeapTest, ReallocGrowsIntoAnIntactCachedBlock) {
   const size_t n = 1u << 20;
   auto* p = static_cast<unsigned char*>(heap_.allocate(n, kPageSize, false));
   for (size_t i = 0; i < n; i++) p[i] = static_cast<unsigned char>(i * 5);
-  // A live block between them: growing into a cached block right after it
-  // (absorbing) is tried first, and is not what this test is about.
-  void* wall = heap_.allocate(n, kPageSize, false);
   void* spare = heap_.allocate(4u << 20, kPageSize, false);
   std::memset(spare, 0x77, 4u << 20);
   heap_.free(spare);
@@ -334,7 +331,6 @@ TEST_F(LargeHeapTest, ReallocGrowsIntoAnIntactCachedBlock) {
   // The old pointer is now a cached block: using it again is caught.
   EXPECT_DEATH(heap_.free(p), "vmreclaim-malloc: double free of large block");
   heap_.free(q);
-  heap_.free(wall);
 }
 
 // Growing into a cached block the reclaimer released: its pages are gone, so
@@ -343,9 +339,6 @@ TEST_F(LargeHeapTest, ReallocMovesOntoAReleasedCachedBlock) {
   const size_t n = 1u << 20;
   auto* p = static_cast<unsigned char*>(heap_.allocate(n, kPageSize, false));
   for (size_t i = 0; i < n; i++) p[i] = static_cast<unsigned char>(i * 3);
-  // A live block between them: growing into a cached block right after it
-  // (absorbing) is tried first, and is not what this test is about.
-  void* wall = heap_.allocate(n, kPageSize, false);
   void* spare = heap_.allocate(4u << 20, kPageSize, false);
   heap_.free(spare);
   ring_.reclaim_all();
@@ -361,7 +354,6 @@ TEST_F(LargeHeapTest, ReallocMovesOntoAReleasedCachedBlock) {
   EXPECT_DEATH(heap_.free(p), "unmapped since");
   std::memset(q, 1, 3u << 20);
   heap_.free(q);
-  heap_.free(wall);
 }
 
 // The old block's mapping split in two: kernels before 6.17 refuse to move
@@ -373,9 +365,6 @@ TEST_F(LargeHeapTest, ReallocOntoAReleasedBlockOfASplitMapping) {
   auto* p = static_cast<unsigned char*>(heap_.allocate(n, kPageSize, false));
   for (size_t i = 0; i < n; i++) p[i] = static_cast<unsigned char>(i * 11);
   ASSERT_EQ(::madvise(p + n / 2, n / 2, MADV_DONTFORK), 0);
-  // A live block between them: growing into a cached block right after it
-  // (absorbing) is tried first, and is not what this test is about.
-  void* wall = heap_.allocate(n, kPageSize, false);
   void* spare = heap_.allocate(4u << 20, kPageSize, false);
   heap_.free(spare);
   ring_.reclaim_all();
@@ -387,7 +376,6 @@ TEST_F(LargeHeapTest, ReallocOntoAReleasedBlockOfASplitMapping) {
   HeapSnapshot s = heap_.snapshot();
   EXPECT_EQ(s.heap.realloc_moved + s.heap.realloc_copied, 1u);
   heap_.free(q);
-  heap_.free(wall);
 }
 
 // A request that no cached block of up to twice its size fits is cut from a
@@ -486,8 +474,6 @@ TEST_F(LargeHeapTest, ReallocOfABlockOverTwoMappingsKeepsTheContents) {
   for (size_t i = 0; i < n; i++) p[i] = static_cast<unsigned char>(i * 13);
   // Different flags on the second half split the block's mapping in two.
   ASSERT_EQ(::madvise(p + n / 2, n / 2, MADV_DONTFORK), 0);
-  void* next = heap_.allocate(n, kPageSize, false);
-  ASSERT_NE(next, nullptr);
   bool ours = false;
   auto* q = static_cast<unsigned char*>(heap_.reallocate(p, 8 * n, &ours));
   ASSERT_TRUE(ours);
@@ -500,7 +486,6 @@ TEST_F(LargeHeapTest, ReallocOfABlockOverTwoMappingsKeepsTheContents) {
   // Copied, the old block was freed into the cache.
   EXPECT_EQ(s.cached_blocks, s.heap.realloc_copied);
   heap_.free(q);
-  heap_.free(next);
 }
 
 TEST_F(LargeHeapTest, BlocksBeyondTheCacheCapAreUnmappedDirectly) {
