@@ -32,6 +32,7 @@ struct HeapCounters {
   uint64_t realloc_into_cached = 0;   // copied into an intact cached block
   uint64_t realloc_moved = 0;         // pages moved onto a released cached block (mremap MREMAP_FIXED)
   uint64_t realloc_tails_cached = 0;  // a shrunk block's tail entered into the cache
+  uint64_t spare_tails_cached = 0;    // a reused block's spare tail entered into the cache
   uint64_t tails_rejoined = 0;        // a freed block took its cached tail back
   uint64_t live_bytes = 0;
   uint64_t peak_live_bytes = 0;
@@ -103,11 +104,13 @@ class LargeHeap {
   // Without the lock, for a pointer in the range that is no block's.
   [[noreturn]] void report_stray(const void* p, Use use) noexcept;
   void note_gone_locked(uintptr_t addr, size_t capacity) noexcept;
-  // Cuts `b` to its first `keep` bytes; the rest becomes a cached block, or,
-  // when the cache cannot take it, *unmap (for the caller, without the lock).
-  void split_tail_locked(Block* b, size_t keep, Span* unmap, bool* update) noexcept;
+  // Cuts `b` to its first `keep` bytes; the rest becomes a cached block
+  // (counted in `cached`), or, when the cache cannot take it, *unmap (for
+  // the caller, without the lock).
+  void split_tail_locked(Block* b, size_t keep, uint64_t& cached, Span* unmap, bool* update) noexcept;
   // Before `incoming` bytes of new memory are mapped: a cache holding more
-  // than the live blocks gives back as much, down to their size. Fills `out`
+  // than its bound (an eighth of the live blocks, at least 64 MiB) gives
+  // back as much, down to the bound. Fills `out`
   // (kMaxEvictions) with what to unmap without the lock; returns how many.
   size_t trim_for_miss_locked(size_t incoming, Span* out, bool* update) noexcept;
   void note_live(int64_t delta) noexcept;

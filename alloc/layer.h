@@ -12,7 +12,8 @@
 namespace vmreclaim::alloc {
 
 struct Layer {
-  explicit Layer(const Settings& s) noexcept : settings(s), os(process_range()), heap(os, ring, s.cache_max) {}
+  explicit Layer(const Settings& s) noexcept
+      : settings(s), os(process_range(), s.huge_pages), heap(os, ring, s.cache_max) {}
 
   const Settings& settings;
   OsPages os;

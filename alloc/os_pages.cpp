@@ -11,21 +11,25 @@ constexpr auto relaxed = std::memory_order_relaxed;
 constexpr size_t kPage = 4096;
 }  // namespace
 
-OsPages::OsPages(size_t bytes) noexcept : range_(&own_) {
+OsPages::OsPages(size_t bytes, bool huge_pages) noexcept : range_(&own_), huge_pages_(huge_pages) {
   // Unit tests: a failed reservation leaves a range that holds nothing, and
   // every map fails with ENOMEM.
   own_.reserve(bytes, AddressRange::Placement::anywhere);
 }
 
-namespace {
-// Maps read-write memory over [at, at + bytes) of the range (replacing its
-// reservation); false with errno if the kernel refused.
-bool map_over(uintptr_t at, size_t bytes) noexcept {
+bool OsPages::map_over(uintptr_t at, size_t bytes, size_t block_bytes) noexcept {
   void* p = ::mmap(reinterpret_cast<void*>(at), bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
                    -1, 0);
-  return p != MAP_FAILED;
+  if (p == MAP_FAILED) return false;
+  if (huge(block_bytes)) advise_huge(p, bytes);
+  return true;
 }
-}  // namespace
+
+void OsPages::advise_huge(void* addr, size_t bytes) noexcept {
+  // Advice only: refused, the block keeps small pages. The kernel's mode
+  // decides the rest ("never" ignores it; "always" needs none).
+  if (::madvise(addr, bytes, MADV_HUGEPAGE) != 0) counters_.hugepage_refusals.fetch_add(1, relaxed);
+}
 
 void* OsPages::map(size_t bytes) noexcept { return map_aligned(bytes, kPage); }
 
@@ -37,7 +41,7 @@ void* OsPages::map_aligned(size_t bytes, size_t align) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
-  if (!map_over(at, bytes)) {
+  if (!map_over(at, bytes, bytes)) {
     const int err = errno;
     // The part is still reserved, or MAP_FIXED unmapped it before failing:
     // either way the reservation goes over it again.
@@ -71,6 +75,9 @@ void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
   if (range_->take_at(a + old_bytes, grow)) {
     if (::munmap(reinterpret_cast<void*>(a + old_bytes), grow) == 0 &&
         ::mremap(addr, old_bytes, new_bytes, 0) != MAP_FAILED) {
+      // The grown part has the block's advice; a block grown past the
+      // huge-page size gets it now.
+      if (huge(new_bytes) && !huge(old_bytes)) advise_huge(addr, new_bytes);
       return addr;
     }
     range_->release(a + old_bytes, grow);  // reserved, or the hole made above
@@ -85,7 +92,9 @@ void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
     counters_.range_full.fetch_add(1, relaxed);
     return nullptr;
   }
-  if (!map_over(to + old_bytes, new_bytes - old_bytes)) {
+  // The new part has the advice the moved pages will have (or get below),
+  // so the two merge into one mapping.
+  if (!map_over(to + old_bytes, new_bytes - old_bytes, new_bytes)) {
     range_->release(to, new_bytes);
     return nullptr;
   }
@@ -99,6 +108,7 @@ void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
   // The old range is unmapped now: reserved again, unless something else
   // was mapped there in between (then it is lost to the range).
   range_->release_hole(a, old_bytes);
+  if (huge(new_bytes) && !huge(old_bytes)) advise_huge(p, new_bytes);
   return p;
 }
 

@@ -16,15 +16,22 @@ namespace vmreclaim::alloc {
 struct OsCounters {
   std::atomic<uint64_t> maps{0}, unmaps{0}, remaps{0}, mincores{0};
   std::atomic<uint64_t> range_full{0};  // requests the range had no room for
+  // madvise(MADV_HUGEPAGE) refused (EINVAL: a kernel without transparent
+  // huge pages); the block works with small pages.
+  std::atomic<uint64_t> hugepage_refusals{0};
 };
 
 class OsPages {
  public:
+  // Blocks of at least this many bytes are advised for transparent huge
+  // pages (when asked to): below it a huge page would be most of the block.
+  static constexpr size_t kHugePageMin = size_t{2} << 20;
+
   // Blocks in `range` (the process's; nullptr: none, every map fails).
-  explicit OsPages(AddressRange* range) noexcept : range_(range) {}
+  OsPages(AddressRange* range, bool huge_pages) noexcept : range_(range), huge_pages_(huge_pages) {}
   // Blocks in a range of its own of `bytes`, wherever the kernel puts it
   // (unit tests).
-  explicit OsPages(size_t bytes = size_t{16} << 30) noexcept;
+  explicit OsPages(size_t bytes = size_t{16} << 30, bool huge_pages = false) noexcept;
 
   // Whether `p` lies in the range (a block, a part of one, or a part of the
   // range no block holds now): lock-free, exact.
@@ -66,7 +73,16 @@ class OsPages {
 
  private:
   AddressRange own_;  // the unit tests' range (unused for the process's)
+  // Whether a block of `bytes` gets MADV_HUGEPAGE.
+  bool huge(size_t bytes) const noexcept { return huge_pages_ && bytes >= kHugePageMin; }
+  // Maps read-write memory over [at, at + bytes) of the range (replacing
+  // its reservation), advised as a block of `block_bytes`; false with errno
+  // if the kernel refused.
+  bool map_over(uintptr_t at, size_t bytes, size_t block_bytes) noexcept;
+  void advise_huge(void* addr, size_t bytes) noexcept;
+
   AddressRange* range_;
+  const bool huge_pages_ = false;
   OsCounters counters_;
 };
 

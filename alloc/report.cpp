@@ -67,6 +67,7 @@ void write_report() noexcept {
   w.add("pid", static_cast<unsigned long long>(::getpid()));
   w.add("threshold", s.threshold);
   w.add_text("backend", backend_name(backend_in_use()).name);
+  w.add("huge_pages", s.huge_pages ? 1 : 0);
   HeapSnapshot h{};
   if (l != nullptr) h = l->heap.snapshot();
   w.add("large_allocs", h.heap.allocs);
@@ -86,6 +87,7 @@ void write_report() noexcept {
   w.add("realloc_into_cached", h.heap.realloc_into_cached);
   w.add("realloc_moved", h.heap.realloc_moved);
   w.add("realloc_tails_cached", h.heap.realloc_tails_cached);
+  w.add("spare_tails_cached", h.heap.spare_tails_cached);
   w.add("tails_rejoined", h.heap.tails_rejoined);
   w.add("peak_live_bytes", h.heap.peak_live_bytes);
   w.add("large_to_backend", g_large_to_backend.load(std::memory_order_relaxed));
@@ -98,6 +100,7 @@ void write_report() noexcept {
     w.add("layer_mremaps", os.remaps.load(std::memory_order_relaxed));
     w.add("layer_mincores", os.mincores.load(std::memory_order_relaxed));
     w.add("layer_range_full", os.range_full.load(std::memory_order_relaxed));
+    w.add("layer_hugepage_refusals", os.hugepage_refusals.load(std::memory_order_relaxed));
     const AddressRange* r = l->os.range();
     w.add("layer_range_bytes", r != nullptr ? r->bytes() : 0);
     w.add("layer_range_lost", r != nullptr ? r->lost_bytes() : 0);

@@ -41,6 +41,16 @@ void read_size(const char* var, size_t min, size_t max, size_t* out) noexcept {
   }
 }
 
+void read_flag(const char* var, bool* out) noexcept {
+  const char* v = support::setting_from_env(var);
+  if (v == nullptr) return;
+  if (v[0] != '\0' && v[1] == '\0' && (v[0] == '0' || v[0] == '1')) {
+    *out = v[0] == '1';
+  } else {
+    complain(var, v, "not 0 or 1");
+  }
+}
+
 }  // namespace
 
 const Settings& settings() noexcept {
@@ -55,6 +65,7 @@ const Settings& settings() noexcept {
     // At least a page: smaller blocks would waste most of their mapping.
     read_size("VMRECLAIM_MALLOC_THRESHOLD", kPageSize, size_t{1} << 40, &s.threshold);
     read_size("VMRECLAIM_MALLOC_CACHE_MAX", 0, SIZE_MAX, &s.cache_max);
+    read_flag("VMRECLAIM_MALLOC_HUGEPAGES", &s.huge_pages);
     s.report_path = support::setting_from_env("VMRECLAIM_MALLOC_REPORT");
     g_settings = s;
     g_state.store(2, std::memory_order_release);

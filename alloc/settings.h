@@ -4,6 +4,8 @@
 //                               default 128K)
 //   VMRECLAIM_MALLOC_CACHE_MAX  most bytes the cache of freed blocks may hold
 //                               (default: 1G, or 1/8 of RAM if smaller)
+//   VMRECLAIM_MALLOC_HUGEPAGES  1: blocks of 2 MiB and more are advised for
+//                               transparent huge pages (default); 0: not
 //   VMRECLAIM_MALLOC_REPORT     append a one-line summary to this file at exit
 // and one the engine reads (its tunable; the layer only sets the default):
 //   VMRECLAIM_IDLE_TRIM_NS      once the ring has seen no enter or cancel for
@@ -23,6 +25,10 @@ namespace vmreclaim::alloc {
 struct Settings {
   size_t threshold = 128 * 1024;
   size_t cache_max = 1ull << 30;
+  // A block of 2 MiB or more faults in 2 MiB at a time (one fault and one
+  // clear instead of 512): large blocks are written whole, and faults were
+  // most of a large churn's time (docs/allocator.md, "Huge pages").
+  bool huge_pages = true;
   const char* report_path = nullptr;  // points into the environment
   // The idle trim's quiet time the layer asks of the engine unless
   // VMRECLAIM_IDLE_TRIM_NS says otherwise (docs/allocator.md, "After the

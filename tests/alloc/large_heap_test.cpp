@@ -14,6 +14,7 @@
 
 #include "fake_ring.h"
 #include "process_ring.h"
+#include "smaps.h"
 
 namespace vmreclaim::alloc {
 namespace {
@@ -248,6 +249,57 @@ TEST(OsPagesTest, RemapGrowsInPlaceOrMovesWithinTheRange) {
   EXPECT_EQ(os.unmap(filler, 5 * n), 0);
 }
 
+// Blocks of 2 MiB and more are advised for transparent huge pages when the
+// layer asks for them (VMRECLAIM_MALLOC_HUGEPAGES, on by default): one fault
+// per 2 MiB. Smaller blocks are not; a block growing past 2 MiB gets the
+// advice, in place or moved, and stays one mapping.
+TEST(OsPagesTest, BlocksOfTwoMiBAndMoreAreAdvisedForHugePages) {
+  using test::smaps_of;
+  const size_t mib = 1u << 20;
+  OsPages os(size_t{16} << 30, /*huge_pages=*/true);
+  auto* above = static_cast<char*>(os.map(8 * mib));
+  auto* small = static_cast<char*>(os.map(mib));
+  ASSERT_NE(above, nullptr);
+  ASSERT_EQ(small + mib, above);  // from the top down
+  if (os.counters().hugepage_refusals.load() != 0) GTEST_SKIP() << "this kernel refuses MADV_HUGEPAGE (no THP)";
+  EXPECT_TRUE(smaps_of(above).huge_advised);
+  EXPECT_FALSE(smaps_of(small).huge_advised);
+  if (test::huge_pages_on_advice()) {
+    // Writing the block faults in huge pages where it holds whole aligned
+    // 2 MiB parts (an 8 MiB block holds at least three).
+    std::memset(above, 1, 8 * mib);
+    EXPECT_GE(smaps_of(above).anon_huge_kb, 2048u) << "no huge page backs an advised, written 8 MiB block";
+  }
+  ASSERT_EQ(os.unmap(above, 8 * mib), 0);
+  // Growing in place past 2 MiB, into the free part above.
+  std::memset(small, 7, mib);
+  auto* grown = static_cast<char*>(os.remap(small, mib, 3 * mib));
+  ASSERT_EQ(grown, small);
+  test::SmapsEntry g = smaps_of(grown);
+  EXPECT_TRUE(g.huge_advised);
+  EXPECT_LE(g.lo, reinterpret_cast<uintptr_t>(grown));
+  EXPECT_GE(g.hi, reinterpret_cast<uintptr_t>(grown) + 3 * mib);  // one mapping
+  // Moved when another block sits above: the moved pages and the new part
+  // (a mapping of its own: moved pages keep their page offset, so the
+  // kernel merges nothing) are both advised.
+  auto* filler = static_cast<char*>(os.map(6 * mib));  // the rest of that part
+  ASSERT_EQ(filler, grown + 3 * mib);
+  auto* moved = static_cast<char*>(os.remap(grown, 3 * mib, 6 * mib));
+  ASSERT_NE(moved, nullptr);
+  ASSERT_NE(moved, grown);
+  EXPECT_EQ(moved[mib - 1], 7);
+  EXPECT_TRUE(smaps_of(moved).huge_advised);
+  EXPECT_TRUE(smaps_of(moved + 6 * mib - 1).huge_advised);
+  EXPECT_EQ(os.unmap(moved, 6 * mib), 0);
+  EXPECT_EQ(os.unmap(filler, 6 * mib), 0);
+  // Without the setting nothing is advised.
+  OsPages plain;
+  auto* p = static_cast<char*>(plain.map(8 * mib));
+  ASSERT_NE(p, nullptr);
+  EXPECT_FALSE(smaps_of(p).huge_advised);
+  EXPECT_EQ(plain.unmap(p, 8 * mib), 0);
+}
+
 TEST_F(LargeHeapTest, DoubleFreeIsReportedAndAborts) {
   void* p = heap_.allocate(200 * 1024, kPageSize, false);
   heap_.free(p);
@@ -395,45 +447,90 @@ TEST_F(LargeHeapTest, AMissIsCutFromALargerCachedBlock) {
   EXPECT_EQ(heap_.snapshot().cached_bytes, 16u << 20);  // rejoined
 }
 
-// A miss maps new memory; a cache holding more than the live blocks gives
-// back as much as is mapped (oldest first), down to the live size: memory
-// follows the working set, not the sizes the program stopped asking for.
-TEST_F(LargeHeapTest, AMissGivesBackWhatTheCacheHoldsBeyondTheLiveBlocks) {
+// A miss maps new memory; a cache holding more than its bound (an eighth of
+// the live blocks, at least 64 MiB) gives back as much as is mapped (oldest
+// first), down to the bound: memory follows the working set, not the sizes
+// the program stopped asking for.
+TEST_F(LargeHeapTest, AMissGivesBackWhatTheCacheHoldsBeyondItsBound) {
   void* live = heap_.allocate(1u << 20, kPageSize, false);
-  void* old[4];
-  for (void*& p : old) p = heap_.allocate(1u << 20, kPageSize, false);
+  void* old[5];
+  for (void*& p : old) p = heap_.allocate(16u << 20, kPageSize, false);
   for (void* p : old) heap_.free(p);
-  ASSERT_EQ(heap_.snapshot().cached_bytes, 4u << 20);
-  void* big = heap_.allocate(8u << 20, kPageSize, false);  // fits no cached block
+  ASSERT_EQ(heap_.snapshot().cached_bytes, 80u << 20);
+  void* big = heap_.allocate(40u << 20, kPageSize, false);  // fits no cached block
   ASSERT_NE(big, nullptr);
   HeapSnapshot s = heap_.snapshot();
-  EXPECT_EQ(s.heap.miss_evictions, 3u);
-  EXPECT_EQ(s.cached_bytes, 1u << 20);
-  // The oldest went, and the kernel has them no more.
-  EXPECT_FALSE(anything_mapped(reinterpret_cast<uintptr_t>(old[0]), reinterpret_cast<uintptr_t>(old[0]) + (1u << 20)));
-  // A cache no larger than the live blocks is left alone.
-  void* big2 = heap_.allocate(8u << 20, kPageSize, false);
-  EXPECT_EQ(heap_.snapshot().cached_bytes, 1u << 20);
+  EXPECT_EQ(s.heap.miss_evictions, 1u);
+  EXPECT_EQ(s.cached_bytes, 64u << 20);
+  // The oldest went, and the kernel has it no more.
+  EXPECT_FALSE(anything_mapped(reinterpret_cast<uintptr_t>(old[0]), reinterpret_cast<uintptr_t>(old[0]) + (16u << 20)));
+  EXPECT_TRUE(anything_mapped(reinterpret_cast<uintptr_t>(old[1]), reinterpret_cast<uintptr_t>(old[1]) + (16u << 20)));
+  // A cache within its bound is left alone.
+  void* big2 = heap_.allocate(40u << 20, kPageSize, false);
+  EXPECT_EQ(heap_.snapshot().cached_bytes, 64u << 20);
   heap_.free(big2);
   heap_.free(big);
   heap_.free(live);
 }
 
+// Past 512 MiB of live blocks the bound is an eighth of them: beside 640 MiB
+// live (bound 80 MiB), a cache of 128 MiB gives back as much as a miss maps
+// (40 MiB), whole blocks, oldest first: three of 16 MiB.
+TEST_F(LargeHeapTest, TheCacheBoundFollowsTheLiveBlocks) {
+  void* live[10];
+  for (void*& p : live) p = heap_.allocate(64u << 20, kPageSize, false);
+  void* old[8];
+  for (void*& p : old) p = heap_.allocate(16u << 20, kPageSize, false);
+  for (void* p : old) heap_.free(p);
+  ASSERT_EQ(heap_.snapshot().cached_bytes, 128u << 20);
+  void* big = heap_.allocate(40u << 20, kPageSize, false);
+  ASSERT_NE(big, nullptr);
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.miss_evictions, 3u);
+  EXPECT_EQ(s.cached_bytes, 80u << 20);
+  heap_.free(big);
+  for (void* p : live) heap_.free(p);
+}
+
 // The same when a realloc grows by mapping new pages (mremap): the cache
-// gives back what it holds beyond the live blocks.
+// gives back what it holds beyond its bound.
 TEST_F(LargeHeapTest, AReallocThatMapsNewPagesTrimsTheCacheToo) {
   void* live = heap_.allocate(1u << 20, kPageSize, false);
-  void* old[4];
-  for (void*& p : old) p = heap_.allocate(1u << 20, kPageSize, false);
+  void* old[5];
+  for (void*& p : old) p = heap_.allocate(16u << 20, kPageSize, false);
   for (void* p : old) heap_.free(p);
   bool ours = false;
-  void* grown = heap_.reallocate(live, 8u << 20, &ours);
+  void* grown = heap_.reallocate(live, 40u << 20, &ours);
   ASSERT_NE(grown, nullptr);
   HeapSnapshot s = heap_.snapshot();
   EXPECT_EQ(s.heap.realloc_remapped, 1u);
-  EXPECT_EQ(s.heap.miss_evictions, 3u);
-  EXPECT_EQ(s.cached_bytes, 1u << 20);
+  EXPECT_EQ(s.heap.miss_evictions, 1u);
+  EXPECT_EQ(s.cached_bytes, 64u << 20);
   heap_.free(grown);
+}
+
+// A cached block serves requests down to half its size; one used for a
+// request that leaves a quarter of it or more unused keeps only what the
+// request needs, and the spare goes back to the cache (resident and unused,
+// it would otherwise be memory the cache's bound never sees). Freed again,
+// the block takes its spare back.
+TEST_F(LargeHeapTest, AReusedBlockGivesALargeSpareBackToTheCache) {
+  void* a = heap_.allocate(8u << 20, kPageSize, false);
+  heap_.free(a);
+  void* p = heap_.allocate(5u << 20, kPageSize, false);
+  ASSERT_EQ(p, a);
+  HeapSnapshot s = heap_.snapshot();
+  EXPECT_EQ(s.heap.spare_tails_cached, 1u);
+  EXPECT_EQ(heap_.usable_size(p), 5u << 20);
+  EXPECT_EQ(s.cached_bytes, 3u << 20);
+  heap_.free(p);
+  EXPECT_EQ(heap_.snapshot().cached_bytes, 8u << 20);  // rejoined
+  // A spare under a quarter stays with the block.
+  void* q = heap_.allocate(7u << 20, kPageSize, false);
+  ASSERT_EQ(q, a);
+  EXPECT_EQ(heap_.snapshot().heap.spare_tails_cached, 1u);
+  EXPECT_EQ(heap_.usable_size(q), 8u << 20);
+  heap_.free(q);
 }
 
 TEST_F(LargeHeapTest, AlignedBlocksHonourTheirAlignment) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "probe.h"
+#include "smaps.h"
 
 namespace {
 
@@ -338,6 +339,18 @@ void settings() {
   free(p);
 }
 
+// An 8 MiB block, written: whether its mapping is advised for huge pages
+// (VMRECLAIM_MALLOC_HUGEPAGES decides).
+void huge_pages() {
+  void* p = malloc(8u << 20);
+  CHECK(p != nullptr);
+  std::memset(p, 3, 8u << 20);
+  const SmapsEntry e = smaps_of(p);
+  CHECK(e.found);
+  std::printf("huge_advised=%d\n", e.huge_advised ? 1 : 0);
+  free(p);
+}
+
 // Four 1 MiB blocks freed: the cache keeps what VMRECLAIM_MALLOC_CACHE_MAX
 // allows (the report says how much, and how many were evicted).
 void cache_cap() {
@@ -568,6 +581,8 @@ int main(int argc, char** argv) {
     double_free();
   } else if (s == "settings") {
     settings();
+  } else if (s == "huge_pages") {
+    huge_pages();
   } else if (s == "cache_cap") {
     cache_cap();
   } else if (s == "realloc_copy_fallback") {

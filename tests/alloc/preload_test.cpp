@@ -253,6 +253,32 @@ TEST_F(Preload, ThresholdSettingDecidesWhatTheLayerServes) {
   EXPECT_NE(output(bad).find("layer_served_64k=0"), std::string::npos) << output(bad);
 }
 
+// VMRECLAIM_MALLOC_HUGEPAGES: blocks of 2 MiB and more are advised for huge
+// pages unless it is 0; a value other than 0 or 1 is reported and ignored.
+TEST_F(Preload, HugePagesSettingDecidesTheAdvice) {
+  ChildResult dflt = probe("huge_pages");
+  ASSERT_EQ(dflt.exit_code, 0) << output(dflt);
+  std::string line = read_file(report_);
+  EXPECT_EQ(report_value(line, "huge_pages"), 1) << line;
+  if (report_value(line, "layer_hugepage_refusals") != 0) GTEST_SKIP() << "this kernel refuses MADV_HUGEPAGE (no THP)";
+  EXPECT_NE(output(dflt).find("huge_advised=1"), std::string::npos) << output(dflt);
+  unlink(report_.c_str());
+
+  ChildResult off = probe("huge_pages", {"VMRECLAIM_MALLOC_HUGEPAGES=0"});
+  ASSERT_EQ(off.exit_code, 0) << output(off);
+  EXPECT_NE(output(off).find("huge_advised=0"), std::string::npos) << output(off);
+  EXPECT_EQ(report_value(read_file(report_), "huge_pages"), 0);
+  unlink(report_.c_str());
+
+  ChildResult bad = probe("huge_pages", {"VMRECLAIM_MALLOC_HUGEPAGES=yes"});
+  ASSERT_EQ(bad.exit_code, 0) << output(bad);
+  EXPECT_NE(
+      output(bad).find("vmreclaim-malloc: ignoring VMRECLAIM_MALLOC_HUGEPAGES=yes (not 0 or 1); using the default"),
+      std::string::npos)
+      << output(bad);
+  EXPECT_NE(output(bad).find("huge_advised=1"), std::string::npos) << output(bad);
+}
+
 // VMRECLAIM_MALLOC_CACHE_MAX bounds the cache: past it the oldest blocks are
 // unmapped.
 TEST_F(Preload, CacheMaxSettingBoundsTheCache) {
