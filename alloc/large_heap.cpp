@@ -374,8 +374,9 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
           b->size = bytes;
           note_live(static_cast<int64_t>(add));
           counters_.realloc_absorbed++;
-          if (capacity <= b->capacity / 2)
+          if (capacity <= b->capacity / 2) {
             split_tail_locked(b, capacity, counters_.realloc_tails_cached, &tail, &update);
+          }
           done = p;
         } else if ((onto = cache_.take(bytes, kPageSize, &update)) != nullptr) {
           // A cached block that fits.
@@ -434,8 +435,9 @@ void* LargeHeap::reallocate(void* p, size_t bytes, bool* ours) noexcept {
         note_gone_locked(b->addr, old_capacity);
         table_.discard_detached(b);
         counters_.realloc_moved++;
-        if (capacity <= onto->capacity / 2)
+        if (capacity <= onto->capacity / 2) {
           split_tail_locked(onto, capacity, counters_.realloc_tails_cached, &tail, &update);
+        }
         done = reinterpret_cast<void*>(onto->addr);
       } else {
         // The kernel may have unmapped the target already: drop that block.

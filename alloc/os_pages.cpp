@@ -60,8 +60,9 @@ int OsPages::unmap(void* addr, size_t bytes) noexcept {
 void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
   const auto a = reinterpret_cast<uintptr_t>(addr);
   if (new_bytes <= old_bytes) {
-    if (new_bytes < old_bytes && unmap(static_cast<char*>(addr) + new_bytes, old_bytes - new_bytes) != 0)
+    if (new_bytes < old_bytes && unmap(static_cast<char*>(addr) + new_bytes, old_bytes - new_bytes) != 0) {
       return nullptr;
+    }
     return addr;
   }
   counters_.remaps.fetch_add(1, relaxed);

@@ -23,7 +23,7 @@
 namespace vmreclaim::alloc {
 
 struct Settings {
-  size_t threshold = 128 * 1024;
+  size_t threshold = size_t{128} * 1024;
   size_t cache_max = 1ull << 30;
   // A block of 2 MiB or more faults in 2 MiB at a time (one fault and one
   // clear instead of 512): large blocks are written whole, and faults were
