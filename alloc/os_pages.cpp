@@ -93,8 +93,9 @@ void* OsPages::remap(void* addr, size_t old_bytes, size_t new_bytes) noexcept {
     counters_.range_full.fetch_add(1, relaxed);
     return nullptr;
   }
-  // The new part has the advice the moved pages will have (or get below),
-  // so the two merge into one mapping.
+  // The new part gets the advice the moved pages have (or get below): the
+  // whole block is advised, though the two stay separate mappings (moved
+  // pages keep their page offset, so the kernel does not merge them).
   if (!map_over(to + old_bytes, new_bytes - old_bytes, new_bytes)) {
     range_->release(to, new_bytes);
     return nullptr;
