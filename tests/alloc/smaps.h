@@ -59,4 +59,18 @@ inline bool huge_pages_on_advice() {
   return ok && std::strstr(line, "[never]") == nullptr;
 }
 
+// How many times the kernel could not have a huge page at fault time and
+// used small pages instead (/proc/vmstat thp_fault_fallback; 0 if absent).
+inline unsigned long long thp_fault_fallbacks() {
+  FILE* f = std::fopen("/proc/vmstat", "re");
+  if (f == nullptr) return 0;
+  char line[128];
+  unsigned long long n = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "thp_fault_fallback %llu", &n) == 1) break;
+  }
+  std::fclose(f);
+  return n;
+}
+
 }  // namespace vmreclaim::test
