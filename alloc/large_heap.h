@@ -109,9 +109,9 @@ class LargeHeap {
   // the caller, without the lock).
   void split_tail_locked(Block* b, size_t keep, uint64_t& cached, Span* unmap, bool* update) noexcept;
   // Before `incoming` bytes of new memory are mapped: a cache holding more
-  // than its bound (an eighth of the live blocks, at least 64 MiB) gives
-  // back as much, down to the bound. Fills `out`
-  // (kMaxEvictions) with what to unmap without the lock; returns how many.
+  // than its bound (cache_keep_bound in large_heap.cpp) gives back as much,
+  // down to the bound. Fills `out` (kMaxEvictions) with what to unmap
+  // without the lock; returns how many.
   size_t trim_for_miss_locked(size_t incoming, Span* out, bool* update) noexcept;
   void note_live(int64_t delta) noexcept;
 

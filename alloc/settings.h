@@ -27,7 +27,8 @@ struct Settings {
   size_t cache_max = 1ull << 30;
   // A block of 2 MiB or more faults in 2 MiB at a time (one fault and one
   // clear instead of 512): large blocks are written whole, and faults were
-  // most of a large churn's time (docs/allocator.md, "Huge pages").
+  // most of a large churn's time (docs/allocator.md, "Huge pages for large
+  // blocks").
   bool huge_pages = true;
   const char* report_path = nullptr;  // points into the environment
   // The idle trim's quiet time the layer asks of the engine unless
