@@ -108,6 +108,13 @@ bool resolve_all(void* handle, BackendKind kind, Backend* b) noexcept {
   return true;
 }
 
+// mimalloc's functions, compiled into the layer (api.h declares them).
+Backend builtin_mimalloc() noexcept {
+  return {mi_malloc, mi_free, mi_free_size, mi_calloc, mi_realloc, mi_posix_memalign, [](void* p) noexcept {
+            return mi_usable_size(p);
+          }};
+}
+
 // Runs on the one thread that set g_state to 1.
 void load() noexcept {
   bool asked = false;
@@ -123,7 +130,10 @@ void load() noexcept {
   }
   Backend b{};
   BackendKind kind = BackendKind::glibc;
-  if (want.soname != nullptr) {
+  if (want.kind == BackendKind::mimalloc) {
+    b = builtin_mimalloc();
+    kind = want.kind;
+  } else if (want.soname != nullptr) {
     // RTLD_LOCAL: the backend's `malloc` stays out of the global scope. If
     // it is already loaded (listed in LD_PRELOAD after the layer), this is
     // that copy, and the handle's symbols are still its own definitions.
@@ -175,6 +185,8 @@ void load() noexcept {
     if (routed) {
       g_hot.free_sized.store(b.free_sized, std::memory_order_release);
       g_hot.realloc.store(b.realloc, std::memory_order_release);
+      // Last: from here the shims call the functions stored above directly.
+      if (kind == BackendKind::mimalloc) g_hot.direct.store(true, std::memory_order_release);
     }
   }
 }
@@ -240,7 +252,8 @@ __attribute__((constructor(101))) void load_when_constructed() noexcept {
 }  // namespace
 
 constinit HotPath g_hot{0,           slow_malloc,  boot_free,     free_sized_by_address,
-                        slow_calloc, slow_realloc, slow_memalign, boot_usable_size};
+                        slow_calloc, slow_realloc, slow_memalign, boot_usable_size,
+                        false};
 
 const Backend* backend() noexcept {
   // Acquire: pairs with the release store in load().
@@ -249,8 +262,9 @@ const Backend* backend() noexcept {
   }
   if (t_loading) return nullptr;
   // dlopen needs an initialised C library; until this library's constructor
-  // runs only glibc (dlsym) can be set up. Memory handed out before then
-  // comes from the arena. If the arena runs short first, load anyway.
+  // runs only glibc (dlsym) and the built-in mimalloc can be set up. Memory
+  // handed out before then comes from the arena. If the arena runs short
+  // first, load anyway.
   bool early = !g_constructed.load(std::memory_order_acquire) && arena_has_room();
   if (early) {
     bool asked = false;

@@ -13,7 +13,8 @@ enum class BackendKind : unsigned char { glibc, mimalloc, jemalloc, tcmalloc };
 struct BackendName {
   const char* name;
   // The library to load; nullptr for glibc (the next `malloc` in the lookup
-  // order, found with dlsym(RTLD_NEXT)).
+  // order, found with dlsym(RTLD_NEXT)) and for mimalloc (compiled into the
+  // layer: third_party/mimalloc).
   const char* soname;
   // The library uses initial-exec TLS larger than the surplus glibc keeps
   // for dlopen ("cannot allocate memory in static TLS block"): it must be
@@ -24,14 +25,14 @@ struct BackendName {
 
 inline constexpr BackendName kBackendNames[] = {
     {"glibc", nullptr, false, BackendKind::glibc},
-    {"mimalloc", "libmimalloc.so.2", false, BackendKind::mimalloc},
+    {"mimalloc", nullptr, false, BackendKind::mimalloc},
     {"jemalloc", "libjemalloc.so.2", true, BackendKind::jemalloc},
     {"tcmalloc", "libtcmalloc_minimal.so.4", false, BackendKind::tcmalloc},
 };
 
-// mimalloc where it is installed (glibc, silently, where it is not): the
-// fewest instructions and the least CPU on the small-object benchmarks of
-// the four, and it gives memory back after a churn (docs/allocator.md,
+// mimalloc: the fewest instructions and the least CPU on the small-object
+// benchmarks of the four, it gives memory back after a churn, and being
+// built in, the shims reach it with a direct jump (docs/allocator.md,
 // "Which allocator underneath").
 inline constexpr BackendKind kDefaultBackend = BackendKind::mimalloc;
 

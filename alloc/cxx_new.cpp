@@ -19,7 +19,10 @@ namespace {
 using vmreclaim::alloc::alloc_slow;
 using vmreclaim::alloc::fast_request;
 using vmreclaim::alloc::free_slow;
-using vmreclaim::alloc::g_hot;
+using vmreclaim::alloc::hot_free;
+using vmreclaim::alloc::hot_free_sized;
+using vmreclaim::alloc::hot_malloc;
+using vmreclaim::alloc::hot_posix_memalign;
 
 constexpr size_t kDefaultAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 
@@ -27,12 +30,12 @@ constexpr size_t kDefaultAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 void* try_alloc(size_t bytes, size_t align) noexcept {
   if (bytes == 0) bytes = 1;  // operator new(0) returns a unique pointer
   if (align <= kDefaultAlign) {
-    if (fast_request(bytes)) return g_hot.malloc.load(std::memory_order_relaxed)(bytes);
+    if (fast_request(bytes)) return hot_malloc(bytes);
     return alloc_slow(bytes, kDefaultAlign, false);
   }
   if (fast_request(bytes)) {
     void* p = nullptr;
-    return g_hot.posix_memalign.load(std::memory_order_relaxed)(&p, align, bytes) == 0 ? p : nullptr;
+    return hot_posix_memalign(&p, align, bytes) == 0 ? p : nullptr;
   }
   return alloc_slow(bytes, align, false);
 }
@@ -59,7 +62,7 @@ void* try_alloc(size_t bytes, size_t align) noexcept {
 
 inline void* new_plain(size_t bytes) {
   if (fast_request(bytes)) [[likely]] {
-    if (void* p = g_hot.malloc.load(std::memory_order_relaxed)(bytes)) [[likely]] {
+    if (void* p = hot_malloc(bytes)) [[likely]] {
       return p;
     }
   }
@@ -68,7 +71,7 @@ inline void* new_plain(size_t bytes) {
 
 inline void* new_nothrow(size_t bytes) noexcept {
   if (fast_request(bytes)) [[likely]] {
-    if (void* p = g_hot.malloc.load(std::memory_order_relaxed)(bytes)) [[likely]] {
+    if (void* p = hot_malloc(bytes)) [[likely]] {
       return p;
     }
   }
@@ -77,7 +80,7 @@ inline void* new_nothrow(size_t bytes) noexcept {
 
 inline void delete_plain(void* p) noexcept {
   if (!vmreclaim::alloc::needs_owner_check(p)) [[likely]] {
-    g_hot.free.load(std::memory_order_relaxed)(p);
+    hot_free(p);
     return;
   }
   free_slow(p);
@@ -89,7 +92,7 @@ inline void delete_plain(void* p) noexcept {
 // free() does.
 inline void delete_sized(void* p, size_t bytes) noexcept {
   if (fast_request(bytes) && p != nullptr && !vmreclaim::alloc::needs_owner_check(p)) [[likely]] {
-    g_hot.free_sized.load(std::memory_order_relaxed)(p, bytes);
+    hot_free_sized(p, bytes);
     return;
   }
   delete_plain(p);

@@ -2,8 +2,9 @@
 // threshold go to the large-block heap; everything else, and every pointer
 // the heap does not own, goes to the backend (backend.h).
 //
-// The small path is a size compare with a constant and a jump through the
-// backend's function pointer: no load ahead of the branch, no lock, no
+// The small path is a size compare with a constant and a jump to the
+// backend: direct to the built-in mimalloc, else through the backend's
+// function pointer (api.h). No load ahead of the branch, no lock, no
 // thread-local flag, no lookup. A pointer is the layer's only if it lies in
 // the layer's address range (address_range.h), which sits in a fixed window
 // of the address space: free() tests the window with a shift and a compare
@@ -26,6 +27,12 @@
 
 using vmreclaim::alloc::bootstrap_usable_size;
 using vmreclaim::alloc::g_hot;
+using vmreclaim::alloc::hot_calloc;
+using vmreclaim::alloc::hot_free;
+using vmreclaim::alloc::hot_malloc;
+using vmreclaim::alloc::hot_posix_memalign;
+using vmreclaim::alloc::hot_realloc;
+using vmreclaim::alloc::hot_usable_size;
 using vmreclaim::alloc::in_bootstrap_arena;
 using vmreclaim::alloc::in_layer;
 using vmreclaim::alloc::kPageSize;
@@ -116,8 +123,7 @@ inline bool special_pointer(const void* p) noexcept { return vmreclaim::alloc::n
 void* aligned_impl(size_t align, size_t bytes) noexcept {
   if (fast_request(bytes)) {
     void* p = nullptr;
-    int rc =
-        g_hot.posix_memalign.load(std::memory_order_relaxed)(&p, align < sizeof(void*) ? sizeof(void*) : align, bytes);
+    int rc = hot_posix_memalign(&p, align < sizeof(void*) ? sizeof(void*) : align, bytes);
     if (rc != 0) {
       errno = rc;
       return nullptr;
@@ -184,14 +190,14 @@ extern "C" {
 
 __attribute__((visibility("default"))) void* malloc(size_t bytes) noexcept {
   if (fast_request(bytes)) [[likely]] {
-    return g_hot.malloc.load(std::memory_order_relaxed)(bytes);
+    return hot_malloc(bytes);
   }
   return alloc_slow(bytes, 16, false);
 }
 
 __attribute__((visibility("default"))) void free(void* p) noexcept {
   if (!special_pointer(p)) [[likely]] {
-    g_hot.free.load(std::memory_order_relaxed)(p);
+    hot_free(p);
     return;
   }
   free_slow(p);
@@ -204,14 +210,14 @@ __attribute__((visibility("default"))) void* calloc(size_t n, size_t size) noexc
     return nullptr;
   }
   if (fast_request(bytes)) [[likely]] {
-    return g_hot.calloc.load(std::memory_order_relaxed)(n, size);
+    return hot_calloc(n, size);
   }
   return alloc_slow(bytes, 16, true);
 }
 
 __attribute__((visibility("default"))) void* realloc(void* p, size_t bytes) noexcept {
   if (bytes != 0 && fast_request(bytes) && p != nullptr && !special_pointer(p)) [[likely]] {
-    return g_hot.realloc.load(std::memory_order_relaxed)(p, bytes);
+    return hot_realloc(p, bytes);
   }
   return realloc_slow(p, bytes);
 }
@@ -228,7 +234,7 @@ __attribute__((visibility("default"))) void* reallocarray(void* p, size_t n, siz
 __attribute__((visibility("default"))) int posix_memalign(void** out, size_t align, size_t bytes) noexcept {
   if (!is_pow2(align) || align % sizeof(void*) != 0) return EINVAL;
   if (fast_request(bytes)) [[likely]] {
-    return g_hot.posix_memalign.load(std::memory_order_relaxed)(out, align, bytes);
+    return hot_posix_memalign(out, align, bytes);
   }
   void* p = alloc_slow(bytes, align, false);
   if (p == nullptr) return ENOMEM;
@@ -267,7 +273,7 @@ __attribute__((visibility("default"))) void* pvalloc(size_t bytes) noexcept {
 
 __attribute__((visibility("default"))) size_t malloc_usable_size(void* p) noexcept {
   if (p != nullptr && !special_pointer(p)) [[likely]] {
-    return g_hot.usable_size.load(std::memory_order_relaxed)(p);
+    return hot_usable_size(p);
   }
   return usable_size_slow(p);
 }

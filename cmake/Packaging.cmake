@@ -53,10 +53,9 @@ set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 # The headers and the CMake and pkg-config files ask for nothing beyond the C
 # and C++ runtimes; a compiler is the user's choice.
-# The preloadable layer forwards small requests to mimalloc by default and
-# to glibc where it is not installed (docs/allocator.md): recommended, not
-# required. The other backends are loaded only when asked for by name.
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libmimalloc2.0")
+# The preloadable layer forwards small requests to mimalloc by default,
+# compiled into it (third_party/mimalloc); the other backends are loaded
+# only when asked for by name (docs/allocator.md).
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libjemalloc2, libtcmalloc-minimal4")
 
 include(CPack)

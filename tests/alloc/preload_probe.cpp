@@ -2,7 +2,6 @@
 // Each scenario exercises the C allocation API through the interposed
 // symbols (built with -fno-builtin so no call is folded away) and prints
 // "ok" or what went wrong; a failed check exits 1.
-#include <dlfcn.h>
 #include <mach/vm_reclaim.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -22,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "address_range.h"
 #include "probe.h"
 #include "smaps.h"
 
@@ -316,25 +316,13 @@ void misuse(const std::string& what) {
   std::puts("survived");
 }
 
-// Whether `p` is a block of mimalloc (the default backend), asked of the
-// copy the layer loaded; false when none is loaded.
-bool mimalloc_block(void* p) {
-  void* h = dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_NOLOAD);
-  if (h == nullptr) return false;
-  auto* in_heap = reinterpret_cast<bool (*)(const void*)>(dlsym(h, "mi_is_in_heap_region"));
-  const bool yes = in_heap != nullptr && in_heap(p);
-  dlclose(h);
-  return yes;
-}
-
-// What the layer's settings did: is a 64 KiB request the layer's (a page-
-// aligned block of whole pages) or the backend's (glibc's are not
-// page-aligned; mimalloc's may be, and it says which are its own)?
-// (Default threshold: 128 KiB.)
+// What the layer's settings did: is a 64 KiB request the layer's (its
+// blocks lie in its window of the address space, the backend's never do) or
+// the backend's? (Default threshold: 128 KiB.)
 void settings() {
   void* p = malloc(64 * 1024);
   CHECK(p != nullptr);
-  const bool layer = aligned(p, 4096) && malloc_usable_size(p) % 4096 == 0 && !mimalloc_block(p);
+  const bool layer = vmreclaim::alloc::in_window(p);
   std::printf("layer_served_64k=%d\n", layer ? 1 : 0);
   free(p);
 }

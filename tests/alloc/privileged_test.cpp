@@ -108,5 +108,23 @@ TEST_F(Privileged, SetuidProgramIgnoresTheLayerSettingsAndWritesNoReport) {
                                         << privileged.describe();
 }
 
+// The built-in backend's own options (MIMALLOC_*, mimalloc's documented
+// settings): MIMALLOC_VERBOSE makes it describe itself on stderr, and the
+// same reading would take MIMALLOC_RESERVE_OS_MEMORY and the rest from
+// whoever starts a privileged program.
+TEST_F(Privileged, SetuidProgramIgnoresTheBuiltInMimallocsOptions) {
+  const std::string plain = install(VMRECLAIM_LINKED_PROBE, "probe", false);
+  const std::string suid = install(VMRECLAIM_LINKED_PROBE, "probe-suid", true);
+  const std::vector<std::string> env{"MIMALLOC_VERBOSE=1"};
+
+  ChildResult ordinary = run({plain, "settings"}, env, std::nullopt);
+  ASSERT_TRUE(ordinary.exited_with(0)) << ordinary.describe();
+  EXPECT_NE(ordinary.err.find("mimalloc: "), std::string::npos) << ordinary.describe();
+
+  ChildResult privileged = run({suid, "settings"}, env, nobody_);
+  ASSERT_TRUE(privileged.exited_with(0)) << privileged.describe();
+  EXPECT_EQ(privileged.err.find("mimalloc"), std::string::npos) << privileged.describe();
+}
+
 }  // namespace
 }  // namespace vmreclaim::test
