@@ -11,7 +11,11 @@
 //       --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true
 //
 // BACKEND_SO names the backend's library (default libmimalloc.so.2; it must be
-// loaded already: the layer's backend, or preloaded). The pattern is
+// loaded already: the layer's backend, or preloaded). The layer's default
+// backend, its built-in mimalloc, has no library and no exported functions
+// to compare with: choose a loaded one (VMRECLAIM_MALLOC_BACKEND=glibc with
+// BACKEND_SO=libc.so.6, or tcmalloc), or measure the built-in one against
+// mimalloc alone with glibc-thread (docs/benchmarks.md, "mimalloc built in"). The pattern is
 // glibc-thread's (mimalloc-bench): 1024 slots, a random slot freed and
 // refilled with a size from an inverse-square distribution over 4 B–32 KiB,
 // one byte written; or one fixed size.
