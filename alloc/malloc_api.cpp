@@ -25,18 +25,13 @@
 #include "reentry_guard.h"
 #include "size_classes.h"
 
-using vmreclaim::alloc::bootstrap_usable_size;
-using vmreclaim::alloc::g_hot;
 using vmreclaim::alloc::hot_calloc;
 using vmreclaim::alloc::hot_free;
 using vmreclaim::alloc::hot_malloc;
 using vmreclaim::alloc::hot_posix_memalign;
 using vmreclaim::alloc::hot_realloc;
 using vmreclaim::alloc::hot_usable_size;
-using vmreclaim::alloc::in_bootstrap_arena;
-using vmreclaim::alloc::in_layer;
 using vmreclaim::alloc::kPageSize;
-using vmreclaim::alloc::layer;
 
 namespace vmreclaim::alloc {
 
@@ -102,9 +97,7 @@ size_t usable_size_slow(void* p) noexcept {
 using vmreclaim::alloc::alloc_slow;
 using vmreclaim::alloc::fast_request;
 using vmreclaim::alloc::free_slow;
-using vmreclaim::alloc::maybe_large_block;
 using vmreclaim::alloc::realloc_slow;
-using vmreclaim::alloc::small_request;
 using vmreclaim::alloc::usable_size_slow;
 
 namespace {
