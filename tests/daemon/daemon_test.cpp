@@ -45,9 +45,31 @@ using vmreclaim::daemon::ProcessView;
 using vmreclaim::daemon::Snapshot;
 using Clock = std::chrono::steady_clock;
 
-std::string socket_path(const char* what) {
-  return "/tmp/vmreclaimd-test-" + std::to_string(::getpid()) + "-" + what + ".sock";
+// Every path in /tmp a test names (sockets, a socket's directory), removed
+// when the test program ends: a daemon killed with SIGKILL, or an assertion
+// that ends a test early, leaves its socket behind.
+std::vector<std::string>& scratch_paths() {
+  static std::vector<std::string> paths;
+  return paths;
 }
+class RemoveScratchPaths : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    for (const std::string& p : scratch_paths()) {
+      std::error_code ec;
+      std::filesystem::remove_all(p, ec);
+    }
+  }
+};
+[[maybe_unused]] ::testing::Environment* const g_remove_scratch_paths =
+    ::testing::AddGlobalTestEnvironment(new RemoveScratchPaths);
+
+std::string scratch_path(const std::string& what) {
+  scratch_paths().push_back("/tmp/vmreclaimd-test-" + std::to_string(::getpid()) + "-" + what);
+  return scratch_paths().back();
+}
+
+std::string socket_path(const char* what) { return scratch_path(std::string(what) + ".sock"); }
 
 // One connection to the daemon's socket.
 class DaemonConn {
@@ -712,7 +734,7 @@ TEST(Daemon, ARegisteredEngineWithAnEmptyRingSleeps) {
 // the old directory, and it must watch the new one, not wait for its 30 s
 // retry. With no directory it tries once per pressure poll (1 s).
 TEST(Daemon, AnEngineFindsADaemonWhoseDirectoryWasMadeAnew) {
-  const std::string dir = "/tmp/vmreclaimd-test-" + std::to_string(::getpid()) + "-rundir";
+  const std::string dir = scratch_path("rundir");
   std::filesystem::remove_all(dir);
   ASSERT_TRUE(std::filesystem::create_directory(dir));
   const std::string sock = dir + "/daemon.sock";
