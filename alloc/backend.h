@@ -2,8 +2,9 @@
 // threshold, and every pointer that is not one of the layer's blocks, goes to
 // it. glibc's is found with dlsym(RTLD_NEXT); mimalloc is compiled into
 // the layer (builtin_mimalloc.c); jemalloc and tcmalloc are loaded with
-// dlopen(RTLD_LOCAL) and called through the symbols of that handle, so which `malloc` the program's calls bind to never
-// depends on the order of LD_PRELOAD: the layer's always, and the layer forwards.
+// dlopen(RTLD_LOCAL) and called through the symbols of that handle, so
+// which `malloc` the program's calls bind to never depends on the order of
+// LD_PRELOAD: the layer's always, and the layer forwards.
 //
 // Until the backend is ready (loading it allocates, and dlopen must not run
 // before the C library is initialised, i.e. before this library's
@@ -65,12 +66,13 @@ struct HotPath {
   std::atomic<size_t (*)(void*) noexcept> usable_size;
   // True once the built-in mimalloc (builtin_mimalloc.c) serves every fast
   // path: it is the backend, the threshold is at least kFastPathLimit and
-  // the arena lies in the window. The shims then jump to its functions
-  // directly instead of through the pointers above (api.h): on glibc-thread
-  // the pointer cost 8 % against mimalloc alone, the direct jump 1.4 %
-  // (docs/benchmarks.md, "Is the rest the jump?"). Stored with release last
-  // in load(); the shims load it relaxed, as nothing a direct call reads was
-  // written by load() (mimalloc sets itself up on its first call).
+  // the arena lies in the window. The shims then call its functions
+  // directly instead of through the pointers above (api.h): through the
+  // pointer glibc-thread ran 5-8 % behind mimalloc alone, directly (and
+  // link-time optimised) 3.8 % (docs/benchmarks.md, "mimalloc built in: the
+  // direct jump"). Stored with release last in load(); the shims load it
+  // relaxed, as nothing a direct call reads was written by load() (mimalloc
+  // sets itself up on its first call).
   std::atomic<bool> direct;
 };
 // Hidden: addressed directly, not through the GOT.
