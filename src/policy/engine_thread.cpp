@@ -127,7 +127,7 @@ void EngineThread::after_fork_child() noexcept {
   requests_.store(0);
   if (threshold_fd_ >= 0 && platform::still_own_fd(threshold_fd_, threshold_id_)) ::close(threshold_fd_);
   threshold_fd_ = -1;
-  armed_limit_ = UINT64_MAX;
+  armed_at_ = UINT64_MAX;
   loop_.after_fork_child();
   // Taken by before_fork in the thread that forked, which is this one now.
   work_mu_.unlock();
@@ -135,17 +135,23 @@ void EngineThread::after_fork_child() noexcept {
 }
 
 void EngineThread::arm_cgroup_threshold() noexcept {
-  // cgroup v1 can wake us the moment usage crosses the high watermark,
-  // which matters when a limit is close: polling would be too late.
+  // cgroup v1 can wake us the moment usage crosses a threshold, which
+  // matters when a limit is close: polling would be too late. Moved when
+  // the limit or the page cache moves it by limit/128 or more (limits.h,
+  // usage_threshold), not at every small change of the cache.
   if (cgroup_ == nullptr) return;
   auto m = cgroup_->read();
-  const uint64_t limit = m ? m->limit : UINT64_MAX;
-  if (limit == armed_limit_) return;
+  const uint64_t at = m ? usage_threshold(*m) : UINT64_MAX;
+  if (at == armed_at_) return;
+  if (at != UINT64_MAX && armed_at_ != UINT64_MAX && threshold_fd_ >= 0) {
+    const uint64_t moved = at > armed_at_ ? at - armed_at_ : armed_at_ - at;
+    if (moved < m->limit / 128) return;
+  }
   if (threshold_fd_ >= 0 && platform::still_own_fd(threshold_fd_, threshold_id_)) ::close(threshold_fd_);
   threshold_fd_ = -1;
-  armed_limit_ = limit;
-  if (limit != UINT64_MAX) {
-    threshold_fd_ = platform::move_fd_high(cgroup_->open_usage_threshold(high_watermark(limit)));
+  armed_at_ = at;
+  if (at != UINT64_MAX) {
+    threshold_fd_ = platform::move_fd_high(cgroup_->open_usage_threshold(at));
     if (threshold_fd_ >= 0 && !platform::mark_own_fd(threshold_fd_, &threshold_id_)) {
       ::close(threshold_fd_);
       threshold_fd_ = -1;
@@ -160,7 +166,7 @@ void EngineThread::check_descriptors() noexcept {
   }
   if (threshold_fd_ >= 0 && !platform::still_own_fd(threshold_fd_, threshold_id_)) {
     threshold_fd_ = -1;  // the program's now; armed again at the next check
-    armed_limit_ = UINT64_MAX;
+    armed_at_ = UINT64_MAX;
   }
   loop_.check_watched();
 }
@@ -398,6 +404,11 @@ void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* o
     uint64_t v;
     [[maybe_unused]] ssize_t rd = ::read(threshold_fd_, &v, sizeof v);
     engine_.enforce_limits();
+    // Where the cache has moved since it was armed, the threshold follows
+    // (usage may have crossed it with the working set still below the
+    // watermark: the next crossing must come where it reaches it). Not while
+    // the daemon watches the cgroup ([daemon hook]: its files go unread).
+    if (!round.daemon_fresh) arm_cgroup_threshold();
   }
   // [daemon hook] POLLHUP and POLLERR are reported whether asked for or not.
   if (own[2].fd >= 0 && own[2].revents != 0) {

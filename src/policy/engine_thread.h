@@ -152,7 +152,7 @@ class EngineThread final : public engine::Background {
   std::atomic<uint64_t> wakeups_{0};
   int threshold_fd_ = -1;
   platform::FdIdentity threshold_id_;
-  uint64_t armed_limit_ = UINT64_MAX;  // cgroup limit the threshold was set for
+  uint64_t armed_at_ = UINT64_MAX;  // usage the threshold is set at (limits.h, usage_threshold)
   // Whether glibc's thread count leaves this thread out; if not, the thread
   // looks at each wake-up (at least once a second) whether it is alone.
   bool uncounted_ = false;

@@ -39,6 +39,21 @@ inline uint64_t low_watermark(uint64_t limit) noexcept { return limit - limit / 
 
 LimitDecision decide_limits(const LimitInputs& in) noexcept;
 
+// Where the engine thread's cgroup v1 usage threshold goes, so that the
+// kernel wakes it when the working set reaches the high watermark: the
+// threshold watches usage, which counts the inactive page cache as well, so
+// it sits that much above the watermark (with the cache as it is when armed),
+// and never closer to the limit than limit/128 (a crossing must come before
+// the limit). Armed at the watermark itself, a cgroup holding some cache was
+// woken while its working set was still below it, found nothing to do, and
+// was never woken again: usage stayed above the threshold until the OOM kill.
+// UINT64_MAX: no limit, nothing to arm.
+inline uint64_t usage_threshold(const platform::CgroupMemory& m) noexcept {
+  if (!m.limited()) return UINT64_MAX;
+  const uint64_t high = high_watermark(m.limit), cap = m.limit - m.limit / 128;
+  return m.inactive_file >= cap - high ? cap : high + m.inactive_file;
+}
+
 // Supplies inputs to the engine's limit checks; the engine passes what the
 // ring holds, the source adds what it reads.
 class LimitSource {

@@ -358,6 +358,16 @@ class MemoryCgroupDir {
   const std::string& why() const { return why_; }
   std::string procs() const { return dir_ + "/cgroup.procs"; }
   int version() const { return version_; }
+  // A memory.stat field ("inactive_file"), in bytes; 0 if absent.
+  uint64_t stat(const std::string& key) const {
+    std::ifstream f(dir_ + "/memory.stat");
+    std::string k;
+    uint64_t v = 0;
+    while (f >> k >> v) {
+      if (k == key) return v;
+    }
+    return 0;
+  }
 
  private:
   std::string dir_, why_;
@@ -395,24 +405,54 @@ TEST(Limits, MemoryInTheRingIsReclaimedBeforeACgroupOomKill) {
 
 // docs/policy.md: the engine thread wakes on the v1 usage threshold and
 // covers a client that never calls. The pressure and limit poll is a minute
-// here and the sampling period 10 s, so in this 1.3 s run only the
-// threshold's eventfd can wake the thread; the client maps a 4 MiB block
-// every 20 ms (time for a woken thread on a loaded 2-core machine; at 3 ms it
-// was OOM-killed under load) and never asks for an update. Without the wake-up the
-// cgroup OOM-kills it, as the control in MemoryInTheRingIsReclaimedBeforeACgroupOomKill shows.
+// here and the sampling period 10 s, so in this run only the threshold's
+// eventfd can wake the thread; the client maps a 4 MiB block every 20 ms
+// (time for a woken thread on a loaded 2-core machine; at 3 ms it was
+// OOM-killed under load) and never asks for an update. Without the wake-up
+// the cgroup OOM-kills it, as the control in
+// MemoryInTheRingIsReclaimedBeforeACgroupOomKill shows.
+//
+// The cgroup holds 8 MiB of page cache first (a file written by a process in
+// it), as a real one does: the limit check compares the working set (usage
+// less the inactive cache) with the high watermark, while the kernel's
+// threshold watches usage. Armed at the watermark itself, the threshold woke
+// the thread while the working set was still 8 MiB below it, the thread
+// found nothing to do, and no second crossing came before the OOM kill (the
+// same happened, now and then, with the few MiB of cache the helper's own
+// files left in the cgroup on an idle machine).
 TEST(Limits, CgroupV1ThresholdWakesTheEngineThreadForAClientThatNeverCalls) {
   SKIP_IF_SANITIZED();
-  MemoryCgroupDir cg(64ull << 20);
+  MemoryCgroupDir cg(256ull << 20);
   if (!cg.usable()) GTEST_SKIP() << "memory cgroups unavailable: " << cg.why();
   if (cg.version() != 1) GTEST_SKIP() << "the usage threshold is cgroup v1's (cgroup.event_control); this is v2";
-  auto opts = helper({"churn-noupdate", "256", "20000"}, {"VMRECLAIM_PRESSURE_POLL_NS=60000000000"});
+  // Beside this test's binary: a disk-backed directory (a tmpfs file would be
+  // shared memory, not page cache).
+  char exe[4096] = {};
+  ASSERT_GT(readlink("/proc/self/exe", exe, sizeof exe - 1), 0);
+  const std::string dir(exe, std::strrchr(exe, '/'));
+  const std::string cache = dir + "/cgroup-cache-" + std::to_string(getpid());
+  SpawnOptions writer;
+  writer.argv = {"/bin/dd", "if=/dev/zero", "of=" + cache, "bs=1M", "count=8", "conv=fsync", "status=none"};
+  writer.cgroup_procs = cg.procs();
+  std::optional<Child> w = Child::spawn(writer);
+  ASSERT_TRUE(w) << "cannot start dd";
+  auto ws = w->wait(30000ms);
+  ASSERT_TRUE(ws && WIFEXITED(*ws) && WEXITSTATUS(*ws) == 0) << w->stderr_so_far();
+  const uint64_t inactive = cg.stat("inactive_file");
+  if (inactive < (6ull << 20)) {
+    unlink(cache.c_str());
+    GTEST_SKIP() << "the file left " << inactive << " bytes of inactive page cache in the cgroup, not 8 MiB (" << dir
+                 << " on a tmpfs?)";
+  }
+  auto opts = helper({"churn-noupdate", "512", "20000"}, {"VMRECLAIM_PRESSURE_POLL_NS=60000000000"});
   opts.cgroup_procs = cg.procs();
   const Report r = run_to_report(opts, 30s, 30s);
+  unlink(cache.c_str());
   const auto& line = r.line;
   const auto& st = r.status;
   ASSERT_TRUE(st.has_value()) << r.err;
   ASSERT_TRUE(WIFEXITED(*st)) << "killed by signal " << (WIFSIGNALED(*st) ? WTERMSIG(*st) : 0)
-                              << " (an OOM kill: the threshold did not wake the engine thread)";
+                              << " (an OOM kill: the threshold did not wake the engine thread); its stderr: " << r.err;
   EXPECT_EQ(WEXITSTATUS(*st), 0);
   ASSERT_TRUE(line.has_value());
   EXPECT_GT(field(*line, "limit-reclaimed"), 0) << *line;

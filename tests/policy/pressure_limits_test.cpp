@@ -29,6 +29,7 @@ using policy::PressureLevel;
 using policy::PressureMonitor;
 using policy::PressureThresholds;
 using policy::Tunables;
+using policy::usage_threshold;
 
 constexpr uint64_t MiB = 1ull << 20;
 
@@ -93,6 +94,26 @@ TEST(Limits, AboveTheHighWatermarkReclaimDownToTheLowOne) {
   EXPECT_EQ(d.reclaim_bytes, 62 * MiB - low_watermark(64 * MiB));
   EXPECT_FALSE(d.unreachable);
   EXPECT_EQ(d.ceiling, 30 * MiB - d.reclaim_bytes + (high_watermark(64 * MiB) - low_watermark(64 * MiB)));
+}
+
+// The cgroup v1 threshold wakes the engine thread where the limit check
+// would act: usage at which the working set (usage less the inactive cache)
+// reaches the high watermark, never closer to the limit than limit/128.
+TEST(Limits, TheUsageThresholdSitsWhereTheWorkingSetReachesTheHighWatermark) {
+  platform::CgroupMemory m;
+  EXPECT_EQ(usage_threshold(m), UINT64_MAX) << "no limit, nothing to arm";
+  m.limit = 256 * MiB;
+  EXPECT_EQ(usage_threshold(m), high_watermark(256 * MiB));
+  m.inactive_file = 8 * MiB;
+  const uint64_t at = usage_threshold(m);
+  EXPECT_EQ(at, high_watermark(256 * MiB) + 8 * MiB);
+  // Crossing it, the check finds the working set at the watermark.
+  m.usage = at + 1;
+  EXPECT_GT(decide_limits({std::nullopt, std::nullopt, m, 64 * MiB}).reclaim_bytes, 0u);
+  m.usage = at - MiB;
+  EXPECT_EQ(decide_limits({std::nullopt, std::nullopt, m, 64 * MiB}).reclaim_bytes, 0u);
+  m.inactive_file = 100 * MiB;
+  EXPECT_EQ(usage_threshold(m), 256 * MiB - 2 * MiB) << "capped below the limit";
 }
 
 TEST(Limits, LiveMemoryAboveTheLimitDrainsAndBacksOff) {
