@@ -4,19 +4,21 @@
 // the layer's shims when it is preloaded) and straight into the backend's
 // functions (taken with dlsym on the backend's handle: one indirect call, as
 // the program's PLT makes when that allocator is preloaded alone). Both
-// variants share the backend's heap and run interleaved, so the machine's
-// noise hits both alike.
+// variants run interleaved, so the machine's noise hits both alike.
 //
 //   LD_PRELOAD=libvmreclaim-malloc.so bench_alloc_shim_cost
 //       --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true
 //
-// BACKEND_SO names the backend's library (default libmimalloc.so.2; it must be
-// loaded already: the layer's backend, or preloaded). The layer's default
-// backend, its built-in mimalloc, has no library and no exported functions
-// to compare with: choose a loaded one (VMRECLAIM_MALLOC_BACKEND=glibc with
-// BACKEND_SO=libc.so.6, or tcmalloc), or measure the built-in one against
-// mimalloc alone with glibc-thread (docs/benchmarks.md, "mimalloc built in"). The pattern is
-// glibc-thread's (mimalloc-bench): 1024 slots, a random slot freed and
+// BACKEND_SO names the backend's library (default libmimalloc.so.2): loaded
+// already (the layer's backend, or preloaded), the two variants share its
+// heap; else it is loaded here on its own, which is how the default build's
+// built-in mimalloc is compared with mimalloc alone (BACKEND_SO=the path of
+// a libmimalloc.so.2; two copies, two heaps). Other backends:
+// VMRECLAIM_MALLOC_BACKEND=glibc with BACKEND_SO=libc.so.6, or tcmalloc. This
+// measure moves with the two copies' code and heap placement by several per
+// cent; glibc-thread in alternating rounds is the figure of record
+// (docs/benchmarks.md, "mimalloc built in"). The pattern is glibc-thread's
+// (mimalloc-bench): 1024 slots, a random slot freed and
 // refilled with a size from an inverse-square distribution over 4 B–32 KiB,
 // one byte written; or one fixed size.
 #include <benchmark/benchmark.h>
@@ -43,7 +45,12 @@ const Backend& direct() {
     const char* so = std::getenv("BACKEND_SO");
     if (so == nullptr || *so == '\0') so = "libmimalloc.so.2";
     Backend r;
+    // Loaded already (the layer's backend, or preloaded), or else loaded
+    // here on its own: RTLD_LOCAL keeps its malloc out of the program's
+    // scope, so a second copy of an allocator (mimalloc alone beside the
+    // layer's built-in one) is reached only through these pointers.
     void* h = ::dlopen(so, RTLD_NOW | RTLD_NOLOAD);
+    if (h == nullptr) h = ::dlopen(so, RTLD_NOW | RTLD_LOCAL);
     if (h != nullptr) {
       r.malloc = reinterpret_cast<MallocFn>(::dlsym(h, "malloc"));
       r.free = reinterpret_cast<FreeFn>(::dlsym(h, "free"));
