@@ -34,7 +34,11 @@ namespace vmreclaim::alloc {
 inline constexpr unsigned kWindowShift = 45;
 inline constexpr uintptr_t kWindowBase = uintptr_t{1} << kWindowShift;
 inline constexpr size_t kWindowBytes = size_t{1} << kWindowShift;
-inline bool in_window(const void* p) noexcept { return (reinterpret_cast<uintptr_t>(p) >> kWindowShift) == 1; }
+// Which window `p` lies in, counted from this one: 0 inside it, the largest
+// value below it. One shift and one subtraction, so that free() can compare
+// it with a key as well (fast_paths.h, direct_free).
+inline uintptr_t window_index(const void* p) noexcept { return (reinterpret_cast<uintptr_t>(p) >> kWindowShift) - 1; }
+inline bool in_window(const void* p) noexcept { return window_index(p) == 0; }
 
 class AddressRange {
  public:

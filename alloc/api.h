@@ -1,5 +1,6 @@
 // What the C shims (malloc_api.cpp) and the C++ operators (cxx_new.cpp)
-// share: the fast-path test and the slow paths.
+// share with the rest of the layer: the fast-path test and the slow paths.
+// The calls the fast paths make are fast_paths.h.
 #pragma once
 
 #include <atomic>
@@ -8,65 +9,7 @@
 
 #include "backend.h"
 
-// The built-in backend's functions, hidden (the layer's own, never bound to
-// by the program), so that the calls below are direct jumps. Its C++ part
-// needs these, included first so that the pragma does not reach them.
-#include <memory>
-#include <type_traits>
-#include <utility>
-#pragma GCC visibility push(hidden)
-#include <mimalloc.h>
-#pragma GCC visibility pop
-
 namespace vmreclaim::alloc {
-
-// The fast paths' calls into the backend: a direct jump to the built-in
-// mimalloc when it serves them (HotPath::direct), else a jump through the
-// backend's function pointer.
-inline void* hot_malloc(size_t bytes) noexcept {
-  if (g_hot.direct.load(std::memory_order_relaxed)) [[likely]] {
-    return mi_malloc(bytes);
-  }
-  return g_hot.malloc.load(std::memory_order_relaxed)(bytes);
-}
-inline void hot_free(void* p) noexcept {
-  if (g_hot.direct.load(std::memory_order_relaxed)) [[likely]] {
-    mi_free(p);
-    return;
-  }
-  g_hot.free.load(std::memory_order_relaxed)(p);
-}
-inline void hot_free_sized(void* p, size_t bytes) noexcept {
-  if (g_hot.direct.load(std::memory_order_relaxed)) [[likely]] {
-    mi_free_size(p, bytes);
-    return;
-  }
-  g_hot.free_sized.load(std::memory_order_relaxed)(p, bytes);
-}
-inline void* hot_calloc(size_t n, size_t size) noexcept {
-  if (g_hot.direct.load(std::memory_order_relaxed)) [[likely]] {
-    return mi_calloc(n, size);
-  }
-  return g_hot.calloc.load(std::memory_order_relaxed)(n, size);
-}
-inline void* hot_realloc(void* p, size_t bytes) noexcept {
-  if (g_hot.direct.load(std::memory_order_relaxed)) [[likely]] {
-    return mi_realloc(p, bytes);
-  }
-  return g_hot.realloc.load(std::memory_order_relaxed)(p, bytes);
-}
-inline int hot_posix_memalign(void** out, size_t align, size_t bytes) noexcept {
-  if (g_hot.direct.load(std::memory_order_relaxed)) [[likely]] {
-    return mi_posix_memalign(out, align, bytes);
-  }
-  return g_hot.posix_memalign.load(std::memory_order_relaxed)(out, align, bytes);
-}
-inline size_t hot_usable_size(void* p) noexcept {
-  if (g_hot.direct.load(std::memory_order_relaxed)) [[likely]] {
-    return mi_usable_size(p);
-  }
-  return g_hot.usable_size.load(std::memory_order_relaxed)(p);
-}
 
 // The fast paths' test: a compare with a constant (backend.h,
 // kFastPathLimit); the functions it leads to (g_hot) decide the rest.

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "api.h"
+#include "builtin_mimalloc.h"
 #include "settings.h"
 #include "support/environment.h"
 
@@ -108,7 +109,7 @@ bool resolve_all(void* handle, BackendKind kind, Backend* b) noexcept {
   return true;
 }
 
-// mimalloc's functions, compiled into the layer (api.h declares them).
+// mimalloc's functions, compiled into the layer (builtin_mimalloc.h).
 Backend builtin_mimalloc() noexcept {
   return {mi_malloc, mi_free, mi_free_size, mi_calloc, mi_realloc, mi_posix_memalign, [](void* p) noexcept {
             return mi_usable_size(p);
@@ -171,6 +172,7 @@ void load() noexcept {
   // realloc and malloc_usable_size keep going through the slow paths, which
   // know it.
   const bool routed = in_window(reinterpret_cast<const void*>(arena()));
+  const bool builtin = kind == BackendKind::mimalloc;
   if (routed) {
     g_hot.free.store(b.free, std::memory_order_release);
     g_hot.usable_size.store(b.usable_size, std::memory_order_release);
@@ -185,10 +187,13 @@ void load() noexcept {
     if (routed) {
       g_hot.free_sized.store(b.free_sized, std::memory_order_release);
       g_hot.realloc.store(b.realloc, std::memory_order_release);
-      // Last: from here the shims call the functions stored above directly.
-      if (kind == BackendKind::mimalloc) g_hot.direct.store(true, std::memory_order_release);
+      // From here the shims call the functions stored above directly.
+      if (builtin) g_hot.direct_below.store(kFastPathLimit, std::memory_order_release);
     }
   }
+  // Release like the others (nothing a direct call reads was written here:
+  // mimalloc sets itself up on its first call).
+  if (builtin && routed) g_hot.direct_free_key.store(0, std::memory_order_release);
 }
 
 bool arena_has_room() noexcept { return g_arena_used.load(std::memory_order_relaxed) < kBootstrapArenaBytes / 2; }
@@ -253,7 +258,7 @@ __attribute__((constructor(101))) void load_when_constructed() noexcept {
 
 constinit HotPath g_hot{0,           slow_malloc,  boot_free,     free_sized_by_address,
                         slow_calloc, slow_realloc, slow_memalign, boot_usable_size,
-                        false};
+                        0,           UINTPTR_MAX};
 
 const Backend* backend() noexcept {
   // Acquire: pairs with the release store in load().

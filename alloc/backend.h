@@ -33,15 +33,18 @@ struct Backend {
   size_t (*usable_size)(void*) noexcept;
 };
 
-// The shims' fast paths compare a request's size with this constant, never
-// with a value loaded from memory: on the Zen 5 guest of docs/benchmarks.md
-// ("The small path: a compare with a constant, on a line of its own") the
-// threshold's load ahead of malloc's branch, with its jump across a 64-byte
-// line, made glibc-simple over mimalloc 57 % slower. It is the default
-// threshold. With a threshold of at least this, a request below it is below
-// the threshold and the fast paths call the backend directly; with a smaller
-// threshold (VMRECLAIM_MALLOC_THRESHOLD) the fast paths' functions stay the
-// slow ones below, which compare with the threshold itself.
+// The fast paths' pointer calls (fast_paths.h) are taken for a request
+// below this constant, compared as a constant and not as the threshold
+// loaded from memory: on the Zen 5 guest of docs/benchmarks.md ("The small
+// path: a compare with a constant, on a line of its own") the threshold's
+// load ahead of malloc's branch, with its jump through a pointer across a
+// 64-byte line, made glibc-simple over mimalloc 57 % slower. (The default
+// build's one load, HotPath::direct_below, leads to mimalloc's inlined code,
+// no jump through a pointer.) It is the default threshold. With a threshold
+// of at least this, a request below it is below the threshold and the fast
+// paths call the backend directly; with a smaller threshold
+// (VMRECLAIM_MALLOC_THRESHOLD) the fast paths' functions stay the slow ones
+// below, which compare with the threshold itself.
 inline constexpr size_t kFastPathLimit = size_t{128} << 10;
 
 // What the shims' fast paths call: the backend's functions once it is ready
@@ -64,16 +67,24 @@ struct HotPath {
   std::atomic<void* (*)(void*, size_t) noexcept> realloc;
   std::atomic<int (*)(void**, size_t, size_t) noexcept> posix_memalign;
   std::atomic<size_t (*)(void*) noexcept> usable_size;
-  // True once the built-in mimalloc (builtin_mimalloc.c) serves every fast
-  // path: it is the backend, the threshold is at least kFastPathLimit and
-  // the arena lies in the window. The shims then call its functions
-  // directly instead of through the pointers above (api.h): through the
-  // pointer glibc-thread ran 5-8 % behind mimalloc alone, directly (and
-  // link-time optimised) 3.8 % (docs/benchmarks.md, "mimalloc built in: the
-  // direct jump"). Stored with release last in load(); the shims load it
-  // relaxed, as nothing a direct call reads was written by load() (mimalloc
-  // sets itself up on its first call).
-  std::atomic<bool> direct;
+  // The built-in mimalloc (builtin_mimalloc.c), reached from the shims with
+  // direct calls instead of through the pointers above (fast_paths.h), once it is
+  // the backend. Each test is one compare with a loaded key, which holds
+  // "this backend is the built-in one" too: through the pointer glibc-thread
+  // ran 5-8 % behind mimalloc alone, with a flag tested beside the size or
+  // the window 3.8 % (docs/benchmarks.md, "mimalloc built in").
+  //
+  // malloc and operator new: a request below `direct_below` goes straight
+  // to mimalloc. kFastPathLimit once mimalloc serves every fast path (the
+  // threshold is at least that and the arena lies in the window), 0 before
+  // and with any other backend.
+  std::atomic<size_t> direct_below;
+  // free and operator delete: `p` goes straight to mimalloc when
+  // (p >> kWindowShift) - 1 > direct_free_key (direct_free, fast_paths.h). 0 once
+  // mimalloc is the backend and the arena lies in the window (every pointer
+  // outside the window is mimalloc's), UINTPTR_MAX before and with any
+  // other backend (no pointer).
+  std::atomic<uintptr_t> direct_free_key;
 };
 // Hidden: addressed directly, not through the GOT.
 extern HotPath g_hot __attribute__((visibility("hidden")));

@@ -21,13 +21,21 @@ struct BackendName {
   // loaded at start-up, i.e. listed in LD_PRELOAD after the layer.
   bool needs_preload;
   BackendKind kind;
+  // The build of the layer that serves this backend best, which
+  // `vmreclaim run --with NAME` preloads (alloc/CMakeLists.txt): the
+  // default one goes straight into the built-in mimalloc, the generic one
+  // through a pointer with nothing else to test. Both take every backend.
+  const char* layer;
 };
 
+inline constexpr const char* kLayerLibrary = "libvmreclaim-malloc.so";
+inline constexpr const char* kGenericLayerLibrary = "libvmreclaim-malloc-generic.so";
+
 inline constexpr BackendName kBackendNames[] = {
-    {"glibc", nullptr, false, BackendKind::glibc},
-    {"mimalloc", nullptr, false, BackendKind::mimalloc},
-    {"jemalloc", "libjemalloc.so.2", true, BackendKind::jemalloc},
-    {"tcmalloc", "libtcmalloc_minimal.so.4", false, BackendKind::tcmalloc},
+    {"glibc", nullptr, false, BackendKind::glibc, kGenericLayerLibrary},
+    {"mimalloc", nullptr, false, BackendKind::mimalloc, kLayerLibrary},
+    {"jemalloc", "libjemalloc.so.2", true, BackendKind::jemalloc, kGenericLayerLibrary},
+    {"tcmalloc", "libtcmalloc_minimal.so.4", false, BackendKind::tcmalloc, kGenericLayerLibrary},
 };
 
 // mimalloc: the fewest instructions and the least CPU on the small-object

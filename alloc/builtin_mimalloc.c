@@ -19,4 +19,15 @@
 #define MI_USE_ENVIRON 0
 #define getenv secure_getenv
 
+// mi_free is inlined wherever its body is in sight: here, and through
+// link-time optimisation in the layer's free() and operator delete, whose
+// fast path is then mimalloc's own with no jump between them (fast_paths.h,
+// builtin_free). GCC warns that an always_inline function with external
+// linkage "might not be inlinable": it is also called from elsewhere.
+#include "mimalloc.h"
+void mi_free(void* p) mi_attr_noexcept __attribute__((always_inline));
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wattributes"
 #include "static.c"
+#pragma GCC diagnostic pop

@@ -13,16 +13,21 @@
 
 #include "api.h"
 #include "backend.h"
+#include "fast_paths.h"
 
 namespace {
 
 using vmreclaim::alloc::alloc_slow;
+using vmreclaim::alloc::builtin_free;
+using vmreclaim::alloc::direct_free;
+using vmreclaim::alloc::direct_request;
 using vmreclaim::alloc::fast_request;
 using vmreclaim::alloc::free_slow;
-using vmreclaim::alloc::hot_free;
 using vmreclaim::alloc::hot_free_sized;
-using vmreclaim::alloc::hot_malloc;
 using vmreclaim::alloc::hot_posix_memalign;
+using vmreclaim::alloc::pointer_free;
+using vmreclaim::alloc::pointer_malloc;
+using vmreclaim::alloc::window_index;
 
 constexpr size_t kDefaultAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 
@@ -30,7 +35,7 @@ constexpr size_t kDefaultAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 void* try_alloc(size_t bytes, size_t align) noexcept {
   if (bytes == 0) bytes = 1;  // operator new(0) returns a unique pointer
   if (align <= kDefaultAlign) {
-    if (fast_request(bytes)) return hot_malloc(bytes);
+    if (fast_request(bytes)) return pointer_malloc(bytes);
     return alloc_slow(bytes, kDefaultAlign, false);
   }
   if (fast_request(bytes)) {
@@ -61,8 +66,12 @@ void* try_alloc(size_t bytes, size_t align) noexcept {
 }
 
 inline void* new_plain(size_t bytes) {
-  if (fast_request(bytes)) [[likely]] {
-    if (void* p = hot_malloc(bytes)) [[likely]] {
+  if (direct_request(bytes)) [[likely]] {
+    if (void* p = mi_malloc(bytes)) [[likely]] {
+      return p;
+    }
+  } else if (fast_request(bytes)) [[likely]] {
+    if (void* p = pointer_malloc(bytes)) [[likely]] {
       return p;
     }
   }
@@ -70,8 +79,12 @@ inline void* new_plain(size_t bytes) {
 }
 
 inline void* new_nothrow(size_t bytes) noexcept {
-  if (fast_request(bytes)) [[likely]] {
-    if (void* p = hot_malloc(bytes)) [[likely]] {
+  if (direct_request(bytes)) [[likely]] {
+    if (void* p = mi_malloc(bytes)) [[likely]] {
+      return p;
+    }
+  } else if (fast_request(bytes)) [[likely]] {
+    if (void* p = pointer_malloc(bytes)) [[likely]] {
       return p;
     }
   }
@@ -79,8 +92,13 @@ inline void* new_nothrow(size_t bytes) noexcept {
 }
 
 inline void delete_plain(void* p) noexcept {
-  if (!vmreclaim::alloc::needs_owner_check(p)) [[likely]] {
-    hot_free(p);
+  const uintptr_t index = window_index(p);
+  if (direct_free(index)) [[likely]] {
+    builtin_free(p);
+    return;
+  }
+  if (index != 0) [[likely]] {
+    pointer_free(p);
     return;
   }
   free_slow(p);

@@ -2,14 +2,15 @@
 // threshold go to the large-block heap; everything else, and every pointer
 // the heap does not own, goes to the backend (backend.h).
 //
-// The small path is a size compare with a constant and a jump to the
-// backend: direct to the built-in mimalloc, else through the backend's
-// function pointer (api.h). No load ahead of the branch, no lock, no
-// thread-local flag, no lookup. A pointer is the layer's only if it lies in
-// the layer's address range (address_range.h), which sits in a fixed window
-// of the address space: free() tests the window with a shift and a compare
-// of constants, true for none of the backend's pointers, and the slow path
-// tests the range itself (the bootstrap arena is its first part).
+// The small path (fast_paths.h): in the default build, one compare with a
+// loaded key and the built-in mimalloc's own fast path; in the generic
+// build, a size compare with a constant and a jump through the backend's
+// function pointer, no load ahead of the branch. No lock, no thread-local
+// flag, no lookup. A pointer is the layer's only if it lies in the layer's
+// address range (address_range.h), which sits in a fixed window of the
+// address space: free() tests the window with a shift and a compare, true
+// for none of the backend's pointers, and the slow path tests the range
+// itself (the bootstrap arena is its first part).
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -21,17 +22,22 @@
 
 #include "api.h"
 #include "backend.h"
+#include "fast_paths.h"
 #include "layer.h"
 #include "reentry_guard.h"
 #include "size_classes.h"
 
+using vmreclaim::alloc::builtin_free;
+using vmreclaim::alloc::direct_free;
+using vmreclaim::alloc::direct_request;
 using vmreclaim::alloc::hot_calloc;
-using vmreclaim::alloc::hot_free;
-using vmreclaim::alloc::hot_malloc;
 using vmreclaim::alloc::hot_posix_memalign;
 using vmreclaim::alloc::hot_realloc;
 using vmreclaim::alloc::hot_usable_size;
 using vmreclaim::alloc::kPageSize;
+using vmreclaim::alloc::pointer_free;
+using vmreclaim::alloc::pointer_malloc;
+using vmreclaim::alloc::window_index;
 
 namespace vmreclaim::alloc {
 
@@ -182,15 +188,23 @@ void* vmreclaim::alloc::realloc_slow(void* p, size_t bytes) noexcept {
 extern "C" {
 
 __attribute__((visibility("default"))) void* malloc(size_t bytes) noexcept {
+  if (direct_request(bytes)) [[likely]] {
+    return mi_malloc(bytes);
+  }
   if (fast_request(bytes)) [[likely]] {
-    return hot_malloc(bytes);
+    return pointer_malloc(bytes);
   }
   return alloc_slow(bytes, 16, false);
 }
 
 __attribute__((visibility("default"))) void free(void* p) noexcept {
-  if (!special_pointer(p)) [[likely]] {
-    hot_free(p);
+  const uintptr_t index = window_index(p);
+  if (direct_free(index)) [[likely]] {
+    builtin_free(p);
+    return;
+  }
+  if (index != 0) [[likely]] {
+    pointer_free(p);
     return;
   }
   free_slow(p);

@@ -2,6 +2,7 @@
 // using the layer appends one line of key=value pairs to that file when it
 // exits normally (`vmreclaim run` reads it). Written with one write(2) so
 // lines from several processes never interleave.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <vmreclaim/vmreclaim.h>
@@ -25,6 +26,15 @@ unsigned long long status_bytes(const char* status, const char* key) noexcept {
   unsigned long long kb = 0;
   while (*at >= '0' && *at <= '9') kb = kb * 10 + static_cast<unsigned>(*at++ - '0');
   return kb * 1024;
+}
+
+// Which build of the layer this is (alloc/CMakeLists.txt): the file name of
+// the library holding this code; "unknown" where the loader cannot say.
+const char* layer_file() noexcept {
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<const void*>(&status_bytes), &info) == 0 || info.dli_fname == nullptr) return "unknown";
+  const char* slash = std::strrchr(info.dli_fname, '/');
+  return slash != nullptr ? slash + 1 : info.dli_fname;
 }
 
 class LineWriter {
@@ -67,6 +77,7 @@ void write_report() noexcept {
   w.add("pid", static_cast<unsigned long long>(::getpid()));
   w.add("threshold", s.threshold);
   w.add_text("backend", backend_name(backend_in_use()).name);
+  w.add_text("layer", layer_file());
   w.add("huge_pages", s.huge_pages ? 1 : 0);
   HeapSnapshot h{};
   if (l != nullptr) h = l->heap.snapshot();

@@ -33,7 +33,8 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
 set(CPACK_PACKAGE_DESCRIPTION
     "A deferred memory reclamation ring per process: freed memory stays mapped and is given back by an engine \
 thread when the process goes idle or memory runs short. Holds the library (C11 and C++20 headers, pkg-config \
-and CMake files), libvmreclaim-malloc.so (a preloadable large-allocation layer on the ring) and the vmreclaim \
+and CMake files), libvmreclaim-malloc.so and libvmreclaim-malloc-generic.so (a preloadable large-allocation \
+layer on the ring, in two builds of its small path) and the vmreclaim \
 command (list, show, trim, drain, run, demo).")
 set(CPACK_PACKAGE_CONTACT "${VMRECLAIM_PACKAGE_MAINTAINER}")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)

@@ -1,7 +1,8 @@
 // `vmreclaim run [--with BACKEND] [--threshold N] -- CMD ARGS...`: runs a
-// command with the large-allocation layer (libvmreclaim-malloc.so) preloaded
-// in front of the chosen allocator for small requests (glibc, mimalloc,
-// jemalloc, tcmalloc; VMRECLAIM_MALLOC_BACKEND) and prints, when it exits,
+// command with the large-allocation layer preloaded in front of the chosen
+// allocator for small requests (glibc, mimalloc, jemalloc, tcmalloc;
+// VMRECLAIM_MALLOC_BACKEND), in the build of the layer that serves it best
+// (libvmreclaim-malloc.so or libvmreclaim-malloc-generic.so), and prints, when it exits,
 // what the layer did: large allocations, how many were served from the ring
 // without a fault, bytes reclaimed by cause, peak and final RssAnon.
 // Each process that uses the layer appends a line to a report file at exit
@@ -41,8 +42,10 @@ struct RunOptions {
   std::vector<std::string> command;
 };
 
-// The layer next to this build of the command, or in the install libdir.
-std::string find_layer() {
+// The layer's library `file` (one of its two builds, backend_names.h) next
+// to this build of the command, or in the install libdir. VMRECLAIM_MALLOC_LIB
+// names the one library to use, whichever backend.
+std::string find_layer(const char* file) {
   // Never from the invoker's environment if this command runs privileged.
   if (const char* env = support::setting_from_env("VMRECLAIM_MALLOC_LIB"); env != nullptr && *env != '\0') return env;
   // Beside this command first (an installed copy, e.g. from the package,
@@ -54,16 +57,16 @@ std::string find_layer() {
   if (!ec) {
     fs::path prefix = exe.parent_path().parent_path();
 #ifdef VMRECLAIM_INSTALL_LIBDIR
-    candidates.push_back(prefix / VMRECLAIM_INSTALL_LIBDIR / "libvmreclaim-malloc.so");
+    candidates.push_back(prefix / VMRECLAIM_INSTALL_LIBDIR / file);
 #endif
-    candidates.push_back(prefix / "lib" / "libvmreclaim-malloc.so");
-    candidates.push_back(prefix / "alloc" / "libvmreclaim-malloc.so");  // build tree
+    candidates.push_back(prefix / "lib" / file);
+    candidates.push_back(prefix / "alloc" / file);  // build tree
   }
-#ifdef VMRECLAIM_MALLOC_BUILD_PATH
-  candidates.emplace_back(VMRECLAIM_MALLOC_BUILD_PATH);
+#ifdef VMRECLAIM_MALLOC_BUILD_DIR
+  candidates.emplace_back(fs::path(VMRECLAIM_MALLOC_BUILD_DIR) / file);
 #endif
 #ifdef VMRECLAIM_INSTALL_FULL_LIBDIR
-  candidates.emplace_back(fs::path(VMRECLAIM_INSTALL_FULL_LIBDIR) / "libvmreclaim-malloc.so");
+  candidates.emplace_back(fs::path(VMRECLAIM_INSTALL_FULL_LIBDIR) / file);
 #endif
   for (const fs::path& p : candidates) {
     if (fs::exists(p, ec)) return fs::absolute(p, ec).string();
@@ -86,10 +89,10 @@ std::string mib(double bytes) {
   return buf;
 }
 
-// Sums the key=value lines the processes wrote.
-// Sums the key=value lines the processes wrote; `backends` collects the
-// (textual) backend names they reported.
-std::map<std::string, unsigned long long> read_reports(const std::string& path, int* processes, std::string* backends) {
+// Sums the numeric key=value lines the processes wrote; the text ones
+// (backend, layer) are collected in `texts`, each distinct value once.
+std::map<std::string, unsigned long long> read_reports(const std::string& path, int* processes,
+                                                       std::map<std::string, std::string>* texts) {
   std::map<std::string, unsigned long long> sum;
   std::ifstream f(path);
   std::string line;
@@ -101,14 +104,16 @@ std::map<std::string, unsigned long long> read_reports(const std::string& path, 
     while (words >> kv) {
       size_t eq = kv.find('=');
       if (eq == std::string::npos || kv.compare(0, eq, "pid") == 0) continue;
-      if (kv.compare(0, eq, "backend") == 0) {
-        const std::string name = kv.substr(eq + 1);
-        if ((" " + *backends + " ").find(" " + name + " ") == std::string::npos) {
-          *backends += (backends->empty() ? "" : " ") + name;
+      const std::string key = kv.substr(0, eq);
+      if (key == "backend" || key == "layer") {
+        std::string& seen = (*texts)[key];
+        const std::string value = kv.substr(eq + 1);
+        if ((" " + seen + " ").find(" " + value + " ") == std::string::npos) {
+          seen += (seen.empty() ? "" : " ") + value;
         }
         continue;
       }
-      sum[kv.substr(0, eq)] += std::strtoull(kv.c_str() + eq + 1, nullptr, 10);
+      sum[key] += std::strtoull(kv.c_str() + eq + 1, nullptr, 10);
     }
   }
   return sum;
@@ -116,8 +121,8 @@ std::map<std::string, unsigned long long> read_reports(const std::string& path, 
 
 void print_summary(const RunOptions& o, int status, double seconds, long long peak, const std::string& report) {
   int processes = 0;
-  std::string backends;
-  auto r = read_reports(report, &processes, &backends);
+  std::map<std::string, std::string> texts;
+  auto r = read_reports(report, &processes, &texts);
   std::string cmd;
   for (const std::string& a : o.command) cmd += (cmd.empty() ? "" : " ") + a;
   std::fprintf(stderr, "\nvmreclaim run: %s\n", cmd.c_str());
@@ -131,7 +136,10 @@ void print_summary(const RunOptions& o, int status, double seconds, long long pe
     std::fprintf(stderr, "  no process reported (none exited normally with the layer loaded)\n");
   } else {
     std::fprintf(stderr, "  processes reporting     %d\n", processes);
-    std::fprintf(stderr, "  backend                 %s\n", backends.empty() ? "unknown" : backends.c_str());
+    for (const char* key : {"backend", "layer"}) {
+      const std::string& v = texts[key];
+      std::fprintf(stderr, "  %-23s %s\n", key, v.empty() ? "unknown" : v.c_str());
+    }
     std::fprintf(stderr, "  large allocations       %llu (threshold %llu bytes)\n", r["large_allocs"],
                  processes > 0 ? r["threshold"] / static_cast<unsigned>(processes) : 0ull);
     std::fprintf(stderr, "  served from the ring    %llu without a fault, %llu after reclaim (pages faulted back in)\n",
@@ -153,9 +161,18 @@ void print_summary(const RunOptions& o, int status, double seconds, long long pe
 }
 
 int run_command(const RunOptions& o) {
-  const std::string lib = find_layer();
+  const alloc::BackendName* backend = nullptr;
+  if (!o.backend.empty()) {
+    backend = alloc::backend_by_name(o.backend);
+    if (backend == nullptr) {  // CLI11 checked it already
+      std::fprintf(stderr, "vmreclaim run: unknown backend '%s'\n", o.backend.c_str());
+      return 2;
+    }
+  }
+  const char* file = backend != nullptr ? backend->layer : alloc::backend_name(alloc::kDefaultBackend).layer;
+  const std::string lib = find_layer(file);
   if (lib.empty()) {
-    std::fprintf(stderr, "vmreclaim run: cannot find libvmreclaim-malloc.so (set VMRECLAIM_MALLOC_LIB)\n");
+    std::fprintf(stderr, "vmreclaim run: cannot find %s (set VMRECLAIM_MALLOC_LIB)\n", file);
     return 2;
   }
   char dir[] = "/tmp/vmreclaim-run-XXXXXX";
@@ -165,18 +182,10 @@ int run_command(const RunOptions& o) {
   }
   const std::string report = std::string(dir) + "/report";
   std::string preload = lib;
-  const alloc::BackendName* backend = nullptr;
-  if (!o.backend.empty()) {
-    backend = alloc::backend_by_name(o.backend);
-    if (backend == nullptr) {  // CLI11 checked it already
-      std::fprintf(stderr, "vmreclaim run: unknown backend '%s'\n", o.backend.c_str());
-      return 2;
-    }
-    // A backend that cannot be loaded late goes right after the layer (by
-    // soname, found like a DT_NEEDED entry); the layer stays first, so the
-    // program's malloc and operator new are always the layer's.
-    if (backend->needs_preload) preload += std::string(":") + backend->soname;
-  }
+  // A backend that cannot be loaded late goes right after the layer (by
+  // soname, found like a DT_NEEDED entry); the layer stays first, so the
+  // program's malloc and operator new are always the layer's.
+  if (backend != nullptr && backend->needs_preload) preload += std::string(":") + backend->soname;
   if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && *old != '\0') preload += std::string(":") + old;
 
   // Like system(): the command gets the terminal's signals, we wait for it.
