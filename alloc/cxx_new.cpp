@@ -18,16 +18,12 @@
 namespace {
 
 using vmreclaim::alloc::alloc_slow;
-using vmreclaim::alloc::builtin_free;
-using vmreclaim::alloc::direct_free;
 using vmreclaim::alloc::direct_request;
 using vmreclaim::alloc::fast_request;
-using vmreclaim::alloc::free_slow;
 using vmreclaim::alloc::hot_free_sized;
 using vmreclaim::alloc::hot_posix_memalign;
-using vmreclaim::alloc::pointer_free;
 using vmreclaim::alloc::pointer_malloc;
-using vmreclaim::alloc::window_index;
+using vmreclaim::alloc::route_free;
 
 constexpr size_t kDefaultAlign = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 
@@ -91,18 +87,7 @@ inline void* new_nothrow(size_t bytes) noexcept {
   return new_slow(bytes, kDefaultAlign, true);
 }
 
-inline void delete_plain(void* p) noexcept {
-  const uintptr_t index = window_index(p);
-  if (direct_free(index)) [[likely]] {
-    builtin_free(p);
-    return;
-  }
-  if (index != 0) [[likely]] {
-    pointer_free(p);
-    return;
-  }
-  free_slow(p);
-}
+inline void delete_plain(void* p) noexcept { route_free(p); }
 
 // A block deleted with a size below kFastPathLimit and outside the window:
 // g_hot.free_sized is the backend's when the threshold is at least that (the

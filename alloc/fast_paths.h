@@ -94,4 +94,21 @@ inline size_t hot_usable_size(void* p) noexcept {
   return g_hot.usable_size.load(std::memory_order_relaxed)(p);
 }
 
+// free's and operator delete's whole path: the built-in mimalloc's own
+// (inlined), the backend's through its pointer, or the slow path for a
+// pointer in the window (the layer's). Always inlined, so that each shim is
+// this code with no call in between.
+[[gnu::always_inline]] inline void route_free(void* p) noexcept {
+  const uintptr_t index = window_index(p);
+  if (direct_free(index)) [[likely]] {
+    builtin_free(p);
+    return;
+  }
+  if (index != 0) [[likely]] {
+    pointer_free(p);
+    return;
+  }
+  free_slow(p);
+}
+
 }  // namespace vmreclaim::alloc

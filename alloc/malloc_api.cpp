@@ -27,17 +27,14 @@
 #include "reentry_guard.h"
 #include "size_classes.h"
 
-using vmreclaim::alloc::builtin_free;
-using vmreclaim::alloc::direct_free;
 using vmreclaim::alloc::direct_request;
 using vmreclaim::alloc::hot_calloc;
 using vmreclaim::alloc::hot_posix_memalign;
 using vmreclaim::alloc::hot_realloc;
 using vmreclaim::alloc::hot_usable_size;
 using vmreclaim::alloc::kPageSize;
-using vmreclaim::alloc::pointer_free;
 using vmreclaim::alloc::pointer_malloc;
-using vmreclaim::alloc::window_index;
+using vmreclaim::alloc::route_free;
 
 namespace vmreclaim::alloc {
 
@@ -197,18 +194,7 @@ __attribute__((visibility("default"))) void* malloc(size_t bytes) noexcept {
   return alloc_slow(bytes, 16, false);
 }
 
-__attribute__((visibility("default"))) void free(void* p) noexcept {
-  const uintptr_t index = window_index(p);
-  if (direct_free(index)) [[likely]] {
-    builtin_free(p);
-    return;
-  }
-  if (index != 0) [[likely]] {
-    pointer_free(p);
-    return;
-  }
-  free_slow(p);
-}
+__attribute__((visibility("default"))) void free(void* p) noexcept { route_free(p); }
 
 __attribute__((visibility("default"))) void* calloc(size_t n, size_t size) noexcept {
   size_t bytes;
