@@ -72,7 +72,8 @@ struct HotPath {
   // the backend. Each test is one compare with a loaded key, which holds
   // "this backend is the built-in one" too: through the pointer glibc-thread
   // ran 5-8 % behind mimalloc alone, with a flag tested beside the size or
-  // the window 3.8 % (docs/benchmarks.md, "mimalloc built in").
+  // the window 3.8 %, with the keys (and mi_free inlined) 2.5 %
+  // (docs/benchmarks.md, "One key, and mimalloc's free inlined").
   //
   // malloc and operator new: a request below `direct_below` goes straight
   // to mimalloc. kFastPathLimit once mimalloc serves every fast path (the

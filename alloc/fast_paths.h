@@ -45,7 +45,7 @@ inline bool direct_request(size_t bytes) noexcept {
 // loaded key (HotPath::direct_free_key): inside the window the index is 0,
 // never above the key; below it the largest value, above the key 0 and not
 // above UINTPTR_MAX. Where this is false, index 0 is the layer's pointer
-// and any other the backend's (free_by_index).
+// and any other the backend's (route_free).
 inline bool direct_free(uintptr_t index) noexcept {
   return kDirectPaths && index > g_hot.direct_free_key.load(std::memory_order_relaxed);
 }
