@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -84,8 +85,10 @@ struct Build {
   const char* library;
 };
 const Build kBuilds[] = {{"default", VMRECLAIM_MALLOC_LIB}, {"generic", VMRECLAIM_MALLOC_GENERIC_LIB}};
+// The build's name in test listings (ctest's names), not its bytes.
+[[maybe_unused]] void PrintTo(const Build& b, std::ostream* os) { *os << b.name; }
 
-class Backend : public WithReport, public ::testing::WithParamInterface<std::tuple<Build, const char*>> {
+class Backend : public WithReport, public ::testing::WithParamInterface<std::tuple<Build, std::string>> {
  protected:
   void SetUp() override {
     WithReport::SetUp();
@@ -195,7 +198,8 @@ TEST_P(Backend, DoubleFreeOfALargeBlockIsOneLineAndAnAbort) {
 
 INSTANTIATE_TEST_SUITE_P(All, Backend,
                          ::testing::Combine(::testing::ValuesIn(kBuilds),
-                                            ::testing::Values("glibc", "mimalloc", "jemalloc", "tcmalloc")),
+                                            ::testing::Values(std::string("glibc"), std::string("mimalloc"),
+                                                              std::string("jemalloc"), std::string("tcmalloc"))),
                          [](const auto& p) {
                            return std::string(std::get<0>(p.param).name) + "_" + std::get<1>(p.param);
                          });
