@@ -61,28 +61,29 @@ void* try_alloc(size_t bytes, size_t align) noexcept {
   }
 }
 
-inline void* new_plain(size_t bytes) {
+// The fast paths' attempt: the built-in mimalloc, else the backend through
+// its pointer below kFastPathLimit; nullptr sends the caller to new_slow,
+// which also retries a null from the backend with the new_handler.
+inline void* new_fast(size_t bytes) noexcept {
   if (direct_request(bytes)) [[likely]] {
-    if (void* p = mi_malloc(bytes)) [[likely]] {
-      return p;
-    }
-  } else if (fast_request(bytes)) [[likely]] {
-    if (void* p = pointer_malloc(bytes)) [[likely]] {
-      return p;
-    }
+    return mi_malloc(bytes);
+  }
+  if (fast_request(bytes)) [[likely]] {
+    return pointer_malloc(bytes);
+  }
+  return nullptr;
+}
+
+inline void* new_plain(size_t bytes) {
+  if (void* p = new_fast(bytes)) [[likely]] {
+    return p;
   }
   return new_slow(bytes, kDefaultAlign, false);
 }
 
 inline void* new_nothrow(size_t bytes) noexcept {
-  if (direct_request(bytes)) [[likely]] {
-    if (void* p = mi_malloc(bytes)) [[likely]] {
-      return p;
-    }
-  } else if (fast_request(bytes)) [[likely]] {
-    if (void* p = pointer_malloc(bytes)) [[likely]] {
-      return p;
-    }
+  if (void* p = new_fast(bytes)) [[likely]] {
+    return p;
   }
   return new_slow(bytes, kDefaultAlign, true);
 }
