@@ -3,39 +3,57 @@
 # layer in front of each backend"): mimalloc-bench's glibc-simple,
 # glibc-thread, cfrac and rptest under each allocator alone and under the
 # layer in front of it.
-#   bench/alloc/small_objects.sh MIMALLOC_BENCH_DIR [--work DIR] [--layer SO] [--reps N]
-#                                [--backends glibc,mimalloc,...] [--no-instructions]
+#   bench/alloc/small_objects.sh MIMALLOC_BENCH_DIR [--work DIR] [--layer SO] [--generic SO]
+#                                [--reps N] [--backends glibc,mimalloc,...] [--floor]
+#                                [--pin CPU] [--programs glibc-simple,...] [--no-instructions]
 # MIMALLOC_BENCH_DIR is a checkout of github.com/daanx/mimalloc-bench (its
 # bench/ sources are enough; also taken from $MIMALLOC_BENCH). It is built out
 # of tree in the work directory (default /tmp/vmreclaim-mb), never in this
-# repository. Two measures:
+# repository. The layer is preloaded as `vmreclaim run --with B` does: the
+# default build (--layer) in front of mimalloc, the generic build (--generic;
+# default: beside --layer) in front of the others (docs/allocator.md, "Two
+# builds of the layer"). Without --layer both are built in the work directory.
+# Two measures:
 #   - instructions (cachegrind "I refs"; deterministic, so independent of
 #     the machine's load), on shortened runs: glibc-simple with 100 000
 #     iterations instead of 2 000 000 and glibc-thread with 300 000
 #     iterations per thread instead of 2 s (copies of the two sources, made in
 #     the work directory), cfrac on a 35-digit number, rptest with 50 loops;
-#   - CPU seconds (user + sys, and the programs' own ops per CPU second),
-#     medians of --reps interleaved runs of the suite's own arguments, with
-#     the median wall time beside them and the load average before and after
-#     (other work on the machine moves CPU time too: on a 2-vCPU guest a busy
-#     sibling slows a run by up to 2x).
-# --backends picks the allocators (each alone and with the layer in front);
-# --no-instructions skips the cachegrind runs.
+#   - CPU seconds (user + sys, and the programs' own ops per CPU second) of
+#     the suite's own arguments, in --reps rounds, each running every
+#     configuration once in turn: medians, and the change against the
+#     allocator alone taken per round, median and quartiles (the guest's speed
+#     moves between rounds more than the layer's cost), with the median wall
+#     time beside them and the load average before and after.
+# --floor adds, for each backend, bare_interposer.c in front of it: a malloc
+# and a free that only jump to the backend's, the least any preloaded layer
+# costs. --pin CPU runs the single-threaded programs (glibc-simple, cfrac) on
+# that CPU only (on a guest whose vCPUs run at different speeds); the two
+# 2-thread programs run unpinned. --backends picks the allocators, --programs
+# the programs (default all four); --no-instructions skips the cachegrind runs.
 # Needs valgrind and the Debian packages libmimalloc2.0, libjemalloc2,
-# libtcmalloc-minimal4. Prints two Markdown tables.
+# libtcmalloc-minimal4. Prints Markdown tables.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 src=${MIMALLOC_BENCH:-}
 work=/tmp/vmreclaim-mb
 layer=""
+generic=""
 reps=3
+floor=0
+pin=""
 backends=glibc,mimalloc,jemalloc,tcmalloc
 instructions=1
+programs=glibc-simple,glibc-thread,cfrac,rptest
 while [ $# -gt 0 ]; do
   case "$1" in
     --work) work="$2"; shift 2 ;;
     --layer) layer="$2"; shift 2 ;;
+    --generic) generic="$2"; shift 2 ;;
+    --floor) floor=1; shift ;;
+    --pin) pin="$2"; shift 2 ;;
+    --programs) programs="$2"; shift 2 ;;
     --reps) reps="$2"; shift 2 ;;
     --backends) backends="$2"; shift 2 ;;
     --no-instructions) instructions=0; shift ;;
@@ -53,8 +71,16 @@ mkdir -p "$work"
 if [ -z "$layer" ]; then
   cmake -S "$root" -B "$work/layer-build" -DCMAKE_BUILD_TYPE=Release -DVMRECLAIM_BUILD_TESTS=OFF \
     -DVMRECLAIM_BUILD_BENCH=OFF -DVMRECLAIM_BUILD_TOOLS=OFF >/dev/null
-  cmake --build "$work/layer-build" -j2 --target vmreclaim_malloc >/dev/null
+  cmake --build "$work/layer-build" -j2 --target vmreclaim_malloc vmreclaim_malloc_generic >/dev/null
   layer="$work/layer-build/alloc/libvmreclaim-malloc.so"
+fi
+[ -n "$generic" ] || generic="$(dirname "$layer")/libvmreclaim-malloc-generic.so"
+for so in "$layer" "$generic"; do
+  [ -f "$so" ] || { echo "no layer library $so (--layer, --generic)" >&2; exit 2; }
+done
+if [ -n "$pin" ] && ! taskset -c "$pin" true 2>/dev/null; then
+  echo "--pin $pin: not a CPU this process may run on" >&2
+  exit 2
 fi
 
 # The suite, out of tree. Its CMakeLists needs two parts this checkout lacks
@@ -70,6 +96,8 @@ sed 's/#define NUM_ITERS 2000000/#define NUM_ITERS 100000/' "$work/src/glibc-ben
 sed 's/while (!timeout)/while (iters < 300000)/' "$work/src/glibc-bench/bench-malloc-thread.c" >"$work/short/gt.c"
 cc -O2 -o "$work/short/glibc-simple" "$work/short/gs.c" -lpthread
 cc -O2 -o "$work/short/glibc-thread" "$work/short/gt.c" -lpthread -lm
+floor_so="$work/short/bare_interposer.so"
+[ "$floor" = 0 ] || cc -O2 -Wall -Wextra -Werror -fPIC -shared -o "$floor_so" "$here/bare_interposer.c" -ldl
 
 L=/usr/lib/x86_64-linux-gnu
 configs=()
@@ -81,17 +109,37 @@ for c in "${chosen[@]}"; do
   esac
 done
 for c in "${chosen[@]}"; do configs+=("layer+$c"); done
+[ "$floor" = 0 ] || for c in "${chosen[@]}"; do configs+=("floor+$c"); done
+lib_of() {
+  case "$1" in
+    mimalloc) echo "$L/libmimalloc.so.2" ;;
+    jemalloc) echo "$L/libjemalloc.so.2" ;;
+    tcmalloc) echo "$L/libtcmalloc_minimal.so.4" ;;
+  esac
+}
 env_of() {
   case "$1" in
     glibc) echo "" ;;
-    mimalloc) echo "LD_PRELOAD=$L/libmimalloc.so.2" ;;
-    jemalloc) echo "LD_PRELOAD=$L/libjemalloc.so.2" ;;
-    tcmalloc) echo "LD_PRELOAD=$L/libtcmalloc_minimal.so.4" ;;
-    layer+jemalloc) echo "LD_PRELOAD=$layer:$L/libjemalloc.so.2 VMRECLAIM_MALLOC_BACKEND=jemalloc" ;;
-    layer+*) echo "LD_PRELOAD=$layer VMRECLAIM_MALLOC_BACKEND=${1#layer+}" ;;
+    mimalloc | jemalloc | tcmalloc) echo "LD_PRELOAD=$(lib_of "$1")" ;;
+    layer+mimalloc) echo "LD_PRELOAD=$layer VMRECLAIM_MALLOC_BACKEND=mimalloc" ;;
+    layer+jemalloc) echo "LD_PRELOAD=$generic:$L/libjemalloc.so.2 VMRECLAIM_MALLOC_BACKEND=jemalloc" ;;
+    layer+*) echo "LD_PRELOAD=$generic VMRECLAIM_MALLOC_BACKEND=${1#layer+}" ;;
+    floor+glibc) echo "LD_PRELOAD=$floor_so" ;;
+    floor+*) echo "LD_PRELOAD=$floor_so:$(lib_of "${1#floor+}")" ;;
   esac
 }
-benches=(glibc-simple glibc-thread cfrac rptest)
+pin_of() {
+  case "$1" in
+    glibc-simple | cfrac) [ -z "$pin" ] || echo "taskset -c $pin" ;;
+  esac
+}
+IFS=, read -r -a benches <<<"$programs"
+for b in "${benches[@]}"; do
+  case "$b" in
+    glibc-simple | glibc-thread | cfrac | rptest) ;;
+    *) echo "unknown program $b (glibc-simple, glibc-thread, cfrac, rptest)" >&2; exit 2 ;;
+  esac
+done
 short_cmd() {
   case "$1" in
     glibc-simple) echo "$work/short/glibc-simple" ;;
@@ -127,7 +175,7 @@ for _ in $(seq 1 "$reps"); do
     for c in "${configs[@]}"; do
       out=$(mktemp)
       # shellcheck disable=SC2046
-      env $(env_of "$c") /usr/bin/time -f "TIME %U %S %e" $(full_cmd "$b") >"$out" 2>&1
+      $(pin_of "$b") env $(env_of "$c") /usr/bin/time -f "TIME %U %S %e" $(full_cmd "$b") >"$out" 2>&1
       secs=$(awk '/^TIME/ {print $2 + $3}' "$out")
       wall[$c,$b]+="$(awk '/^TIME/ {print $4}' "$out") "
       # Only glibc-thread and rptest print a count of operations.
@@ -138,19 +186,32 @@ for _ in $(seq 1 "$reps"); do
   done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+# A table's two header lines, a column per program; $1 follows the names of
+# the programs measured in seconds, $2 those measured in operations.
+header() {
+  local names="| allocator |" rule="|---|" b
+  for b in "${benches[@]}"; do
+    case "$b" in
+      glibc-thread | rptest) names+=" $b$2 |" ;;
+      *) names+=" $b$1 |" ;;
+    esac
+    rule+="---|"
+  done
+  echo "$names"
+  echo "$rule"
+}
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 if [ "$instructions" = 1 ]; then
-echo "Instructions (millions; the layer's rows: change against the allocator alone)"
+echo "Instructions (millions; the layer's and the floor's rows: change against the allocator alone)"
 echo
-echo "| allocator | glibc-simple | glibc-thread | cfrac | rptest |"
-echo "|---|---|---|---|---|"
+header "" ""
 for c in "${configs[@]}"; do
   row="| $c |"
   for b in "${benches[@]}"; do
     v=${ins[$c,$b]}
-    if [[ $c == layer+* ]]; then
-      base=${ins[${c#layer+},$b]}
+    if [[ $c == *+* ]]; then
+      base=${ins[${c#*+},$b]}
       row+=" $(awk -v v="$v" -v b="$base" 'BEGIN {printf "%.1f (%+.1f %%)", v / 1e6, (v - b) * 100 / b}') |"
     else
       row+=" $(awk -v v="$v" 'BEGIN {printf "%.1f", v / 1e6}') |"
@@ -164,10 +225,9 @@ echo "Load average (1, 5, 15 min) before the timed runs: $load_before; after: $l
 echo
 echo "CPU seconds, medians of $reps (glibc-thread and rptest: ops per CPU second, higher is better)"
 echo
-echo "(the layer's rows: change against the allocator alone; in brackets the median wall seconds)"
+echo "(the layer's and the floor's rows: change of the medians against the allocator alone; in brackets the median wall seconds)"
 echo
-echo "| allocator | glibc-simple (s) | glibc-thread (ops/CPU s) | cfrac (s) | rptest (ops/CPU s) |"
-echo "|---|---|---|---|---|"
+header " (s)" " (ops/CPU s)"
 declare -A med
 for c in "${configs[@]}"; do
   row="| $c |"
@@ -180,8 +240,8 @@ for c in "${configs[@]}"; do
     esac
     med[$c,$b]=$v
     w=$(echo "${wall[$c,$b]}" | median)
-    if [[ $c == layer+* ]]; then
-      base=${med[${c#layer+},$b]}
+    if [[ $c == *+* ]]; then
+      base=${med[${c#*+},$b]}
       # Seconds: more is worse; ops per second: fewer is worse. Both shown
       # as the layer's extra cost in per cent.
       case "$b" in
@@ -191,6 +251,43 @@ for c in "${configs[@]}"; do
       v="$v ($d)"
     fi
     row+=" $v [$w] |"
+  done
+  echo "$row"
+done
+
+# The change per round: each round ran every configuration once in turn, so
+# its ratio to the allocator alone in that round is the figure least moved by
+# the guest's speed (docs/benchmarks.md). The cost per round is CPU seconds,
+# CPU seconds per operation for glibc-thread, and CPU seconds per operation
+# (1 / its rate) for rptest.
+cost_of() {
+  case "$1" in
+    glibc-thread) awk -v s="${2%/*}" -v o="${2#*/}" 'BEGIN {if (o > 0) printf "%.12g\n", s / o}' ;;
+    rptest) awk -v o="${2#*/}" 'BEGIN {if (o > 0) printf "%.12g\n", 1 / o}' ;;
+    *) echo "${2%/*}" ;;
+  esac
+}
+echo
+echo "Change per round against the allocator alone: median (quartiles) of $reps rounds"
+echo
+header "" ""
+for c in "${configs[@]}"; do
+  [[ $c == *+* ]] || continue
+  row="| $c |"
+  for b in "${benches[@]}"; do
+    read -r -a mine <<<"${cpu[$c,$b]}"
+    read -r -a base <<<"${cpu[${c#*+},$b]}"
+    cell=$(for i in "${!mine[@]}"; do
+      paste <(cost_of "$b" "${mine[$i]}") <(cost_of "$b" "${base[$i]}")
+    done | awk '$1 > 0 && $2 > 0 {print $1 / $2}' | sort -g | awk '
+      function at(q,   p, i) { p = (NR - 1) * q; i = int(p); return a[i + 1] + (p - i) * (a[i + 2] - a[i + 1]) }
+      {a[NR] = $1}
+      END {
+        if (NR == 0) { print "—"; exit }
+        a[NR + 1] = a[NR]
+        printf "%+.1f %% (%+.1f / %+.1f)", (at(0.5) - 1) * 100, (at(0.25) - 1) * 100, (at(0.75) - 1) * 100
+      }')
+    row+=" $cell |"
   done
   echo "$row"
 done
