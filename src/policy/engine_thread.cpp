@@ -28,6 +28,10 @@ constexpr uint64_t kMinIntervalNs = 10'000'000;
 // Where glibc's thread count is not available, how long the thread may take
 // to notice that the program's last thread has ended.
 constexpr int kAloneCheckMs = 1000;
+// After an event of the cgroup's reclaim, the next one is taken no sooner
+// than this: the kernel sends one per 512 pages scanned, hundreds a second
+// while a cgroup at its limit streams files.
+constexpr uint64_t kReclaimQuietNs = 10'000'000;
 
 support::LogOnce g_lost_fd_log;
 
@@ -46,13 +50,32 @@ EngineThread::EngineThread(engine::Engine& engine, Governor& governor, PressureM
 
 EngineThread::~EngineThread() {
   stop();
-  if (threshold_fd_ >= 0 && platform::still_own_fd(threshold_fd_, threshold_id_)) ::close(threshold_fd_);
+  threshold_.close();
+  reclaim_.close();
+}
+
+void EngineThread::CgroupEvent::take(int opened) noexcept {
+  fd = platform::move_fd_high(opened);
+  if (fd >= 0 && !platform::mark_own_fd(fd, &id)) {
+    ::close(fd);
+    fd = -1;
+  }
+}
+
+void EngineThread::CgroupEvent::close() noexcept {
+  if (owned()) ::close(fd);
+  fd = -1;
+}
+
+bool EngineThread::CgroupEvent::read() noexcept {
+  uint64_t count = 0;
+  return owned() && ::read(fd, &count, sizeof count) == static_cast<ssize_t>(sizeof count);
 }
 
 bool EngineThread::start() noexcept {
   if (running()) return true;
   waker_.open();
-  arm_cgroup_threshold();
+  arm_cgroup_events();
   stop_.store(false);
   started_.store(false);
   running_.store(true, std::memory_order_release);
@@ -125,38 +148,36 @@ void EngineThread::after_fork_child() noexcept {
   // with the parent and must not be used to wake or watch on our behalf.
   running_.store(false);
   requests_.store(0);
-  if (threshold_fd_ >= 0 && platform::still_own_fd(threshold_fd_, threshold_id_)) ::close(threshold_fd_);
-  threshold_fd_ = -1;
+  threshold_.close();
   armed_at_ = UINT64_MAX;
+  reclaim_.close();
   loop_.after_fork_child();
   // Taken by before_fork in the thread that forked, which is this one now.
   work_mu_.unlock();
   start();
 }
 
-void EngineThread::arm_cgroup_threshold() noexcept {
+void EngineThread::arm_cgroup_events() noexcept {
   // cgroup v1 can wake us the moment usage crosses a threshold, which
   // matters when a limit is close: polling would be too late. Moved when
   // the limit or the page cache moves it by limit/128 or more (limits.h,
   // usage_threshold), not at every small change of the cache.
   if (cgroup_ == nullptr) return;
   auto m = cgroup_->read();
+  // Where the threshold cannot tell when the working set reaches the
+  // watermark, the kernel's reclaim of the cache in the cgroup can.
+  const bool blind = m && usage_threshold_blind(*m);
+  if (blind && reclaim_.fd < 0) reclaim_.take(cgroup_->open_reclaim_events());
+  if (!blind && reclaim_.fd >= 0) reclaim_.close();
   const uint64_t at = m ? usage_threshold(*m) : UINT64_MAX;
   if (at == armed_at_) return;
-  if (at != UINT64_MAX && armed_at_ != UINT64_MAX && threshold_fd_ >= 0) {
+  if (at != UINT64_MAX && armed_at_ != UINT64_MAX && threshold_.fd >= 0) {
     const uint64_t moved = at > armed_at_ ? at - armed_at_ : armed_at_ - at;
     if (moved < m->limit / 128) return;
   }
-  if (threshold_fd_ >= 0 && platform::still_own_fd(threshold_fd_, threshold_id_)) ::close(threshold_fd_);
-  threshold_fd_ = -1;
+  threshold_.close();
   armed_at_ = at;
-  if (at != UINT64_MAX) {
-    threshold_fd_ = platform::move_fd_high(cgroup_->open_usage_threshold(at));
-    if (threshold_fd_ >= 0 && !platform::mark_own_fd(threshold_fd_, &threshold_id_)) {
-      ::close(threshold_fd_);
-      threshold_fd_ = -1;
-    }
-  }
+  if (at != UINT64_MAX) threshold_.take(cgroup_->open_usage_threshold(at));
 }
 
 void EngineThread::check_descriptors() noexcept {
@@ -164,10 +185,12 @@ void EngineThread::check_descriptors() noexcept {
     g_lost_fd_log(support::LogLevel::info, "the program took the engine thread's descriptors; made anew");
     if (!waker_.replace()) support::log_always("cannot make a new eventfd; the engine thread wakes on its timer only");
   }
-  if (threshold_fd_ >= 0 && !platform::still_own_fd(threshold_fd_, threshold_id_)) {
-    threshold_fd_ = -1;  // the program's now; armed again at the next check
+  // The program's now: forgotten, armed again at the next check.
+  if (threshold_.fd >= 0 && !threshold_.owned()) {
+    threshold_.fd = -1;
     armed_at_ = UINT64_MAX;
   }
+  if (reclaim_.fd >= 0 && !reclaim_.owned()) reclaim_.fd = -1;
   loop_.check_watched();
 }
 
@@ -260,7 +283,9 @@ void EngineThread::run() noexcept {
     // No daemon link (VMRECLAIM_DAEMON_SOCKET=0): no tick is ever due (its
     // deadline stays 0, which would wake us every millisecond).
     const uint64_t daemon_at = daemon_ != nullptr ? round.next_daemon_tick : UINT64_MAX;
-    const uint64_t wake_at = std::min(next_wake(round, holding, now, due), daemon_at);
+    uint64_t wake_at = std::min(next_wake(round, holding, now, due), daemon_at);
+    // Back to listening for the cgroup's reclaim when its quiet spell ends.
+    if (reclaim_.fd >= 0 && holding && reclaim_quiet_until_ > now) wake_at = std::min(wake_at, reclaim_quiet_until_);
     const int timeout = timeout_ms(wake_at);
     platform::EventLoop::Own own[platform::EventLoop::kMaxOwn];
     const int n_own = own_descriptors(round, own);
@@ -300,12 +325,12 @@ bool EngineThread::watch_pressure_and_limits(Round& round, uint64_t now,
       engine_.sample_now(engine::Cause::trim);  // shorter period, lower threshold: trim now
     }
   }
-  const bool limits = tunables_.footprint_limit.has_value() || threshold_fd_ >= 0 || cgroup_ != nullptr;
+  const bool limits = tunables_.footprint_limit.has_value() || threshold_.fd >= 0 || cgroup_ != nullptr;
   if (limits && engine_.enforce_limits() != VM_RECLAIM_SUCCESS) return false;
   // Follows a limit changed from outside; while the daemon watches the
   // cgroup the armed threshold stays as it is (its wake-ups leave the
   // cgroup to the daemon anyway) and the cgroup's files go unread.
-  if (!from_daemon) arm_cgroup_threshold();  // [daemon hook]
+  if (!from_daemon) arm_cgroup_events();  // [daemon hook]
   return true;
 }
 
@@ -390,25 +415,30 @@ int EngineThread::own_descriptors(Round& round, platform::EventLoop::Own* own) n
     if (round.trigger_id.valid || !platform::mark_own_fd(trigger, &round.trigger_id)) trigger = -1;
   }
   own[0] = {trigger, POLLPRI, 0};
-  own[1] = {threshold_fd_, POLLIN, 0};
+  own[1] = {threshold_.fd, POLLIN, 0};
   // [daemon hook] The registration connection: a doorbell, or the daemon's end.
   own[2] = {daemon_ != nullptr ? daemon_->wake_fd() : -1, POLLIN, 0};
   // [daemon hook] Unregistered: the watch on the socket's directory.
   own[3] = {daemon_ != nullptr ? daemon_->watch_fd() : -1, POLLIN, 0};
-  return 4;
+  // The cgroup's reclaim: only while the ring holds something to give, and
+  // not again until its quiet spell after the last event is over.
+  const bool listen = reclaim_.fd >= 0 && engine_.ring_bytes() > 0 && clock_.now_ns() >= reclaim_quiet_until_;
+  own[4] = {listen ? reclaim_.fd : -1, POLLIN, 0};
+  return 5;
 }
 
 void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* own) noexcept {
   if (own[0].fd >= 0 && (own[0].revents & (POLLPRI | POLLERR)) != 0) round.next_poll = 0;
-  if (own[1].fd >= 0 && (own[1].revents & POLLIN) != 0 && platform::still_own_fd(threshold_fd_, threshold_id_)) {
-    uint64_t v;
-    [[maybe_unused]] ssize_t rd = ::read(threshold_fd_, &v, sizeof v);
+  const bool crossed = own[1].fd >= 0 && (own[1].revents & POLLIN) != 0 && threshold_.read();
+  const bool reclaimed = own[4].fd >= 0 && (own[4].revents & POLLIN) != 0 && reclaim_.read();
+  if (reclaimed) reclaim_quiet_until_ = clock_.now_ns() + kReclaimQuietNs;
+  if (crossed || reclaimed) {
     engine_.enforce_limits();
     // Where the cache has moved since it was armed, the threshold follows
     // (usage may have crossed it with the working set still below the
     // watermark: the next crossing must come where it reaches it). Not while
     // the daemon watches the cgroup ([daemon hook]: its files go unread).
-    if (!round.daemon_fresh) arm_cgroup_threshold();
+    if (!round.daemon_fresh) arm_cgroup_events();
   }
   // [daemon hook] POLLHUP and POLLERR are reported whether asked for or not.
   if (own[2].fd >= 0 && own[2].revents != 0) {

@@ -31,6 +31,7 @@
 #include "engine/engine.h"
 #include "platform/linux/cgroup.h"
 #include "platform/linux/event_loop.h"
+#include "platform/linux/fd.h"
 #include "platform/linux/thread.h"
 #include "policy/daemon_link.h"
 #include "policy/governor.h"
@@ -126,10 +127,13 @@ class EngineThread final : public engine::Background {
   // pressure poll later rather than a sampling period.
   uint64_t next_wake(Round& round, bool holding, uint64_t now, uint64_t due) noexcept;
   int timeout_ms(uint64_t wake_at) noexcept;
-  // The pressure trigger and the cgroup threshold for this round's wait.
+  // The pressure trigger, the cgroup's threshold and reclaim events, the
+  // daemon's descriptors: this round's wait.
   int own_descriptors(Round& round, platform::EventLoop::Own* own) noexcept;
   void on_own_events(Round& round, const platform::EventLoop::Own* own) noexcept;
-  void arm_cgroup_threshold() noexcept;
+  // Sets the cgroup v1 usage threshold where limits.h says, and listens for
+  // the cgroup's reclaim while that threshold cannot tell.
+  void arm_cgroup_events() noexcept;
   // Drops whatever descriptor the program took back (see the class comment).
   void check_descriptors() noexcept;
   uint64_t sample_interval_ns() noexcept;
@@ -150,9 +154,24 @@ class EngineThread final : public engine::Background {
   std::atomic<unsigned> requests_{0};
   std::atomic<uint32_t> suspend_done_{0};  // futex word: suspend drains completed
   std::atomic<uint64_t> wakeups_{0};
-  int threshold_fd_ = -1;
-  platform::FdIdentity threshold_id_;
+  // The cgroup's v1 events (arm_cgroup_events): one descriptor each, the
+  // library's own (platform/linux/fd.h) until the program takes the number.
+  struct CgroupEvent {
+    int fd = -1;
+    platform::FdIdentity id;
+    bool owned() const noexcept { return fd >= 0 && platform::still_own_fd(fd, id); }
+    void take(int opened) noexcept;  // moved high and marked, or closed and -1
+    void close() noexcept;           // closes it only while still ours
+    bool read() noexcept;            // takes the event count; false if none or not ours
+  };
+  CgroupEvent threshold_;
   uint64_t armed_at_ = UINT64_MAX;  // usage the threshold is set at (limits.h, usage_threshold)
+  // The cgroup's reclaim (memory.pressure_level), while the threshold cannot
+  // tell (limits.h, usage_threshold_blind); after each event it is left
+  // out of the wait until reclaim_quiet_until_ (at most 100 wake-ups a
+  // second while the cgroup reclaims).
+  CgroupEvent reclaim_;
+  uint64_t reclaim_quiet_until_ = 0;
   // Whether glibc's thread count leaves this thread out; if not, the thread
   // looks at each wake-up (at least once a second) whether it is alone.
   bool uncounted_ = false;

@@ -43,15 +43,35 @@ LimitDecision decide_limits(const LimitInputs& in) noexcept;
 // kernel wakes it when the working set reaches the high watermark: the
 // threshold watches usage, which counts the inactive page cache as well, so
 // it sits that much above the watermark (with the cache as it is when armed),
-// and never closer to the limit than limit/128 (a crossing must come before
-// the limit). Armed at the watermark itself, a cgroup holding some cache was
-// woken while its working set was still below it, found nothing to do, and
-// was never woken again: usage stayed above the threshold until the OOM kill.
-// UINT64_MAX: no limit, nothing to arm.
+// and never closer to the limit than limit/128, its cap (a crossing must come
+// before the limit). Armed at the watermark itself, a cgroup holding some
+// cache was woken while its working set was still below it, found nothing to
+// do, and was never woken again: usage stayed above the threshold until the
+// OOM kill. UINT64_MAX: no limit, nothing to arm.
+inline uint64_t usage_threshold_cap(uint64_t limit) noexcept { return limit - limit / 128; }
+
+// Whether the threshold sits at its cap: more inactive cache than the room
+// between the watermark and the cap (a 256 MiB cgroup: 14 MiB, a 4 GiB one:
+// 224 MiB).
+inline bool usage_threshold_capped(const platform::CgroupMemory& m) noexcept {
+  return m.limited() && m.inactive_file >= usage_threshold_cap(m.limit) - high_watermark(m.limit);
+}
+
 inline uint64_t usage_threshold(const platform::CgroupMemory& m) noexcept {
   if (!m.limited()) return UINT64_MAX;
-  const uint64_t high = high_watermark(m.limit), cap = m.limit - m.limit / 128;
-  return m.inactive_file >= cap - high ? cap : high + m.inactive_file;
+  return usage_threshold_capped(m) ? usage_threshold_cap(m.limit) : high_watermark(m.limit) + m.inactive_file;
+}
+
+// Whether the threshold cannot tell when the working set reaches the high
+// watermark: at its cap, usage crosses it, and stays above it, while the
+// working set is still below the watermark; and wherever it sits, usage that
+// is already above it crosses it no more (a cgroup at its limit: the kernel
+// reclaims the cache as the working set grows into it, usage stays put). A
+// threshold moved down below usage as that cache shrinks never fires. While
+// this holds, the engine thread listens for the cgroup's reclaim instead
+// (v1 memory.pressure_level; engine_thread.cpp, arm_cgroup_events).
+inline bool usage_threshold_blind(const platform::CgroupMemory& m) noexcept {
+  return m.limited() && (usage_threshold_capped(m) || m.usage >= usage_threshold(m));
 }
 
 // Supplies inputs to the engine's limit checks; the engine passes what the

@@ -30,6 +30,7 @@ using policy::PressureMonitor;
 using policy::PressureThresholds;
 using policy::Tunables;
 using policy::usage_threshold;
+using policy::usage_threshold_blind;
 
 constexpr uint64_t MiB = 1ull << 20;
 
@@ -112,8 +113,21 @@ TEST(Limits, TheUsageThresholdSitsWhereTheWorkingSetReachesTheHighWatermark) {
   EXPECT_GT(decide_limits({std::nullopt, std::nullopt, m, 64 * MiB}).reclaim_bytes, 0u);
   m.usage = at - MiB;
   EXPECT_EQ(decide_limits({std::nullopt, std::nullopt, m, 64 * MiB}).reclaim_bytes, 0u);
+  EXPECT_FALSE(usage_threshold_blind(m)) << "usage below the threshold: its crossing will tell";
+  m.usage = at;
+  EXPECT_TRUE(usage_threshold_blind(m)) << "usage already there crosses it no more";
+  m.usage = 0;
   m.inactive_file = 100 * MiB;
   EXPECT_EQ(usage_threshold(m), 256 * MiB - 2 * MiB) << "capped below the limit";
+  EXPECT_TRUE(usage_threshold_blind(m)) << "at its cap the threshold cannot see the working set reach the watermark";
+  // The cap starts where the cache fills the room between the watermark and it.
+  m.inactive_file = 14 * MiB - 1;
+  EXPECT_FALSE(usage_threshold_blind(m));
+  EXPECT_EQ(usage_threshold(m), 256 * MiB - 2 * MiB - 1);
+  m.inactive_file = 14 * MiB;
+  EXPECT_TRUE(usage_threshold_blind(m));
+  m.limit = UINT64_MAX;  // no limit: nothing to tell
+  EXPECT_FALSE(usage_threshold_blind(m));
 }
 
 TEST(Limits, LiveMemoryAboveTheLimitDrainsAndBacksOff) {

@@ -183,23 +183,34 @@ std::optional<CgroupMemory> MemoryCgroup::read_v2() {
 }
 
 int MemoryCgroup::open_usage_threshold(uint64_t bytes) noexcept {
+  char arg[24];
+  std::snprintf(arg, sizeof arg, "%llu", static_cast<unsigned long long>(bytes));
+  return open_event("memory.usage_in_bytes", arg);
+}
+
+int MemoryCgroup::open_reclaim_events() noexcept { return open_event("memory.pressure_level", "low"); }
+
+int MemoryCgroup::open_event(const char* file, const char* arg) noexcept {
   if (loc_.version != 1) return -1;
   int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (efd < 0) return -1;
-  std::string usage_path = loc_.dir + "/memory.usage_in_bytes";
+  if (efd < 0) {
+    last_error_ = errno;
+    return -1;
+  }
+  std::string watched_path = loc_.dir + "/" + file;
   std::string control_path = loc_.dir + "/cgroup.event_control";
-  int ufd = ::open(usage_path.c_str(), O_RDONLY | O_CLOEXEC);
+  int wfd = ::open(watched_path.c_str(), O_RDONLY | O_CLOEXEC);
   int cfd = ::open(control_path.c_str(), O_WRONLY | O_CLOEXEC);
   bool ok = false;
-  if (ufd >= 0 && cfd >= 0) {
+  if (wfd >= 0 && cfd >= 0) {
     char msg[96];
-    int len = std::snprintf(msg, sizeof msg, "%d %d %llu", efd, ufd, static_cast<unsigned long long>(bytes));
-    ok = ::write(cfd, msg, static_cast<size_t>(len)) == len;
+    int len = std::snprintf(msg, sizeof msg, "%d %d %s", efd, wfd, arg);
+    ok = len > 0 && static_cast<size_t>(len) < sizeof msg && ::write(cfd, msg, static_cast<size_t>(len)) == len;
   }
   last_error_ = ok ? 0 : errno;
   // The kernel keeps its own references once registered; the event goes
   // away when the eventfd is closed.
-  if (ufd >= 0) ::close(ufd);
+  if (wfd >= 0) ::close(wfd);
   if (cfd >= 0) ::close(cfd);
   if (!ok) {
     ::close(efd);

@@ -12,8 +12,8 @@
 namespace vmreclaim::platform {
 
 struct CgroupLocation {
-  int version = 0;  // 1 or 2
-  std::string dir;  // e.g. /sys/fs/cgroup/memory/a/b
+  int version = 0;    // 1 or 2
+  std::string dir;    // e.g. /sys/fs/cgroup/memory/a/b
   std::string mount;  // the hierarchy's mount point, to walk up to
 };
 
@@ -50,8 +50,15 @@ class MemoryCgroup {
   // v1 only: an eventfd that becomes readable when usage crosses `bytes`
   // (cgroup.event_control); -1 if not possible. The caller closes it.
   int open_usage_threshold(uint64_t bytes) noexcept;
+  // v1 only: an eventfd that becomes readable when the kernel reclaims
+  // memory charged to this cgroup (memory.pressure_level, level "low": at
+  // most one event per 512 pages scanned); -1 if not possible. The caller
+  // closes it.
+  int open_reclaim_events() noexcept;
 
  private:
+  // Registers an eventfd on `file` with `arg` through cgroup.event_control.
+  int open_event(const char* file, const char* arg) noexcept;
   std::optional<CgroupMemory> read_v1();
   std::optional<CgroupMemory> read_v2();
   CgroupLocation loc_;

@@ -31,7 +31,7 @@ class EventLoop {
     short events = 0;
     short revents = 0;
   };
-  static constexpr int kMaxOwn = 4;
+  static constexpr int kMaxOwn = 5;
 
   EventLoop() = default;
   EventLoop(const EventLoop&) = delete;
