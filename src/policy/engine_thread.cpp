@@ -432,14 +432,16 @@ void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* o
   const bool crossed = own[1].fd >= 0 && (own[1].revents & POLLIN) != 0 && threshold_.read();
   const bool reclaimed = own[4].fd >= 0 && (own[4].revents & POLLIN) != 0 && reclaim_.read();
   if (reclaimed) reclaim_quiet_until_ = clock_.now_ns() + kReclaimQuietNs;
-  if (crossed || reclaimed) {
-    engine_.enforce_limits();
-    // Where the cache has moved since it was armed, the threshold follows
-    // (usage may have crossed it with the working set still below the
-    // watermark: the next crossing must come where it reaches it). Not while
-    // the daemon watches the cgroup ([daemon hook]: its files go unread).
-    if (!round.daemon_fresh) arm_cgroup_events();
-  }
+  if (crossed || reclaimed) engine_.enforce_limits();
+  // Where the cache has moved since it was armed, the threshold follows
+  // (usage may have crossed it with the working set still below the
+  // watermark: the next crossing must come where it reaches it). Not while
+  // the daemon watches the cgroup ([daemon hook]: its files go unread). Not
+  // after the cgroup's reclaim either: those come by the hundred while the
+  // cgroup streams files, a second read of its files doubled their cost, and
+  // the listening they need lasts until usage falls below the threshold,
+  // which that crossing (or the next poll) tells.
+  if (crossed && !round.daemon_fresh) arm_cgroup_events();
   // [daemon hook] POLLHUP and POLLERR are reported whether asked for or not.
   if (own[2].fd >= 0 && own[2].revents != 0) {
     round.next_daemon_tick = round.next_poll = 0;
