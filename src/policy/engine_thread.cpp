@@ -438,9 +438,9 @@ void EngineThread::on_own_events(Round& round, const platform::EventLoop::Own* o
   // watermark: the next crossing must come where it reaches it). Not while
   // the daemon watches the cgroup ([daemon hook]: its files go unread). Not
   // after the cgroup's reclaim either: those come by the hundred while the
-  // cgroup streams files, a second read of its files doubled their cost, and
-  // the listening they need lasts until usage falls below the threshold,
-  // which that crossing (or the next poll) tells.
+  // cgroup streams files, a second read of its files would double the system
+  // calls of each, and the listening they need lasts until usage falls below
+  // the threshold, which that crossing (or the next poll) tells.
   if (crossed && !round.daemon_fresh) arm_cgroup_events();
   // [daemon hook] POLLHUP and POLLERR are reported whether asked for or not.
   if (own[2].fd >= 0 && own[2].revents != 0) {

@@ -425,7 +425,7 @@ TEST(Limits, MemoryInTheRingIsReclaimedBeforeACgroupOomKill) {
 // usage is above the threshold wherever it sits, only the kernel's reclaim
 // of that cache (memory.pressure_level) can wake the thread (a first version
 // stopped listening when the shrinking cache moved the threshold below usage,
-// and was OOM-killed in 2 of 7 runs).
+// and was OOM-killed in 3 of 11 runs).
 void threshold_wakes_with_page_cache(int cache_mib) {
   MemoryCgroupDir cg(256ull << 20);
   if (!cg.usable()) GTEST_SKIP() << "memory cgroups unavailable: " << cg.why();
