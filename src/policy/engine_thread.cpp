@@ -288,7 +288,7 @@ void EngineThread::run() noexcept {
     if (reclaim_.fd >= 0 && holding && reclaim_quiet_until_ > now) wake_at = std::min(wake_at, reclaim_quiet_until_);
     const int timeout = timeout_ms(wake_at);
     platform::EventLoop::Own own[platform::EventLoop::kMaxOwn];
-    const int n_own = own_descriptors(round, own);
+    const int n_own = own_descriptors(round, holding, now, own);
     if (!loop_.wait(work, seen, timeout, own, n_own)) continue;
     on_own_events(round, own);
     loop_.dispatch();
@@ -408,7 +408,7 @@ int EngineThread::timeout_ms(uint64_t wake_at) noexcept {
   return ms;
 }
 
-int EngineThread::own_descriptors(Round& round, platform::EventLoop::Own* own) noexcept {
+int EngineThread::own_descriptors(Round& round, bool holding, uint64_t now, platform::EventLoop::Own* own) noexcept {
   int trigger = monitor_ != nullptr ? monitor_->readers().trigger_fd() : -1;
   if (trigger >= 0 && !platform::still_own_fd(trigger, round.trigger_id)) {
     // Marked when first polled; a mark that no longer matches: the program's now.
@@ -422,7 +422,7 @@ int EngineThread::own_descriptors(Round& round, platform::EventLoop::Own* own) n
   own[3] = {daemon_ != nullptr ? daemon_->watch_fd() : -1, POLLIN, 0};
   // The cgroup's reclaim: only while the ring holds something to give, and
   // not again until its quiet spell after the last event is over.
-  const bool listen = reclaim_.fd >= 0 && engine_.ring_bytes() > 0 && clock_.now_ns() >= reclaim_quiet_until_;
+  const bool listen = reclaim_.fd >= 0 && holding && now >= reclaim_quiet_until_;
   own[4] = {listen ? reclaim_.fd : -1, POLLIN, 0};
   return 5;
 }

@@ -128,8 +128,8 @@ class EngineThread final : public engine::Background {
   uint64_t next_wake(Round& round, bool holding, uint64_t now, uint64_t due) noexcept;
   int timeout_ms(uint64_t wake_at) noexcept;
   // The pressure trigger, the cgroup's threshold and reclaim events, the
-  // daemon's descriptors: this round's wait.
-  int own_descriptors(Round& round, platform::EventLoop::Own* own) noexcept;
+  // daemon's descriptors: this round's wait (`holding` and `now` the round's).
+  int own_descriptors(Round& round, bool holding, uint64_t now, platform::EventLoop::Own* own) noexcept;
   void on_own_events(Round& round, const platform::EventLoop::Own* own) noexcept;
   // Sets the cgroup v1 usage threshold where limits.h says, and listens for
   // the cgroup's reclaim while that threshold cannot tell.
